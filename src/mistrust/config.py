@@ -1,0 +1,315 @@
+"""Typed configuration: YAML presets, ``--set`` overrides and validation.
+
+A config is a tree of dataclasses. Presets ship as YAML files inside the
+package; a user file or ``--set key=value`` overrides are merged on top of the
+defaults, and anything unknown or of the wrong type raises ``ConfigError``
+(the CLI turns that into one line and exit status 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, of the wrong type or out of range."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "fashion-mnist"
+    root: str | None = None  # None: MISTRUST_DATA, the Debian location, then download
+    download: bool = True
+    stratified_pool: int | None = None  # paper: draw this many train images (stratified) first
+    train_size: int = 2000  # per role (target and shadow)
+    test_size: int = 2000  # per role
+    members: int = 1000  # attack members drawn from each role's train split
+    nonmembers: int = 1000  # attack non-members drawn from each role's test split
+    held_out_classes: list[int] = field(default_factory=list)
+    image_size: int | None = None  # None: the dataset's own size
+    augment: str = "none"  # "none" or "flip-crop"
+    stand_in: bool = False  # synthetic images of the dataset's shape (smoke tests)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "salem-cnn"
+    pretrained: bool = False
+    weights_path: str | None = None
+    width: int = 128  # hidden width (salem-cnn fc, mlp)
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "adam"
+    lr: float = 0.001
+    momentum: float = 0.9
+    epochs: int = 30
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    eval_batch_size: int = 1024
+
+
+@dataclass
+class VariantsConfig:
+    names: list[str] = field(default_factory=lambda: ["base"])
+    label_smoothing: float = 0.1
+    weight_decay: float = 3e-4
+    temperature: float = 10.0
+    fit_temperature: bool = True
+    laplace_prior: str = "grid"  # "grid" (the paper's objective) or "marglik"
+    laplace_pred: str = "mc"  # "mc" (the paper) or "probit"
+    laplace_samples: int = 100
+    laplace_grid: int = 21
+
+
+@dataclass
+class AttackConfig:
+    names: list[str] = field(
+        default_factory=lambda: [
+            "threshold",
+            "entropy",
+            "salem",
+            "loss",
+            "modified-entropy",
+            "logit-confidence",
+        ]
+    )
+    top_k: int = 3
+    class_thresholds: bool = False
+
+
+@dataclass
+class EvalConfig:
+    sets: list[str] = field(
+        default_factory=lambda: ["original", "permuted", "scaled", "unnormalized"]
+    )
+    size: int | None = None  # None: as many as the in-distribution non-members
+    scale_factor: float = 255.0
+    folders: dict[str, str] = field(default_factory=dict)  # name -> image folder
+    gan_epochs: int = 10
+    gallery_size: int = 16
+
+
+@dataclass
+class Config:
+    name: str = "default"
+    seed: int = 42
+    device: str = "cpu"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    variants: VariantsConfig = field(default_factory=VariantsConfig)
+    attacks: AttackConfig = field(default_factory=AttackConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def preset_names() -> list[str]:
+    files = resources.files("mistrust") / "presets"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    return data
+
+
+def load_preset_dict(name: str) -> dict[str, Any]:
+    if name not in preset_names():
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(preset_names())}")
+    text = (resources.files("mistrust") / "presets" / f"{name}.yaml").read_text()
+    return _read_yaml(text, f"preset {name}")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {hint}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = prefix.rstrip(".") or "config"
+        raise ConfigError(
+            f"unknown key {prefix}{unknown[0]!s} in {where}; known keys: {', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for name in names & set(data):
+        hint = hints[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(data[name], dict):
+                raise ConfigError(f"{key}: expected a mapping")
+            kwargs[name] = _build(hint, data[name], key + ".")
+        else:
+            kwargs[name] = _coerce(data[name], hint, key)
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"train.epochs=5"`` -> ``{"train": {"epochs": 5}}`` (value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    out: dict[str, Any] = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
+        out = {part: out}
+    return out
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    cfg = _build(Config, data, "")
+    validate(cfg)
+    return cfg
+
+
+def load_config(
+    source: str | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
+    """Build a config from a preset name or a YAML path, then apply overrides."""
+    source = source or "default"
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file {source} not found")
+        data = _read_yaml(path.read_text(), str(path))
+        if "preset" in data:
+            base = load_preset_dict(str(data.pop("preset")))
+            data = _merge(base, data)
+    else:
+        data = load_preset_dict(source)
+    for text in overrides:
+        data = _merge(data, parse_override(text))
+    return from_dict(data)
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    from mistrust.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+def validate(cfg: Config) -> None:
+    """Range and name checks that types alone cannot express."""
+    from mistrust.attacks import attack_names
+    from mistrust.data.sources import source_names
+    from mistrust.models import model_names
+    from mistrust.variants import variant_names
+
+    d, t = cfg.data, cfg.train
+    _check(d.dataset in source_names(), f"data.dataset: unknown dataset {d.dataset!r}; "
+           f"choose from {', '.join(source_names())}")
+    _check(cfg.model.arch in model_names(), f"model.arch: unknown model {cfg.model.arch!r}; "
+           f"choose from {', '.join(model_names())}")
+    for key in ("train_size", "test_size", "members", "nonmembers"):
+        _check(getattr(d, key) > 0, f"data.{key} must be positive, got {getattr(d, key)}")
+    _check(d.members <= d.train_size,
+           f"data.members ({d.members}) cannot exceed data.train_size ({d.train_size})")
+    _check(d.nonmembers <= d.test_size,
+           f"data.nonmembers ({d.nonmembers}) cannot exceed data.test_size ({d.test_size})")
+    _check(d.augment in ("none", "flip-crop"), f"data.augment must be none or flip-crop, got {d.augment!r}")
+    _check(t.optimizer in ("adam", "sgd"), f"train.optimizer must be adam or sgd, got {t.optimizer!r}")
+    _check(t.lr > 0, f"train.lr must be positive, got {t.lr}")
+    _check(t.epochs > 0, f"train.epochs must be positive, got {t.epochs}")
+    _check(t.batch_size > 0, f"train.batch_size must be positive, got {t.batch_size}")
+    _check(t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}")
+    _check(0 <= t.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
+    _check(cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda", "mps"),
+           f"device must be cpu, cuda, mps or auto, got {cfg.device!r}")
+    for name in cfg.variants.names:
+        _check(name in variant_names(), f"variants.names: unknown variant {name!r}; "
+               f"choose from {', '.join(variant_names())}")
+    _check(len(set(cfg.variants.names)) == len(cfg.variants.names), "variants.names has duplicates")
+    for name in cfg.attacks.names:
+        _check(name in attack_names(), f"attacks.names: unknown attack {name!r}; "
+               f"choose from {', '.join(attack_names())}")
+    _check(cfg.attacks.top_k > 0, f"attacks.top_k must be positive, got {cfg.attacks.top_k}")
+    _check(cfg.variants.temperature > 0, "variants.temperature must be positive")
+    from mistrust.data.evalsets import evalset_names
+
+    known = evalset_names()
+    for name in cfg.eval.sets:
+        _check(name in known or name in cfg.eval.folders,
+               f"eval.sets: unknown evaluation set {name!r}; choose from {', '.join(known)} "
+               "or name a folder under eval.folders")
+    _check(cfg.eval.size is None or cfg.eval.size > 0, "eval.size must be positive")

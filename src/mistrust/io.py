@@ -1,0 +1,56 @@
+"""Atomic file writes: a crash never leaves a half-written artifact behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda p: p.write_text(text))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic(path, lambda p: p.write_bytes(data))
+
+
+def atomic_savez(path: Path, **arrays: Any) -> None:
+    def write(p: Path) -> None:
+        with open(p, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    _atomic(path, write)
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    import torch
+
+    def write(p: Path) -> None:
+        with open(p, "wb") as fh:
+            torch.save(obj, fh)
+
+    _atomic(path, write)
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` (no pickles)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
