@@ -65,7 +65,6 @@ class VariantsConfig:
     label_smoothing: float = 0.1
     weight_decay: float = 3e-4
     temperature: float = 10.0
-    fit_temperature: bool = True
     laplace_prior: str = "grid"  # "grid" (the paper's objective) or "marglik"
     laplace_pred: str = "mc"  # "mc" (the paper) or "probit"
     laplace_samples: int = 100

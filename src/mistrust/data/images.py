@@ -52,13 +52,14 @@ class Preprocess:
 
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
         """Resize and match channels; pixels in [0, 1], not normalised."""
-        x = images.float().div_(255.0)
+        x = images.float().div(255.0)
         if x.shape[1] != self.channels:
             if x.shape[1] == 1:
                 x = x.expand(-1, self.channels, -1, -1)
             elif self.channels == 1:
                 # ITU-R 601 luma, as PIL's convert("L")
-                w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
+                w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device)
+                w = w.view(1, 3, 1, 1)
                 x = (x[:, :3] * w).sum(1, keepdim=True)
             else:
                 raise ValueError(f"cannot map {x.shape[1]} channels to {self.channels}")
@@ -68,8 +69,8 @@ class Preprocess:
         return x.contiguous()
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype).view(1, -1, 1, 1)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

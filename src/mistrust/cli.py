@@ -1,0 +1,135 @@
+"""Command line: ``mistrust run | report | datasets | presets``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from mistrust.config import ConfigError
+
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from mistrust.data.sources import DataError
+    from mistrust.modeling import CheckpointError
+    from mistrust.models import WeightsError
+
+    return (ConfigError, DataError, CheckpointError, WeightsError, FileNotFoundError)
+
+
+def _setup_logging(run_dir: Path | None, verbose: bool) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    console.addFilter(lambda r: r.name.startswith("mistrust") or r.levelno >= logging.WARNING)
+    root.addHandler(console)
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(run_dir / "log.txt")
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(fh)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mistrust.config import load_config
+
+    overrides = list(args.set or [])
+    if args.device:
+        overrides.append(f"device={args.device}")
+    if args.data_root:
+        overrides.append(f"data.root={args.data_root}")
+    cfg = load_config(args.config or args.preset, overrides)
+    out = Path(args.out or Path("runs") / cfg.name)
+    _setup_logging(out, args.verbose)
+    from mistrust.experiment import run_experiment
+    from mistrust.summary import print_summary
+
+    result = run_experiment(cfg, out, progress=not args.quiet)
+    print_summary(cfg, result)
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from mistrust.data.sources import get_source, load_source, source_names
+
+    print(f"{'dataset':<15} {'shape':<12} {'classes':>7}  {'local':<5}  source")
+    for name in source_names():
+        spec = get_source(name)
+        try:
+            load_source(name, split="test", root=args.data_root, download=False, size=8)
+            here = "yes"
+        except Exception:  # noqa: BLE001 - any failure means "not available here"
+            here = "no"
+        shape = f"{spec.channels}x{spec.size}x{spec.size}"
+        print(f"{name:<15} {shape:<12} {spec.num_classes or '-':>7}  {here:<5}  {spec.help}")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from mistrust.config import load_config, preset_names
+
+    for name in preset_names():
+        cfg = load_config(name)
+        print(f"{name:<30} {cfg.data.dataset:<14} {cfg.model.arch:<22} "
+              f"variants={','.join(cfg.variants.names)}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mistrust.report import build_report
+
+    path = build_report(Path(args.run_dir))
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mistrust.config import preset_names
+
+    p = argparse.ArgumentParser(prog="mistrust", description=__doc__)
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train, attack and audit into a run directory")
+    r.add_argument("config", nargs="?", help="a YAML config file (may name a base 'preset')")
+    r.add_argument("--preset", default="default", choices=preset_names())
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    r.add_argument("--out", help="run directory (default runs/<config name>)")
+    r.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    r.add_argument("--data-root", help="folder holding the datasets")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--verbose", action="store_true", help="debug messages on the console")
+    r.set_defaults(func=_cmd_run)
+    d = sub.add_parser("datasets", help="list dataset sources and whether they are available")
+    d.add_argument("--data-root")
+    d.set_defaults(func=_cmd_datasets)
+    s = sub.add_parser("presets", help="list the shipped presets")
+    s.set_defaults(func=_cmd_presets)
+    rep = sub.add_parser("report", help="rebuild report.html from a run directory")
+    rep.add_argument("run_dir")
+    rep.set_defaults(func=_cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("mistrust: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug or not isinstance(exc, _user_errors()):
+            raise
+        print(f"mistrust: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

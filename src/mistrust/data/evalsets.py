@@ -1,0 +1,199 @@
+"""Evaluation (non-member) sets, each paired with the target's attack members.
+
+A builder returns the model-ready float inputs plus uint8 images to show in the
+false-positive gallery. Every set goes through the target's evaluation
+transform; the perturbations act on its output exactly as DESIGN §2 says.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mistrust.data.images import ImageSet, Preprocess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalContext:
+    """What builders may use; nothing here touches a model."""
+
+    preprocess: Preprocess
+    nonmembers: ImageSet  # the target's attack non-members ("original")
+    held_out: ImageSet | None  # test images of classes excluded from training
+    gan_data: ImageSet  # images disjoint from the target's training data (shadow split)
+    size: int
+    seed: int
+    root: str | None
+    download: bool
+    cache_dir: Path
+    scale_factor: float = 255.0
+    gan_epochs: int = 10
+    folders: dict[str, str] | None = None
+    device: str = "cpu"
+    progress: bool = False
+
+
+@dataclass
+class EvalInputs:
+    x: torch.Tensor  # (N, C, H, W) float, ready for the model
+    labels: torch.Tensor  # (N,) int64; -1 where no class applies (attacks then use argmax)
+    display: torch.Tensor  # (N, C', H', W') uint8, what a person sees in the gallery
+    note: str = ""
+
+
+Builder = Callable[[EvalContext], EvalInputs]
+_BUILDERS: dict[str, tuple[Builder, str]] = {}
+
+
+def register_evalset(name: str, description: str) -> Callable[[Builder], Builder]:
+    def deco(fn: Builder) -> Builder:
+        if name in _BUILDERS:
+            raise ValueError(f"evaluation set {name!r} is already registered")
+        _BUILDERS[name] = (fn, description)
+        return fn
+
+    return deco
+
+
+def evalset_names() -> list[str]:
+    return list(_BUILDERS)
+
+
+def describe(name: str) -> str:
+    return _BUILDERS[name][1] if name in _BUILDERS else "images from a user folder"
+
+
+def build_evalset(name: str, ctx: EvalContext) -> EvalInputs:
+    if ctx.folders and name in ctx.folders:
+        return _from_images(_folder(ctx, ctx.folders[name], name), ctx)
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown evaluation set {name!r}; choose from {', '.join(_BUILDERS)}")
+    return _BUILDERS[name][0](ctx)
+
+
+def _from_images(images: ImageSet, ctx: EvalContext, note: str = "") -> EvalInputs:
+    images = _limit(images, ctx)
+    unit = ctx.preprocess.to_unit(images.images)
+    return EvalInputs(ctx.preprocess.normalize(unit), images.labels.clone().fill_(-1),
+                      _display(unit), note)
+
+
+def _limit(images: ImageSet, ctx: EvalContext) -> ImageSet:
+    if len(images) <= ctx.size:
+        return images
+    g = torch.Generator().manual_seed(ctx.seed)
+    return images.subset(torch.randperm(len(images), generator=g)[: ctx.size].sort().values)
+
+
+def _display(unit: torch.Tensor) -> torch.Tensor:
+    return unit.clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def _folder(ctx: EvalContext, path: str, name: str) -> ImageSet:
+    from mistrust.data.folders import load_folder
+
+    return load_folder(path, size=ctx.preprocess.size, channels=ctx.preprocess.channels,
+                       name=name, limit=ctx.size, seed=ctx.seed)
+
+
+@register_evalset("original", "in-distribution test images never used in training")
+def _original(ctx: EvalContext) -> EvalInputs:
+    unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
+    return EvalInputs(ctx.preprocess.normalize(unit), ctx.nonmembers.labels, _display(unit))
+
+
+@register_evalset("permuted", "original non-members, H x W positions randomly permuted per image")
+def _permuted(ctx: EvalContext) -> EvalInputs:
+    from mistrust.data.perturb import permute_pixels
+
+    unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
+    g = torch.Generator().manual_seed(ctx.seed)
+    # one permutation per image, applied to the unit and normalised tensors alike
+    both = permute_pixels(torch.cat([unit, ctx.preprocess.normalize(unit)], 1), generator=g)
+    c = unit.shape[1]
+    return EvalInputs(both[:, c:], ctx.nonmembers.labels, _display(both[:, :c]))
+
+
+@register_evalset("scaled", "original non-members, normalised tensor multiplied by a factor")
+def _scaled(ctx: EvalContext) -> EvalInputs:
+    from mistrust.data.perturb import scale
+
+    unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
+    x = scale(ctx.preprocess.normalize(unit), ctx.scale_factor)
+    return EvalInputs(x, ctx.nonmembers.labels, _display(unit),
+                      f"x{ctx.scale_factor:g}")
+
+
+@register_evalset("unnormalized", "original non-members as raw [0, 1] pixels, no normalisation")
+def _unnormalized(ctx: EvalContext) -> EvalInputs:
+    unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
+    return EvalInputs(unit, ctx.nonmembers.labels, _display(unit))
+
+
+def _noise(kind: str) -> Builder:
+    def build(ctx: EvalContext) -> EvalInputs:
+        from mistrust.data.perturb import noise_images
+
+        g = torch.Generator().manual_seed(ctx.seed + 1)
+        p = ctx.preprocess
+        imgs = noise_images(ctx.size, channels=p.channels, size=p.size, kind=kind, generator=g)
+        return _from_images(ImageSet(imgs, torch.full((len(imgs),), -1), [], f"noise-{kind}"),
+                            ctx)
+
+    return build
+
+
+register_evalset("noise", "uniform random pixels")(_noise("uniform"))
+register_evalset("noise-gaussian", "Gaussian random pixels around mid-grey")(_noise("gaussian"))
+
+
+@register_evalset("held-out", "test images of classes left out of training (near-OOD)")
+def _held_out(ctx: EvalContext) -> EvalInputs:
+    if ctx.held_out is None or len(ctx.held_out) == 0:
+        raise ValueError("eval set 'held-out' needs data.held_out_classes to name classes")
+    return _from_images(ctx.held_out, ctx)
+
+
+@register_evalset("gan", "fakes from a DCGAN trained on the shadow split (disjoint from members)")
+def _gan(ctx: EvalContext) -> EvalInputs:
+    from mistrust.data.gan import load_or_train_gan, sample_gan
+
+    data = ctx.gan_data
+    gen = load_or_train_gan(data.images, labels=data.labels, cache_dir=ctx.cache_dir / "gan",
+                            epochs=ctx.gan_epochs, seed=ctx.seed, device=ctx.device,
+                            progress=ctx.progress)
+    fakes = sample_gan(gen, ctx.size, seed=ctx.seed, size=data.images.shape[-1])
+    return _from_images(ImageSet(fakes, torch.full((len(fakes),), -1), [], "gan"), ctx)
+
+
+def _dataset(name: str) -> Builder:
+    def build(ctx: EvalContext) -> EvalInputs:
+        from mistrust.data.sources import load_source
+
+        p = ctx.preprocess
+        images = load_source(name, split="test", root=ctx.root, download=ctx.download,
+                             size=p.size, channels=p.channels)
+        return _from_images(images, ctx)
+
+    return build
+
+
+for _name, _desc in {
+    "digits": "scikit-learn's 8x8 handwritten digits, resized",
+    "mnist": "MNIST handwritten digits",
+    "cifar10": "CIFAR-10 test images",
+    "cifar100": "CIFAR-100 test images",
+    "svhn": "SVHN house numbers",
+    "stl10": "STL-10 test images, monkeys removed",
+    "stanford-dogs": "Stanford Dogs test images, downscaled",
+    "afhq-cat": "AFHQ cats",
+    "afhq-dog": "AFHQ dogs",
+    "afhq-wild": "AFHQ wild animals",
+}.items():
+    register_evalset(_name, _desc)(_dataset(_name))

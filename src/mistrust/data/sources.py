@@ -1,0 +1,186 @@
+"""Dataset sources behind one registry.
+
+Every source returns an in-memory ``ImageSet`` (uint8 pixels). Small datasets
+are read whole; image folders are decoded once at the resolution asked for.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mistrust.data.images import ImageSet
+
+log = logging.getLogger(__name__)
+
+DEBIAN_ROOTS = {
+    "fashion-mnist": Path("/usr/share/datasets/fashion-mnist"),
+    "mnist": Path("/usr/share/datasets/mnist"),
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DataError(RuntimeError):
+    """A dataset is missing, unreadable or malformed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    channels: int
+    size: int
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    loader: Callable[..., ImageSet]
+    help: str  # where the data comes from / how to install it
+
+
+_SOURCES: dict[str, SourceSpec] = {}
+
+
+def register_source(spec: SourceSpec) -> None:
+    if spec.name in _SOURCES:
+        raise ValueError(f"dataset source {spec.name!r} is already registered")
+    _SOURCES[spec.name] = spec
+
+
+def source_names() -> list[str]:
+    return sorted(_SOURCES)
+
+
+def get_source(name: str) -> SourceSpec:
+    if name not in _SOURCES:
+        raise DataError(f"unknown dataset {name!r}; choose from {', '.join(source_names())}")
+    return _SOURCES[name]
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("MISTRUST_CACHE", Path.home() / ".cache" / "mistrust"))
+
+
+def candidate_roots(name: str, root: str | None) -> list[Path]:
+    """Search order: explicit root, ``MISTRUST_DATA``, the Debian location, the download cache."""
+    roots: list[Path] = []
+    if root:
+        roots.append(Path(root))
+    if os.environ.get("MISTRUST_DATA"):
+        roots.append(Path(os.environ["MISTRUST_DATA"]))
+    if name in DEBIAN_ROOTS:
+        roots.append(DEBIAN_ROOTS[name])
+    roots.append(default_cache() / "data")
+    return roots
+
+
+def load_source(
+    name: str, *, split: str = "train", root: str | None = None, download: bool = False,
+    size: int | None = None, channels: int | None = None,
+) -> ImageSet:
+    """Load ``split`` ("train" or "test") of a registered dataset as uint8 tensors."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    spec = get_source(name)
+    return spec.loader(split=split, root=root, download=download, size=size, channels=channels)
+
+
+# ---------------------------------------------------------------- IDX (MNIST family)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an IDX file (optionally gzipped) into a uint8 array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read IDX file ({exc}); delete it and reinstall") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path}: not a uint8 IDX file (bad magic number)")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(np.int64)
+    expected = int(np.prod(dims))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != expected:
+        raise DataError(f"{path}: truncated IDX file ({data.size} of {expected} values)")
+    return data.reshape(dims)
+
+
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _find_idx(root: Path, stem: str) -> Path | None:
+    for sub in ("", "raw", "FashionMNIST/raw", "MNIST/raw"):
+        for suffix in (".gz", ""):
+            p = root / sub / (stem + suffix)
+            if p.is_file():
+                return p
+    return None
+
+
+def _idx_loader(name: str, tv_class: str, classes: list[str]) -> Callable[..., ImageSet]:
+    def load(*, split: str, root: str | None, download: bool, **_: object) -> ImageSet:
+        img_stem, lab_stem = _IDX_FILES[split]
+        roots = candidate_roots(name, root)
+        for r in roots:
+            img, lab = _find_idx(r, img_stem), _find_idx(r, lab_stem)
+            if img and lab:
+                log.info("reading %s %s from %s", name, split, img.parent)
+                x = torch.from_numpy(read_idx(img).copy()).unsqueeze(1)
+                y = torch.from_numpy(read_idx(lab).astype(np.int64))
+                return ImageSet(x, y, classes, name)
+        if download:
+            target = default_cache() / "data"
+            try:
+                import torchvision.datasets as tvd
+
+                getattr(tvd, tv_class)(str(target), train=split == "train", download=True)
+            except Exception as exc:  # noqa: BLE001 - any download failure means "not available"
+                log.debug("download of %s failed: %s", name, exc)
+            else:
+                return load(split=split, root=str(target), download=False)
+        debian = f" (Debian: apt-get install dataset-{name})" if name in DEBIAN_ROOTS else ""
+        raise DataError(
+            f"{name} not found: looked in {', '.join(str(r) for r in roots)}. Install it{debian}, "
+            f"or put {img_stem}.gz and {lab_stem}.gz in a folder and pass --data-root or set "
+            "MISTRUST_DATA, or allow the torchvision download (needs network)."
+        )
+
+    return load
+
+
+FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle-boot"]
+register_source(SourceSpec("fashion-mnist", 1, 28, 10, (0.2860,), (0.3530,),
+                           _idx_loader("fashion-mnist", "FashionMNIST", FASHION_CLASSES),
+                           "Debian package dataset-fashion-mnist, or torchvision download"))
+register_source(SourceSpec("mnist", 1, 28, 10, (0.1307,), (0.3081,),
+                           _idx_loader("mnist", "MNIST", [str(i) for i in range(10)]),
+                           "torchvision download, or IDX files under --data-root"))
+
+
+def _load_digits(*, split: str, **_: object) -> ImageSet:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(np.round(d.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    y = torch.from_numpy(d.target.astype(np.int64))
+    # scikit-learn ships one set; a fixed half each keeps "train" and "test" disjoint
+    order = torch.from_numpy(np.random.default_rng(0).permutation(len(x)))
+    half = len(x) // 2
+    idx = order[:half] if split == "train" else order[half:]
+    return ImageSet(x[idx], y[idx], [str(i) for i in range(10)], "digits")
+
+
+register_source(SourceSpec("digits", 1, 8, 10, (0.3,), (0.4,), _load_digits,
+                           "bundled with scikit-learn (always available)"))

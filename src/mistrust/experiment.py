@@ -1,0 +1,230 @@
+"""One run, end to end, into a run directory (DESIGN §5).
+
+config -> data & splits -> models -> outputs (once, cached) -> calibration
+-> attacks & metrics -> results. Re-running the same command on the same
+directory reuses every finished model and output, so a crashed run resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mistrust.config import Config, save_config
+from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
+from mistrust.data.images import ImageSet, Preprocess
+from mistrust.data.sources import get_source, load_source
+from mistrust.data.splits import ROLES, make_splits, positions
+from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
+from mistrust.io import atomic_savez, load_npz
+from mistrust.modeling import train_or_load
+from mistrust.outputs import Outputs, cached, compute_outputs
+from mistrust.posthoc import apply_posthoc
+from mistrust.results import RunResult, write_results
+from mistrust.variants import get_variant
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Timer:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        log.info("stage: %s", name)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+@dataclass
+class Data:
+    train: ImageSet
+    test: ImageSet
+    held_out: ImageSet | None
+    preprocess: Preprocess
+    num_classes: int
+    splits: dict[str, np.ndarray]
+
+
+def load_data(cfg: Config) -> Data:
+    d = cfg.data
+    spec = get_source(d.dataset)
+    size = d.image_size or spec.size
+    if d.stand_in:
+        from mistrust.data.standin import stand_in_set
+
+        n_train = max(2 * d.train_size, d.stratified_pool or 0) + 16
+        train = stand_in_set(spec, n=n_train, split="train", size=size, seed=cfg.seed)
+        test = stand_in_set(spec, n=2 * d.test_size + 16, split="test", size=size, seed=cfg.seed)
+    else:
+        kw = {"root": d.root, "download": d.download, "size": size, "channels": spec.channels}
+        train = load_source(d.dataset, split="train", **kw)
+        test = load_source(d.dataset, split="test", **kw)
+    num_classes = int(max(train.labels.max(), test.labels.max())) + 1
+    splits = make_splits(train.labels.numpy(), test.labels.numpy(), d, seed=cfg.seed)
+    held_out = None
+    if d.held_out_classes:
+        # keep the remaining classes contiguous so the model has no dead outputs
+        kept = [c for c in range(num_classes) if c not in set(d.held_out_classes)]
+        remap = torch.full((num_classes,), -1, dtype=torch.long)
+        remap[kept] = torch.arange(len(kept))
+        held_out = test.subset(splits["held_out_test"])
+        train = ImageSet(train.images, remap[train.labels], [train.classes[c] for c in kept]
+                         if train.classes else [], train.name)
+        test = ImageSet(test.images, remap[test.labels], train.classes, test.name)
+        num_classes = len(kept)
+    pre = Preprocess(spec.channels, size, spec.mean, spec.std)
+    return Data(train, test, held_out, pre, num_classes, splits)
+
+
+def _save_splits(path: Path, splits: dict[str, np.ndarray]) -> None:
+    if path.is_file():
+        old = load_npz(path)
+        if old.keys() == splits.keys() and all(np.array_equal(old[k], splits[k]) for k in old):
+            return
+        log.warning("splits changed since the last run in this directory; outputs are recomputed")
+        shutil.rmtree(path.parent / "outputs", ignore_errors=True)
+    atomic_savez(path, **splits)
+
+
+def build_evalsets(cfg: Config, data: Data, cache_dir: Path, device: torch.device,
+                   progress: bool) -> dict[str, EvalInputs]:
+    names = list(cfg.eval.sets)
+    if "laplace" in cfg.variants.names and "noise" not in names:
+        names.append("noise")  # the Laplace prior objective needs a noise OOD set
+    target_nonmembers = data.test.subset(data.splits["target_nonmembers"])
+    ctx = EvalContext(
+        preprocess=data.preprocess, nonmembers=target_nonmembers, held_out=data.held_out,
+        gan_data=data.train.subset(data.splits["shadow_train"]),
+        size=cfg.eval.size or cfg.data.nonmembers, seed=cfg.seed, root=cfg.data.root,
+        download=cfg.data.download, cache_dir=cache_dir, scale_factor=cfg.eval.scale_factor,
+        gan_epochs=cfg.eval.gan_epochs, folders=cfg.eval.folders, device=str(device),
+        progress=progress,
+    )
+    return {name: build_evalset(name, ctx) for name in names}
+
+
+def _outputs_for(model: torch.nn.Module, role: str, data: Data, sets: dict[str, EvalInputs],
+                 out_dir: Path, cfg: Config, device: torch.device) -> None:
+    bs = cfg.train.eval_batch_size
+    for split in ("train", "test"):
+        pool = data.train if split == "train" else data.test
+        subset = pool.subset(data.splits[f"{role}_{split}"])
+        cached(out_dir / f"{split}.npz", lambda s=subset: compute_outputs(
+            model, data.preprocess(s.images), s.labels, batch_size=bs, device=device))
+    for name, inputs in sets.items():
+        # "original" is a subset of the test split; every other set only the target sees,
+        # except the noise set that both roles' Laplace prior search needs
+        if name == "original" or (role == "shadow" and name != "noise"):
+            continue
+        cached(out_dir / f"{name}.npz", lambda i=inputs: compute_outputs(
+            model, i.x, i.labels, batch_size=bs, device=device))
+
+
+def role_outputs(out_dir: Path, role: str, splits: dict[str, np.ndarray],
+                 set_names: list[str]) -> RoleOutputs:
+    train = Outputs.load(out_dir / "train.npz")
+    test = Outputs.load(out_dir / "test.npz")
+    members = train.subset(positions(splits[f"{role}_train"], splits[f"{role}_members"]))
+    nonmembers = test.subset(positions(splits[f"{role}_test"], splits[f"{role}_nonmembers"]))
+    sets = {}
+    if role == "target":
+        for name in set_names:
+            sets[name] = nonmembers if name == "original" else Outputs.load(out_dir / f"{name}.npz")
+    return RoleOutputs(members, nonmembers, train, test, sets)
+
+
+def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> RunResult:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    timer = Timer()
+    device = resolve_device(cfg.device)
+    save_config(cfg, run_dir / "config.yaml")
+    with timer.stage("data"):
+        data = load_data(cfg)
+        _save_splits(run_dir / "splits.npz", data.splits)
+    with timer.stage("evaluation sets"):
+        sets = build_evalsets(cfg, data, run_dir / "cache", device, progress)
+    variants = [get_variant(v) for v in cfg.variants.names]
+    trained = [v.name for v in variants if not v.posthoc]
+    if any(v.posthoc for v in variants) and "base" not in trained:
+        trained.insert(0, "base")
+    train_times: dict[str, float] = {}
+    for vname in trained:
+        tcfg = get_variant(vname).train_config(cfg.train, cfg.variants)
+        for role in ROLES:
+            seed = cfg.seed + ROLES.index(role)
+            subset = data.train.subset(data.splits[f"{role}_train"])
+            out_dir = run_dir / "outputs" / vname / role
+            with timer.stage("training"):
+                model, meta, fresh = train_or_load(
+                    cfg, tcfg, role=role, train_set=subset, preprocess=data.preprocess,
+                    num_classes=data.num_classes, seed=seed, device=device, progress=progress,
+                    model_path=run_dir / "models" / vname / f"{role}.pt")
+            if fresh:
+                train_times[f"{vname}/{role}"] = meta["train_seconds"]
+                shutil.rmtree(out_dir, ignore_errors=True)
+            with timer.stage("outputs"):
+                _outputs_for(model, role, data, sets, out_dir, cfg, device)
+    info: dict[str, dict] = {}
+    with timer.stage("calibration"):
+        for v in variants:
+            if v.posthoc:
+                info[v.name] = apply_posthoc(v.name, cfg, run_dir / "outputs", data.splits)
+    attack_rows: list[tuple] = []
+    model_rows: list[tuple] = []
+    set_names = list(cfg.eval.sets)
+    target_scores = {}
+    for v in variants:
+        per_role = {role: role_outputs(run_dir / "outputs" / v.name / role, role, data.splits,
+                                       set_names) for role in ROLES}
+        with timer.stage("attacks"):
+            rows, scores = evaluate_attacks(cfg, v.name, per_role["target"], per_role["shadow"],
+                                            run_dir / "scores" / v.name)
+            attack_rows += rows
+            target_scores[v.name] = scores
+        with timer.stage("metrics"):
+            for role in ROLES:
+                model_rows += model_metrics(v.name, role, per_role[role])
+    with timer.stage("gallery"):
+        _galleries(cfg, run_dir, sets, target_scores)
+    result = RunResult(run_dir=run_dir, attack_rows=attack_rows, model_rows=model_rows,
+                       variant_info=info, timings=timer.seconds, train_times=train_times)
+    with timer.stage("results"):
+        write_results(cfg, result)
+    return result
+
+
+def _galleries(cfg: Config, run_dir: Path, sets: dict[str, EvalInputs],
+               scores: dict[str, dict[str, dict[str, np.ndarray]]]) -> None:
+    """Top-scored non-members of each set, for the first variant and attack."""
+    from mistrust.report.gallery import save_gallery, top_scored
+
+    variant, attack = cfg.variants.names[0], cfg.attacks.names[0]
+    for name, score in scores[variant][attack].items():
+        n_members = len(score) - len(sets[name].x)
+        nonmember_score = score[n_members:]
+        top = top_scored(nonmember_score, cfg.eval.gallery_size)
+        max_scores = load_npz(run_dir / "scores" / variant / attack / f"{name}.npz")["max_score"]
+        save_gallery(sets[name].display[torch.from_numpy(top)], max_scores[n_members:][top],
+                     run_dir / "figures" / f"gallery_{name}.png",
+                     title=f"{name}: highest {attack} scores among non-members ({variant})")

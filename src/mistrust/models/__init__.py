@@ -1,0 +1,46 @@
+"""Model registry: ``create_model("salem-cnn", channels=1, num_classes=10, size=28)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mistrust.models.base import Classifier
+from mistrust.models.cifar import efficientnet_b0_cifar, resnet18_cifar
+from mistrust.models.imagenet import WeightsError, resnet18, resnet50
+from mistrust.models.small import mlp, salem_cnn
+
+_MODELS: dict[str, Callable[..., Classifier]] = {}
+_PRETRAINABLE = {"resnet18", "resnet50"}
+
+
+def register_model(name: str, factory: Callable[..., Classifier]) -> None:
+    if name in _MODELS:
+        raise ValueError(f"model {name!r} is already registered")
+    _MODELS[name] = factory
+
+
+def model_names() -> list[str]:
+    return sorted(_MODELS)
+
+
+def create_model(arch: str, *, channels: int, num_classes: int, size: int, width: int = 128,
+                 pretrained: bool = False, weights_path: str | None = None) -> Classifier:
+    if arch not in _MODELS:
+        raise ValueError(f"unknown model {arch!r}; choose from {', '.join(model_names())}")
+    kwargs = {"channels": channels, "num_classes": num_classes, "size": size}
+    if arch in ("salem-cnn", "mlp"):
+        kwargs["width"] = width
+    if arch in _PRETRAINABLE:
+        kwargs.update(pretrained=pretrained, weights_path=weights_path)
+    elif pretrained:
+        raise ValueError(f"model {arch!r} has no pretrained weights; set model.pretrained: false")
+    return _MODELS[arch](**kwargs)
+
+
+for _name, _factory in {
+    "salem-cnn": salem_cnn, "mlp": mlp, "resnet18-cifar": resnet18_cifar,
+    "efficientnet-b0-cifar": efficientnet_b0_cifar, "resnet18": resnet18, "resnet50": resnet50,
+}.items():
+    register_model(_name, _factory)
+
+__all__ = ["Classifier", "WeightsError", "create_model", "model_names", "register_model"]

@@ -1,0 +1,53 @@
+"""torchvision ResNets; ImageNet weights are used only when present locally."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mistrust.models.base import Classifier
+
+log = logging.getLogger(__name__)
+
+
+class WeightsError(RuntimeError):
+    """Pretrained weights were asked for but are not on this machine."""
+
+
+def _local_weights(weights: object, weights_path: str | None) -> dict:
+    if weights_path:
+        path = Path(weights_path)
+    else:
+        url = weights.url  # type: ignore[attr-defined]
+        path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    if not path.is_file():
+        raise WeightsError(
+            f"pretrained weights not found at {path}. Download them where there is network "
+            "(torchvision caches them there), pass model.weights_path, or set "
+            "model.pretrained: false")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _resnet(factory_name: str, weights_name: str):  # type: ignore[no-untyped-def]
+    def build(*, channels: int, num_classes: int, size: int, width: int = 0,
+              pretrained: bool = False, weights_path: str | None = None) -> Classifier:
+        import torchvision.models as tvm
+
+        net = getattr(tvm, factory_name)(weights=None)
+        if pretrained:
+            net.load_state_dict(_local_weights(getattr(tvm, weights_name).DEFAULT, weights_path))
+            log.info("loaded pretrained %s weights", factory_name)
+        if channels != 3:
+            net.conv1 = nn.Conv2d(channels, 64, 7, 2, 3, bias=False)
+        head = nn.Linear(net.fc.in_features, num_classes)
+        body = nn.Sequential(*list(net.children())[:-1], nn.Flatten())
+        return Classifier(body, head)
+
+    return build
+
+
+resnet18 = _resnet("resnet18", "ResNet18_Weights")
+resnet50 = _resnet("resnet50", "ResNet50_Weights")

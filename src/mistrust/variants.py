@@ -1,0 +1,46 @@
+"""Over-confidence reduction variants (DESIGN §2).
+
+Training-time variants change the training config and get their own models;
+post-hoc variants transform the base models' cached outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from mistrust.config import TrainConfig, VariantsConfig
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    posthoc: bool
+    description: str
+
+    def train_config(self, base: TrainConfig, vcfg: VariantsConfig) -> TrainConfig:
+        if self.name == "label-smoothing":
+            return dataclasses.replace(base, label_smoothing=vcfg.label_smoothing)
+        if self.name == "weight-decay":
+            return dataclasses.replace(base, weight_decay=vcfg.weight_decay)
+        return base
+
+
+_VARIANTS = {v.name: v for v in (
+    Variant("base", False, "plain training"),
+    Variant("label-smoothing", False, "cross-entropy with label smoothing"),
+    Variant("weight-decay", False, "L2 weight decay"),
+    Variant("temperature", True, "softmax temperature fixed at variants.temperature"),
+    Variant("temperature-fit", True, "temperature fitted by NLL on held-out test data"),
+    Variant("laplace", True, "last-layer Laplace approximation (Kronecker-factored)"),
+)}
+
+
+def variant_names() -> list[str]:
+    return list(_VARIANTS)
+
+
+def get_variant(name: str) -> Variant:
+    if name not in _VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; choose from {', '.join(_VARIANTS)}")
+    return _VARIANTS[name]

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mistrust.config import ConfigError, load_config, parse_override, preset_names
+
+
+def test_every_preset_loads_and_validates() -> None:
+    names = preset_names()
+    assert {"smoke", "default", "paper-cifar10-resnet18", "paper-cifar10-efficientnet",
+            "paper-cifar10-salemcnn", "paper-stanford-dogs-resnet50"} <= set(names)
+    for name in names:
+        cfg = load_config(name)
+        assert cfg.name == name
+
+
+def test_paper_hyperparameters() -> None:
+    cfg = load_config("paper-cifar10-resnet18")
+    assert (cfg.data.train_size, cfg.data.test_size, cfg.data.members) == (12500, 5000, 2500)
+    assert cfg.data.stratified_pool == 25000
+    assert (cfg.train.lr, cfg.train.batch_size, cfg.train.epochs) == (0.01, 64, 100)
+    assert cfg.variants.label_smoothing == 0.0083 and cfg.variants.weight_decay == 3e-4
+    dogs = load_config("paper-stanford-dogs-resnet50")
+    assert (dogs.data.train_size, dogs.data.test_size, dogs.data.members) == (8232, 2058, 2058)
+    assert dogs.variants.label_smoothing == 0.1 and dogs.variants.weight_decay == 1e-3
+    assert load_config("paper-cifar10-salemcnn").train.lr == 0.001
+
+
+def test_overrides_apply_with_types() -> None:
+    cfg = load_config("smoke", ["train.epochs=7", "train.lr=1e-2", "eval.sets=[original]"])
+    assert cfg.train.epochs == 7 and cfg.train.lr == 0.01 and cfg.eval.sets == ["original"]
+    assert parse_override("a.b=3") == {"a": {"b": 3}}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epoch=3", "unknown key train.epoch"),
+    ("bogus=1", "unknown key bogus"),
+    ("train.epochs=three", "train.epochs: expected an integer"),
+    ("train.epochs=-1", "train.epochs must be positive"),
+    ("data.members=100000", "cannot exceed data.train_size"),
+    ("model.arch=vgg", "unknown model 'vgg'"),
+    ("data.dataset=imagenet", "unknown dataset 'imagenet'"),
+    ("attacks.names=[nope]", "unknown attack 'nope'"),
+    ("variants.names=[nope]", "unknown variant 'nope'"),
+    ("eval.sets=[nope]", "unknown evaluation set 'nope'"),
+    ("train.label_smoothing=1.5", "label_smoothing"),
+    ("device=tpu", "device must be"),
+])
+def test_bad_values_fail_clearly(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        load_config("smoke", [override])
+
+
+def test_user_file_on_top_of_preset(tmp_path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"preset": "smoke", "train": {"epochs": 1}}))
+    cfg = load_config(str(path))
+    assert cfg.train.epochs == 1 and cfg.data.dataset == "digits"
+    (tmp_path / "bad.yaml").write_text("train: [1, 2")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(str(tmp_path / "bad.yaml"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(str(tmp_path / "missing.yaml"))
