@@ -1,0 +1,65 @@
+"""Membership inference attacks on model outputs (logits), fitted on a shadow model.
+
+Example::
+
+    from mistrust.attacks import create_attack
+    attack = create_attack("loss").fit(shadow_logits, shadow_labels, shadow_is_member)
+    score = attack.score(target_logits, target_labels)  # (N,), higher = member
+    member = attack.decide(score)  # == attack.predict(target_logits, target_labels)
+
+Built-in score-based attacks (``SCORE_BASED_ATTACKS``): ``threshold`` (max
+softmax score), ``entropy``, ``salem`` (ML-Leaks MLP on the top-k scores) from
+the paper, plus ``loss``, ``modified-entropy`` and ``logit-confidence``. Other
+modules add attacks with :func:`register_attack`.
+
+Only have probabilities? Pass ``signals.probs_to_logits(p)`` (= ``log p``) as logits.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from mistrust.attacks import signals
+from mistrust.attacks.base import Attack, NotFittedError
+from mistrust.attacks.registry import attack_names, create_attack, register_attack
+from mistrust.attacks.salem import SalemAttack
+from mistrust.attacks.score_based import SIGNAL_SCORES, EntropyAttack, ThresholdAttack
+
+__all__ = [
+    "SCORE_BASED_ATTACKS",
+    "SIGNAL_SCORES",
+    "Attack",
+    "EntropyAttack",
+    "NotFittedError",
+    "SalemAttack",
+    "ThresholdAttack",
+    "attack_names",
+    "create_attack",
+    "register_attack",
+    "signals",
+]
+
+#: the attacks defined in this package that need only the target's (and shadow's) outputs
+SCORE_BASED_ATTACKS: tuple[str, ...] = (
+    "threshold",
+    "entropy",
+    "salem",
+    "loss",
+    "modified-entropy",
+    "logit-confidence",
+)
+
+
+def _register_builtins() -> None:
+    for name in SCORE_BASED_ATTACKS:
+        if name in attack_names():  # module reloaded
+            continue
+        if name == "entropy":
+            register_attack(name)(EntropyAttack)
+        elif name == "salem":
+            register_attack(name)(SalemAttack)
+        else:
+            register_attack(name)(partial(ThresholdAttack, name))
+
+
+_register_builtins()

@@ -1,0 +1,112 @@
+"""The attack interface: fit on the shadow model's outputs, score the target's.
+
+Conventions (scikit-learn style):
+
+* ``__init__`` only stores its arguments; everything learned ends in ``_``.
+* ``fit(logits, labels, is_member)`` sees the SHADOW model's outputs only and
+  returns ``self``; refitting replaces all learned state.
+* ``score(logits, labels)`` is float64 ``(N,)`` and HIGHER always means MORE
+  LIKELY MEMBER, for every attack.
+* ``predict(logits, labels)`` applies the learned operating point:
+  ``predict == decide(score)``. ``operating_score_`` is the score at which the
+  decision flips (a point to mark on the ROC curve).
+* Using an attack before ``fit`` raises :class:`NotFittedError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from mistrust.attacks._checks import check_labels, check_logits, check_membership
+
+__all__ = ["Attack", "NotFittedError"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when an attack is used before ``fit`` (as scikit-learn's NotFittedError)."""
+
+
+class Attack(ABC):
+    """Base class of all membership inference attacks on model outputs.
+
+    Subclasses implement ``_fit`` and ``_score``; they may override ``decide``.
+    The default decision is ``member iff score >= operating_score_``.
+    """
+
+    #: registry key; subclasses set it (or derive it from their arguments)
+    name: str = ""
+    operating_score_: float | None
+
+    # ---- public API -------------------------------------------------------
+    def fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> Attack:
+        """Learn the attack from the shadow model's outputs.
+
+        Args:
+            logits: ``(N, C)`` shadow-model logits (or ``probs_to_logits(p)``).
+            labels: ``(N,)`` integer true labels.
+            is_member: ``(N,)`` bool, True for the shadow model's training samples;
+                needs at least one member and one non-member.
+
+        Returns:
+            ``self``.
+        """
+        logits = check_logits(logits)
+        labels = check_labels(labels, logits.shape[0], logits.shape[1])
+        is_member = check_membership(is_member, logits.shape[0], require_both=True)
+        self.n_classes_ = int(logits.shape[1])
+        self._fit(logits, labels, is_member)
+        return self
+
+    def score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Membership score ``(N,)`` float64 of logits ``(N, C)`` with labels ``(N,)``;
+        higher means more likely member."""
+        logits, labels = self._check_inputs(logits, labels)
+        return np.asarray(self._score(logits, labels), dtype=np.float64)
+
+    def predict(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Membership decisions ``(N,)`` bool at the operating point learned in ``fit``."""
+        return self.decide(self.score(logits, labels))
+
+    def decide(self, score: np.ndarray) -> np.ndarray:
+        """Decisions ``(N,)`` bool from scores already computed by :meth:`score`.
+
+        ``predict(logits, labels)`` equals ``decide(score(logits, labels))``; use
+        this to avoid computing the signal twice.
+        """
+        self._check_fitted()
+        return np.asarray(score) >= self.operating_score_
+
+    def __repr__(self) -> str:
+        params = inspect.signature(type(self).__init__).parameters
+        args = [f"{p}={getattr(self, p)!r}" for p in params if p != "self" and hasattr(self, p)]
+        return f"{type(self).__name__}({', '.join(args)})"
+
+    # ---- for subclasses ---------------------------------------------------
+    @abstractmethod
+    def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
+        """Learn from validated shadow outputs; must set ``operating_score_``."""
+
+    @abstractmethod
+    def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Scores ``(N,)`` for validated inputs of a fitted attack."""
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "operating_score_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} ({self.name!r}) is not fitted yet: call "
+                "fit(shadow_logits, shadow_labels, shadow_is_member) first"
+            )
+
+    def _check_inputs(self, logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        logits = check_logits(logits)
+        if logits.shape[1] != self.n_classes_:
+            raise ValueError(
+                f"attack was fitted on {self.n_classes_} classes but logits have "
+                f"{logits.shape[1]} columns"
+            )
+        return logits, check_labels(labels, logits.shape[0], logits.shape[1])

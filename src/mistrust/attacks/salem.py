@@ -1,0 +1,83 @@
+"""ML-Leaks adversary 1 (Salem et al.): an MLP on the top-k softmax scores."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from mistrust.attacks import signals
+from mistrust.attacks._mlp import mlp_logits, train_mlp
+from mistrust.attacks.base import Attack
+
+__all__ = ["SalemAttack"]
+
+logger = logging.getLogger(__name__)
+
+
+class SalemAttack(Attack):
+    """Attack model ``k -> hidden -> ReLU -> 1`` on the ``top_k`` softmax scores (descending).
+
+    Trained on the shadow outputs with BCE-with-logits and Adam (``lr``,
+    ``batch_size``); stops when the mean epoch loss has not improved by
+    ``min_delta`` for ``patience`` epochs (or after ``max_epochs``). Fully
+    determined by ``seed`` (init and shuffling use ``np.random.default_rng(seed)``).
+
+    Score: the attack model's logit (higher = member; the sigmoid is monotone,
+    so ROC/AUROC are those of the sigmoid without its saturation ties).
+    Decision: member iff sigmoid >= 0.5, i.e. ``score >= operating_score_ = 0``.
+
+    Learned: ``params_`` (flat float64 weights), ``loss_history_`` (per epoch),
+    ``n_epochs_``, ``operating_score_``.
+    """
+
+    name = "salem"
+
+    def __init__(
+        self,
+        *,
+        top_k: int = 3,
+        seed: int = 42,
+        hidden: int = 64,
+        lr: float = 0.01,
+        batch_size: int = 16,
+        patience: int = 15,
+        min_delta: float = 5e-4,
+        max_epochs: int = 500,
+    ) -> None:
+        self.top_k = top_k
+        self.seed = seed
+        self.hidden = hidden
+        self.lr = lr
+        self.batch_size = batch_size
+        self.patience = patience
+        self.min_delta = min_delta
+        self.max_epochs = max_epochs
+
+    def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
+        for arg in ("top_k", "hidden", "batch_size", "patience", "max_epochs"):
+            if int(getattr(self, arg)) < 1:
+                raise ValueError(f"{arg} must be >= 1, got {getattr(self, arg)}")
+        features = signals.top_k_scores(logits, int(self.top_k))  # (N, k)
+        self.params_, self.loss_history_ = train_mlp(
+            features,
+            is_member.astype(np.float64),
+            hidden=int(self.hidden),
+            lr=float(self.lr),
+            batch_size=int(self.batch_size),
+            patience=int(self.patience),
+            min_delta=float(self.min_delta),
+            max_epochs=int(self.max_epochs),
+            rng=np.random.default_rng(self.seed),
+        )
+        self.n_epochs_ = len(self.loss_history_)
+        if self.n_epochs_ == self.max_epochs:
+            logger.warning("salem: stopped at max_epochs=%d before converging", self.max_epochs)
+        logger.debug("salem: %d epochs, final loss %.4f", self.n_epochs_, self.loss_history_[-1])
+        self.operating_score_ = 0.0
+
+    def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        if int(self.top_k) > logits.shape[1]:
+            raise ValueError(f"top_k={self.top_k} exceeds the {logits.shape[1]} classes")
+        features = signals.top_k_scores(logits, int(self.top_k))
+        return mlp_logits(self.params_, features, hidden=int(self.hidden))

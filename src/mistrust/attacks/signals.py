@@ -1,0 +1,236 @@
+"""Membership signals: pure, vectorised functions of a model's logits.
+
+All functions take logits ``(N, C)`` (any real dtype) and, where the signal
+depends on the true class, integer labels ``(N,)``; they return float64.
+
+Numerics: each row is shifted by its maximum, so ``exp`` never overflows, and
+the sum of the *non-maximal* terms ``rest = sum_{j != argmax} exp(z_j - z_max)``
+is kept separately. Then ``log sum exp = z_max + log1p(rest)`` keeps full
+relative precision even for saturated softmax rows (the loss of a confident,
+correct prediction is ``log1p(rest)``, not ``0``), and ``log(1 - p_max)`` is
+``log(rest) - log1p(rest)`` instead of a catastrophic ``log(1 - p)``. When
+``rest`` underflows (logit gaps above ~700), ``log(rest)`` is recomputed for
+those rows as a log-sum-exp over the other classes.
+
+Saved probabilities instead of logits? Pass ``probs_to_logits(p)``
+(``np.log`` clipped at a tiny epsilon): ``softmax(log p) == p``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mistrust.attacks._checks import check_labels, check_logits
+
+__all__ = [
+    "entropy",
+    "log_softmax",
+    "logit_confidence",
+    "loss",
+    "max_score",
+    "modified_entropy",
+    "probs_to_logits",
+    "softmax",
+    "top_k_scores",
+]
+
+_CHUNK_ELEMENTS = 327_680  # logits per chunk (32,768 rows of 10): work arrays stay in cache
+_TINY = np.finfo(np.float64).tiny
+
+
+def _shifted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Row-max-shifted exponentials of a chunk ``x (n, C)``.
+
+    Returns ``z = x - rowmax`` (float64, ``z == 0`` exactly at the maxima),
+    ``e = exp(z)`` with every maximal entry set to 0, ``rest = sum_{j != one argmax}
+    exp(z_j)`` and ``n_top`` (how many entries tie for the max; 1 unless tied), all
+    ``(n,)`` but ``z``, ``e``. The softmax is ``exp(z) / (1 + rest)``.
+    """
+    z = x.astype(np.float64)
+    if z.shape[1] <= 64:  # column-wise max: much faster than a reduction over short rows
+        m = z[:, 0].copy()
+        for j in range(1, z.shape[1]):
+            np.maximum(m, z[:, j], out=m)
+    else:
+        m = z.max(axis=1)
+    z -= m[:, None]
+    e = np.exp(z)
+    total = np.einsum("ij->i", e)
+    e -= z == 0.0  # exp(0) - 1 == 0 exactly at the maxima
+    rest = np.einsum("ij->i", e)
+    n_top = np.rint(total - rest)  # exact: the rounding error of total is << 0.5
+    return z, e, rest + (n_top - 1.0), n_top
+
+
+def _log_rest(z: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """``log(rest)`` ``(n,)``, recomputed as a log-sum-exp where ``rest`` underflowed."""
+    with np.errstate(divide="ignore"):
+        out = np.log(rest)
+    bad = np.flatnonzero(rest < _TINY)  # then the max is unique (a tie makes rest >= 1)
+    if bad.size:
+        zz = z[bad]
+        zz[zz == 0.0] = -np.inf
+        m2 = zz.max(axis=1)
+        out[bad] = m2 + np.log(np.exp(zz - m2[:, None]).sum(axis=1))
+    return out
+
+
+def _per_row(
+    fn: Callable[..., np.ndarray], logits: np.ndarray, *cols: np.ndarray, width: int = 0
+) -> np.ndarray:
+    """Apply ``fn(logits_chunk, *col_chunks)`` over row chunks; output ``(N,)`` or ``(N, width)``."""
+    n = len(logits)
+    out = np.empty((n, width) if width else n, dtype=np.float64)
+    rows = max(1, _CHUNK_ELEMENTS // logits.shape[1])
+    for a in range(0, n, rows):
+        sl = slice(a, a + rows)
+        out[sl] = fn(logits[sl], *(c[sl] for c in cols))
+    return out
+
+
+def _labelled(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    logits = check_logits(logits)
+    return logits, check_labels(labels, logits.shape[0], logits.shape[1])
+
+
+def probs_to_logits(probs: np.ndarray, *, eps: float = _TINY) -> np.ndarray:
+    """Log-probabilities ``(N, C)`` float64 usable wherever logits are expected.
+
+    probs: ``(N, C)`` in ``[0, 1]``; zeros are clipped to ``eps`` before the log.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"probs must be 2-D (n_samples, n_classes), got shape {p.shape}")
+    if not (np.isfinite(p).all() and p.min(initial=0.0) >= 0.0 and p.max(initial=0.0) <= 1.0):
+        raise ValueError("probs must be finite and lie in [0, 1]")
+    return np.log(np.clip(p, eps, 1.0))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax probabilities ``(N, C)`` float64 of logits ``(N, C)``."""
+    z = check_logits(logits).astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities ``(N, C)`` float64; ``log p_max = -log1p(rest)`` keeps precision."""
+    logits = check_logits(logits)
+
+    def f(x: np.ndarray) -> np.ndarray:
+        z, _, rest, _ = _shifted(x)
+        return z - np.log1p(rest)[:, None]
+
+    return _per_row(f, logits, width=logits.shape[1])
+
+
+def max_score(logits: np.ndarray) -> np.ndarray:
+    """Maximum softmax probability ``(N,)`` float64."""
+    return _per_row(lambda x: 1.0 / (1.0 + _shifted(x)[2]), check_logits(logits))
+
+
+def _entropy(x: np.ndarray) -> np.ndarray:
+    z, e, rest, _ = _shifted(x)
+    # H = log s - sum_j p_j z_j with s = 1 + rest, z <= 0: a sum of two non-negative terms
+    return np.log1p(rest) - np.einsum("ij,ij->i", e, z) / (1.0 + rest)
+
+
+def entropy(logits: np.ndarray) -> np.ndarray:
+    """Shannon entropy of the softmax, in nats, ``(N,)`` float64 (``log C`` when uniform)."""
+    return _per_row(_entropy, check_logits(logits))
+
+
+def _sort_desc(a: np.ndarray) -> np.ndarray:
+    """Sort the rows of ``a (n, k)`` descending; a min/max network for small ``k``."""
+    k = a.shape[1]
+    if k > 8:
+        return np.sort(a, axis=1)[:, ::-1]
+    a = a.copy()
+    for r in range(k):  # odd-even transposition sort on columns: elementwise, no per-row calls
+        for j in range(r % 2, k - 1, 2):
+            hi = np.maximum(a[:, j], a[:, j + 1])
+            np.minimum(a[:, j], a[:, j + 1], out=a[:, j + 1])
+            a[:, j] = hi
+    return a
+
+
+def top_k_scores(logits: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` largest softmax probabilities per row, sorted descending: ``(N, k)`` float64."""
+    logits = check_logits(logits)
+    n_classes = logits.shape[1]
+    if not (isinstance(k, int | np.integer) and 1 <= k <= n_classes):
+        raise ValueError(f"k must be an integer in [1, {n_classes}], got {k!r}")
+
+    def f(x: np.ndarray) -> np.ndarray:
+        top = np.partition(x, n_classes - k, axis=1)[:, n_classes - k :] if k < n_classes else x
+        top = _sort_desc(top.astype(np.float64))  # (n, k); column 0 is the row max
+        z = x - top[:, :1]
+        s = np.einsum("ij->i", np.exp(z, out=z))
+        top -= top[:, :1]
+        return np.exp(top, out=top) / s[:, None]
+
+    return _per_row(f, logits, width=int(k))
+
+
+def _loss(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    z, _, rest, _ = _shifted(x)
+    return np.log1p(rest) - z[np.arange(len(z)), y]
+
+
+def loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cross-entropy of the true label, ``-log p_y``, ``(N,)`` float64 (>= 0)."""
+    return _per_row(_loss, *_labelled(logits, labels))
+
+
+def _logit_confidence(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    z, e, rest, _ = _shifted(x)
+    rows = np.arange(len(z))
+    z_y = z[rows, y]
+    top = z_y == 0.0
+    # log sum_{j != y} exp(z_j): log(rest) if y is a max, else log(s - e_y) with s - e_y >= 1
+    log_other = np.log(np.where(top, 1.0, 1.0 + rest - e[rows, y]))
+    log_other[top] = _log_rest(z[top], rest[top])
+    return z_y - log_other
+
+
+def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Logit-scaled confidence ``log p_y - log sum_{y' != y} p_y'`` ``(N,)`` float64 (LiRA's)."""
+    return _per_row(_logit_confidence, *_labelled(logits, labels))
+
+
+def _modified_entropy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    z, e, rest, n_top = _shifted(x)
+    rows = np.arange(len(z))
+    s = 1.0 + rest
+    log_s = np.log1p(rest)
+    q = 1.0 / s  # p of each maximal class
+    p = e / s[:, None]  # 0 at the maxima
+    # t = sum_i p_i log(1 - p_i) over all classes but one max (each term <= 0); with
+    # ties the other maxima have p = q <= 1/2 (the min only guards the n_top == 1 rows)
+    t = np.einsum("ij,ij->i", p, np.log1p(-p))
+    t += (n_top - 1.0) * q * np.log1p(-np.minimum(q, 0.5))
+    z_y = z[rows, y]
+    top = z_y == 0.0
+    out = np.empty(len(z))
+    # y is a max: -(1 - p_y) log p_y = (rest / s) log s, the other classes give -t
+    out[top] = (rest[top] * q[top]) * log_s[top] - t[top]
+    o = ~top  # y is not a max: every term below is >= 0, so nothing cancels
+    p_y, q_o = p[rows, y][o], q[o]
+    out[o] = (
+        -((1.0 + rest[o] - e[rows, y][o]) * q_o) * (z_y[o] - log_s[o])
+        - (t[o] - p_y * np.log1p(-p_y))
+        - q_o * (_log_rest(z[o], rest[o]) - log_s[o])
+    )
+    return out
+
+
+def modified_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Song & Mittal's modified entropy ``(N,)`` float64; LOWER means more likely member.
+
+    ``Mentr = -(1 - p_y) log p_y - sum_{i != y} p_i log(1 - p_i)``.
+    """
+    return _per_row(_modified_entropy, *_labelled(logits, labels))

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from mistrust.metrics import METRIC_KEYS, attack_metrics, auroc, clopper_pearson, mmps
+
+KEYS = (
+    "precision tpr fpr accuracy advantage auroc aupr fpr_at_95tpr tpr_at_0.1fpr tpr_at_1fpr "
+    "tpr_ci_low tpr_ci_high fpr_ci_low fpr_ci_high mmps_tp mmps_fp mmps_fn mmps_tn "
+    "oracle_tpr oracle_fpr oracle_accuracy n_members n_nonmembers"
+).split()
+
+
+@pytest.fixture
+def case():
+    rng = np.random.default_rng(0)
+    m = np.r_[np.ones(300, bool), np.zeros(200, bool)]
+    score = rng.normal(size=500) + m
+    max_score = rng.uniform(0.2, 1.0, 500)
+    return score, m, score >= 0.3, max_score
+
+
+def test_keys_types_and_sklearn_agreement(case) -> None:
+    score, m, pred, ms = case
+    out = attack_metrics(score, m, pred, max_score=ms)
+    assert list(out) == KEYS == list(METRIC_KEYS)
+    assert all(type(v) is float for v in out.values())
+    assert out["precision"] == pytest.approx(skm.precision_score(m, pred))
+    assert out["tpr"] == pytest.approx(skm.recall_score(m, pred))
+    assert out["accuracy"] == pytest.approx(skm.accuracy_score(m, pred))
+    assert out["fpr"] == pytest.approx((pred & ~m).sum() / 200)
+    assert out["advantage"] == out["tpr"] - out["fpr"]
+    assert out["auroc"] == pytest.approx(skm.roc_auc_score(m, score))
+    assert out["aupr"] == pytest.approx(skm.average_precision_score(m, score))
+    assert (out["tpr_ci_low"], out["tpr_ci_high"]) == clopper_pearson(int((pred & m).sum()), 300)
+    assert out["tpr_ci_low"] <= out["tpr"] <= out["tpr_ci_high"]
+    assert out["fpr_ci_low"] <= out["fpr"] <= out["fpr_ci_high"]
+    assert out["mmps_tp"] == pytest.approx(ms[pred & m].mean())
+    assert out["mmps_tn"] == pytest.approx(ms[~pred & ~m].mean())
+    assert (out["n_members"], out["n_nonmembers"]) == (300.0, 200.0)
+    # predictions are a threshold on the same score, so hindsight can only do better
+    assert out["oracle_tpr"] - out["oracle_fpr"] >= out["advantage"]
+    assert out["oracle_accuracy"] >= 0.5
+
+
+def test_nothing_predicted_member(case) -> None:
+    score, m, _, ms = case
+    out = attack_metrics(score, m, np.zeros(500, bool), max_score=ms)
+    assert math.isnan(out["precision"])  # undefined, not 0
+    assert out["tpr"] == out["fpr"] == 0.0 and out["accuracy"] == 0.4
+    assert math.isnan(out["mmps_tp"]) and math.isnan(out["mmps_fp"])
+    assert out["tpr_ci_low"] == 0.0 and 0 < out["tpr_ci_high"] < 0.02
+    assert out["auroc"] == pytest.approx(auroc(score, m))  # threshold-free metrics unaffected
+
+
+def test_everything_predicted_member(case) -> None:
+    score, m, _, ms = case
+    out = attack_metrics(score, m, np.ones(500, bool), max_score=ms)
+    assert out["precision"] == 0.6 and out["tpr"] == out["fpr"] == 1.0
+    assert out["tpr_ci_high"] == out["fpr_ci_high"] == 1.0
+    assert math.isnan(out["mmps_fn"]) and math.isnan(out["mmps_tn"])
+
+
+def test_all_scores_tied(case) -> None:
+    _, m, pred, ms = case
+    out = attack_metrics(np.ones(500), m, pred, max_score=ms)
+    assert out["auroc"] == 0.5 and out["aupr"] == 0.6
+    assert out["fpr_at_95tpr"] == 1.0 and out["tpr_at_1fpr"] == 0.0
+    assert out["oracle_tpr"] == out["oracle_fpr"] == 0.0  # first maximum: predict nothing
+
+
+def test_integer_predictions_and_bad_inputs(case) -> None:
+    score, m, pred, ms = case
+    assert attack_metrics(score, m, pred.astype(int), max_score=ms) == pytest.approx(
+        attack_metrics(score, m, pred, max_score=ms), nan_ok=True
+    )
+    with pytest.raises(ValueError, match="predicted has shape"):
+        attack_metrics(score, m, pred[:-1], max_score=ms)
+    with pytest.raises(ValueError, match="max_score has shape"):
+        attack_metrics(score, m, pred, max_score=ms[:3])
+    with pytest.raises(ValueError, match="boolean"):
+        attack_metrics(score, m, pred * 2.5, max_score=ms)
+
+
+def test_mmps() -> None:
+    assert mmps(np.array([0.5, 1.0, 0.9]), np.array([True, True, False])) == 0.75
+    assert math.isnan(mmps(np.array([0.5]), np.array([False])))
+    with pytest.raises(ValueError):
+        mmps(np.ones(3), np.ones(2, bool))
