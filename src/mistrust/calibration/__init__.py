@@ -1,0 +1,8 @@
+"""Over-confidence reduction applied after training: temperature scaling and
+last-layer Laplace. Both consume cached outputs (logits / penultimate features)
+and end in logits-like arrays ``(N, C)``."""
+
+from mistrust.calibration.laplace import LastLayerLaplace, fit_last_layer_laplace
+from mistrust.calibration.temperature import fit_temperature, scale_logits
+
+__all__ = ["LastLayerLaplace", "fit_last_layer_laplace", "fit_temperature", "scale_logits"]
