@@ -1,0 +1,323 @@
+"""The report's figures, drawn from a run directory's stored scores and outputs.
+
+Every function returns a :class:`matplotlib.figure.Figure` (no pyplot state) or
+``None`` when its inputs are missing; :func:`png_uri` turns one into a
+deterministic, embeddable PNG (no timestamp or software metadata).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from mistrust.io import load_npz
+from mistrust.metrics import emd, roc_curve
+from mistrust.metrics.calibration import reliability_bins
+
+DPI = 90
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "mistrust",
+    "path.simplify": True,
+}
+COLORS = [f"C{i}" for i in range(10)]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+
+
+def style() -> AbstractContextManager:
+    return matplotlib.rc_context(STYLE)
+
+
+def png_uri(fig: Figure) -> str:
+    """The figure as a ``data:image/png;base64`` URI (byte-identical for identical input)."""
+    buf = io.BytesIO()
+    with style():
+        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def label(text: str, limit: int = 28) -> str:
+    """A user string made safe for matplotlib text (no mathtext), shortened."""
+    text = str(text)
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def _inside(root: Path, path: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def load_scores(run_dir: Path, variant: str, attack: str, dataset: str) -> dict | None:
+    """``score``, ``is_member``, ``predicted``, ``max_score`` of one set, or ``None``."""
+    root = Path(run_dir) / "scores"
+    path = root / variant / attack / f"{dataset}.npz"
+    if not _inside(root, path) or not path.is_file():
+        return None
+    d = load_npz(path)
+    return {k: d[k] for k in ("score", "is_member", "predicted", "max_score") if k in d}
+
+
+def operating_point(d: dict) -> tuple[float, float]:
+    """``(fpr, tpr)`` of the stored shadow-calibrated decisions, exact."""
+    pred, m = d["predicted"].astype(bool), d["is_member"].astype(bool)
+    return float(pred[~m].mean()), float(pred[m].mean())
+
+
+def _grid(n: int, ncols: int, panel: tuple[float, float]) -> tuple[Figure, list]:
+    ncols = max(1, min(n, ncols))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
+    return fig, axes
+
+
+def _roc_axes(ax, log: bool, n_neg: int, n_pos: int) -> None:
+    if log:
+        ax.set_xscale("log", nonpositive="mask")
+        ax.set_yscale("log", nonpositive="mask")
+        lo_x, lo_y = 0.5 / max(n_neg, 1), 0.5 / max(n_pos, 1)
+        ax.set_xlim(lo_x, 1.05)
+        ax.set_ylim(lo_y, 1.05)
+        grid = np.logspace(math.log10(min(lo_x, lo_y)), 0, 50)
+        ax.plot(grid, grid, ls=":", c="0.5", lw=1)
+    else:
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.plot([0, 1], [0, 1], ls=":", c="0.5", lw=1)
+    ax.set_xlabel("false-positive rate" + (" (log)" if log else ""))
+    ax.set_ylabel("true-positive rate" + (" (log)" if log else ""))
+
+
+def _curve(ax, d: dict, color: str, name: str) -> None:
+    fpr, tpr, _ = roc_curve(d["score"], d["is_member"])
+    ax.plot(fpr, tpr, color=color, lw=1.4, label=name, drawstyle="steps-post")
+    x, y = operating_point(d)
+    ax.plot([x], [y], marker="o", ms=7, color=color, mec="black", mew=1, ls="none")
+
+
+def roc_figure(run_dir: Path, variant: str, attack: str, sets: list[str]) -> Figure | None:
+    """Members vs each evaluation set: ROC and log-log ROC, operating points marked."""
+    data = [(i, s, load_scores(run_dir, variant, attack, s)) for i, s in enumerate(sets)]
+    data = [(i, s, d) for i, s, d in data if d is not None]
+    if not data:
+        return None
+    with style():
+        fig, (lin, log) = _grid(2, 2, (3.5, 3.1))
+        for i, s, d in data:
+            for ax in (lin, log):
+                _curve(ax, d, COLORS[i % 10], label(s))
+        n_pos = int(data[0][2]["is_member"].sum())
+        n_neg = max(int((~d["is_member"].astype(bool)).sum()) for _, _, d in data)
+        _roc_axes(lin, False, n_neg, n_pos)
+        _roc_axes(log, True, n_neg, n_pos)
+        handles, labels = lin.get_legend_handles_labels()
+        handles.append(Line2D([], [], marker="o", ls="none", mfc="white", mec="black"))
+        labels.append("shadow-calibrated threshold")
+        fig.legend(handles, labels, loc="outside lower center", ncols=4)
+        fig.suptitle(f"{label(attack)} attack, variant {label(variant)}: members vs each set")
+    return fig
+
+
+def variant_roc_figure(
+    run_dir: Path, variants: list[str], attacks: list[str], dataset: str = "original"
+) -> Figure | None:
+    """Log-log ROC on in-distribution data, one panel per attack, one curve per variant."""
+    panels = [
+        (a, [(j, v, load_scores(run_dir, v, a, dataset)) for j, v in enumerate(variants)])
+        for a in attacks
+    ]
+    panels = [(a, [x for x in ds if x[2] is not None]) for a, ds in panels]
+    panels = [(a, ds) for a, ds in panels if ds]
+    if not panels:
+        return None
+    with style():
+        fig, axes = _grid(len(panels), 3, (3.6, 3.2))
+        for ax, (a, ds) in zip(axes, panels, strict=True):
+            for j, v, d in ds:
+                _curve(ax, d, COLORS[j % 10], label(v))
+            m = ds[0][2]["is_member"].astype(bool)
+            _roc_axes(ax, True, int((~m).sum()), int(m.sum()))
+            ax.set_title(label(a))
+        axes[0].legend(loc="lower right", framealpha=0.9)
+        fig.suptitle(
+            f"Members vs {label(dataset)} non-members per variant (log-log ROC; "
+            "dots: shadow-calibrated threshold)"
+        )
+    return fig
+
+
+def histogram_figure(
+    run_dir: Path, variant: str, attack: str, sets: list[str], emds: dict[str, float]
+) -> Figure | None:
+    """Max-score histograms, members vs each set, annotated with the EMD."""
+    data = [(i, s, load_scores(run_dir, variant, attack, s)) for i, s in enumerate(sets)]
+    data = [(i, s, d) for i, s, d in data if d is not None and "max_score" in d]
+    if not data:
+        return None
+    bins = np.linspace(0.0, 1.0, 26)
+    with style():
+        fig, axes = _grid(len(data), math.ceil(len(data) / math.ceil(len(data) / 8)), (2.1, 2.0))
+        for ax, (i, s, d) in zip(axes, data, strict=True):
+            m = d["is_member"].astype(bool)
+            members, others = d["max_score"][m], d["max_score"][~m]
+            for x, kw in (
+                (members, {"histtype": "step", "color": "black", "lw": 1.3, "label": "members"}),
+                (others, {"color": COLORS[i % 10], "alpha": 0.55, "label": "evaluation set"}),
+            ):
+                ax.hist(x, bins=bins, weights=np.full(len(x), 1.0 / max(len(x), 1)), **kw)
+            dist = emds.get(s, emd(members, others))
+            ax.text(
+                0.04,
+                0.95,
+                f"EMD {dist:.3f}",
+                transform=ax.transAxes,
+                va="top",
+                fontsize=8,
+                bbox={"fc": "white", "ec": "0.8", "pad": 2},
+            )
+            ax.set_title(label(s, 22))
+            ax.set_xlabel("max softmax score")
+            ax.set_ylim(0, 1)
+        axes[0].set_ylabel("share of samples")
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper right", ncols=2)
+        fig.suptitle(f"Max-score distributions, variant {label(variant)}")
+    return fig
+
+
+def reliability_figure(run_dir: Path, variants: list[str]) -> Figure | None:
+    """Reliability diagrams (15 equal-width bins) of each variant's target test outputs."""
+    data = []
+    for v in variants:
+        path = Path(run_dir) / "outputs" / v / "target" / "test.npz"
+        if _inside(Path(run_dir) / "outputs", path) and path.is_file():
+            out = load_npz(path)
+            keep = out["labels"] >= 0
+            if keep.any():
+                data.append(
+                    (v, reliability_bins(out["logits"][keep], out["labels"][keep], n_bins=15))
+                )
+    if not data:
+        return None
+    with style():
+        fig, axes = _grid(len(data), 5, (2.7, 2.7))
+        for ax, (v, b) in zip(axes, data, strict=True):
+            width = np.diff(b["edges"])
+            used = b["count"] > 0
+            ax.bar(
+                b["edges"][:-1][used],
+                b["accuracy"][used],
+                width=width[used],
+                align="edge",
+                color="C0",
+                ec="white",
+                label="accuracy",
+            )
+            centers = (b["edges"][:-1] + width / 2)[used]
+            ax.plot(
+                centers,
+                b["confidence"][used],
+                ls="none",
+                marker="_",
+                ms=9,
+                mew=2.2,
+                color="C3",
+                label="mean confidence",
+            )
+            ax.plot([0, 1], [0, 1], ls=":", c="0.3", lw=1)
+            w = b["count"] / b["count"].sum()
+            e = float(np.sum(w * np.abs(b["accuracy"] - b["confidence"])))
+            ax.set_title(f"{label(v)} (ECE {e:.3f})")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_xlabel("confidence")
+        axes[0].set_ylabel("accuracy")
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper right", ncols=2)
+        fig.suptitle("Reliability of the target models (test split)")
+    return fig
+
+
+def tradeoff_figure(points: list[tuple[str, str, float, float, float]]) -> Figure | None:
+    """Over-confidence vs leakage: ``(variant, attack, ood_fpr, auroc, tpr_at_1fpr)`` points."""
+    if not points:
+        return None
+    variants = list(dict.fromkeys(p[0] for p in points))
+    attacks = list(dict.fromkeys(p[1] for p in points))
+    with style():
+        fig, axes = _grid(2, 2, (5.0, 3.9))
+        for ax, k, ylab in (
+            (axes[0], 3, "in-distribution AUROC"),
+            (axes[1], 4, "in-distribution TPR at 1% FPR"),
+        ):
+            for v, a, *vals in points:
+                x, y = vals[0], vals[k - 2]
+                if math.isnan(x) or math.isnan(y):
+                    continue
+                ax.plot(
+                    [x],
+                    [y],
+                    ls="none",
+                    marker=MARKERS[variants.index(v) % 10],
+                    ms=8,
+                    color=COLORS[attacks.index(a) % 10],
+                    mec="black",
+                    mew=0.5,
+                )
+                if len(points) <= 12:  # beyond that the legend's markers say it more clearly
+                    ax.annotate(
+                        label(v, 14),
+                        (x, y),
+                        xytext=(4, 3),
+                        textcoords="offset points",
+                        fontsize=7,
+                        color="0.25",
+                    )
+            for a in attacks:  # arrows: how each variant moves an attack from the first one
+                own = {p[0]: (p[2], p[k]) for p in points if p[1] == a}
+                start = own.get(variants[0])
+                for v, end in own.items():
+                    if v != variants[0] and start and not any(map(math.isnan, (*start, *end))):
+                        ax.annotate(
+                            "",
+                            end,
+                            start,
+                            arrowprops={
+                                "arrowstyle": "->",
+                                "color": COLORS[attacks.index(a) % 10],
+                                "alpha": 0.45,
+                                "lw": 1,
+                                "shrinkA": 5,
+                                "shrinkB": 5,
+                            },
+                        )
+            ax.set_xlim(-0.03, 1.03)
+            ax.set_xlabel("OOD false-positive rate (mean over non-original sets)")
+            ax.set_ylabel(ylab)
+        axes[0].axhline(0.5, ls=":", c="0.5", lw=1)
+        handles = [
+            Line2D([], [], ls="none", marker="o", color=COLORS[i % 10], label=label(a))
+            for i, a in enumerate(attacks)
+        ]
+        handles += [
+            Line2D([], [], ls="none", marker=MARKERS[i % 10], color="0.4", label=label(v))
+            for i, v in enumerate(variants)
+        ]
+        fig.legend(handles=handles, loc="outside right center", title="attack / variant")
+        fig.suptitle("Over-confidence vs leakage (arrows: from the first variant to each other)")
+    return fig

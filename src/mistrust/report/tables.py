@@ -1,0 +1,401 @@
+"""The report's tables: read the tidy CSVs, build the main tables, write Markdown and LaTeX.
+
+A :class:`Table` holds float cells keyed by ``(row, column)``; the renderers
+(Markdown via :func:`mistrust.results.markdown_table`, LaTeX booktabs here, HTML
+in :mod:`mistrust.report.html`) only format it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+from mistrust.io import atomic_write_text
+from mistrust.results import audit_table, markdown_table, variant_table
+
+MEMBERS = "members (TPR)"
+OPERATING = (
+    ("tpr", "TPR"),
+    ("tpr_ci_low", "TPR CI low"),
+    ("tpr_ci_high", "TPR CI high"),
+    ("fpr", "FPR"),
+    ("precision", "precision"),
+    ("accuracy", "accuracy"),
+    ("auroc", "AUROC"),
+    ("aupr", "AUPR"),
+    ("tpr_at_0.1fpr", "TPR@0.1%FPR"),
+    ("tpr_at_1fpr", "TPR@1%FPR"),
+    ("fpr_at_95tpr", "FPR@95%TPR"),
+    ("oracle_accuracy", "oracle accuracy"),
+)
+MODEL = (
+    (("train", "accuracy"), "train acc."),
+    (("test", "accuracy"), "test acc."),
+    (("test", "ece"), "ECE"),
+    (("test", "overconfidence_error"), "OE"),
+    (("test", "nll"), "NLL"),
+    (("members", "mmps"), "MMPS members"),
+    (("nonmembers", "mmps"), "MMPS non-members"),
+)
+
+
+@dataclass
+class Table:
+    """One table: ``cells[(row, col)]`` floats; ``shade`` says how the HTML grades cells."""
+
+    key: str  # file stem, derived from an index (never from user strings alone)
+    title: str
+    rows: list[str]
+    cols: list[str]
+    cells: dict[tuple[str, str], float]
+    corner: str = ""
+    shade: str = "none"  # "rate" (members row blue, others red), "auroc", "none"
+    note: str = ""
+    group: str = ""  # the variant a table belongs to ("" for cross-variant tables)
+    bold_max: bool = field(default=False)
+
+
+def _read(path: Path) -> list[tuple]:
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or len(header) != 5:
+            raise ValueError(f"{path}: expected 5 columns, got header {header}")
+        return [(*r[:4], float(r[4])) for r in reader if r]
+
+
+def read_attack_rows(run_dir: Path) -> list[tuple]:
+    """``(variant, attack, dataset, metric, value)`` rows of ``results.csv``."""
+    path = Path(run_dir) / "results.csv"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no results.csv in run directory {run_dir}: run `mistrust run` into it first"
+        )
+    return _read(path)
+
+
+def read_model_rows(run_dir: Path) -> list[tuple]:
+    """``(variant, role, dataset, metric, value)`` rows of ``model_metrics.csv`` ([] if none)."""
+    path = Path(run_dir) / "model_metrics.csv"
+    return _read(path) if path.is_file() else []
+
+
+def ordered(values: list[str]) -> list[str]:
+    """Unique values in order of first appearance."""
+    return list(dict.fromkeys(values))
+
+
+def variants_of(rows: list[tuple]) -> list[str]:
+    return ordered([r[0] for r in rows])
+
+
+def attacks_of(rows: list[tuple]) -> list[str]:
+    return ordered([r[1] for r in rows])
+
+
+def sets_of(rows: list[tuple]) -> list[str]:
+    return ordered([r[2] for r in rows if r[2] != "shadow"])
+
+
+def lookup(rows: list[tuple]) -> dict[tuple[str, str, str, str], float]:
+    return {(a, b, c, m): x for a, b, c, m, x in rows}
+
+
+def fmt(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def headline(rows: list[tuple]) -> tuple[str, str]:
+    """The one-sentence finding for the first variant, as ``(html, plain text)``."""
+    v = variants_of(rows)[0]
+    val = lookup(rows)
+    attacks = attacks_of([r for r in rows if r[0] == v])
+    ood = [s for s in sets_of([r for r in rows if r[0] == v]) if s != "original"]
+    cands = [
+        (val[(v, a, s, "fpr")], -i, -j, a, s)
+        for i, a in enumerate(attacks)
+        for j, s in enumerate(ood)
+        if (v, a, s, "fpr") in val
+    ]
+    cands = [c for c in cands if not math.isnan(c[0])]
+    if cands:
+        fpr, _, _, a, s = max(cands)
+        tpr, base = val.get((v, a, "original", "tpr")), val.get((v, a, "original", "fpr"))
+        parts = [(f"{a} attack ({v}): ", False), (f"TPR {fmt(tpr)}", True), (" on members", False)]
+        if base is not None and not fpr > base:
+            parts += [
+                (" and ", False),
+                (f"FPR {fmt(base)}", True),
+                (
+                    " on in-distribution "
+                    "non-members; no out-of-distribution set is flagged more often (highest: ",
+                    False,
+                ),
+                (f"FPR {fmt(fpr)}", True),
+                (f" on {s}).", False),
+            ]
+        else:
+            if base is not None:
+                parts += [
+                    (" and ", False),
+                    (f"FPR {fmt(base)}", True),
+                    (" on in-distribution non-members", False),
+                ]
+            parts += [(", but ", False), (f"FPR {fmt(fpr)}", True), (f" on {s} inputs.", False)]
+    else:
+        auc = [
+            (val.get((v, a, "original", "auroc"), math.nan), -i, a) for i, a in enumerate(attacks)
+        ]
+        valid = [x for x in auc if not math.isnan(x[0])]
+        a = max(valid)[2] if valid else attacks[0]
+        parts = [
+            (f"{a} attack ({v}): ", False),
+            (f"TPR {fmt(val.get((v, a, 'original', 'tpr')))}", True),
+            (", ", False),
+            (f"FPR {fmt(val.get((v, a, 'original', 'fpr')))}", True),
+            (
+                f" on in-distribution non-members (AUROC "
+                f"{fmt(val.get((v, a, 'original', 'auroc')))}).",
+                False,
+            ),
+        ]
+    html = "".join(f"<strong>{escape(t)}</strong>" if b else escape(t) for t, b in parts)
+    return html, "".join(t for t, _ in parts)
+
+
+def tradeoff_points(rows: list[tuple]) -> list[tuple[str, str, float, float, float]]:
+    """``(variant, attack, mean OOD FPR, in-distribution AUROC, TPR at 1% FPR)`` per pair."""
+    val, points = lookup(rows), []
+    for v in variants_of(rows):
+        ood = [s for s in sets_of([r for r in rows if r[0] == v]) if s != "original"]
+        for a in attacks_of([r for r in rows if r[0] == v]):
+            fprs = [val[(v, a, s, "fpr")] for s in ood if (v, a, s, "fpr") in val]
+            if fprs and (v, a, "original", "auroc") in val:
+                points.append(
+                    (
+                        v,
+                        a,
+                        sum(fprs) / len(fprs),
+                        val[(v, a, "original", "auroc")],
+                        val.get((v, a, "original", "tpr_at_1fpr"), math.nan),
+                    )
+                )
+    return points
+
+
+def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
+    """The report's main tables, in display order."""
+    tables: list[Table] = []
+    val = lookup(rows)
+    variants = variants_of(rows)
+    for i, v in enumerate(variants):
+        r, c, cells = audit_table(rows, v, "fpr")
+        tables.append(
+            Table(
+                f"fpr_v{i}",
+                f"False-positive rate per evaluation set ({v})",
+                r,
+                c,
+                cells,
+                "set \\ attack",
+                "rate",
+                "first row: TPR on the members; "
+                "other rows: FPR on that set's non-members, at the shadow-"
+                "calibrated threshold",
+                v,
+                bold_max=True,
+            )
+        )
+        r, c, cells = audit_table(rows, v, "auroc")
+        tables.append(
+            Table(
+                f"auroc_v{i}",
+                f"AUROC, members vs each set ({v})",
+                r[1:],
+                c,
+                cells,
+                "set \\ attack",
+                "auroc",
+                "below 0.5: the set's non-members look more like members than the members do",
+                v,
+            )
+        )
+        attacks = attacks_of([x for x in rows if x[0] == v])
+        cells = {
+            (a, label): val[(v, a, "original", m)]
+            for a in attacks
+            for m, label in OPERATING
+            if (v, a, "original", m) in val
+        }
+        cells.update(
+            {
+                (a, "threshold"): val[(v, a, "shadow", "operating_score")]
+                for a in attacks
+                if (v, a, "shadow", "operating_score") in val
+            }
+        )
+        cols = [label for _, label in OPERATING] + (
+            ["threshold"] if any(k[1] == "threshold" for k in cells) else []
+        )
+        tables.append(
+            Table(
+                f"operating_v{i}",
+                f"In-distribution operating points ({v})",
+                attacks,
+                cols,
+                cells,
+                "attack",
+                "none",
+                "members vs original non-members; CI = exact 95% Clopper-Pearson; "
+                "oracle = best threshold in hindsight; threshold in score units",
+                v,
+            )
+        )
+    if len(variants) > 1:
+        for j, a in enumerate(attacks_of(rows)):
+            r, c, cells = variant_table(rows, a, "fpr")
+            tables.append(
+                Table(
+                    f"fpr_a{j}",
+                    f"{a}: FPR per variant",
+                    r,
+                    c,
+                    cells,
+                    "set \\ variant",
+                    "rate",
+                    "first row: TPR on the members",
+                    bold_max=True,
+                )
+            )
+    if model_rows:
+        tables += model_tables(model_rows)
+    return tables
+
+
+def model_tables(model_rows: list[tuple]) -> list[Table]:
+    """Target-model quality per variant, and EMD of max scores (members vs each set)."""
+    val = lookup(model_rows)
+    variants = ordered([r[0] for r in model_rows])
+    cells = {
+        (v, label): val[(v, "target", d, m)]
+        for v in variants
+        for (d, m), label in MODEL
+        if (v, "target", d, m) in val
+    }
+    cols = [label for (d, m), label in MODEL if any((v, label) in cells for v in variants)]
+    out = [
+        Table(
+            "models",
+            "Target models",
+            variants,
+            cols,
+            cells,
+            "variant",
+            "none",
+            "ECE and OE: 15 equal-width bins on the target's test split; "
+            "MMPS: mean max prediction score",
+        )
+    ]
+    emd_rows = ordered([r[2] for r in model_rows if r[1] == "target" and r[3] == "emd_max_score"])
+    if emd_rows:
+        cells = {
+            (d, v): val[(v, "target", d, "emd_max_score")]
+            for v in variants
+            for d in emd_rows
+            if (v, "target", d, "emd_max_score") in val
+        }
+        out.append(
+            Table(
+                "emd",
+                "Earth mover's distance of max scores, members vs each set",
+                emd_rows,
+                variants,
+                cells,
+                "set \\ variant",
+                "none",
+                "small: the set's max scores look like the members'",
+            )
+        )
+    return out
+
+
+def to_markdown(table: Table) -> str:
+    text = f"### {table.title}\n\n" + markdown_table(
+        table.rows, table.cols, table.cells, table.corner
+    )
+    return text + (f"\n_{table.note}_\n" if table.note else "")
+
+
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in str(text))
+
+
+def _column_max(table: Table) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for (r, c), x in table.cells.items():
+        if r != MEMBERS and not math.isnan(x) and x > best.get(c, -math.inf):
+            best[c] = x
+    return best
+
+
+def to_latex(table: Table) -> str:
+    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``)."""
+    best = _column_max(table) if table.bold_max else {}
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{tex_escape(table.title)}}}",
+        rf"\label{{tab:{table.key}}}",
+        r"\begin{tabular}{l" + "r" * len(table.cols) + "}",
+        r"\toprule",
+        " & ".join(tex_escape(x) for x in [table.corner, *table.cols]) + r" \\",
+        r"\midrule",
+    ]
+    for r in table.rows:
+        vals = []
+        for c in table.cols:
+            x = table.cells.get((r, c))
+            s = "--" if x is None or math.isnan(x) else f"{x:.3f}"
+            vals.append(rf"\textbf{{{s}}}" if x is not None and best.get(c) == x else s)
+        lines.append(" & ".join([tex_escape(r), *vals]) + r" \\")
+        if r == MEMBERS:
+            lines.append(r"\midrule")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.note:
+        lines.append(rf"\par\smallskip{{\footnotesize {tex_escape(table.note)}}}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def write_latex(run_dir: Path, tables: list[Table]) -> list[Path]:
+    """``tables/<key>.tex`` per table plus ``tables/all.tex`` that inputs them all."""
+    out = Path(run_dir) / "tables"
+    paths = []
+    for t in tables:
+        path = out / f"{t.key}.tex"
+        atomic_write_text(path, to_latex(t))
+        paths.append(path)
+    index = "% generated by mistrust report; needs \\usepackage{booktabs}\n" + "".join(
+        f"\\input{{tables/{p.stem}}}\n" for p in paths
+    )
+    atomic_write_text(out / "all.tex", index)
+    return paths
