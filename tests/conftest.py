@@ -23,7 +23,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if fashion_available():
         return
-    skip = pytest.mark.skip(reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    skip = pytest.mark.skip(
+        reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"
+    )
     for item in items:
         if "realdata" in item.keywords:
             item.add_marker(skip)

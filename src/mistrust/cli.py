@@ -10,7 +10,6 @@ from pathlib import Path
 from mistrust.config import ConfigError
 
 
-
 def _user_errors() -> tuple[type[BaseException], ...]:
     from mistrust.data.sources import DataError
     from mistrust.modeling import CheckpointError
@@ -20,6 +19,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _setup_logging(run_dir: Path | None, verbose: bool) -> None:
+    import warnings
+
+    # laplace-torch scripts a helper with torch.jit, which newer torch flags as deprecated
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     console = logging.StreamHandler(sys.stderr)
@@ -75,8 +78,10 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
     for name in preset_names():
         cfg = load_config(name)
-        print(f"{name:<30} {cfg.data.dataset:<14} {cfg.model.arch:<22} "
-              f"variants={','.join(cfg.variants.names)}")
+        print(
+            f"{name:<30} {cfg.data.dataset:<14} {cfg.model.arch:<22} "
+            f"variants={','.join(cfg.variants.names)}"
+        )
     return 0
 
 
@@ -97,8 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train, attack and audit into a run directory")
     r.add_argument("config", nargs="?", help="a YAML config file (may name a base 'preset')")
     r.add_argument("--preset", default="default", choices=preset_names())
-    r.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    r.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=5 (repeatable)",
+    )
     r.add_argument("--out", help="run directory (default runs/<config name>)")
     r.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     r.add_argument("--data-root", help="folder holding the datasets")

@@ -44,7 +44,7 @@ class ModelConfig:
     arch: str = "salem-cnn"
     pretrained: bool = False
     weights_path: str | None = None
-    width: int = 128  # hidden width (salem-cnn fc, mlp)
+    width: int | None = None  # salem-cnn / mlp hidden width, resnet18-cifar base width
 
 
 @dataclass
@@ -100,6 +100,23 @@ class EvalConfig:
 
 
 @dataclass
+class ReferenceConfig:
+    """Reference-model attacks (LiRA, RMIA); empty ``attacks`` trains no reference model."""
+
+    attacks: list[str] = field(default_factory=list)
+    n_models: int = 8
+    epochs: int | None = None  # None: train.epochs
+    executor: str = "local"  # "local" or "ray"
+    ray_address: str | None = None  # None: start a local Ray instance
+    population_size: int | None = None  # samples each reference model trains on; None: train_size
+    z_size: int = 1000  # RMIA population samples z
+    rmia_gamma: float = 1.0
+    rmia_a: float = 0.3
+    fixed_variance: bool = False  # LiRA: one global variance instead of per-example
+    augment_queries: bool = False  # LiRA: also query horizontally flipped images
+
+
+@dataclass
 class Config:
     name: str = "default"
     seed: int = 42
@@ -110,6 +127,7 @@ class Config:
     variants: VariantsConfig = field(default_factory=VariantsConfig)
     attacks: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -173,6 +191,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-2" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if hint is str:
         if isinstance(value, str):
@@ -237,9 +260,7 @@ def from_dict(data: dict[str, Any]) -> Config:
     return cfg
 
 
-def load_config(
-    source: str | None = None, overrides: list[str] | tuple[str, ...] = ()
-) -> Config:
+def load_config(source: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Build a config from a preset name or a YAML path, then apply overrides."""
     source = source or "default"
     path = Path(source)
@@ -276,39 +297,71 @@ def validate(cfg: Config) -> None:
     from mistrust.variants import variant_names
 
     d, t = cfg.data, cfg.train
-    _check(d.dataset in source_names(), f"data.dataset: unknown dataset {d.dataset!r}; "
-           f"choose from {', '.join(source_names())}")
-    _check(cfg.model.arch in model_names(), f"model.arch: unknown model {cfg.model.arch!r}; "
-           f"choose from {', '.join(model_names())}")
+    _check(
+        d.dataset in source_names(),
+        f"data.dataset: unknown dataset {d.dataset!r}; choose from {', '.join(source_names())}",
+    )
+    _check(cfg.model.width is None or cfg.model.width > 0, "model.width must be positive")
+    _check(
+        cfg.model.arch in model_names(),
+        f"model.arch: unknown model {cfg.model.arch!r}; choose from {', '.join(model_names())}",
+    )
     for key in ("train_size", "test_size", "members", "nonmembers"):
         _check(getattr(d, key) > 0, f"data.{key} must be positive, got {getattr(d, key)}")
-    _check(d.members <= d.train_size,
-           f"data.members ({d.members}) cannot exceed data.train_size ({d.train_size})")
-    _check(d.nonmembers <= d.test_size,
-           f"data.nonmembers ({d.nonmembers}) cannot exceed data.test_size ({d.test_size})")
-    _check(d.augment in ("none", "flip-crop"), f"data.augment must be none or flip-crop, got {d.augment!r}")
-    _check(t.optimizer in ("adam", "sgd"), f"train.optimizer must be adam or sgd, got {t.optimizer!r}")
+    _check(
+        d.members <= d.train_size,
+        f"data.members ({d.members}) cannot exceed data.train_size ({d.train_size})",
+    )
+    _check(
+        d.nonmembers <= d.test_size,
+        f"data.nonmembers ({d.nonmembers}) cannot exceed data.test_size ({d.test_size})",
+    )
+    _check(
+        d.augment in ("none", "flip-crop"),
+        f"data.augment must be none or flip-crop, got {d.augment!r}",
+    )
+    _check(
+        t.optimizer in ("adam", "sgd"), f"train.optimizer must be adam or sgd, got {t.optimizer!r}"
+    )
     _check(t.lr > 0, f"train.lr must be positive, got {t.lr}")
     _check(t.epochs > 0, f"train.epochs must be positive, got {t.epochs}")
     _check(t.batch_size > 0, f"train.batch_size must be positive, got {t.batch_size}")
     _check(t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}")
-    _check(0 <= t.label_smoothing < 1, f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
-    _check(cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda", "mps"),
-           f"device must be cpu, cuda, mps or auto, got {cfg.device!r}")
+    _check(
+        0 <= t.label_smoothing < 1,
+        f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}",
+    )
+    _check(
+        cfg.device == "auto" or cfg.device.split(":")[0] in ("cpu", "cuda", "mps"),
+        f"device must be cpu, cuda, mps or auto, got {cfg.device!r}",
+    )
     for name in cfg.variants.names:
-        _check(name in variant_names(), f"variants.names: unknown variant {name!r}; "
-               f"choose from {', '.join(variant_names())}")
+        _check(
+            name in variant_names(),
+            f"variants.names: unknown variant {name!r}; choose from {', '.join(variant_names())}",
+        )
     _check(len(set(cfg.variants.names)) == len(cfg.variants.names), "variants.names has duplicates")
     for name in cfg.attacks.names:
-        _check(name in attack_names(), f"attacks.names: unknown attack {name!r}; "
-               f"choose from {', '.join(attack_names())}")
+        _check(
+            name in attack_names(),
+            f"attacks.names: unknown attack {name!r}; choose from {', '.join(attack_names())}",
+        )
     _check(cfg.attacks.top_k > 0, f"attacks.top_k must be positive, got {cfg.attacks.top_k}")
     _check(cfg.variants.temperature > 0, "variants.temperature must be positive")
     from mistrust.data.evalsets import evalset_names
 
     known = evalset_names()
     for name in cfg.eval.sets:
-        _check(name in known or name in cfg.eval.folders,
-               f"eval.sets: unknown evaluation set {name!r}; choose from {', '.join(known)} "
-               "or name a folder under eval.folders")
+        _check(
+            name in known or name in cfg.eval.folders,
+            f"eval.sets: unknown evaluation set {name!r}; choose from {', '.join(known)} "
+            "or name a folder under eval.folders",
+        )
+    r = cfg.reference
+    _check(
+        r.executor in ("local", "ray"),
+        f"reference.executor must be local or ray, got {r.executor!r}",
+    )
+    _check(r.n_models >= 2 or not r.attacks, "reference.n_models must be at least 2")
+    _check(r.z_size > 0, "reference.z_size must be positive")
     _check(cfg.eval.size is None or cfg.eval.size > 0, "eval.size must be positive")

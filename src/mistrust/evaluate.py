@@ -45,8 +45,9 @@ def _pair(members: Outputs, nonmembers: Outputs) -> tuple[np.ndarray, np.ndarray
     return logits, labels, is_member
 
 
-def evaluate_attacks(cfg: Config, variant: str, target: RoleOutputs, shadow: RoleOutputs,
-                     scores_dir: Path) -> tuple[list[tuple], dict[str, dict[str, np.ndarray]]]:
+def evaluate_attacks(
+    cfg: Config, variant: str, target: RoleOutputs, shadow: RoleOutputs, scores_dir: Path
+) -> tuple[list[tuple], dict[str, dict[str, np.ndarray]]]:
     """Fit every attack on the shadow outputs, apply to the target paired with each set.
 
     Returns tidy rows ``(variant, attack, dataset, metric, value)`` and the
@@ -56,17 +57,26 @@ def evaluate_attacks(cfg: Config, variant: str, target: RoleOutputs, shadow: Rol
     all_scores: dict[str, dict[str, np.ndarray]] = {}
     sh_logits, sh_labels, sh_member = _pair(shadow.members, shadow.nonmembers)
     for name in cfg.attacks.names:
-        attack = create_attack(name, top_k=cfg.attacks.top_k,
-                               class_thresholds=cfg.attacks.class_thresholds, seed=cfg.seed)
+        attack = create_attack(
+            name,
+            top_k=cfg.attacks.top_k,
+            class_thresholds=cfg.attacks.class_thresholds,
+            seed=cfg.seed,
+        )
         attack.fit(sh_logits, sh_labels, sh_member)
         all_scores[name] = {}
         for ds, nonmembers in target.sets.items():
             logits, labels, is_member = _pair(target.members, nonmembers)
             score = attack.score(logits, labels)
-            predicted = attack.predict(logits, labels)
+            predicted = attack.decide(score)
             top = max_score(logits)
-            atomic_savez(scores_dir / name / f"{ds}.npz", score=score, is_member=is_member,
-                         predicted=predicted, max_score=top)
+            atomic_savez(
+                scores_dir / name / f"{ds}.npz",
+                score=score,
+                is_member=is_member,
+                predicted=predicted,
+                max_score=top,
+            )
             metrics = attack_metrics(score, is_member, predicted, max_score=top)
             rows += [(variant, name, ds, k, float(v)) for k, v in metrics.items()]
             all_scores[name][ds] = score
@@ -82,8 +92,13 @@ def model_metrics(variant: str, role: str, outs: RoleOutputs) -> list[tuple]:
         (variant, role, "train", "accuracy", accuracy(outs.train.logits, outs.train.labels)),
         (variant, role, "test", "accuracy", accuracy(outs.test.logits, outs.test.labels)),
         (variant, role, "test", "ece", ece(outs.test.logits, outs.test.labels, n_bins=15)),
-        (variant, role, "test", "overconfidence_error",
-         overconfidence_error(outs.test.logits, outs.test.labels, n_bins=15)),
+        (
+            variant,
+            role,
+            "test",
+            "overconfidence_error",
+            overconfidence_error(outs.test.logits, outs.test.labels, n_bins=15),
+        ),
         (variant, role, "test", "nll", nll(outs.test.logits, outs.test.labels)),
         (variant, role, "members", "mmps", mmps(outs.members.logits)),
         (variant, role, "nonmembers", "mmps", mmps(outs.nonmembers.logits)),

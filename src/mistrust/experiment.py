@@ -48,7 +48,6 @@ class Timer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        log.info("stage: %s", name)
         t0 = time.perf_counter()
         try:
             yield
@@ -89,8 +88,12 @@ def load_data(cfg: Config) -> Data:
         remap = torch.full((num_classes,), -1, dtype=torch.long)
         remap[kept] = torch.arange(len(kept))
         held_out = test.subset(splits["held_out_test"])
-        train = ImageSet(train.images, remap[train.labels], [train.classes[c] for c in kept]
-                         if train.classes else [], train.name)
+        train = ImageSet(
+            train.images,
+            remap[train.labels],
+            [train.classes[c] for c in kept] if train.classes else [],
+            train.name,
+        )
         test = ImageSet(test.images, remap[test.labels], train.classes, test.name)
         num_classes = len(kept)
     pre = Preprocess(spec.channels, size, spec.mean, spec.std)
@@ -107,42 +110,65 @@ def _save_splits(path: Path, splits: dict[str, np.ndarray]) -> None:
     atomic_savez(path, **splits)
 
 
-def build_evalsets(cfg: Config, data: Data, cache_dir: Path, device: torch.device,
-                   progress: bool) -> dict[str, EvalInputs]:
+def build_evalsets(
+    cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
+) -> dict[str, EvalInputs]:
     names = list(cfg.eval.sets)
     if "laplace" in cfg.variants.names and "noise" not in names:
         names.append("noise")  # the Laplace prior objective needs a noise OOD set
     target_nonmembers = data.test.subset(data.splits["target_nonmembers"])
     ctx = EvalContext(
-        preprocess=data.preprocess, nonmembers=target_nonmembers, held_out=data.held_out,
+        preprocess=data.preprocess,
+        nonmembers=target_nonmembers,
+        held_out=data.held_out,
         gan_data=data.train.subset(data.splits["shadow_train"]),
-        size=cfg.eval.size or cfg.data.nonmembers, seed=cfg.seed, root=cfg.data.root,
-        download=cfg.data.download, cache_dir=cache_dir, scale_factor=cfg.eval.scale_factor,
-        gan_epochs=cfg.eval.gan_epochs, folders=cfg.eval.folders, device=str(device),
+        size=cfg.eval.size or cfg.data.nonmembers,
+        seed=cfg.seed,
+        root=cfg.data.root,
+        download=cfg.data.download,
+        cache_dir=cache_dir,
+        scale_factor=cfg.eval.scale_factor,
+        gan_epochs=cfg.eval.gan_epochs,
+        folders=cfg.eval.folders,
+        device=str(device),
         progress=progress,
     )
     return {name: build_evalset(name, ctx) for name in names}
 
 
-def _outputs_for(model: torch.nn.Module, role: str, data: Data, sets: dict[str, EvalInputs],
-                 out_dir: Path, cfg: Config, device: torch.device) -> None:
+def _outputs_for(
+    model: torch.nn.Module,
+    role: str,
+    data: Data,
+    sets: dict[str, EvalInputs],
+    out_dir: Path,
+    cfg: Config,
+    device: torch.device,
+) -> None:
     bs = cfg.train.eval_batch_size
     for split in ("train", "test"):
         pool = data.train if split == "train" else data.test
         subset = pool.subset(data.splits[f"{role}_{split}"])
-        cached(out_dir / f"{split}.npz", lambda s=subset: compute_outputs(
-            model, data.preprocess(s.images), s.labels, batch_size=bs, device=device))
+        cached(
+            out_dir / f"{split}.npz",
+            lambda s=subset: compute_outputs(
+                model, data.preprocess(s.images), s.labels, batch_size=bs, device=device
+            ),
+        )
     for name, inputs in sets.items():
         # "original" is a subset of the test split; every other set only the target sees,
         # except the noise set that both roles' Laplace prior search needs
         if name == "original" or (role == "shadow" and name != "noise"):
             continue
-        cached(out_dir / f"{name}.npz", lambda i=inputs: compute_outputs(
-            model, i.x, i.labels, batch_size=bs, device=device))
+        cached(
+            out_dir / f"{name}.npz",
+            lambda i=inputs: compute_outputs(model, i.x, i.labels, batch_size=bs, device=device),
+        )
 
 
-def role_outputs(out_dir: Path, role: str, splits: dict[str, np.ndarray],
-                 set_names: list[str]) -> RoleOutputs:
+def role_outputs(
+    out_dir: Path, role: str, splits: dict[str, np.ndarray], set_names: list[str]
+) -> RoleOutputs:
     train = Outputs.load(out_dir / "train.npz")
     test = Outputs.load(out_dir / "test.npz")
     members = train.subset(positions(splits[f"{role}_train"], splits[f"{role}_members"]))
@@ -156,13 +182,17 @@ def role_outputs(out_dir: Path, role: str, splits: dict[str, np.ndarray],
 
 def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.rglob(".*.tmp"):  # half-written files of a killed run
+        stale.unlink(missing_ok=True)
     timer = Timer()
     device = resolve_device(cfg.device)
     save_config(cfg, run_dir / "config.yaml")
     with timer.stage("data"):
+        log.info("data: %s", cfg.data.dataset + (" (stand-in)" if cfg.data.stand_in else ""))
         data = load_data(cfg)
         _save_splits(run_dir / "splits.npz", data.splits)
     with timer.stage("evaluation sets"):
+        log.info("evaluation sets: %s", ", ".join(cfg.eval.sets))
         sets = build_evalsets(cfg, data, run_dir / "cache", device, progress)
     variants = [get_variant(v) for v in cfg.variants.names]
     trained = [v.name for v in variants if not v.posthoc]
@@ -177,9 +207,17 @@ def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> Run
             out_dir = run_dir / "outputs" / vname / role
             with timer.stage("training"):
                 model, meta, fresh = train_or_load(
-                    cfg, tcfg, role=role, train_set=subset, preprocess=data.preprocess,
-                    num_classes=data.num_classes, seed=seed, device=device, progress=progress,
-                    model_path=run_dir / "models" / vname / f"{role}.pt")
+                    cfg,
+                    tcfg,
+                    role=role,
+                    train_set=subset,
+                    preprocess=data.preprocess,
+                    num_classes=data.num_classes,
+                    seed=seed,
+                    device=device,
+                    progress=progress,
+                    model_path=run_dir / "models" / vname / f"{role}.pt",
+                )
             if fresh:
                 train_times[f"{vname}/{role}"] = meta["train_seconds"]
                 shutil.rmtree(out_dir, ignore_errors=True)
@@ -189,33 +227,53 @@ def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> Run
     with timer.stage("calibration"):
         for v in variants:
             if v.posthoc:
+                log.info("calibration: %s", v.name)
                 info[v.name] = apply_posthoc(v.name, cfg, run_dir / "outputs", data.splits)
     attack_rows: list[tuple] = []
     model_rows: list[tuple] = []
     set_names = list(cfg.eval.sets)
     target_scores = {}
     for v in variants:
-        per_role = {role: role_outputs(run_dir / "outputs" / v.name / role, role, data.splits,
-                                       set_names) for role in ROLES}
+        log.info("attacks and metrics: %s", v.name)
+        per_role = {
+            role: role_outputs(run_dir / "outputs" / v.name / role, role, data.splits, set_names)
+            for role in ROLES
+        }
         with timer.stage("attacks"):
-            rows, scores = evaluate_attacks(cfg, v.name, per_role["target"], per_role["shadow"],
-                                            run_dir / "scores" / v.name)
+            rows, scores = evaluate_attacks(
+                cfg, v.name, per_role["target"], per_role["shadow"], run_dir / "scores" / v.name
+            )
             attack_rows += rows
             target_scores[v.name] = scores
         with timer.stage("metrics"):
             for role in ROLES:
                 model_rows += model_metrics(v.name, role, per_role[role])
     with timer.stage("gallery"):
+        log.info("false-positive galleries")
         _galleries(cfg, run_dir, sets, target_scores)
-    result = RunResult(run_dir=run_dir, attack_rows=attack_rows, model_rows=model_rows,
-                       variant_info=info, timings=timer.seconds, train_times=train_times)
+    result = RunResult(
+        run_dir=run_dir,
+        attack_rows=attack_rows,
+        model_rows=model_rows,
+        variant_info=info,
+        timings=timer.seconds,
+        train_times=train_times,
+    )
     with timer.stage("results"):
         write_results(cfg, result)
+    with timer.stage("report"):
+        from mistrust.report import build_report
+
+        log.info("report: %s", build_report(run_dir))
     return result
 
 
-def _galleries(cfg: Config, run_dir: Path, sets: dict[str, EvalInputs],
-               scores: dict[str, dict[str, dict[str, np.ndarray]]]) -> None:
+def _galleries(
+    cfg: Config,
+    run_dir: Path,
+    sets: dict[str, EvalInputs],
+    scores: dict[str, dict[str, dict[str, np.ndarray]]],
+) -> None:
     """Top-scored non-members of each set, for the first variant and attack."""
     from mistrust.report.gallery import save_gallery, top_scored
 
@@ -225,6 +283,9 @@ def _galleries(cfg: Config, run_dir: Path, sets: dict[str, EvalInputs],
         nonmember_score = score[n_members:]
         top = top_scored(nonmember_score, cfg.eval.gallery_size)
         max_scores = load_npz(run_dir / "scores" / variant / attack / f"{name}.npz")["max_score"]
-        save_gallery(sets[name].display[torch.from_numpy(top)], max_scores[n_members:][top],
-                     run_dir / "figures" / f"gallery_{name}.png",
-                     title=f"{name}: highest {attack} scores among non-members ({variant})")
+        save_gallery(
+            sets[name].display[torch.from_numpy(top)],
+            max_scores[n_members:][top],
+            run_dir / "figures" / f"gallery_{name}.png",
+            title=f"{name}: highest {attack} scores among non-members ({variant})",
+        )

@@ -48,8 +48,14 @@ class Outputs:
 
 
 @torch.inference_mode()
-def compute_outputs(model: Classifier, x: torch.Tensor, labels: np.ndarray | torch.Tensor, *,
-                    batch_size: int = 1024, device: torch.device | str = "cpu") -> Outputs:
+def compute_outputs(
+    model: Classifier,
+    x: torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int = 1024,
+    device: torch.device | str = "cpu",
+) -> Outputs:
     """Run ``model`` once over float inputs ``x (N, C, H, W)`` (already transformed)."""
     model.eval()
     logits, feats = [], []

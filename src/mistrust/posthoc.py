@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 def _calibration_set(base: Path, role: str, splits: dict[str, np.ndarray], what: str) -> Outputs:
     index = positions(splits[f"{role}_test"], splits[f"{role}_calibration"])
     if len(index) == 0:
-        raise ConfigError(f"variant {what} needs held-out data: make data.test_size larger "
-                          "than data.nonmembers")
+        raise ConfigError(
+            f"variant {what} needs held-out data: make data.test_size larger than data.nonmembers"
+        )
     return Outputs.load(base / "test.npz").subset(index)
 
 
@@ -37,8 +38,9 @@ def _head(model_path: Path) -> torch.nn.Linear:
     return head
 
 
-def apply_posthoc(name: str, cfg: Config, outputs_root: Path,
-                  splits: dict[str, np.ndarray]) -> dict[str, Any]:
+def apply_posthoc(
+    name: str, cfg: Config, outputs_root: Path, splits: dict[str, np.ndarray]
+) -> dict[str, Any]:
     """Write ``outputs/<name>/<role>/*.npz`` from ``outputs/base``; return what was fitted."""
     from mistrust.calibration import fit_last_layer_laplace, fit_temperature, scale_logits
 
@@ -65,9 +67,17 @@ def apply_posthoc(name: str, cfg: Config, outputs_root: Path,
             noise = Outputs.load(base / "noise.npz")
             lla = fit_last_layer_laplace(
                 _head(outputs_root.parent / "models" / "base" / f"{role}.pt"),
-                train.features, train.labels, val_feats=cal.features, val_labels=cal.labels,
-                ood_feats=noise.features, prior=v.laplace_prior, grid_size=v.laplace_grid,
-                n_samples=v.laplace_samples, pred=v.laplace_pred, seed=cfg.seed)
+                train.features,
+                train.labels,
+                val_feats=cal.features,
+                val_labels=cal.labels,
+                ood_feats=noise.features,
+                prior=v.laplace_prior,
+                grid_size=v.laplace_grid,
+                n_samples=v.laplace_samples,
+                pred=v.laplace_pred,
+                seed=cfg.seed,
+            )
             info[role] = {"prior_precision": float(lla.prior_precision_)}
             for f in files:
                 out = Outputs.load(f)
@@ -75,5 +85,5 @@ def apply_posthoc(name: str, cfg: Config, outputs_root: Path,
         else:
             raise ValueError(f"{name!r} is not a post-hoc variant")
         info[role]["seconds"] = time.perf_counter() - t0
-        log.info("%s/%s: %s", name, role, info[role])
+        log.debug("%s/%s: %s", name, role, info[role])
     return info

@@ -47,7 +47,8 @@ def _nest(rows: list[tuple]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for a, b, c, metric, value in rows:
         out.setdefault(a, {}).setdefault(b, {}).setdefault(c, {})[metric] = (
-            None if isinstance(value, float) and math.isnan(value) else value)
+            None if isinstance(value, float) and math.isnan(value) else value
+        )
     return out
 
 
@@ -57,13 +58,18 @@ def versions() -> dict[str, str]:
 
     from mistrust import __version__
 
-    return {"mistrust": __version__, "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": numpy.__version__,
-            "platform": platform.platform()}
+    return {
+        "mistrust": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+    }
 
 
-def audit_table(rows: list[tuple], variant: str, metric: str = "fpr") -> tuple[list[str], list[str],
-                                                                               dict]:
+def audit_table(
+    rows: list[tuple], variant: str, metric: str = "fpr"
+) -> tuple[list[str], list[str], dict]:
     """Rows = evaluation sets (members first), columns = attacks; TPR on the member row."""
     cells: dict[tuple[str, str], float] = {}
     sets: list[str] = []
@@ -82,8 +88,9 @@ def audit_table(rows: list[tuple], variant: str, metric: str = "fpr") -> tuple[l
     return ["members (TPR)", *sets], attacks, cells
 
 
-def variant_table(rows: list[tuple], attack: str, metric: str = "fpr") -> tuple[list[str],
-                                                                                list[str], dict]:
+def variant_table(
+    rows: list[tuple], attack: str, metric: str = "fpr"
+) -> tuple[list[str], list[str], dict]:
     """Rows = evaluation sets (members first), columns = variants, for one attack."""
     cells: dict[tuple[str, str], float] = {}
     sets: list[str] = []
@@ -102,14 +109,15 @@ def variant_table(rows: list[tuple], attack: str, metric: str = "fpr") -> tuple[
     return ["members (TPR)", *sets], variants, cells
 
 
-def markdown_table(row_names: list[str], col_names: list[str], cells: dict,
-                   corner: str = "") -> str:
-    lines = ["| " + " | ".join([corner, *col_names]) + " |",
-             "|" + "---|" * (len(col_names) + 1)]
+def markdown_table(
+    row_names: list[str], col_names: list[str], cells: dict, corner: str = ""
+) -> str:
+    lines = ["| " + " | ".join([corner, *col_names]) + " |", "|" + "---|" * (len(col_names) + 1)]
     for r in row_names:
         vals = [cells.get((r, c)) for c in col_names]
-        lines.append("| " + " | ".join([r, *("" if x is None else f"{x:.3f}" for x in vals)])
-                     + " |")
+        lines.append(
+            "| " + " | ".join([r, *("" if x is None else f"{x:.3f}" for x in vals)]) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -117,20 +125,27 @@ def write_results(cfg: Config, result: RunResult) -> None:
     run = result.run_dir
     atomic_write_text(run / "results.csv", _csv(ATTACK_COLUMNS, result.attack_rows))
     atomic_write_text(run / "model_metrics.csv", _csv(MODEL_COLUMNS, result.model_rows))
-    doc = {"config": cfg.to_dict(), "versions": versions(),
-           "attacks": _nest(result.attack_rows), "models": _nest(result.model_rows),
-           "variants": result.variant_info, "timings": result.timings,
-           "train_seconds": result.train_times}
-    atomic_write_text(run / "results.json", json.dumps(doc, indent=1, allow_nan=False,
-                                                        default=str))
+    doc = {
+        "config": cfg.to_dict(),
+        "versions": versions(),
+        "attacks": _nest(result.attack_rows),
+        "models": _nest(result.model_rows),
+        "variants": result.variant_info,
+        "timings": result.timings,
+        "train_seconds": result.train_times,
+    }
+    atomic_write_text(run / "results.json", json.dumps(doc, indent=1, allow_nan=False, default=str))
     tables = []
     for variant in cfg.variants.names:
         r, c, cells = audit_table(result.attack_rows, variant)
-        tables.append(f"## FPR per evaluation set ({variant})\n\n"
-                      + markdown_table(r, c, cells, "set \\ attack"))
+        tables.append(
+            f"## FPR per evaluation set ({variant})\n\n"
+            + markdown_table(r, c, cells, "set \\ attack")
+        )
     if len(cfg.variants.names) > 1:
         for attack in cfg.attacks.names:
             r, c, cells = variant_table(result.attack_rows, attack)
-            tables.append(f"## {attack}: FPR per variant\n\n"
-                          + markdown_table(r, c, cells, "set \\ variant"))
+            tables.append(
+                f"## {attack}: FPR per variant\n\n" + markdown_table(r, c, cells, "set \\ variant")
+            )
     atomic_write_text(run / "tables.md", "\n".join(tables))

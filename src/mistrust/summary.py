@@ -9,12 +9,22 @@ from mistrust.results import RunResult, audit_table
 def _table(row_names: list[str], col_names: list[str], cells: dict, corner: str) -> str:
     w0 = max(len(corner), *(len(r) for r in row_names))
     widths = [max(7, len(c)) for c in col_names]
-    head = corner.ljust(w0) + "  " + "  ".join(c.rjust(w) for c, w in zip(col_names, widths))
+    head = (
+        corner.ljust(w0)
+        + "  "
+        + "  ".join(c.rjust(w) for c, w in zip(col_names, widths, strict=True))
+    )
     lines = [head, "-" * len(head)]
     for r in row_names:
         vals = [cells.get((r, c)) for c in col_names]
-        lines.append(r.ljust(w0) + "  " + "  ".join(
-            ("-" if x is None else f"{x:.3f}").rjust(w) for x, w in zip(vals, widths)))
+        lines.append(
+            r.ljust(w0)
+            + "  "
+            + "  ".join(
+                ("-" if x is None else f"{x:.3f}").rjust(w)
+                for x, w in zip(vals, widths, strict=True)
+            )
+        )
     return "\n".join(lines)
 
 
@@ -28,8 +38,10 @@ def print_summary(cfg: Config, result: RunResult) -> None:
     print(_table(models, ["train", "test"], acc, "variant/role"))
     for variant in cfg.variants.names:
         rows, cols, cells = audit_table(result.attack_rows, variant)
-        print(f"\nFalse-positive rate per evaluation set, variant {variant!r} "
-              "(first row: TPR on members)")
+        print(
+            f"\nFalse-positive rate per evaluation set, variant {variant!r} "
+            "(first row: TPR on members)"
+        )
         print(_table(rows, cols, cells, "set \\ attack"))
     total = sum(result.timings.values())
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())

@@ -26,14 +26,17 @@ class Variant:
         return base
 
 
-_VARIANTS = {v.name: v for v in (
-    Variant("base", False, "plain training"),
-    Variant("label-smoothing", False, "cross-entropy with label smoothing"),
-    Variant("weight-decay", False, "L2 weight decay"),
-    Variant("temperature", True, "softmax temperature fixed at variants.temperature"),
-    Variant("temperature-fit", True, "temperature fitted by NLL on held-out test data"),
-    Variant("laplace", True, "last-layer Laplace approximation (Kronecker-factored)"),
-)}
+_VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("base", False, "plain training"),
+        Variant("label-smoothing", False, "cross-entropy with label smoothing"),
+        Variant("weight-decay", False, "L2 weight decay"),
+        Variant("temperature", True, "softmax temperature fixed at variants.temperature"),
+        Variant("temperature-fit", True, "temperature fitted by NLL on held-out test data"),
+        Variant("laplace", True, "last-layer Laplace approximation (Kronecker-factored)"),
+    )
+}
 
 
 def variant_names() -> list[str]:

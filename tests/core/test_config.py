@@ -8,8 +8,14 @@ from mistrust.config import ConfigError, load_config, parse_override, preset_nam
 
 def test_every_preset_loads_and_validates() -> None:
     names = preset_names()
-    assert {"smoke", "default", "paper-cifar10-resnet18", "paper-cifar10-efficientnet",
-            "paper-cifar10-salemcnn", "paper-stanford-dogs-resnet50"} <= set(names)
+    assert {
+        "smoke",
+        "default",
+        "paper-cifar10-resnet18",
+        "paper-cifar10-efficientnet",
+        "paper-cifar10-salemcnn",
+        "paper-stanford-dogs-resnet50",
+    } <= set(names)
     for name in names:
         cfg = load_config(name)
         assert cfg.name == name
@@ -33,20 +39,23 @@ def test_overrides_apply_with_types() -> None:
     assert parse_override("a.b=3") == {"a": {"b": 3}}
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.epoch=3", "unknown key train.epoch"),
-    ("bogus=1", "unknown key bogus"),
-    ("train.epochs=three", "train.epochs: expected an integer"),
-    ("train.epochs=-1", "train.epochs must be positive"),
-    ("data.members=100000", "cannot exceed data.train_size"),
-    ("model.arch=vgg", "unknown model 'vgg'"),
-    ("data.dataset=imagenet", "unknown dataset 'imagenet'"),
-    ("attacks.names=[nope]", "unknown attack 'nope'"),
-    ("variants.names=[nope]", "unknown variant 'nope'"),
-    ("eval.sets=[nope]", "unknown evaluation set 'nope'"),
-    ("train.label_smoothing=1.5", "label_smoothing"),
-    ("device=tpu", "device must be"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epoch=3", "unknown key train.epoch"),
+        ("bogus=1", "unknown key bogus"),
+        ("train.epochs=three", "train.epochs: expected an integer"),
+        ("train.epochs=-1", "train.epochs must be positive"),
+        ("data.members=100000", "cannot exceed data.train_size"),
+        ("model.arch=vgg", "unknown model 'vgg'"),
+        ("data.dataset=imagenet", "unknown dataset 'imagenet'"),
+        ("attacks.names=[nope]", "unknown attack 'nope'"),
+        ("variants.names=[nope]", "unknown variant 'nope'"),
+        ("eval.sets=[nope]", "unknown evaluation set 'nope'"),
+        ("train.label_smoothing=1.5", "label_smoothing"),
+        ("device=tpu", "device must be"),
+    ],
+)
 def test_bad_values_fail_clearly(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         load_config("smoke", [override])

@@ -32,8 +32,7 @@ def test_splits_disjoint_sized_and_reproducible() -> None:
 
 def test_stratified_pool_keeps_class_balance() -> None:
     tr = np.repeat(np.arange(10), 500)
-    cfg = DataConfig(stratified_pool=2000, train_size=1000, test_size=10, members=10,
-                     nonmembers=5)
+    cfg = DataConfig(stratified_pool=2000, train_size=1000, test_size=10, members=10, nonmembers=5)
     s = make_splits(tr, _labels(100), cfg, seed=42)
     for role in ("target", "shadow"):
         assert (np.bincount(tr[s[f"{role}_train"]], minlength=10) == 100).all()
@@ -41,8 +40,9 @@ def test_stratified_pool_keeps_class_balance() -> None:
 
 def test_held_out_classes_are_excluded() -> None:
     tr, te = _labels(2000), _labels(1000, seed=1)
-    cfg = DataConfig(train_size=500, test_size=200, members=100, nonmembers=100,
-                     held_out_classes=[3, 7])
+    cfg = DataConfig(
+        train_size=500, test_size=200, members=100, nonmembers=100, held_out_classes=[3, 7]
+    )
     s = make_splits(tr, te, cfg, seed=0)
     for key in ("target_train", "shadow_train"):
         assert not np.isin(tr[s[key]], [3, 7]).any()
@@ -52,8 +52,12 @@ def test_held_out_classes_are_excluded() -> None:
 
 def test_too_large_splits_fail_clearly() -> None:
     with pytest.raises(ConfigError, match="exceeds"):
-        make_splits(_labels(100), _labels(100), DataConfig(train_size=80, test_size=10,
-                                                          members=5, nonmembers=5), seed=0)
+        make_splits(
+            _labels(100),
+            _labels(100),
+            DataConfig(train_size=80, test_size=10, members=5, nonmembers=5),
+            seed=0,
+        )
 
 
 def test_positions() -> None:

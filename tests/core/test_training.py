@@ -33,14 +33,24 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, augment: st
     train_model(full, x, y, PRE, cfg, seed=3, augment=augment)
     # "crash" after two epochs, then resume from the checkpoint with a fresh model
     ckpt = tmp_path / "m.ckpt.pt"
-    train_model(_model(), x, y, PRE, dataclasses.replace(cfg, epochs=2), seed=3,
-                augment=augment, checkpoint=ckpt, fingerprint="f")
+    train_model(
+        _model(),
+        x,
+        y,
+        PRE,
+        dataclasses.replace(cfg, epochs=2),
+        seed=3,
+        augment=augment,
+        checkpoint=ckpt,
+        fingerprint="f",
+    )
     torch.manual_seed(12345)  # a different global RNG state must not matter
     resumed = _model()
-    hist = train_model(resumed, x, y, PRE, cfg, seed=3, augment=augment, checkpoint=ckpt,
-                       fingerprint="f")
+    hist = train_model(
+        resumed, x, y, PRE, cfg, seed=3, augment=augment, checkpoint=ckpt, fingerprint="f"
+    )
     assert hist.resumed_from == 2 and len(hist.loss) == 4
-    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -60,7 +70,7 @@ def test_training_learns_and_label_smoothing_zero_is_plain_ce() -> None:
     ha = train_model(a, x, y, PRE, cfg, seed=0)
     train_model(b, x, y, PRE, dataclasses.replace(cfg, label_smoothing=0.0), seed=0)
     assert ha.accuracy[-1] > 0.9 and ha.loss[-1] < ha.loss[0]
-    for p, q in zip(a.parameters(), b.parameters()):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(p, q)
 
 

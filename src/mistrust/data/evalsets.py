@@ -80,8 +80,9 @@ def build_evalset(name: str, ctx: EvalContext) -> EvalInputs:
 def _from_images(images: ImageSet, ctx: EvalContext, note: str = "") -> EvalInputs:
     images = _limit(images, ctx)
     unit = ctx.preprocess.to_unit(images.images)
-    return EvalInputs(ctx.preprocess.normalize(unit), images.labels.clone().fill_(-1),
-                      _display(unit), note)
+    return EvalInputs(
+        ctx.preprocess.normalize(unit), images.labels.clone().fill_(-1), _display(unit), note
+    )
 
 
 def _limit(images: ImageSet, ctx: EvalContext) -> ImageSet:
@@ -98,8 +99,14 @@ def _display(unit: torch.Tensor) -> torch.Tensor:
 def _folder(ctx: EvalContext, path: str, name: str) -> ImageSet:
     from mistrust.data.folders import load_folder
 
-    return load_folder(path, size=ctx.preprocess.size, channels=ctx.preprocess.channels,
-                       name=name, limit=ctx.size, seed=ctx.seed)
+    return load_folder(
+        path,
+        size=ctx.preprocess.size,
+        channels=ctx.preprocess.channels,
+        name=name,
+        limit=ctx.size,
+        seed=ctx.seed,
+    )
 
 
 @register_evalset("original", "in-distribution test images never used in training")
@@ -126,8 +133,7 @@ def _scaled(ctx: EvalContext) -> EvalInputs:
 
     unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
     x = scale(ctx.preprocess.normalize(unit), ctx.scale_factor)
-    return EvalInputs(x, ctx.nonmembers.labels, _display(unit),
-                      f"x{ctx.scale_factor:g}")
+    return EvalInputs(x, ctx.nonmembers.labels, _display(unit), f"x{ctx.scale_factor:g}")
 
 
 @register_evalset("unnormalized", "original non-members as raw [0, 1] pixels, no normalisation")
@@ -143,8 +149,7 @@ def _noise(kind: str) -> Builder:
         g = torch.Generator().manual_seed(ctx.seed + 1)
         p = ctx.preprocess
         imgs = noise_images(ctx.size, channels=p.channels, size=p.size, kind=kind, generator=g)
-        return _from_images(ImageSet(imgs, torch.full((len(imgs),), -1), [], f"noise-{kind}"),
-                            ctx)
+        return _from_images(ImageSet(imgs, torch.full((len(imgs),), -1), [], f"noise-{kind}"), ctx)
 
     return build
 
@@ -165,9 +170,15 @@ def _gan(ctx: EvalContext) -> EvalInputs:
     from mistrust.data.gan import load_or_train_gan, sample_gan
 
     data = ctx.gan_data
-    gen = load_or_train_gan(data.images, labels=data.labels, cache_dir=ctx.cache_dir / "gan",
-                            epochs=ctx.gan_epochs, seed=ctx.seed, device=ctx.device,
-                            progress=ctx.progress)
+    gen = load_or_train_gan(
+        data.images,
+        labels=data.labels,
+        cache_dir=ctx.cache_dir / "gan",
+        epochs=ctx.gan_epochs,
+        seed=ctx.seed,
+        device=ctx.device,
+        progress=ctx.progress,
+    )
     fakes = sample_gan(gen, ctx.size, seed=ctx.seed, size=data.images.shape[-1])
     return _from_images(ImageSet(fakes, torch.full((len(fakes),), -1), [], "gan"), ctx)
 
@@ -177,8 +188,14 @@ def _dataset(name: str) -> Builder:
         from mistrust.data.sources import load_source
 
         p = ctx.preprocess
-        images = load_source(name, split="test", root=ctx.root, download=ctx.download,
-                             size=p.size, channels=p.channels)
+        images = load_source(
+            name,
+            split="test",
+            root=ctx.root,
+            download=ctx.download,
+            size=p.size,
+            channels=p.channels,
+        )
         return _from_images(images, ctx)
 
     return build

@@ -48,8 +48,15 @@ def list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, [p.name for p in subdirs]
 
 
-def load_folder(root: Path | str, *, size: int, channels: int = 3, name: str = "",
-                limit: int | None = None, seed: int = 0) -> ImageSet:
+def load_folder(
+    root: Path | str,
+    *,
+    size: int,
+    channels: int = 3,
+    name: str = "",
+    limit: int | None = None,
+    seed: int = 0,
+) -> ImageSet:
     """Decode every image (or a seeded sample of ``limit``) to uint8 ``(N, channels, size, size)``."""
     from PIL import Image, UnidentifiedImageError
 
@@ -77,12 +84,19 @@ def _load_cached(path: str, size: int, channels: int, name: str) -> ImageSet:
     return load_folder(path, size=size, channels=channels, name=name)
 
 
-def _folder_source(name: str, subpath: str, hint: str, *, num_classes: int = 0,
-                   test_fraction: float = 0.0) -> SourceSpec:
+def _folder_source(
+    name: str, subpath: str, hint: str, *, num_classes: int = 0, test_fraction: float = 0.0
+) -> SourceSpec:
     """A folder dataset; with ``test_fraction`` one pool is split (stratified, seed 42)."""
 
-    def load(*, split: str, root: str | None, size: int | None = None,
-             channels: int | None = None, **_: object) -> ImageSet:
+    def load(
+        *,
+        split: str,
+        root: str | None,
+        size: int | None = None,
+        channels: int | None = None,
+        **_: object,
+    ) -> ImageSet:
         tried = []
         for r in candidate_roots(name, root):
             cand = r / subpath
@@ -101,16 +115,25 @@ def _split_index(labels: torch.Tensor, test_fraction: float, split: str) -> torc
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(labels))
-    train, test = train_test_split(idx, test_size=test_fraction, random_state=42,
-                                   stratify=labels.numpy())
+    train, test = train_test_split(
+        idx, test_size=test_fraction, random_state=42, stratify=labels.numpy()
+    )
     return torch.from_numpy(np.sort(train if split == "train" else test))
 
 
-_AFHQ_HINT = ("Download AFHQ (github.com/clovaai/stargan-v2) and pass --data-root holding "
-              "afhq/val/{cat,dog,wild}.")
+_AFHQ_HINT = (
+    "Download AFHQ (github.com/clovaai/stargan-v2) and pass --data-root holding "
+    "afhq/val/{cat,dog,wild}."
+)
 for _animal in ("cat", "dog", "wild"):
     register_source(_folder_source(f"afhq-{_animal}", f"afhq/val/{_animal}", _AFHQ_HINT))
-register_source(_folder_source(
-    "stanford-dogs", "stanford-dogs/Images",
-    "Download Stanford Dogs (vision.stanford.edu/aditya86/ImageNetDogs) and pass --data-root "
-    "holding stanford-dogs/Images/<breed>/*.jpg.", num_classes=120, test_fraction=0.2))
+register_source(
+    _folder_source(
+        "stanford-dogs",
+        "stanford-dogs/Images",
+        "Download Stanford Dogs (vision.stanford.edu/aditya86/ImageNetDogs) and pass --data-root "
+        "holding stanford-dogs/Images/<breed>/*.jpg.",
+        num_classes=120,
+        test_fraction=0.2,
+    )
+)

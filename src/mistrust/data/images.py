@@ -64,8 +64,9 @@ class Preprocess:
             else:
                 raise ValueError(f"cannot map {x.shape[1]} channels to {self.channels}")
         if x.shape[-2:] != (self.size, self.size):
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear",
-                              align_corners=False, antialias=True)
+            x = F.interpolate(
+                x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True
+            )
         return x.contiguous()
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

@@ -81,8 +81,13 @@ def candidate_roots(name: str, root: str | None) -> list[Path]:
 
 
 def load_source(
-    name: str, *, split: str = "train", root: str | None = None, download: bool = False,
-    size: int | None = None, channels: int | None = None,
+    name: str,
+    *,
+    split: str = "train",
+    root: str | None = None,
+    download: bool = False,
+    size: int | None = None,
+    channels: int | None = None,
 ) -> ImageSet:
     """Load ``split`` ("train" or "test") of a registered dataset as uint8 tensors."""
     if split not in ("train", "test"):
@@ -159,14 +164,42 @@ def _idx_loader(name: str, tv_class: str, classes: list[str]) -> Callable[..., I
     return load
 
 
-FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-                   "sneaker", "bag", "ankle-boot"]
-register_source(SourceSpec("fashion-mnist", 1, 28, 10, (0.2860,), (0.3530,),
-                           _idx_loader("fashion-mnist", "FashionMNIST", FASHION_CLASSES),
-                           "Debian package dataset-fashion-mnist, or torchvision download"))
-register_source(SourceSpec("mnist", 1, 28, 10, (0.1307,), (0.3081,),
-                           _idx_loader("mnist", "MNIST", [str(i) for i in range(10)]),
-                           "torchvision download, or IDX files under --data-root"))
+FASHION_CLASSES = [
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle-boot",
+]
+register_source(
+    SourceSpec(
+        "fashion-mnist",
+        1,
+        28,
+        10,
+        (0.2860,),
+        (0.3530,),
+        _idx_loader("fashion-mnist", "FashionMNIST", FASHION_CLASSES),
+        "Debian package dataset-fashion-mnist, or torchvision download",
+    )
+)
+register_source(
+    SourceSpec(
+        "mnist",
+        1,
+        28,
+        10,
+        (0.1307,),
+        (0.3081,),
+        _idx_loader("mnist", "MNIST", [str(i) for i in range(10)]),
+        "torchvision download, or IDX files under --data-root",
+    )
+)
 
 
 def _load_digits(*, split: str, **_: object) -> ImageSet:
@@ -182,5 +215,15 @@ def _load_digits(*, split: str, **_: object) -> ImageSet:
     return ImageSet(x[idx], y[idx], [str(i) for i in range(10)], "digits")
 
 
-register_source(SourceSpec("digits", 1, 8, 10, (0.3,), (0.4,), _load_digits,
-                           "bundled with scikit-learn (always available)"))
+register_source(
+    SourceSpec(
+        "digits",
+        1,
+        8,
+        10,
+        (0.3,),
+        (0.4,),
+        _load_digits,
+        "bundled with scikit-learn (always available)",
+    )
+)

@@ -22,12 +22,15 @@ def _stratified_take(labels: np.ndarray, n: int, rng: np.random.Generator) -> np
     take = np.floor(quota).astype(int)
     extra = n - take.sum()
     take[np.argsort(-(quota - take), kind="stable")[:extra]] += 1
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:t] for c, t in zip(classes, take)]
+    picked = [
+        rng.permutation(np.flatnonzero(labels == c))[:t] for c, t in zip(classes, take, strict=True)
+    ]
     return rng.permutation(np.concatenate(picked))
 
 
-def _halve(labels: np.ndarray, index: np.ndarray, each: int,
-           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _halve(
+    labels: np.ndarray, index: np.ndarray, each: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Two disjoint stratified halves of ``index``, ``each`` samples apiece."""
     first = index[_stratified_take(labels[index], each, rng)]
     rest = np.setdiff1d(index, first)
@@ -35,8 +38,9 @@ def _halve(labels: np.ndarray, index: np.ndarray, each: int,
     return np.sort(first), np.sort(second)
 
 
-def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, cfg: DataConfig,
-                *, seed: int) -> dict[str, np.ndarray]:
+def make_splits(
+    train_labels: np.ndarray, test_labels: np.ndarray, cfg: DataConfig, *, seed: int
+) -> dict[str, np.ndarray]:
     """Index arrays into the train / test pools (held-out classes removed first).
 
     Keys: ``{role}_train``, ``{role}_test``, ``{role}_members`` (into train),
@@ -52,20 +56,26 @@ def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, cfg: DataConf
         if cfg.stratified_pool > len(train_ok) or cfg.stratified_pool < 2 * cfg.train_size:
             raise ConfigError(
                 f"data.stratified_pool ({cfg.stratified_pool}) must lie between "
-                f"2 x train_size ({2 * cfg.train_size}) and the {len(train_ok)} training images")
+                f"2 x train_size ({2 * cfg.train_size}) and the {len(train_ok)} training images"
+            )
         pool = train_ok[_stratified_take(train_labels[train_ok], cfg.stratified_pool, rng)]
     if 2 * cfg.train_size > len(pool):
-        raise ConfigError(f"data.train_size ({cfg.train_size}) x 2 roles exceeds the "
-                          f"{len(pool)} training images available")
+        raise ConfigError(
+            f"data.train_size ({cfg.train_size}) x 2 roles exceeds the "
+            f"{len(pool)} training images available"
+        )
     if 2 * cfg.test_size > len(test_ok):
-        raise ConfigError(f"data.test_size ({cfg.test_size}) x 2 roles exceeds the "
-                          f"{len(test_ok)} test images available")
+        raise ConfigError(
+            f"data.test_size ({cfg.test_size}) x 2 roles exceeds the "
+            f"{len(test_ok)} test images available"
+        )
     out: dict[str, np.ndarray] = {}
     out["target_train"], out["shadow_train"] = _halve(train_labels, pool, cfg.train_size, rng)
     out["target_test"], out["shadow_test"] = _halve(test_labels, test_ok, cfg.test_size, rng)
     for role in ROLES:
-        out[f"{role}_members"] = np.sort(rng.choice(out[f"{role}_train"], cfg.members,
-                                                    replace=False))
+        out[f"{role}_members"] = np.sort(
+            rng.choice(out[f"{role}_train"], cfg.members, replace=False)
+        )
         nonmembers = np.sort(rng.choice(out[f"{role}_test"], cfg.nonmembers, replace=False))
         out[f"{role}_nonmembers"] = nonmembers
         out[f"{role}_calibration"] = np.setdiff1d(out[f"{role}_test"], nonmembers)

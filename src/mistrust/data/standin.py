@@ -13,14 +13,25 @@ from mistrust.data.images import ImageSet
 from mistrust.data.sources import SourceSpec
 
 
-def stand_in_set(spec: SourceSpec, *, n: int, split: str, size: int | None = None,
-                 num_classes: int | None = None, seed: int = 0) -> ImageSet:
+def stand_in_set(
+    spec: SourceSpec,
+    *,
+    n: int,
+    split: str,
+    size: int | None = None,
+    num_classes: int | None = None,
+    seed: int = 0,
+) -> ImageSet:
     """``n`` uint8 images ``(n, C, S, S)`` in ``num_classes`` classes (balanced)."""
     size = size or spec.size
     k = num_classes or spec.num_classes or 10
     g = torch.Generator().manual_seed(seed)
-    templates = F.interpolate(torch.rand(k, spec.channels, 4, 4, generator=g), size=(size, size),
-                              mode="bilinear", align_corners=False)
+    templates = F.interpolate(
+        torch.rand(k, spec.channels, 4, 4, generator=g),
+        size=(size, size),
+        mode="bilinear",
+        align_corners=False,
+    )
     g.manual_seed(seed + (1 if split == "train" else 2))
     labels = torch.arange(n) % k
     labels = labels[torch.randperm(n, generator=g)]

@@ -18,8 +18,9 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 STL_MONKEY = 7  # STL-10 class "monkey": the paper removes it (no CIFAR-10 counterpart)
 
 
-def _open(name: str, factory: Callable[[str, bool], object], root: str | None,
-          download: bool) -> object:
+def _open(
+    name: str, factory: Callable[[str, bool], object], root: str | None, download: bool
+) -> object:
     roots = candidate_roots(name, root)
     for r in roots:
         try:
@@ -38,8 +39,9 @@ def _open(name: str, factory: Callable[[str, bool], object], root: str | None,
     )
 
 
-def _to_set(data: np.ndarray, labels: object, classes: list[str], name: str,
-            channels_last: bool) -> ImageSet:
+def _to_set(
+    data: np.ndarray, labels: object, classes: list[str], name: str, channels_last: bool
+) -> ImageSet:
     x = torch.from_numpy(np.ascontiguousarray(data))
     if channels_last:
         x = x.permute(0, 3, 1, 2).contiguous()
@@ -73,12 +75,51 @@ def _stl10(*, split: str, root: str | None, download: bool, **_: object) -> Imag
     return _to_set(ds.data[keep], ds.labels[keep], list(ds.classes), "stl10", channels_last=False)
 
 
-register_source(SourceSpec("cifar10", 3, 32, 10, CIFAR_MEAN, CIFAR_STD, _cifar("cifar10", "CIFAR10"),
-                           "torchvision download"))
-register_source(SourceSpec("cifar100", 3, 32, 100, (0.5071, 0.4865, 0.4409),
-                           (0.2673, 0.2564, 0.2762), _cifar("cifar100", "CIFAR100"),
-                           "torchvision download"))
-register_source(SourceSpec("svhn", 3, 32, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
-                           _svhn, "torchvision download"))
-register_source(SourceSpec("stl10", 3, 96, 9, (0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713),
-                           _stl10, "torchvision download (monkeys removed)"))
+register_source(
+    SourceSpec(
+        "cifar10",
+        3,
+        32,
+        10,
+        CIFAR_MEAN,
+        CIFAR_STD,
+        _cifar("cifar10", "CIFAR10"),
+        "torchvision download",
+    )
+)
+register_source(
+    SourceSpec(
+        "cifar100",
+        3,
+        32,
+        100,
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        _cifar("cifar100", "CIFAR100"),
+        "torchvision download",
+    )
+)
+register_source(
+    SourceSpec(
+        "svhn",
+        3,
+        32,
+        10,
+        (0.4377, 0.4438, 0.4728),
+        (0.1980, 0.2010, 0.1970),
+        _svhn,
+        "torchvision download",
+    )
+)
+register_source(
+    SourceSpec(
+        "stl10",
+        3,
+        96,
+        9,
+        (0.4467, 0.4398, 0.4066),
+        (0.2603, 0.2566, 0.2713),
+        _stl10,
+        "torchvision download (monkeys removed)",
+    )
+)

@@ -11,6 +11,7 @@ from mistrust.models.small import mlp, salem_cnn
 
 _MODELS: dict[str, Callable[..., Classifier]] = {}
 _PRETRAINABLE = {"resnet18", "resnet50"}
+_WIDTHS = {"salem-cnn", "mlp", "resnet18-cifar"}
 
 
 def register_model(name: str, factory: Callable[..., Classifier]) -> None:
@@ -23,12 +24,23 @@ def model_names() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(arch: str, *, channels: int, num_classes: int, size: int, width: int = 128,
-                 pretrained: bool = False, weights_path: str | None = None) -> Classifier:
+def create_model(
+    arch: str,
+    *,
+    channels: int,
+    num_classes: int,
+    size: int,
+    width: int | None = None,
+    pretrained: bool = False,
+    weights_path: str | None = None,
+) -> Classifier:
+    """``width=None`` keeps the architecture's own width."""
     if arch not in _MODELS:
         raise ValueError(f"unknown model {arch!r}; choose from {', '.join(model_names())}")
-    kwargs = {"channels": channels, "num_classes": num_classes, "size": size}
-    if arch in ("salem-cnn", "mlp"):
+    kwargs: dict = {"channels": channels, "num_classes": num_classes, "size": size}
+    if width is not None:
+        if arch not in _WIDTHS:
+            raise ValueError(f"model {arch!r} has a fixed width; leave model.width unset")
         kwargs["width"] = width
     if arch in _PRETRAINABLE:
         kwargs.update(pretrained=pretrained, weights_path=weights_path)
@@ -38,8 +50,12 @@ def create_model(arch: str, *, channels: int, num_classes: int, size: int, width
 
 
 for _name, _factory in {
-    "salem-cnn": salem_cnn, "mlp": mlp, "resnet18-cifar": resnet18_cifar,
-    "efficientnet-b0-cifar": efficientnet_b0_cifar, "resnet18": resnet18, "resnet50": resnet50,
+    "salem-cnn": salem_cnn,
+    "mlp": mlp,
+    "resnet18-cifar": resnet18_cifar,
+    "efficientnet-b0-cifar": efficientnet_b0_cifar,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
 }.items():
     register_model(_name, _factory)
 

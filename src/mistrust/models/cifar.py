@@ -17,8 +17,9 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                          nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x):  # type: ignore[no-untyped-def]
         out = self.relu(self.bn1(self.conv1(x)))
@@ -27,8 +28,11 @@ class BasicBlock(nn.Module):
 
 
 def resnet18_cifar(*, channels: int, num_classes: int, size: int, width: int = 64) -> Classifier:
-    layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, 1, 1, bias=False),
-                               nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(channels, width, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(inplace=True),
+    ]
     cin = width
     for i, mult in enumerate((1, 2, 4, 8)):
         cout = width * mult
@@ -39,8 +43,7 @@ def resnet18_cifar(*, channels: int, num_classes: int, size: int, width: int = 6
     return Classifier(nn.Sequential(*layers), nn.Linear(cin, num_classes))
 
 
-def efficientnet_b0_cifar(*, channels: int, num_classes: int, size: int,
-                          width: int = 0) -> Classifier:
+def efficientnet_b0_cifar(*, channels: int, num_classes: int, size: int) -> Classifier:
     """torchvision's EfficientNet-B0 with a stride-1 stem, as CIFAR ports do for 32x32 inputs."""
     from torchvision.models import efficientnet_b0
 

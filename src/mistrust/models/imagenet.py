@@ -27,13 +27,20 @@ def _local_weights(weights: object, weights_path: str | None) -> dict:
         raise WeightsError(
             f"pretrained weights not found at {path}. Download them where there is network "
             "(torchvision caches them there), pass model.weights_path, or set "
-            "model.pretrained: false")
+            "model.pretrained: false"
+        )
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _resnet(factory_name: str, weights_name: str):  # type: ignore[no-untyped-def]
-    def build(*, channels: int, num_classes: int, size: int, width: int = 0,
-              pretrained: bool = False, weights_path: str | None = None) -> Classifier:
+    def build(
+        *,
+        channels: int,
+        num_classes: int,
+        size: int,
+        pretrained: bool = False,
+        weights_path: str | None = None,
+    ) -> Classifier:
         import torchvision.models as tvm
 
         net = getattr(tvm, factory_name)(weights=None)

@@ -35,8 +35,9 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # weight decay as an L2 term in the gradient (the paper's "L2 regularisation")
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                           weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
 
 
 def flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -55,9 +56,18 @@ def flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torc
 
 
 def train_model(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, preprocess: Preprocess,
-    cfg: TrainConfig, *, seed: int, device: torch.device | str = "cpu", augment: str = "none",
-    checkpoint: Path | None = None, fingerprint: str = "", progress: bool = False,
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    preprocess: Preprocess,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    device: torch.device | str = "cpu",
+    augment: str = "none",
+    checkpoint: Path | None = None,
+    fingerprint: str = "",
+    progress: bool = False,
     desc: str = "train",
 ) -> TrainHistory:
     """Train ``model`` in place on uint8 ``images (N, C, H, W)`` and ``labels (N,)``.
@@ -113,12 +123,19 @@ def train_model(
         hist.loss.append(float(total_loss) / n)
         hist.accuracy.append(float(correct) / n)
         if checkpoint is not None:
-            atomic_torch_save(checkpoint, {
-                "fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
-                "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                "torch_rng": torch.get_rng_state(), "loss": hist.loss,
-                "accuracy": hist.accuracy,
-            })
+            atomic_torch_save(
+                checkpoint,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "loss": hist.loss,
+                    "accuracy": hist.accuracy,
+                },
+            )
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{hist.loss[-1]:.3f}", acc=f"{hist.accuracy[-1]:.3f}")

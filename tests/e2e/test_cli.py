@@ -1,0 +1,114 @@
+"""End to end through the console script on the smoke preset (real digits data)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mistrust.io import load_npz
+
+CLI = [sys.executable, "-m", "mistrust.cli"]
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    proc = _run("run", "--preset", "smoke", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_run_directory_contract(smoke_run: Path) -> None:
+    for rel in (
+        "config.yaml",
+        "splits.npz",
+        "results.csv",
+        "results.json",
+        "model_metrics.csv",
+        "log.txt",
+        "models/base/target.pt",
+        "models/base/shadow.pt",
+        "models/label-smoothing/target.pt",
+        "outputs/base/target/train.npz",
+        "outputs/base/target/test.npz",
+        "outputs/base/target/scaled.npz",
+        "outputs/laplace/shadow/train.npz",
+        "scores/base/threshold/original.npz",
+        "figures/gallery_scaled.png",
+    ):
+        assert (smoke_run / rel).is_file(), rel
+    out = load_npz(smoke_run / "outputs/base/target/test.npz")
+    assert out["logits"].dtype == np.float32 and out["logits"].shape == (200, 10)
+    assert not list(smoke_run.rglob("*.ckpt.pt")), "checkpoints are removed after training"
+
+
+def test_results_recomputable_from_scores(smoke_run: Path) -> None:
+    from mistrust.metrics import attack_metrics
+
+    rows = list(csv.DictReader(open(smoke_run / "results.csv")))
+    assert {r["variant"] for r in rows} == {
+        "base",
+        "label-smoothing",
+        "temperature",
+        "temperature-fit",
+        "laplace",
+    }
+    for attack in ("threshold", "salem", "loss"):
+        for ds in ("original", "scaled", "gan"):
+            s = load_npz(smoke_run / "scores" / "laplace" / attack / f"{ds}.npz")
+            want = attack_metrics(
+                s["score"], s["is_member"], s["predicted"], max_score=s["max_score"]
+            )
+            got = {
+                r["metric"]: float(r["value"])
+                for r in rows
+                if (r["variant"], r["attack"], r["dataset"]) == ("laplace", attack, ds)
+            }
+            for k, v in want.items():
+                assert np.isclose(got[k], v, equal_nan=True), (attack, ds, k)
+
+
+def test_second_run_reuses_models_and_is_identical(smoke_run: Path, tmp_path: Path) -> None:
+    before = (smoke_run / "results.csv").read_bytes()
+    stamp = (smoke_run / "models/base/target.pt").stat().st_mtime_ns
+    proc = _run("run", "--preset", "smoke", "--out", str(smoke_run), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (smoke_run / "models/base/target.pt").stat().st_mtime_ns == stamp
+    assert (smoke_run / "results.csv").read_bytes() == before
+
+
+def test_console_summary(smoke_run: Path) -> None:
+    proc = _run("run", "--preset", "smoke", "--out", str(smoke_run), "--quiet")
+    assert "False-positive rate per evaluation set" in proc.stdout
+    assert "members (TPR)" in proc.stdout and "scaled" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--preset", "smoke", "--set", "train.epoch=3"], "unknown key train.epoch"),
+        (["run", "--preset", "smoke", "--set", "data.members=5000"], "cannot exceed"),
+        (["run", "missing.yaml"], "not found"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = _run(*args, "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_listing_commands() -> None:
+    proc = _run("datasets")
+    assert proc.returncode == 0 and "digits" in proc.stdout and "fashion-mnist" in proc.stdout
+    proc = _run("presets")
+    assert proc.returncode == 0 and "paper-stanford-dogs-resnet50" in proc.stdout
