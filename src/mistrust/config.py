@@ -357,6 +357,9 @@ def validate(cfg: Config) -> None:
             f"eval.sets: unknown evaluation set {name!r}; choose from {', '.join(known)} "
             "or name a folder under eval.folders",
         )
+    from mistrust.reference import check_reference_config
+
+    check_reference_config(cfg)
     r = cfg.reference
     _check(
         r.executor in ("local", "ray"),

@@ -196,7 +196,8 @@ def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> Run
         sets = build_evalsets(cfg, data, run_dir / "cache", device, progress)
     variants = [get_variant(v) for v in cfg.variants.names]
     trained = [v.name for v in variants if not v.posthoc]
-    if any(v.posthoc for v in variants) and "base" not in trained:
+    needs_base = any(v.posthoc for v in variants) or cfg.reference.attacks
+    if needs_base and "base" not in trained:
         trained.insert(0, "base")
     train_times: dict[str, float] = {}
     for vname in trained:
@@ -248,6 +249,15 @@ def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> Run
         with timer.stage("metrics"):
             for role in ROLES:
                 model_rows += model_metrics(v.name, role, per_role[role])
+    if cfg.reference.attacks:
+        from mistrust.reference import reference_attack_rows
+
+        with timer.stage("reference"):
+            log.info("reference models: %d, attacks: %s", cfg.reference.n_models,
+                     ", ".join(cfg.reference.attacks))
+            attack_rows += reference_attack_rows(
+                cfg, data, sets, run_dir, run_dir / "outputs" / "base" / "target",
+                device=device, progress=progress)
     with timer.stage("gallery"):
         log.info("false-positive galleries")
         _galleries(cfg, run_dir, sets, target_scores)

@@ -1,0 +1,135 @@
+"""Run independent tasks in process (``local``) or on a Ray cluster (``ray``).
+
+One call, one list of results in input order, whatever the executor::
+
+    results = run_tasks(train_one, items, shared=job, executor="ray")
+
+``fn`` must be a module-level function (Ray pickles it by reference) and is
+called as ``fn(item)``, or ``fn(shared, item)`` when ``shared`` is given.
+``shared`` is the bulky input every task needs (tensors, configs): with Ray it
+is put into the object store once instead of being shipped with every task.
+Tasks communicate through their return values and through files in a
+directory every worker can reach (a shared filesystem on a cluster).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EXECUTORS", "run_tasks"]
+
+#: the executor names :func:`run_tasks` accepts
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+
+_NO_SHARED = object()
+
+
+def _call(fn: Callable[..., Any], has_shared: bool, shared: Any, item: Any) -> Any:
+    return fn(shared, item) if has_shared else fn(item)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(
+            "executor 'ray' needs Ray: pip install 'mistrust[ray]' (or pip install 'ray>=2.9')"
+        ) from None
+    return ray
+
+
+def run_tasks(
+    fn: Callable[..., Any],
+    items: Sequence[Any],
+    *,
+    shared: Any = _NO_SHARED,
+    executor: str = "local",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    cpus_per_task: float = 1.0,
+    gpus_per_task: float = 0.0,
+    progress: bool = False,
+    desc: str = "",
+) -> list[Any]:
+    """Apply ``fn`` to every item; results in the order of ``items``.
+
+    Args:
+        fn: module-level function ``fn(item)`` or ``fn(shared, item)``.
+        items: one entry per task (picklable for Ray).
+        shared: passed to every call as the first argument (omit for ``fn(item)``).
+        executor: ``"local"`` (a loop in this process) or ``"ray"``.
+        address: Ray cluster address (``"auto"``, ``"ray://host:10001"``); None starts a
+            local Ray instance unless one is already initialised in this process.
+        num_cpus: CPUs of a Ray instance started here (None: all).
+        cpus_per_task, gpus_per_task: Ray resources each task reserves.
+        progress: a progress bar over finished tasks (tqdm).
+        desc: the bar's label.
+
+    A Ray instance started by this call is shut down before it returns; one
+    that was already initialised is left running.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    items = list(items)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), desc=desc or "tasks", unit="task")
+    try:
+        if executor == "local":
+            out = []
+            for item in items:
+                out.append(_call(fn, shared is not _NO_SHARED, shared, item))
+                if bar is not None:
+                    bar.update(1)
+            return out
+        return _run_ray(fn, items, shared, address, num_cpus, cpus_per_task, gpus_per_task, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _run_ray(
+    fn: Callable[..., Any],
+    items: list[Any],
+    shared: Any,
+    address: str | None,
+    num_cpus: int | None,
+    cpus_per_task: float,
+    gpus_per_task: float,
+    bar: Any,
+) -> list[Any]:
+    ray = _import_ray()
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {
+            "address": address,
+            "ignore_reinit_error": True,
+            "include_dashboard": False,
+            "log_to_driver": False,
+        }
+        if address is None:
+            kwargs["num_cpus"] = num_cpus
+        log.info("starting Ray (%s)", address or "local instance")
+        ray.init(**kwargs)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task)(_call)
+        has_shared = shared is not _NO_SHARED
+        # once in the object store, not once per task
+        shared_ref = ray.put(shared if has_shared else None)
+        refs = [remote.remote(fn, has_shared, shared_ref, item) for item in items]
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            if bar is not None:
+                bar.update(len(done))
+        return ray.get(refs)
+    finally:
+        if started:
+            ray.shutdown()
