@@ -142,10 +142,18 @@ def write_results(cfg: Config, result: RunResult) -> None:
             f"## FPR per evaluation set ({variant})\n\n"
             + markdown_table(r, c, cells, "set \\ attack")
         )
+        atomic_write_text(run / "tables" / f"fpr_{variant}.csv", csv_table(r, c, cells))
     if len(cfg.variants.names) > 1:
         for attack in cfg.attacks.names:
             r, c, cells = variant_table(result.attack_rows, attack)
             tables.append(
                 f"## {attack}: FPR per variant\n\n" + markdown_table(r, c, cells, "set \\ variant")
             )
+            atomic_write_text(run / "tables" / f"variants_{attack}.csv", csv_table(r, c, cells))
     atomic_write_text(run / "tables.md", "\n".join(tables))
+
+
+def csv_table(row_names: list[str], col_names: list[str], cells: dict) -> str:
+    """A paper-style table as CSV: rows = evaluation sets (members first)."""
+    rows = [(r, *(cells.get((r, c), "") for c in col_names)) for r in row_names]
+    return _csv(("set", *col_names), rows)

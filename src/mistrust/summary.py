@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mistrust.config import Config
-from mistrust.results import RunResult, audit_table
+from mistrust.results import RunResult, audit_table, variant_table
 
 
 def _table(row_names: list[str], col_names: list[str], cells: dict, corner: str) -> str:
@@ -43,6 +43,11 @@ def print_summary(cfg: Config, result: RunResult) -> None:
             "(first row: TPR on members)"
         )
         print(_table(rows, cols, cells, "set \\ attack"))
+    if len(cfg.variants.names) > 1:
+        attack = cfg.attacks.names[0]
+        rows, cols, cells = variant_table(result.attack_rows, attack)
+        print(f"\n{attack}: false-positive rate per variant (first row: TPR on members)")
+        print(_table(rows, cols, cells, "set \\ variant"))
     total = sum(result.timings.values())
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"\nTime {total:.1f}s ({stages})")

@@ -206,12 +206,13 @@ def _tables(tables: list[Table], variants: list[str]) -> str:
     return "".join(out) + "</section>"
 
 
-def _figure(fig: object, caption: str, alt: str, css: str = "") -> str:
+def _figure(fig: object, caption: str, alt: str, css: str = "", save: Path | None = None) -> str:
+    """An embedded figure; ``save`` also keeps it as a PNG file in the run directory."""
     if fig is None:
         return ""
     cls = f' class="{css}"' if css else ""
     return (
-        f'<figure{cls}><img alt="{escape(alt)}" src="{plots.png_uri(fig)}">'
+        f'<figure{cls}><img alt="{escape(alt)}" src="{plots.png_uri(fig, save=save)}">'
         f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
@@ -289,12 +290,14 @@ def _figures(run: Run) -> str:
         "dashes: the bin's mean confidence (above the bar: over-confident)",
         "reliability diagrams",
         "full",
+        run.path / "figures" / "reliability.png",
     )
     trade = _figure(
         plots.tradeoff_figure(tradeoff_points(run.rows)),
         "One point per (variant, attack); colour = attack, marker = variant",
         "over-confidence vs leakage trade-off",
         "full",
+        run.path / "figures" / "tradeoff.png",
     )
     return "".join(
         [

@@ -45,12 +45,22 @@ def style() -> AbstractContextManager:
     return matplotlib.rc_context(STYLE)
 
 
-def png_uri(fig: Figure) -> str:
-    """The figure as a ``data:image/png;base64`` URI (byte-identical for identical input)."""
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes (byte-identical for identical input)."""
     buf = io.BytesIO()
     with style():
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_uri(fig: Figure, *, save: Path | None = None) -> str:
+    """The figure as a ``data:image/png;base64`` URI; also written to ``save`` if given."""
+    data = png_bytes(fig)
+    if save is not None:
+        from mistrust.io import atomic_write_bytes
+
+        atomic_write_bytes(save, data)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def label(text: str, limit: int = 28) -> str:
