@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from pathlib import Path
 
-from mistrust.config import ConfigError
+from mistrust.errors import MistrustError
+
+log = logging.getLogger("mistrust.cli")
+
+#: What the CLI reports as one line with exit status 2 (a traceback only with --debug):
+#: every MistrustError (ConfigError, DataError, CheckpointError, WeightsError,
+#: OutputsError, InputError) and the OS errors a user fixes on their side. Anything
+#: else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    MistrustError,
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from mistrust.data.sources import DataError
-    from mistrust.modeling import CheckpointError
-    from mistrust.models import WeightsError
-
-    return (ConfigError, DataError, CheckpointError, WeightsError, FileNotFoundError)
+def is_user_error(exc: BaseException) -> bool:
+    return isinstance(exc, USER_ERRORS) or (isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS)
 
 
 def _setup_logging(run_dir: Path | None, verbose: bool) -> None:
@@ -29,13 +41,31 @@ def _setup_logging(run_dir: Path | None, verbose: bool) -> None:
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
     console.addFilter(lambda r: r.name.startswith("mistrust") or r.levelno >= logging.WARNING)
-    root.addHandler(console)
+    _add_handler(root, console)
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         fh = logging.FileHandler(run_dir / "log.txt")
         fh.setLevel(logging.DEBUG)
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(fh)
+        _add_handler(root, fh)
+
+
+_HANDLERS: list[logging.Handler] = []
+
+
+def _add_handler(root: logging.Logger, handler: logging.Handler) -> None:
+    root.addHandler(handler)
+    _HANDLERS.append(handler)
+
+
+def _remove_handlers() -> None:
+    """Detach what ``_setup_logging`` attached, so ``main()`` can be called again in-process
+    without logging into an earlier run's log.txt."""
+    root = logging.getLogger()
+    while _HANDLERS:
+        handler = _HANDLERS.pop()
+        root.removeHandler(handler)
+        handler.close()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -134,10 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         print("mistrust: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     except Exception as exc:
-        if args.debug or not isinstance(exc, _user_errors()):
+        if args.debug or not is_user_error(exc):
             raise
-        print(f"mistrust: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever the message holds
+        log.debug("error: %s", message)  # into log.txt; the console shows it below
+        print(f"mistrust: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        _remove_handlers()
 
 
 if __name__ == "__main__":

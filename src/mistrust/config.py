@@ -9,6 +9,8 @@ defaults, and anything unknown or of the wrong type raises ``ConfigError``
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,9 +20,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration value is unknown, of the wrong type or out of range."""
+from mistrust.errors import ConfigError
 
 
 @dataclass
@@ -95,7 +95,8 @@ class EvalConfig:
     size: int | None = None  # None: as many as the in-distribution non-members
     scale_factor: float = 255.0
     folders: dict[str, str] = field(default_factory=dict)  # name -> image folder
-    gan_epochs: int = 10
+    gan_epochs: int = 20
+    gan_images: int = 4000  # drawn from training images outside the target's train split
     gallery_size: int = 16
 
 
@@ -142,7 +143,11 @@ def _read_yaml(text: str, origin: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML ({exc})") from None
+        where = getattr(exc, "problem_mark", None)
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if where is not None:
+            what += f" at line {where.line + 1}, column {where.column + 1}"
+        raise ConfigError(f"{origin}: not valid YAML ({what})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -289,13 +294,86 @@ def _check(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+#: names that become file or folder names in a run directory (sets, variants, attacks)
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+def check_name(name: str, key: str) -> None:
+    """Raise ``ConfigError`` unless ``name`` is safe as one path component of a run directory.
+
+    Lowercase letters, digits, ``_``, ``.`` and ``-``, starting with a letter or
+    digit, no ``..``, at most 64 characters: no ``/``, no absolute path, nothing
+    that could leave ``RUN/outputs/<variant>/<role>/``.
+    """
+    ok = (
+        isinstance(name, str)
+        and len(name) <= 64
+        and NAME_PATTERN.fullmatch(name) is not None
+        and ".." not in name
+    )
+    _check(
+        ok,
+        f"{key}: {name!r} is not a valid name (it becomes a file name in the run directory); "
+        "use lowercase letters, digits, '_', '.' and '-', starting with a letter or digit",
+    )
+
+
+def _finite_floats(obj: Any, prefix: str) -> None:
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _finite_floats(value, key + ".")
+        elif isinstance(value, float):
+            _check(math.isfinite(value), f"{key} must be a finite number, got {value}")
+
+
+def _check_names(cfg: Config) -> None:
+    check_name(cfg.name, "name")
+    e = cfg.eval
+    for key, names in (
+        ("eval.sets", e.sets),
+        ("eval.folders", list(e.folders)),
+        ("variants.names", cfg.variants.names),
+        ("attacks.names", cfg.attacks.names),
+        ("reference.attacks", cfg.reference.attacks),
+    ):
+        for name in names:
+            check_name(name, key)
+        dups = sorted({n for n in names if names.count(n) > 1})
+        _check(not dups, f"{key} has duplicates ({', '.join(dups)}); list each name once")
+
+
+def _check_classes(cfg: Config, num_classes: int) -> None:
+    """Class-dependent checks, for datasets whose class count is known before loading."""
+    d = cfg.data
+    for c in d.held_out_classes:
+        _check(
+            0 <= c < num_classes,
+            f"data.held_out_classes: class {c} does not exist ({d.dataset} has classes "
+            f"0..{num_classes - 1})",
+        )
+    kept = num_classes - len(set(d.held_out_classes))
+    _check(
+        kept >= 2,
+        f"data.held_out_classes leaves {kept} class(es) of {d.dataset}; "
+        "a classifier and its attacks need at least 2",
+    )
+    if "salem" in cfg.attacks.names:
+        _check(
+            cfg.attacks.top_k <= kept,
+            f"attacks.top_k ({cfg.attacks.top_k}) exceeds the {kept} classes the model has",
+        )
+
+
 def validate(cfg: Config) -> None:
     """Range and name checks that types alone cannot express."""
     from mistrust.attacks import attack_names
-    from mistrust.data.sources import source_names
+    from mistrust.data.sources import get_source, source_names
     from mistrust.models import model_names
     from mistrust.variants import variant_names
 
+    _check_names(cfg)
+    _finite_floats(cfg, "")
     d, t = cfg.data, cfg.train
     _check(
         d.dataset in source_names(),
@@ -367,4 +445,37 @@ def validate(cfg: Config) -> None:
     )
     _check(r.n_models >= 2 or not r.attacks, "reference.n_models must be at least 2")
     _check(r.z_size > 0, "reference.z_size must be positive")
+    _check(cfg.eval.gan_images > 0, "eval.gan_images must be positive")
     _check(cfg.eval.size is None or cfg.eval.size > 0, "eval.size must be positive")
+    e, v = cfg.eval, cfg.variants
+    for name in e.folders:
+        _check(
+            name not in known,
+            f"eval.folders: {name!r} is a built-in evaluation set; give the folder another name",
+        )
+    _check(e.scale_factor > 0, f"eval.scale_factor must be positive, got {e.scale_factor}")
+    _check(e.gan_epochs > 0, f"eval.gan_epochs must be positive, got {e.gan_epochs}")
+    _check(e.gallery_size >= 0, f"eval.gallery_size must be >= 0, got {e.gallery_size}")
+    _check(d.image_size is None or d.image_size > 0, "data.image_size must be positive")
+    _check(
+        t.eval_batch_size > 0, f"train.eval_batch_size must be positive, got {t.eval_batch_size}"
+    )
+    _check(t.momentum >= 0, f"train.momentum must be >= 0, got {t.momentum}")
+    _check(
+        0 <= v.label_smoothing < 1,
+        f"variants.label_smoothing must be in [0, 1), got {v.label_smoothing}",
+    )
+    _check(v.weight_decay >= 0, f"variants.weight_decay must be >= 0, got {v.weight_decay}")
+    _check(
+        v.laplace_prior in ("grid", "marglik"),
+        f"variants.laplace_prior must be grid or marglik, got {v.laplace_prior!r}",
+    )
+    _check(
+        v.laplace_pred in ("mc", "probit"),
+        f"variants.laplace_pred must be mc or probit, got {v.laplace_pred!r}",
+    )
+    _check(v.laplace_samples > 0, "variants.laplace_samples must be positive")
+    _check(v.laplace_grid > 0, "variants.laplace_grid must be positive")
+    num_classes = get_source(d.dataset).num_classes
+    if num_classes:
+        _check_classes(cfg, num_classes)

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mistrust.config import Config, save_config
+from mistrust.config import Config, ConfigError, save_config
 from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
 from mistrust.data.images import ImageSet, Preprocess
-from mistrust.data.sources import get_source, load_source
+from mistrust.data.sources import default_cache, get_source, load_source
 from mistrust.data.splits import ROLES, make_splits, positions
 from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
-from mistrust.io import atomic_savez, load_npz
+from mistrust.io import atomic_savez, exclusive, load_npz
 from mistrust.modeling import train_or_load
 from mistrust.outputs import Outputs, cached, compute_outputs
 from mistrust.posthoc import apply_posthoc
@@ -38,8 +38,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return torch.device(name)
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) exist"
+        )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {name!r} requested but MPS is not available; use --device cpu")
+    return dev
 
 
 @dataclass
@@ -110,6 +117,15 @@ def _save_splits(path: Path, splits: dict[str, np.ndarray]) -> None:
     atomic_savez(path, **splits)
 
 
+def gan_training_images(data: Data, n: int, *, seed: int) -> ImageSet:
+    """Up to ``n`` training-pool images outside the target's train split (never its members)."""
+    allowed = np.setdiff1d(
+        np.flatnonzero(data.train.labels.numpy() >= 0), data.splits["target_train"]
+    )
+    pick = np.random.default_rng(seed).permutation(allowed)[:n]
+    return data.train.subset(np.sort(pick))
+
+
 def build_evalsets(
     cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
 ) -> dict[str, EvalInputs]:
@@ -121,7 +137,7 @@ def build_evalsets(
         preprocess=data.preprocess,
         nonmembers=target_nonmembers,
         held_out=data.held_out,
-        gan_data=data.train.subset(data.splits["shadow_train"]),
+        gan_data=gan_training_images(data, cfg.eval.gan_images, seed=cfg.seed),
         size=cfg.eval.size or cfg.data.nonmembers,
         seed=cfg.seed,
         root=cfg.data.root,
@@ -181,19 +197,28 @@ def role_outputs(
 
 
 def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> RunResult:
+    """Run ``cfg`` into ``run_dir``; a second run on the same directory waits for the first.
+
+    ``config.yaml`` is written with the results, so a run that fails or is killed
+    leaves the previous ``config.yaml`` next to the results it describes.
+    """
+    with exclusive(run_dir, what=f"run directory {run_dir}"):
+        return _run_locked(cfg, run_dir, progress=progress)
+
+
+def _run_locked(cfg: Config, run_dir: Path, *, progress: bool) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.rglob(".*.tmp"):  # half-written files of a killed run
         stale.unlink(missing_ok=True)
     timer = Timer()
     device = resolve_device(cfg.device)
-    save_config(cfg, run_dir / "config.yaml")
     with timer.stage("data"):
         log.info("data: %s", cfg.data.dataset + (" (stand-in)" if cfg.data.stand_in else ""))
         data = load_data(cfg)
         _save_splits(run_dir / "splits.npz", data.splits)
     with timer.stage("evaluation sets"):
         log.info("evaluation sets: %s", ", ".join(cfg.eval.sets))
-        sets = build_evalsets(cfg, data, run_dir / "cache", device, progress)
+        sets = build_evalsets(cfg, data, default_cache(), device, progress)
     variants = [get_variant(v) for v in cfg.variants.names]
     trained = [v.name for v in variants if not v.posthoc]
     needs_base = any(v.posthoc for v in variants) or cfg.reference.attacks
@@ -253,11 +278,20 @@ def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> Run
         from mistrust.reference import reference_attack_rows
 
         with timer.stage("reference"):
-            log.info("reference models: %d, attacks: %s", cfg.reference.n_models,
-                     ", ".join(cfg.reference.attacks))
+            log.info(
+                "reference models: %d, attacks: %s",
+                cfg.reference.n_models,
+                ", ".join(cfg.reference.attacks),
+            )
             attack_rows += reference_attack_rows(
-                cfg, data, sets, run_dir, run_dir / "outputs" / "base" / "target",
-                device=device, progress=progress)
+                cfg,
+                data,
+                sets,
+                run_dir,
+                run_dir / "outputs" / "base" / "target",
+                device=device,
+                progress=progress,
+            )
     with timer.stage("gallery"):
         log.info("false-positive galleries")
         _galleries(cfg, run_dir, sets, target_scores)
@@ -270,6 +304,7 @@ def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> Run
         train_times=train_times,
     )
     with timer.stage("results"):
+        save_config(cfg, run_dir / "config.yaml")
         write_results(cfg, result)
     with timer.stage("report"):
         from mistrust.report import build_report

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def _current_umask() -> int:
@@ -64,3 +68,39 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Read every array of an ``.npz`` (no pickles)."""
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+@contextmanager
+def exclusive(path: Path, *, what: str = "") -> Iterator[None]:
+    """Hold an exclusive advisory lock (``flock``) on ``path`` for the block.
+
+    ``path`` is a directory (created if missing; the lock is on the directory
+    itself, so nothing is added to it) or a lock file (created). A second process
+    asking for the same lock logs a warning and waits until the first releases
+    it, by leaving the block or by dying: the kernel drops the lock of a killed
+    process, so a stale lock cannot block later runs. Where ``fcntl`` does not
+    exist (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(path)
+    if path.suffix == ".lock":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another process using %s to finish", what or path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:  # a file system without flock (some network mounts)
+            log.debug("cannot lock %s (%s); continuing without a lock", path, exc)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +15,12 @@ import torch
 
 from mistrust.config import Config, TrainConfig
 from mistrust.data.images import ImageSet, Preprocess
+from mistrust.errors import CheckpointError
 from mistrust.io import atomic_torch_save
 from mistrust.models import Classifier, create_model
 from mistrust.training import train_model
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointError(RuntimeError):
-    """A saved model is unreadable or does not match the configured architecture."""
 
 
 def fingerprint(cfg: Config, tcfg: TrainConfig, role: str, seed: int) -> str:
@@ -52,20 +51,105 @@ def build_model(cfg: Config, *, channels: int, num_classes: int, size: int) -> C
     )
 
 
-def load_model(path: Path, cfg: Config) -> tuple[Classifier, dict[str, Any]]:
+def _reason(exc: BaseException) -> str:
+    """The first sentence of an exception message (torch's run over many lines), or its type."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip().split(". ")[0].rstrip(".:") if lines else ""
+    text = text or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _mismatch(model: torch.nn.Module, saved: dict[str, Any]) -> str:
+    """How ``saved`` weights differ from ``model``'s, in a few words."""
+    want = model.state_dict()
+    missing = [k for k in want if k not in saved]
+    extra = [k for k in saved if k not in want]
+    shaped = [
+        k
+        for k in want
+        if k in saved and isinstance(saved[k], torch.Tensor) and saved[k].shape != want[k].shape
+    ]
+    parts = [
+        f"{len(v)} {what} (e.g. {v[0]})"
+        for v, what in ((missing, "missing"), (extra, "unexpected"), (shaped, "of another shape"))
+        if v
+    ]
+    return "tensors: " + ", ".join(parts) if parts else "incompatible tensors"
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """``{"state_dict": ..., "meta": ...}`` of a model file, loaded without unpickling code.
+
+    ``torch.load(weights_only=True)`` only rebuilds tensors and plain containers,
+    so a file holding any other (pickled) object is refused, never executed.
+
+    Raises:
+        CheckpointError: the file is empty, truncated, not a torch file, holds
+            anything but weights, or lacks ``meta`` / ``state_dict``.
+    """
+    fix = "delete the file to retrain"
     try:
+        if path.stat().st_size == 0:
+            raise CheckpointError(f"{path}: model file is empty; {fix}")
         state = torch.load(path, map_location="cpu", weights_only=True)
-        meta = state["meta"]
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError:
+        if zipfile.is_zipfile(path):  # a torch file, but with objects beyond tensors
+            raise CheckpointError(
+                f"{path}: refusing to load: the file holds pickled objects other than weights "
+                f"(it could run code); {fix}"
+            ) from None
+        raise CheckpointError(
+            f"{path}: not a torch model file (damaged, or saved in another format); {fix}"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - torch signals damage with many types
+        raise CheckpointError(f"{path}: cannot read model file ({_reason(exc)}); {fix}") from None
+    if not (
+        isinstance(state, dict)
+        and isinstance(state.get("meta"), dict)
+        and isinstance(state.get("state_dict"), dict)
+    ):
+        raise CheckpointError(f"{path}: not a mistrust model file (no meta / state_dict); {fix}")
+    return state
+
+
+def load_model(path: Path, cfg: Config) -> tuple[Classifier, dict[str, Any]]:
+    """The model saved at ``path``; it must have ``cfg``'s architecture (``model.arch``, width).
+
+    Raises:
+        CheckpointError: unreadable file (see :func:`read_checkpoint`) or weights
+            of another architecture; the message says to delete the file.
+    """
+    state = read_checkpoint(path)
+    meta = state["meta"]
+    m = cfg.model
+    fix = "delete the file to retrain, or use another --out"
+    saved = (meta.get("arch"), meta.get("width", m.width))
+    if saved != (m.arch, m.width):
+        raise CheckpointError(
+            f"{path} holds a {_describe(*saved)} model but the config asks for "
+            f"{_describe(m.arch, m.width)}; {fix}"
+        )
+    try:
         model = build_model(
             cfg, channels=meta["channels"], num_classes=meta["num_classes"], size=meta["size"]
         )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: damaged metadata ({_reason(exc)}); {fix}") from None
+    try:
         model.load_state_dict(state["state_dict"])
-    except (OSError, RuntimeError, KeyError, EOFError) as exc:
+    except RuntimeError:
         raise CheckpointError(
-            f"{path}: cannot load model ({exc}); delete the file to retrain"
+            f"{path}: its weights do not fit model {_describe(m.arch, m.width)} "
+            f"({_mismatch(model, state['state_dict'])}); {fix}"
         ) from None
     model.eval()
     return model, meta
+
+
+def _describe(arch: object, width: object) -> str:
+    return f"{arch!r}" + ("" if width is None else f" (width {width})")
 
 
 def train_or_load(
@@ -118,6 +202,7 @@ def train_or_load(
     )
     meta = {
         "arch": cfg.model.arch,
+        "width": cfg.model.width,
         "channels": preprocess.channels,
         "size": preprocess.size,
         "num_classes": num_classes,

@@ -137,3 +137,17 @@ def test_load_generator_needs_z_dim(tmp_path):
     torch.save(_tiny_module(), path)
     with pytest.raises(ValueError, match="z_dim"):
         load_generator_module(path, allow_pickle=True)
+
+
+def test_damaged_cache_file_is_retrained(tmp_path) -> None:
+    import torch
+
+    from mistrust.data.gan import load_or_train_gan, sample_gan
+
+    images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    kw = {"cache_dir": tmp_path, "epochs": 1, "batch_size": 32, "width": 4, "seed": 0}
+    first = sample_gan(load_or_train_gan(images, **kw), 4, seed=1)
+    (cached,) = tmp_path.glob("gan-*.pt")
+    cached.write_bytes(cached.read_bytes()[:100])  # truncated by a crash or a full disk
+    again = sample_gan(load_or_train_gan(images, **kw), 4, seed=1)
+    assert torch.equal(first, again)

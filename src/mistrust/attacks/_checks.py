@@ -1,12 +1,14 @@
 """Input validation shared by the signal functions and the attacks.
 
-Every check raises ``ValueError`` with a message that names the offending
-argument and, for length mismatches, both sizes.
+Every check raises :class:`~mistrust.errors.InputError` (a ``ValueError``) with a
+message that names the offending argument and, for length mismatches, both sizes.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from mistrust.errors import InputError
 
 __all__ = ["check_labels", "check_logits", "check_membership"]
 
@@ -21,16 +23,16 @@ def check_logits(logits: np.ndarray, *, name: str = "logits") -> np.ndarray:
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+        raise InputError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_classes), got shape {arr.shape}")
+        raise InputError(f"{name} must be 2-D (n_samples, n_classes), got shape {arr.shape}")
     if arr.shape[1] < 2:
-        raise ValueError(f"{name} must have at least 2 classes (columns), got shape {arr.shape}")
+        raise InputError(f"{name} must have at least 2 classes (columns), got shape {arr.shape}")
     if np.issubdtype(arr.dtype, np.floating) and arr.size:
         # fast path: a contiguous sum is finite unless some entry is NaN/Inf (or it overflows)
         if not np.isfinite(arr.sum(dtype=np.float64)) and not np.isfinite(arr).all():
             bad = int(np.count_nonzero(~np.isfinite(arr).all(axis=1)))
-            raise ValueError(f"{name} contains NaN or Inf in {bad} of {arr.shape[0]} rows")
+            raise InputError(f"{name} contains NaN or Inf in {bad} of {arr.shape[0]} rows")
     return arr
 
 
@@ -41,17 +43,17 @@ def check_labels(labels: np.ndarray, n_samples: int, n_classes: int) -> np.ndarr
     """
     arr = np.asarray(labels)
     if arr.ndim != 1:
-        raise ValueError(f"labels must be 1-D (n_samples,), got shape {arr.shape}")
+        raise InputError(f"labels must be 1-D (n_samples,), got shape {arr.shape}")
     if len(arr) != n_samples:
-        raise ValueError(f"logits have {n_samples} rows but labels have {len(arr)} entries")
+        raise InputError(f"logits have {n_samples} rows but labels have {len(arr)} entries")
     if np.issubdtype(arr.dtype, np.floating):
         if not (np.isfinite(arr).all() and np.array_equal(arr, np.round(arr))):
-            raise ValueError("labels must be integers (class indices)")
+            raise InputError("labels must be integers (class indices)")
     elif not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"labels must be integers (class indices), got dtype {arr.dtype}")
+        raise InputError(f"labels must be integers (class indices), got dtype {arr.dtype}")
     arr = arr.astype(np.int64, copy=False)
     if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-        raise ValueError(
+        raise InputError(
             f"labels must lie in [0, {n_classes}) for {n_classes} classes, "
             f"got range [{arr.min()}, {arr.max()}]"
         )
@@ -66,17 +68,17 @@ def check_membership(is_member: np.ndarray, n_samples: int, *, require_both: boo
     """
     arr = np.asarray(is_member)
     if arr.ndim != 1:
-        raise ValueError(f"is_member must be 1-D (n_samples,), got shape {arr.shape}")
+        raise InputError(f"is_member must be 1-D (n_samples,), got shape {arr.shape}")
     if len(arr) != n_samples:
-        raise ValueError(f"logits have {n_samples} rows but is_member has {len(arr)} entries")
+        raise InputError(f"logits have {n_samples} rows but is_member has {len(arr)} entries")
     if arr.dtype != bool:
         if not (np.issubdtype(arr.dtype, np.number) and np.isin(arr, (0, 1)).all()):
-            raise ValueError("is_member must be boolean (or 0/1)")
+            raise InputError("is_member must be boolean (or 0/1)")
         arr = arr.astype(bool)
     if require_both:
         n_in = int(arr.sum())
         if n_in == 0 or n_in == len(arr):
-            raise ValueError(
+            raise InputError(
                 f"is_member needs both members and non-members, got {n_in} members "
                 f"and {len(arr) - n_in} non-members"
             )

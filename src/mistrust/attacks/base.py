@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mistrust.attacks._checks import check_labels, check_logits, check_membership
+from mistrust.errors import InputError
 
 __all__ = ["Attack", "NotFittedError"]
 
@@ -105,7 +106,7 @@ class Attack(ABC):
         self._check_fitted()
         logits = check_logits(logits)
         if logits.shape[1] != self.n_classes_:
-            raise ValueError(
+            raise InputError(
                 f"attack was fitted on {self.n_classes_} classes but logits have "
                 f"{logits.shape[1]} columns"
             )

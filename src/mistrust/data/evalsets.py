@@ -26,7 +26,7 @@ class EvalContext:
     preprocess: Preprocess
     nonmembers: ImageSet  # the target's attack non-members ("original")
     held_out: ImageSet | None  # test images of classes excluded from training
-    gan_data: ImageSet  # images disjoint from the target's training data (shadow split)
+    gan_data: ImageSet  # images disjoint from the target's training data
     size: int
     seed: int
     root: str | None
@@ -165,7 +165,7 @@ def _held_out(ctx: EvalContext) -> EvalInputs:
     return _from_images(ctx.held_out, ctx)
 
 
-@register_evalset("gan", "fakes from a DCGAN trained on the shadow split (disjoint from members)")
+@register_evalset("gan", "fakes from a DCGAN trained on images outside the target's train split")
 def _gan(ctx: EvalContext) -> EvalInputs:
     from mistrust.data.gan import load_or_train_gan, sample_gan
 

@@ -31,7 +31,7 @@ EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 def list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
     """Files and class indices under ``root`` (sorted, so order is reproducible)."""
     if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist")
+        raise DataError(f"image folder {root} does not exist; check the path")
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files: list[Path] = []
     labels: list[int] = []
@@ -44,7 +44,10 @@ def list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
     files += files_flat
     labels += [-1] * len(files_flat)
     if not files:
-        raise DataError(f"image folder {root} holds no images ({', '.join(sorted(EXTENSIONS))})")
+        raise DataError(
+            f"image folder {root} holds no images ({', '.join(sorted(EXTENSIONS))}); "
+            "put images in it (or in one sub-folder per class) or point to another folder"
+        )
     return files, labels, [p.name for p in subdirs]
 
 
@@ -72,8 +75,16 @@ def load_folder(
             with Image.open(files[i]) as im:
                 im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
                 out[j] = np.asarray(im).reshape(size, size, channels)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"{files[i]}: cannot decode image ({exc})") from None
+        except (
+            UnidentifiedImageError,
+            Image.DecompressionBombError,
+            OSError,
+            ValueError,
+            SyntaxError,  # some PIL plugins signal a broken file this way
+        ) as exc:
+            raise DataError(
+                f"{files[i]}: cannot decode image ({exc}); remove or replace the file"
+            ) from None
     x = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
     y = torch.as_tensor(np.asarray(labels)[index], dtype=torch.long)
     return ImageSet(x, y, classes, name or root.name)

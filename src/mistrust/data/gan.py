@@ -339,11 +339,15 @@ def load_or_train_gan(
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"gan-{key}.pt"
     if path.exists():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        g_net = Generator(**blob["kwargs"])
-        g_net.load_state_dict(blob["state_dict"])
-        log.info("loaded cached GAN %s", path)
-        return g_net.to(device).eval()
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            g_net = Generator(**blob["kwargs"])
+            g_net.load_state_dict(blob["state_dict"])
+        except (OSError, RuntimeError, KeyError, TypeError, EOFError) as exc:
+            log.warning("retraining: cached GAN %s is unreadable (%s)", path, exc)
+        else:
+            log.info("loaded cached GAN %s", path)
+            return g_net.to(device).eval()
     g_net = train_gan(images, labels=labels, device=device, progress=progress, **hyper)
     kwargs = dict(
         z_dim=g_net.z_dim,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import zlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from mistrust.data.images import ImageSet
+from mistrust.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +29,6 @@ DEBIAN_ROOTS = {
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class DataError(RuntimeError):
-    """A dataset is missing, unreadable or malformed; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,18 @@ def get_source(name: str) -> SourceSpec:
 
 def default_cache() -> Path:
     return Path(os.environ.get("MISTRUST_CACHE", Path.home() / ".cache" / "mistrust"))
+
+
+def download_lock(name: str) -> AbstractContextManager[None]:
+    """Serialise downloads of dataset ``name`` into the shared cache across processes.
+
+    torchvision writes and extracts archives in place, so two runs downloading
+    the same dataset into one ``MISTRUST_CACHE`` at once would corrupt it; the
+    second waits and then finds the finished files.
+    """
+    from mistrust.io import exclusive
+
+    return exclusive(default_cache() / "data" / f".{name}.lock", what=f"download of {name}")
 
 
 def candidate_roots(name: str, root: str | None) -> list[Path]:
@@ -105,17 +116,38 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read IDX file ({exc}); delete it and reinstall") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(
+            f"{path}: cannot read IDX file ({exc}); delete it and reinstall the dataset"
+        ) from None
+    fix = "delete it and reinstall the dataset"
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"{path}: not a uint8 IDX file (bad magic number)")
+        raise DataError(f"{path}: not a uint8 IDX file (bad magic number); {fix}")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header; {fix}")
     dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(np.int64)
     expected = int(np.prod(dims))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != expected:
-        raise DataError(f"{path}: truncated IDX file ({data.size} of {expected} values)")
+        raise DataError(f"{path}: truncated IDX file ({data.size} of {expected} values); {fix}")
     return data.reshape(dims)
+
+
+def _idx_pair(img: Path, lab: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, H, W)`` and labels ``(N,)`` of one split, checked against each other."""
+    x, y = read_idx(img), read_idx(lab)
+    fix = "the two files belong to different datasets or one is damaged; reinstall the dataset"
+    if x.ndim != 3 or y.ndim != 1:
+        raise DataError(
+            f"{img.parent}: expected images (N, H, W) and labels (N,), got shapes "
+            f"{x.shape} and {y.shape}; {fix}"
+        )
+    if len(x) != len(y):
+        raise DataError(f"{img}: {len(x)} images but {lab.name} has {len(y)} labels; {fix}")
+    if y.size and int(y.max()) >= n_classes:
+        raise DataError(f"{lab}: label {int(y.max())} outside 0..{n_classes - 1}; {fix}")
+    return x, y
 
 
 _IDX_FILES = {
@@ -141,15 +173,17 @@ def _idx_loader(name: str, tv_class: str, classes: list[str]) -> Callable[..., I
             img, lab = _find_idx(r, img_stem), _find_idx(r, lab_stem)
             if img and lab:
                 log.info("reading %s %s from %s", name, split, img.parent)
-                x = torch.from_numpy(read_idx(img).copy()).unsqueeze(1)
-                y = torch.from_numpy(read_idx(lab).astype(np.int64))
+                xs, ys = _idx_pair(img, lab, len(classes))
+                x = torch.from_numpy(xs.copy()).unsqueeze(1)
+                y = torch.from_numpy(ys.astype(np.int64))
                 return ImageSet(x, y, classes, name)
         if download:
             target = default_cache() / "data"
             try:
                 import torchvision.datasets as tvd
 
-                getattr(tvd, tv_class)(str(target), train=split == "train", download=True)
+                with download_lock(name):  # torchvision writes its files in place
+                    getattr(tvd, tv_class)(str(target), train=split == "train", download=True)
             except Exception as exc:  # noqa: BLE001 - any download failure means "not available"
                 log.debug("download of %s failed: %s", name, exc)
             else:

@@ -62,12 +62,12 @@ def make_splits(
     if 2 * cfg.train_size > len(pool):
         raise ConfigError(
             f"data.train_size ({cfg.train_size}) x 2 roles exceeds the "
-            f"{len(pool)} training images available"
+            f"{len(pool)} training images available; lower data.train_size"
         )
     if 2 * cfg.test_size > len(test_ok):
         raise ConfigError(
             f"data.test_size ({cfg.test_size}) x 2 roles exceeds the "
-            f"{len(test_ok)} test images available"
+            f"{len(test_ok)} test images available; lower data.test_size"
         )
     out: dict[str, np.ndarray] = {}
     out["target_train"], out["shadow_train"] = _halve(train_labels, pool, cfg.train_size, rng)

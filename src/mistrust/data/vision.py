@@ -9,7 +9,13 @@ import numpy as np
 import torch
 
 from mistrust.data.images import ImageSet
-from mistrust.data.sources import DataError, SourceSpec, candidate_roots, register_source
+from mistrust.data.sources import (
+    DataError,
+    SourceSpec,
+    candidate_roots,
+    download_lock,
+    register_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +35,13 @@ def _open(
             continue
     if download:
         try:
-            return factory(str(roots[-1]), True)
+            with download_lock(name):  # torchvision writes its files in place
+                return factory(str(roots[-1]), True)
         except Exception as exc:  # noqa: BLE001 - report below with the fix
             log.debug("download of %s failed: %s", name, exc)
     raise DataError(
-        f"{name} not found: looked in {', '.join(str(r) for r in roots)}. Download it with "
+        f"{name} not found (or its files failed torchvision's checksum): looked in "
+        f"{', '.join(str(r) for r in roots)}. Download it with "
         f"torchvision where there is network (data.download: true), or put torchvision's "
         f"{name} files under --data-root / MISTRUST_DATA."
     )

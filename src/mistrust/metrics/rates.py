@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mistrust.errors import InputError
+
 __all__ = [
     "aupr",
     "auroc",
@@ -33,19 +35,19 @@ def check_scores(score: np.ndarray, is_member: np.ndarray) -> tuple[np.ndarray, 
     s = np.asarray(score)
     m = np.asarray(is_member)
     if s.ndim != 1 or m.ndim != 1:
-        raise ValueError(f"score and is_member must be 1-D, got shapes {s.shape} and {m.shape}")
+        raise InputError(f"score and is_member must be 1-D, got shapes {s.shape} and {m.shape}")
     if len(s) != len(m):
-        raise ValueError(f"score has {len(s)} entries but is_member has {len(m)}")
+        raise InputError(f"score has {len(s)} entries but is_member has {len(m)}")
     s = s.astype(np.float64, copy=False)
     if not np.isfinite(s).all():
-        raise ValueError("score contains NaN or Inf")
+        raise InputError("score contains NaN or Inf")
     if m.dtype != bool:
         if not (np.issubdtype(m.dtype, np.number) and np.isin(m, (0, 1)).all()):
-            raise ValueError("is_member must be boolean (or 0/1)")
+            raise InputError("is_member must be boolean (or 0/1)")
         m = m.astype(bool)
     n_in = int(m.sum())
     if n_in == 0 or n_in == len(m):
-        raise ValueError(
+        raise InputError(
             f"need both members and non-members, got {n_in} members and {len(m) - n_in} non-members"
         )
     return s, m

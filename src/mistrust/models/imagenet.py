@@ -8,13 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mistrust.errors import WeightsError
 from mistrust.models.base import Classifier
 
 log = logging.getLogger(__name__)
-
-
-class WeightsError(RuntimeError):
-    """Pretrained weights were asked for but are not on this machine."""
 
 
 def _local_weights(weights: object, weights_path: str | None) -> dict:
