@@ -3,6 +3,12 @@
 Batches are sliced from one uint8 tensor and preprocessed on the fly (no
 DataLoader, no per-sample Python). The checkpoint holds model, optimiser and
 both RNG states, so a resumed run continues bit-for-bit where it stopped.
+
+Speed (measured in BENCHMARKS.md): convolutional models train in channels-last
+layout (CPU max-pooling in NCHW is ~10x slower) and the optimiser uses its fused
+kernel (one op per step instead of ~10 per parameter tensor). The model is handed
+back in the default contiguous layout, so a trained model and one loaded from disk
+compute bit-identical outputs.
 """
 
 from __future__ import annotations
@@ -31,13 +37,25 @@ class TrainHistory:
     resumed_from: int = 0
 
 
+_FUSED_DEVICES = ("cpu", "cuda")
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # weight decay as an L2 term in the gradient (the paper's "L2 regularisation")
+    params = list(model.parameters())
+    fused = all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params)
+    kw = {"fused": True} if fused else {}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
     return torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kw
     )
+
+
+def memory_format_for(model: nn.Module) -> torch.memory_format:
+    """Channels-last for models with 2-D convolutions (4-D weights), else contiguous."""
+    conv = any(p.dim() == 4 for p in model.parameters())
+    return torch.channels_last if conv else torch.contiguous_format
 
 
 def flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -77,7 +95,8 @@ def train_model(
     """
     device = torch.device(device)
     torch.manual_seed(seed)
-    model.to(device)
+    fmt = memory_format_for(model)
+    model.to(device=device, memory_format=fmt)
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(seed)
     hist = TrainHistory()
@@ -112,6 +131,7 @@ def train_model(
             x = preprocess(x_all[idx])
             if augment == "flip-crop":
                 x = flip_crop(x, gen)
+            x = x.contiguous(memory_format=fmt)
             y = y_all[idx]
             out = model(x)
             loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
@@ -142,5 +162,6 @@ def train_model(
     if bar is not None:
         bar.close()
     hist.seconds = time.perf_counter() - t0
+    model.to(memory_format=torch.contiguous_format)
     model.eval()
     return hist

@@ -1,0 +1,59 @@
+"""The speed settings of ``train_model`` (channels-last, fused optimiser) keep its guarantees."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from mistrust.config import TrainConfig
+from mistrust.data.images import Preprocess
+from mistrust.models import create_model
+from mistrust.outputs import compute_outputs
+from mistrust.training import make_optimizer, train_model
+
+PRE = Preprocess(1, 16, (0.5,), (0.25,))
+
+
+def _data(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(n) % 3
+    x = (torch.rand(n, 1, 16, 16, generator=g) * 80 + y.view(-1, 1, 1, 1) * 60).to(torch.uint8)
+    return x, y
+
+
+def _cnn() -> torch.nn.Module:
+    torch.manual_seed(1)
+    return create_model("salem-cnn", channels=1, num_classes=3, size=16, width=16)
+
+
+def test_cnn_resume_is_bit_identical(tmp_path) -> None:
+    x, y = _data()
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=0.01)
+    full = _cnn()
+    train_model(full, x, y, PRE, cfg, seed=3)
+    ckpt = tmp_path / "m.ckpt.pt"
+    half = dataclasses.replace(cfg, epochs=1)
+    train_model(_cnn(), x, y, PRE, half, seed=3, checkpoint=ckpt, fingerprint="f")
+    resumed = _cnn()
+    train_model(resumed, x, y, PRE, cfg, seed=3, checkpoint=ckpt, fingerprint="f")
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_trained_model_is_contiguous_and_matches_a_reloaded_copy() -> None:
+    x, y = _data()
+    model = _cnn()
+    train_model(model, x, y, PRE, TrainConfig(epochs=1, batch_size=16), seed=0)
+    assert all(p.is_contiguous() for p in model.parameters())
+    reloaded = _cnn()
+    reloaded.load_state_dict(model.state_dict())
+    a = compute_outputs(model, PRE(x), y)
+    b = compute_outputs(reloaded.eval(), PRE(x), y)
+    assert (a.logits == b.logits).all() and (a.features == b.features).all()
+
+
+def test_optimizer_is_fused_on_cpu() -> None:
+    for name in ("adam", "sgd"):
+        opt = make_optimizer(_cnn(), TrainConfig(optimizer=name))
+        assert opt.defaults["fused"] is True
