@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -125,8 +126,14 @@ def _loop(
     fused: bool = False,
     pool_first: bool = False,
     threads: int = 0,
+    mkldnn: bool = True,
 ) -> torch.nn.Module:
     """The pre-optimisation training loop of ``train_model``, with one knob per candidate."""
+    with torch.backends.mkldnn.flags(enabled=mkldnn):
+        return _loop_body(x_u8, y, pre, epochs, once, channels_last, fused, pool_first, threads)
+
+
+def _loop_body(x_u8, y, pre, epochs, once, channels_last, fused, pool_first, threads):  # noqa: ANN001
     model = _salem(pool_first)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
@@ -170,6 +177,7 @@ LOOP_VARIANTS = {
         "fused": True,
         "pool_first": True,
     },
+    "baseline, oneDNN (mkldnn) off": {"mkldnn": False},
     "baseline, 1 thread": {"threads": 1},
     "shipped, 1 thread": {"channels_last": True, "fused": True, "threads": 1},
 }
@@ -251,6 +259,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
     args = ap.parse_args()
+    warnings.filterwarnings("ignore", message="TF32 acceleration")  # from mkldnn.flags()
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -8,9 +8,10 @@ Usage::
 
 Each benchmark runs as its own process (one at a time, so they do not compete
 for the cores); its Markdown output goes between the ``run_all`` markers of
-BENCHMARKS.md, under a header naming the machine. The hand-written analysis
-around the markers is kept. A benchmark whose script is absent (``bench_rmia``
-is optional) or that fails is reported as such and the others still run.
+BENCHMARKS.md, under a header naming the machine; with ``--only`` the other
+benchmarks' last results stay. The hand-written analysis around the markers is
+kept. A benchmark whose script is absent (``bench_rmia`` is optional) or that
+fails is reported as such and the others still run.
 """
 
 from __future__ import annotations
@@ -95,13 +96,19 @@ def run_one(name: str, quick: bool, max_load: float | None = None, max_wait: flo
     return f"`{cmd}` ({took:.0f} s, 1-min load {load:.2f} at start)\n\n{body}\n"
 
 
-def write(section: str) -> None:
+def write(header: str, parts: dict[str, str]) -> None:
+    """Put ``header`` and the ``### name`` parts between the markers; parts of benchmarks
+    not run this time (``--only``) are kept from the previous write."""
     text = DOC.read_text() if DOC.is_file() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text or END not in text:
         text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
     head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    DOC.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
+    old, tail = rest.split(END, 1)
+    chunks = old.split("<!-- bench:")[1:]
+    kept = {c.split(" -->", 1)[0]: "<!-- bench:" + c for c in chunks}
+    merged = {name: parts.get(name) or kept.get(name) for name in SUITE}
+    body = "\n".join(p.rstrip() + "\n" for p in merged.values() if p)
+    DOC.write_text(f"{head}{BEGIN}\n{header}\n{body}\n{END}{tail}")
 
 
 def main() -> None:
@@ -114,15 +121,18 @@ def main() -> None:
     )
     ap.add_argument("--max-wait", type=float, default=180, help="seconds to wait for --max-load")
     args = ap.parse_args()
-    parts = [f"## Latest `run_all.py{' --quick' if args.quick else ''}`\n\n{machine()}\n"]
-    print(parts[0])
+    flag = " --quick" if args.quick else ""
+    header = f"## Latest `run_all.py{flag}`\n\n{machine()}\n"
+    print(header)
+    parts = {}
     for name in args.only or list(SUITE):
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        part = f"### {name}\n\n{run_one(name, args.quick, args.max_load, args.max_wait)}"
-        print(part)
-        parts.append(part)
+        stamp = f"{datetime.now():%Y-%m-%d %H:%M}"
+        result = run_one(name, args.quick, args.max_load, args.max_wait)
+        parts[name] = f"<!-- bench:{name} -->\n### {name}\n\n{stamp}: {result}"
+        print(parts[name])
     if not args.no_write:
-        write("\n".join(parts))
+        write(header, parts)
         print(f"wrote {DOC}", file=sys.stderr)
 
 
