@@ -89,7 +89,7 @@ def train_throughput(arch: str, channels: int, size: int, batch: int, n: int) ->
     fwd = forward_flops(model, pre(x[:batch])) / batch
     cfg = TrainConfig(epochs=1, batch_size=batch)
     train_model(model, x[: 2 * batch], y[: 2 * batch], pre, cfg, seed=0)  # warm-up
-    reps = 3 if fwd * n < 1e11 else 1  # best of 3 where an epoch is cheap
+    reps = 5 if fwd * n < 1e11 else 1  # best of 5 where an epoch is cheap
     rate = n / min(train_model(model, x, y, pre, cfg, seed=0).seconds for _ in range(reps))
     return {
         "arch": arch,
@@ -123,37 +123,33 @@ def _loop(
     epochs: int,
     once: bool = False,
     channels_last: bool = False,
-    fused: bool = False,
+    adam: dict | None = None,
     pool_first: bool = False,
     threads: int = 0,
     mkldnn: bool = True,
 ) -> torch.nn.Module:
     """The pre-optimisation training loop of ``train_model``, with one knob per candidate."""
-    with torch.backends.mkldnn.flags(enabled=mkldnn):
-        return _loop_body(x_u8, y, pre, epochs, once, channels_last, fused, pool_first, threads)
-
-
-def _loop_body(x_u8, y, pre, epochs, once, channels_last, fused, pool_first, threads):  # noqa: ANN001
     model = _salem(pool_first)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, **(adam or {}))
     gen = torch.Generator().manual_seed(0)
     x_pre = pre(x_u8) if once else None
     default_threads = torch.get_num_threads()
     torch.set_num_threads(threads or default_threads)
-    for _ in range(epochs):
-        order = torch.randperm(len(x_u8), generator=gen)
-        total = torch.zeros(())
-        for i in range(0, len(x_u8), 64):
-            idx = order[i : i + 64]
-            xb = x_pre[idx] if x_pre is not None else pre(x_u8[idx])
-            out = model(xb.contiguous(memory_format=fmt))
-            loss = F.cross_entropy(out, y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
+    with torch.backends.mkldnn.flags(enabled=mkldnn):
+        for _ in range(epochs):
+            order = torch.randperm(len(x_u8), generator=gen)
+            total = torch.zeros(())
+            for i in range(0, len(x_u8), 64):
+                idx = order[i : i + 64]
+                xb = x_pre[idx] if x_pre is not None else pre(x_u8[idx])
+                out = model(xb.contiguous(memory_format=fmt))
+                loss = F.cross_entropy(out, y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.detach() * len(idx)
     torch.set_num_threads(default_threads)
     return model.to(memory_format=torch.contiguous_format)
 
@@ -164,22 +160,23 @@ def _shipped(x_u8: torch.Tensor, y: torch.Tensor, pre: Preprocess, epochs: int) 
     return model
 
 
+FUSED = {"fused": True}
 LOOP_VARIANTS = {
     "baseline: per-batch preprocess, NCHW, Adam for-loop": {},
     "preprocess once per run": {"once": True},
-    "Adam foreach=True": {"foreach": True},
-    "Adam fused=True": {"fused": True},
+    "Adam foreach=True": {"adam": {"foreach": True}},
+    "Adam fused=True": {"adam": FUSED},
     "channels_last": {"channels_last": True},
-    "channels_last + fused (shipped)": {"channels_last": True, "fused": True},
-    "channels_last + fused + preprocess once": {"channels_last": True, "fused": True, "once": True},
+    "channels_last + fused (shipped)": {"channels_last": True, "adam": FUSED},
+    "channels_last + fused + preprocess once": {"channels_last": True, "adam": FUSED, "once": True},
     "shipped + max-pool before ReLU (models/small.py)": {
         "channels_last": True,
-        "fused": True,
+        "adam": FUSED,
         "pool_first": True,
     },
     "baseline, oneDNN (mkldnn) off": {"mkldnn": False},
     "baseline, 1 thread": {"threads": 1},
-    "shipped, 1 thread": {"channels_last": True, "fused": True, "threads": 1},
+    "shipped, 1 thread": {"channels_last": True, "adam": FUSED, "threads": 1},
 }
 
 
@@ -187,12 +184,10 @@ def compare_loops(n: int, epochs: int, rounds: int) -> list[tuple[str, float, fl
     """Best-of-``rounds`` seconds of each loop variant, run round-robin; ratio to the baseline."""
     pre = Preprocess(1, 28, *MEAN_STD[1])
     x, y = _images(n, 1, 28)
-    runs: dict[str, Callable[[], torch.nn.Module]] = {}
-    for name, kw in LOOP_VARIANTS.items():
-        if "foreach" in kw:  # not a _loop knob: Adam(foreach=True) on the baseline
-            runs[name] = lambda: _foreach(x, y, pre, epochs)
-        else:
-            runs[name] = lambda kw=kw: _loop(x, y, pre, epochs=epochs, **kw)
+    runs: dict[str, Callable[[], torch.nn.Module]] = {
+        name: (lambda kw=kw: _loop(x, y, pre, epochs=epochs, **kw))
+        for name, kw in LOOP_VARIANTS.items()
+    }
     runs["train_model as shipped"] = lambda: _shipped(x, y, pre, epochs)
     best = dict.fromkeys(runs, float("inf"))
     weights = {}
@@ -209,15 +204,6 @@ def compare_loops(n: int, epochs: int, rounds: int) -> list[tuple[str, float, fl
         same = all(torch.equal(a, b) for a, b in pairs)
         rows.append((name, t, best[base_name] / t, "identical" if same else "differ (rounding)"))
     return rows
-
-
-def _foreach(x: torch.Tensor, y: torch.Tensor, pre: Preprocess, epochs: int) -> torch.nn.Module:
-    orig = torch.optim.Adam
-    torch.optim.Adam = lambda params, **kw: orig(params, foreach=True, **kw)  # type: ignore[misc]
-    try:
-        return _loop(x, y, pre, epochs=epochs)
-    finally:
-        torch.optim.Adam = orig  # type: ignore[misc]
 
 
 @torch.inference_mode()
