@@ -71,18 +71,15 @@ class VariantsConfig:
     laplace_grid: int = 21
 
 
+def _score_based_attacks() -> tuple[str, ...]:
+    from mistrust.attacks import SCORE_BASED_ATTACKS  # one list, kept with the attacks
+
+    return SCORE_BASED_ATTACKS
+
+
 @dataclass
 class AttackConfig:
-    names: list[str] = field(
-        default_factory=lambda: [
-            "threshold",
-            "entropy",
-            "salem",
-            "loss",
-            "modified-entropy",
-            "logit-confidence",
-        ]
-    )
+    names: list[str] = field(default_factory=lambda: list(_score_based_attacks()))
     top_k: int = 3
     class_thresholds: bool = False
 
