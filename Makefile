@@ -31,9 +31,11 @@ data:
 	  echo "apt-get failed; the run will try MISTRUST_DATA or a torchvision download"; \
 	fi
 
+# ruff, then the import layers of .importlinter (docs/ARCHITECTURE.md)
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/lint-imports
 
 bench: setup data
 	$(PY) benchmarks/run_all.py

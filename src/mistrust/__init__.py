@@ -1,3 +1,5 @@
 """mistrust: audit score-based membership inference attacks and how far to trust them."""
 
-__version__ = "0.1.0"
+from mistrust._version import __version__
+
+__all__ = ["__version__"]

@@ -362,6 +362,23 @@ def _check_classes(cfg: Config, num_classes: int) -> None:
         )
 
 
+def check_reference_config(cfg: Config) -> None:
+    """Raise ``ConfigError`` for unknown or duplicate ``reference.attacks`` names."""
+    from mistrust.attacks import REFERENCE_ATTACKS
+
+    names = cfg.reference.attacks
+    for name in names:
+        if name not in REFERENCE_ATTACKS:
+            raise ConfigError(
+                f"reference.attacks: unknown attack {name!r}; choose from "
+                f"{', '.join(REFERENCE_ATTACKS)}"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError("reference.attacks has duplicates")
+    if names and cfg.reference.n_models < 2:
+        raise ConfigError(f"reference.n_models must be at least 2, got {cfg.reference.n_models}")
+
+
 def validate(cfg: Config) -> None:
     """Range and name checks that types alone cannot express."""
     from mistrust.attacks import attack_names
@@ -432,8 +449,6 @@ def validate(cfg: Config) -> None:
             f"eval.sets: unknown evaluation set {name!r}; choose from {', '.join(known)} "
             "or name a folder under eval.folders",
         )
-    from mistrust.reference import check_reference_config
-
     check_reference_config(cfg)
     r = cfg.reference
     _check(

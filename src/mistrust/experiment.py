@@ -1,4 +1,4 @@
-"""One run, end to end, into a run directory (DESIGN §5).
+"""One run, end to end, into a run directory (docs/ARCHITECTURE.md, "One run").
 
 config -> data & splits -> models -> outputs (once, cached) -> calibration
 -> attacks & metrics -> results. Re-running the same command on the same
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mistrust.config import Config, ConfigError, save_config
+from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.sources import default_cache, get_source, load_source
@@ -60,16 +61,6 @@ class Timer:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
-
-
-@dataclass
-class Data:
-    train: ImageSet
-    test: ImageSet
-    held_out: ImageSet | None
-    preprocess: Preprocess
-    num_classes: int
-    splits: dict[str, np.ndarray]
 
 
 def load_data(cfg: Config) -> Data:

@@ -19,7 +19,7 @@ import torch
 from mistrust.errors import OutputsError
 from mistrust.io import atomic_savez, load_npz
 from mistrust.models.base import Classifier
-from mistrust.training.trainer import memory_format_for
+from mistrust.models.layout import memory_format_for
 
 log = logging.getLogger(__name__)
 

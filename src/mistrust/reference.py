@@ -56,15 +56,16 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from mistrust.attacks import signals
+from mistrust.attacks import REFERENCE_ATTACKS, signals
 from mistrust.attacks.lira import lira_offline, lira_online
 from mistrust.attacks.rmia import rmia_prior, rmia_ratio, rmia_scores
-from mistrust.config import Config, ConfigError, TrainConfig
+from mistrust.config import Config, ConfigError, TrainConfig, check_reference_config
+from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.splits import positions
@@ -72,9 +73,6 @@ from mistrust.executors import run_tasks
 from mistrust.io import atomic_savez, atomic_write_text
 from mistrust.metrics import attack_metrics, oracle_threshold
 from mistrust.outputs import Outputs, cached, compute_outputs
-
-if TYPE_CHECKING:
-    from mistrust.experiment import Data
 
 log = logging.getLogger(__name__)
 
@@ -87,25 +85,8 @@ __all__ = [
     "train_reference_model",
 ]
 
-#: attack names that ``reference.attacks`` accepts
-REFERENCE_ATTACKS: tuple[str, ...] = ("lira-online", "lira-offline", "rmia-online", "rmia-offline")
 _SEED_OFFSET = 1000  # reference model i trains with seed + 1000 + i (target: seed, shadow: seed+1)
 _KEEP_STREAM = 0x5EF  # seeds the keep matrix: np.random.default_rng([seed, _KEEP_STREAM, ...])
-
-
-def check_reference_config(cfg: Config) -> None:
-    """Raise ``ConfigError`` for unknown or duplicate ``reference.attacks`` names."""
-    names = cfg.reference.attacks
-    for name in names:
-        if name not in REFERENCE_ATTACKS:
-            raise ConfigError(
-                f"reference.attacks: unknown attack {name!r}; choose from "
-                f"{', '.join(REFERENCE_ATTACKS)}"
-            )
-    if len(set(names)) != len(names):
-        raise ConfigError("reference.attacks has duplicates")
-    if names and cfg.reference.n_models < 2:
-        raise ConfigError(f"reference.n_models must be at least 2, got {cfg.reference.n_models}")
 
 
 @dataclass
@@ -492,7 +473,7 @@ def reference_attack_rows(
 
     Args:
         cfg: the run's config (``reference`` section; ``eval.sets`` names the sets scored).
-        data: :class:`mistrust.experiment.Data` (pools, preprocess, splits).
+        data: :class:`mistrust.data.bundle.Data` (pools, preprocess, splits).
         sets: evaluation inputs by name (every OOD name of ``eval.sets``; ``original``
             is taken from the test pool).
         run_dir: the run directory; the base target model must exist at

@@ -56,7 +56,7 @@ def versions() -> dict[str, str]:
     import numpy
     import torch
 
-    from mistrust import __version__
+    from mistrust._version import __version__
 
     return {
         "mistrust": __version__,

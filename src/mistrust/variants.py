@@ -1,15 +1,27 @@
-"""Over-confidence reduction variants (DESIGN §2).
+"""Over-confidence reduction variants: the registry of their names (docs/ARCHITECTURE.md).
 
 Training-time variants change the training config and get their own models;
-post-hoc variants transform the base models' cached outputs.
+post-hoc variants transform the base models' cached outputs (:mod:`mistrust.posthoc`).
+This module sits below :mod:`mistrust.config`, which reads the allowed names from
+:func:`variant_names`, so it takes the training and variant settings as any objects
+with the right fields rather than importing the config classes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-from mistrust.config import TrainConfig, VariantsConfig
+
+class VariantSettings(Protocol):
+    """The fields of ``variants`` that training-time variants read."""
+
+    label_smoothing: float
+    weight_decay: float
+
+
+T = TypeVar("T")  # a dataclass of training settings with label_smoothing / weight_decay fields
 
 
 @dataclass(frozen=True)
@@ -18,7 +30,7 @@ class Variant:
     posthoc: bool
     description: str
 
-    def train_config(self, base: TrainConfig, vcfg: VariantsConfig) -> TrainConfig:
+    def train_config(self, base: T, vcfg: VariantSettings) -> T:
         if self.name == "label-smoothing":
             return dataclasses.replace(base, label_smoothing=vcfg.label_smoothing)
         if self.name == "weight-decay":

@@ -1,4 +1,4 @@
-"""Fabricate a small but complete run directory (DESIGN §5) without training anything.
+"""Fabricate a small but complete run directory (docs/ARCHITECTURE.md) without training anything.
 
 Scores, logits and metrics are random but plausible and mutually consistent: the
 metrics in ``results.csv`` are computed from the stored scores with the real

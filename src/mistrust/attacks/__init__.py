@@ -26,6 +26,7 @@ from mistrust.attacks.salem import SalemAttack
 from mistrust.attacks.score_based import SIGNAL_SCORES, EntropyAttack, ThresholdAttack
 
 __all__ = [
+    "REFERENCE_ATTACKS",
     "SCORE_BASED_ATTACKS",
     "SIGNAL_SCORES",
     "Attack",
@@ -48,6 +49,10 @@ SCORE_BASED_ATTACKS: tuple[str, ...] = (
     "modified-entropy",
     "logit-confidence",
 )
+
+#: the attacks that also need reference models trained on the target's data distribution
+#: (:mod:`mistrust.attacks.lira`, :mod:`mistrust.attacks.rmia`; run by :mod:`mistrust.reference`)
+REFERENCE_ATTACKS: tuple[str, ...] = ("lira-online", "lira-offline", "rmia-online", "rmia-offline")
 
 
 def _register_builtins() -> None:

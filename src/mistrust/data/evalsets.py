@@ -2,7 +2,7 @@
 
 A builder returns the model-ready float inputs plus uint8 images to show in the
 false-positive gallery. Every set goes through the target's evaluation
-transform; the perturbations act on its output exactly as DESIGN §2 says.
+transform; the perturbations act on its output (the normalised tensor), as in the paper.
 """
 
 from __future__ import annotations

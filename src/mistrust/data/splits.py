@@ -1,4 +1,4 @@
-"""The paper's seeded, disjoint splits (DESIGN §2).
+"""The paper's seeded, disjoint splits (docs/ARCHITECTURE.md, "Data and splits").
 
 Train pool -> (optional stratified draw) -> target-train | shadow-train.
 Test pool -> target-test | shadow-test. Attack members are drawn from each
@@ -8,11 +8,25 @@ test split is the role's held-out calibration data.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
-from mistrust.config import ConfigError, DataConfig
+from mistrust.errors import ConfigError
 
 ROLES = ("target", "shadow")
+
+
+class SplitSizes(Protocol):
+    """What the splits read; :class:`mistrust.config.DataConfig` is one (this module sits
+    below the config layer, so it names the fields instead of importing the class)."""
+
+    train_size: int  # per role
+    test_size: int  # per role
+    members: int  # drawn from each role's train split
+    nonmembers: int  # drawn from each role's test split
+    held_out_classes: list[int]
+    stratified_pool: int | None
 
 
 def _stratified_take(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -39,7 +53,7 @@ def _halve(
 
 
 def make_splits(
-    train_labels: np.ndarray, test_labels: np.ndarray, cfg: DataConfig, *, seed: int
+    train_labels: np.ndarray, test_labels: np.ndarray, cfg: SplitSizes, *, seed: int
 ) -> dict[str, np.ndarray]:
     """Index arrays into the train / test pools (held-out classes removed first).
 

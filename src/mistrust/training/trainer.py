@@ -17,16 +17,30 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mistrust.config import TrainConfig
 from mistrust.data.images import Preprocess
 from mistrust.io import atomic_torch_save
+from mistrust.models.layout import memory_format_for
 
 log = logging.getLogger(__name__)
+
+
+class TrainSettings(Protocol):
+    """What training reads; :class:`mistrust.config.TrainConfig` is one (the trainer sits
+    below the config layer, so it names the fields instead of importing the class)."""
+
+    optimizer: str  # "adam" or "sgd"
+    lr: float
+    momentum: float  # SGD only
+    epochs: int
+    batch_size: int
+    weight_decay: float  # an L2 term in the gradient
+    label_smoothing: float
 
 
 @dataclass
@@ -40,7 +54,7 @@ class TrainHistory:
 _FUSED_DEVICES = ("cpu", "cuda")
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: TrainSettings) -> torch.optim.Optimizer:
     # weight decay as an L2 term in the gradient (the paper's "L2 regularisation")
     params = list(model.parameters())
     fused = all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params)
@@ -50,12 +64,6 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(
         params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kw
     )
-
-
-def memory_format_for(model: nn.Module) -> torch.memory_format:
-    """Channels-last for models with 2-D convolutions (4-D weights), else contiguous."""
-    conv = any(p.dim() == 4 for p in model.parameters())
-    return torch.channels_last if conv else torch.contiguous_format
 
 
 def flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -78,7 +86,7 @@ def train_model(
     images: torch.Tensor,
     labels: torch.Tensor,
     preprocess: Preprocess,
-    cfg: TrainConfig,
+    cfg: TrainSettings,
     *,
     seed: int,
     device: torch.device | str = "cpu",
