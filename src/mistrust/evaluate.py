@@ -1,4 +1,4 @@
-"""Attacks and metrics from cached outputs only (no model, no data loader)."""
+"""Attacks and metrics of one variant from cached outputs only (no model, no data loader)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mistrust.attacks import create_attack
 from mistrust.attacks.signals import max_score
+from mistrust.auditing import audit, labels_or_predicted
 from mistrust.config import Config
-from mistrust.io import atomic_savez
-from mistrust.metrics import attack_metrics, emd
+from mistrust.metrics import emd
 from mistrust.metrics.calibration import accuracy, ece, mmps, nll, overconfidence_error
 from mistrust.outputs import Outputs
 
@@ -32,10 +31,7 @@ class RoleOutputs:
 
 def attack_labels(out: Outputs) -> np.ndarray:
     """True labels where known; the predicted class where no class applies (OOD)."""
-    labels = out.labels.copy()
-    unknown = labels < 0
-    labels[unknown] = out.logits[unknown].argmax(1)
-    return labels
+    return labels_or_predicted(out.logits, out.labels)
 
 
 def _pair(members: Outputs, nonmembers: Outputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -48,42 +44,27 @@ def _pair(members: Outputs, nonmembers: Outputs) -> tuple[np.ndarray, np.ndarray
 def evaluate_attacks(
     cfg: Config, variant: str, target: RoleOutputs, shadow: RoleOutputs, scores_dir: Path
 ) -> tuple[list[tuple], dict[str, dict[str, np.ndarray]]]:
-    """Fit every attack on the shadow outputs, apply to the target paired with each set.
+    """Fit every attack on the shadow outputs, apply to the target paired with each set
+    (:func:`mistrust.auditing.audit`), and write ``scores_dir/<attack>/<set>.npz``.
 
     Returns tidy rows ``(variant, attack, dataset, metric, value)`` and the
     per-sample target scores ``{attack: {dataset: score}}``.
     """
-    rows: list[tuple] = []
-    all_scores: dict[str, dict[str, np.ndarray]] = {}
-    sh_logits, sh_labels, sh_member = _pair(shadow.members, shadow.nonmembers)
-    for name in cfg.attacks.names:
-        attack = create_attack(
-            name,
-            top_k=cfg.attacks.top_k,
-            class_thresholds=cfg.attacks.class_thresholds,
-            seed=cfg.seed,
-        )
-        attack.fit(sh_logits, sh_labels, sh_member)
-        all_scores[name] = {}
-        for ds, nonmembers in target.sets.items():
-            logits, labels, is_member = _pair(target.members, nonmembers)
-            score = attack.score(logits, labels)
-            predicted = attack.decide(score)
-            top = max_score(logits)
-            atomic_savez(
-                scores_dir / name / f"{ds}.npz",
-                score=score,
-                is_member=is_member,
-                predicted=predicted,
-                max_score=top,
-            )
-            metrics = attack_metrics(score, is_member, predicted, max_score=top)
-            rows += [(variant, name, ds, k, float(v)) for k, v in metrics.items()]
-            all_scores[name][ds] = score
-        threshold = getattr(attack, "operating_score_", None)
-        if threshold is not None:
-            rows.append((variant, name, "shadow", "operating_score", float(threshold)))
-    return rows, all_scores
+    members = target.members
+    result = audit(
+        _pair(shadow.members, shadow.nonmembers),
+        (members.logits, members.labels, np.ones(len(members), bool)),
+        eval_sets={ds: (out.logits, out.labels) for ds, out in target.sets.items()},
+        original=None,  # "original" is one of target.sets, in the config's order
+        attacks=cfg.attacks.names,
+        top_k=cfg.attacks.top_k,
+        class_thresholds=cfg.attacks.class_thresholds,
+        seed=cfg.seed,
+        variant=variant,
+    )
+    result.save_scores(scores_dir)
+    scores = {a: {ds: s.score for ds, s in per_set.items()} for a, per_set in result.scores.items()}
+    return list(result.rows), scores
 
 
 def model_metrics(variant: str, role: str, outs: RoleOutputs) -> list[tuple]:

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ def _csv(columns: tuple[str, ...], rows: list[tuple]) -> str:
     for row in rows:
         w.writerow([repr(x) if isinstance(x, float) else x for x in row])
     return buf.getvalue()
+
+
+def tidy_csv(columns: tuple[str, ...], rows: Sequence[tuple]) -> str:
+    """Tidy rows as CSV text, floats written exactly (``repr``): ``results.csv``'s format."""
+    return _csv(columns, list(rows))
 
 
 def _nest(rows: list[tuple]) -> dict[str, Any]:

@@ -1,0 +1,261 @@
+"""The audit core: arrays of model outputs in, a typed table of attack metrics out.
+
+This is the one code path behind both ``mistrust run`` (:func:`mistrust.evaluate.
+evaluate_attacks` calls it once per variant) and the public :func:`audit`.
+It never runs a model and writes nothing unless asked (:meth:`AuditResult.to_csv`,
+:meth:`AuditResult.save_scores`, :meth:`AuditResult.report`).
+
+Protocol (the paper's): every attack is fitted on the SHADOW model's member /
+non-member outputs only, then applied unchanged to the TARGET's members paired
+with each evaluation set of non-members: the target's own non-members
+(``"original"``) and any out-of-distribution sets. A false positive on an OOD
+set is a non-member the attack calls "member".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from mistrust.attacks import SCORE_BASED_ATTACKS, create_attack
+from mistrust.attacks._checks import check_logits, check_membership
+from mistrust.attacks.signals import max_score
+from mistrust.errors import InputError
+from mistrust.io import atomic_savez, atomic_write_text
+from mistrust.metrics import attack_metrics
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AuditResult", "MetricRow", "ScoreSet", "audit", "labels_or_predicted"]
+
+#: ``(logits (N, C), labels (N,), is_member (N,) bool)``
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class MetricRow(NamedTuple):
+    """One value of the tidy result table (a row of ``results.csv``)."""
+
+    variant: str  # e.g. "base", or the calibration the outputs went through
+    attack: str
+    dataset: str  # evaluation set, or "shadow" for the operating point
+    metric: str  # a key of mistrust.metrics.METRIC_KEYS, or "operating_score"
+    value: float
+
+
+@dataclass(frozen=True)
+class ScoreSet:
+    """Per-sample results of one attack on one evaluation set: members first, then the set."""
+
+    score: np.ndarray  # (N,) float64, higher = more likely member
+    is_member: np.ndarray  # (N,) bool, the truth
+    predicted: np.ndarray  # (N,) bool, the attack's decision at its shadow operating point
+    max_score: np.ndarray  # (N,) the target's max softmax probability
+
+
+def labels_or_predicted(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``labels (N,)`` with every negative entry (no class applies, e.g. OOD images)
+    replaced by the predicted class ``argmax logits (N, C)``; a copy, int64."""
+    out = np.array(labels, dtype=np.int64)
+    unknown = out < 0
+    out[unknown] = np.asarray(logits)[unknown].argmax(1)
+    return out
+
+
+@dataclass
+class AuditResult:
+    """What :func:`audit` returns: tidy metric rows and the per-sample scores behind them.
+
+    ``rows``: per attack, every :data:`mistrust.metrics.METRIC_KEYS` metric on every
+    evaluation set, then ``(variant, attack, "shadow", "operating_score", t)`` for attacks
+    with a threshold. ``scores[attack][set]``: the :class:`ScoreSet` of that pair.
+    """
+
+    rows: list[MetricRow] = field(default_factory=list)
+    scores: dict[str, dict[str, ScoreSet]] = field(default_factory=dict)
+
+    def value(self, attack: str, dataset: str, metric: str, *, variant: str | None = None) -> float:
+        """The value of one metric; ``KeyError`` if the result has no such row."""
+        for r in self.rows:
+            if (r.attack, r.dataset, r.metric) == (attack, dataset, metric) and (
+                variant is None or r.variant == variant
+            ):
+                return r.value
+        raise KeyError((variant, attack, dataset, metric))
+
+    def to_frame(self) -> Any:
+        """The rows as a ``pandas.DataFrame`` (columns variant, attack, dataset, metric, value).
+
+        Pivot it into the paper's table with
+        ``df[df.metric == "fpr"].pivot(index="dataset", columns="attack", values="value")``.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("AuditResult.to_frame needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.rows, columns=list(MetricRow._fields))
+
+    def to_csv(self, path: Path | str) -> Path:
+        """Write the rows as tidy CSV (the format of a run's ``results.csv``); return ``path``."""
+        from mistrust.results import ATTACK_COLUMNS, tidy_csv
+
+        path = Path(path)
+        atomic_write_text(path, tidy_csv(ATTACK_COLUMNS, self.rows))
+        return path
+
+    def save_scores(self, directory: Path | str) -> None:
+        """Write ``<directory>/<attack>/<set>.npz`` (score, is_member, predicted, max_score)."""
+        for attack, per_set in self.scores.items():
+            for name, s in per_set.items():
+                atomic_savez(
+                    Path(directory) / _file_name(attack) / f"{_file_name(name)}.npz",
+                    score=s.score,
+                    is_member=s.is_member,
+                    predicted=s.predicted,
+                    max_score=s.max_score,
+                )
+
+    def report(self, directory: Path | str) -> Path:
+        """Write ``results.csv``, the scores and the HTML / Markdown / LaTeX report of a run
+        directory into ``directory``; return the path of ``report.html``."""
+        from mistrust.report import build_report
+
+        directory = Path(directory)
+        self.to_csv(directory / "results.csv")
+        for variant in dict.fromkeys(r.variant for r in self.rows):
+            self.save_scores(directory / "scores" / _file_name(variant))
+        return build_report(directory)
+
+
+def _file_name(name: str) -> str:
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise InputError(f"{name!r} cannot be a file name; use letters, digits, '_', '-', '.'")
+    return name
+
+
+def _arrays(value: Any, what: str) -> Arrays:
+    try:
+        logits, labels, is_member = value
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a tuple (logits, labels, is_member)") from None
+    logits = check_logits(logits, name=f"{what} logits")
+    labels = np.asarray(labels)
+    if labels.shape != (len(logits),):
+        raise InputError(
+            f"{what}: logits have {len(logits)} rows but labels have shape {labels.shape}"
+        )
+    return logits, labels, check_membership(is_member, len(logits), require_both=False)
+
+
+def _nonmember_set(value: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(value, np.ndarray):  # logits only: no class applies
+        value = (value, np.full(len(value), -1, dtype=np.int64))
+    try:
+        logits, labels = value
+    except (TypeError, ValueError):
+        raise InputError(
+            f"eval_sets[{name!r}] must be logits or a tuple (logits, labels)"
+        ) from None
+    logits = check_logits(logits, name=f"eval_sets[{name!r}] logits")
+    labels = np.asarray(labels)
+    if labels.shape != (len(logits),):
+        raise InputError(
+            f"eval_sets[{name!r}]: logits have {len(logits)} rows but labels have shape "
+            f"{labels.shape}"
+        )
+    return logits, labels
+
+
+def audit(
+    shadow: Arrays,
+    target: Arrays,
+    *,
+    eval_sets: Mapping[str, Any] | None = None,
+    attacks: Sequence[str] = SCORE_BASED_ATTACKS,
+    original: str | None = "original",
+    top_k: int = 3,
+    class_thresholds: bool = False,
+    seed: int = 42,
+    variant: str = "base",
+) -> AuditResult:
+    """Fit each attack on the shadow model's outputs and audit the target's on every set.
+
+    Example (arrays of logits, e.g. from your own models)::
+
+        import mistrust
+        result = mistrust.audit(
+            shadow=(shadow_logits, shadow_labels, shadow_is_member),
+            target=(target_logits, target_labels, target_is_member),
+            eval_sets={"scaled": ood_logits},  # non-members the model never saw
+        )
+        print(result.value("threshold", "scaled", "fpr"))  # OOD false-positive rate
+        result.to_frame()  # tidy table (pandas); result.report("audit/") for HTML
+
+    Args:
+        shadow: ``(logits (N, C), labels (N,), is_member (N,) bool)`` of the shadow
+            model on its own members (training samples) and non-members; both needed.
+        target: the same for the target model; needs members, and non-members
+            unless ``original`` is None.
+        eval_sets: more non-member sets of the target, by name: ``logits (M, C)``
+            or ``(logits, labels (M,))``. Each is paired with the target's members.
+            A label ``< 0`` (or logits alone) means no class applies: the target's
+            predicted class is used instead, as for every label-dependent attack.
+        attacks: names from :func:`mistrust.attacks.attack_names`.
+        original: the set name of the target's own non-members (first in the
+            result, scored in the target's row order); None leaves them out.
+        top_k, class_thresholds, seed: attack options, see
+            :func:`mistrust.attacks.create_attack`.
+        variant: the ``variant`` column of every row.
+
+    Returns:
+        An :class:`AuditResult`. Scores: higher = more likely member, for every attack.
+
+    Raises:
+        mistrust.errors.InputError: arrays of the wrong shape, or a missing side.
+        ValueError: an unknown attack name.
+    """
+    sh_logits, sh_labels, sh_member = _arrays(shadow, "shadow")
+    t_logits, t_labels, t_member = _arrays(target, "target")
+    if not t_member.any():
+        raise InputError("target needs members (is_member True) to audit")
+    sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if original is not None:
+        if t_member.all():
+            raise InputError("target has no non-members for the 'original' set; pass original=None")
+        sets[original] = (t_logits, t_labels)
+    members = (t_logits[t_member], t_labels[t_member])
+    for name, value in (eval_sets or {}).items():
+        if name in sets:
+            raise InputError(f"eval_sets has a set named {name!r} twice (original={original!r})")
+        logits, labels = _nonmember_set(value, name)
+        sets[name] = (np.concatenate([members[0], logits]), np.concatenate([members[1], labels]))
+    n_members = len(members[0])
+
+    result = AuditResult()
+    sh_labels = labels_or_predicted(sh_logits, sh_labels)
+    for name in attacks:
+        attack = create_attack(name, top_k=top_k, class_thresholds=class_thresholds, seed=seed)
+        attack.fit(sh_logits, sh_labels, sh_member)
+        result.scores[name] = {}
+        for ds, (logits, labels) in sets.items():
+            if original is not None and ds == original:
+                is_member = t_member
+            else:
+                is_member = np.arange(len(logits)) < n_members
+            score = attack.score(logits, labels_or_predicted(logits, labels))
+            predicted = attack.decide(score)
+            top = max_score(logits)
+            metrics = attack_metrics(score, is_member, predicted, max_score=top)
+            result.rows += [MetricRow(variant, name, ds, k, float(v)) for k, v in metrics.items()]
+            result.scores[name][ds] = ScoreSet(score, is_member, predicted, top)
+        threshold = getattr(attack, "operating_score_", None)
+        if threshold is not None:
+            result.rows.append(
+                MetricRow(variant, name, "shadow", "operating_score", float(threshold))
+            )
+        log.debug("%s: audited %d sets", name, len(sets))
+    return result
