@@ -64,6 +64,7 @@ import torch
 from mistrust.attacks import REFERENCE_ATTACKS, signals
 from mistrust.attacks.lira import lira_offline, lira_online
 from mistrust.attacks.rmia import rmia_prior, rmia_ratio, rmia_scores
+from mistrust.auditing import MetricRow
 from mistrust.config import Config, ConfigError, TrainConfig, check_reference_config
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
@@ -468,7 +469,7 @@ def reference_attack_rows(
     *,
     device: torch.device | str,
     progress: bool,
-) -> list[tuple]:
+) -> list[MetricRow]:
     """Train (or reuse) the reference models and run ``cfg.reference.attacks`` on every set.
 
     Args:
@@ -483,9 +484,10 @@ def reference_attack_rows(
         progress: progress bars.
 
     Returns:
-        tidy rows ``("base", attack, dataset, metric, value)``: the
-        :data:`mistrust.metrics.METRIC_KEYS` per attack and set, ``offline_on_ood`` for
-        the online attacks, and ``("base", attack, "shadow", "operating_score", t)``.
+        tidy :class:`~mistrust.auditing.MetricRow` ``("base", attack, dataset, metric,
+        value)``: the :data:`mistrust.metrics.METRIC_KEYS` per attack and set,
+        ``offline_on_ood`` for the online attacks, and ``("base", attack, "shadow",
+        "operating_score", t)``.
         Writes ``scores/base/<attack>/<set>.npz`` (score, is_member, predicted, max_score).
     """
     from mistrust.evaluate import attack_labels
@@ -561,7 +563,7 @@ def reference_attack_rows(
         t_prob[key] = phis[0][1]
     sig = _Signals(ref_phi, ref_prob, t_phi, t_prob)
 
-    rows: list[tuple] = []
+    rows: list[MetricRow] = []
     thresholds: dict[tuple[str, bool], float] = {}
     for attack in r.attacks:
         for ds in set_names:
@@ -582,10 +584,12 @@ def reference_attack_rows(
                 max_score=top,
             )
             metrics = attack_metrics(score, is_member, predicted, max_score=top)
-            rows += [("base", attack, ds, k, float(v)) for k, v in metrics.items()]
+            rows += [MetricRow("base", attack, ds, k, float(v)) for k, v in metrics.items()]
             if attack.endswith("online"):
-                rows.append(("base", attack, ds, "offline_on_ood", 0.0 if online else 1.0))
+                rows.append(MetricRow("base", attack, ds, "offline_on_ood", 0.0 if online else 1.0))
         own = (attack.split("-")[0], attack.endswith("online"))
         if own in thresholds and np.isfinite(thresholds[own]):
-            rows.append(("base", attack, "shadow", "operating_score", float(thresholds[own])))
+            rows.append(
+                MetricRow("base", attack, "shadow", "operating_score", float(thresholds[own]))
+            )
     return rows
