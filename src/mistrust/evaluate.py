@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mistrust.attacks.signals import max_score
-from mistrust.auditing import audit, labels_or_predicted
+from mistrust.auditing import MetricRow, audit, labels_or_predicted
 from mistrust.config import Config
 from mistrust.metrics import emd
 from mistrust.metrics.calibration import accuracy, ece, mmps, nll, overconfidence_error
@@ -43,7 +43,7 @@ def _pair(members: Outputs, nonmembers: Outputs) -> tuple[np.ndarray, np.ndarray
 
 def evaluate_attacks(
     cfg: Config, variant: str, target: RoleOutputs, shadow: RoleOutputs, scores_dir: Path
-) -> tuple[list[tuple], dict[str, dict[str, np.ndarray]]]:
+) -> tuple[list[MetricRow], dict[str, dict[str, np.ndarray]]]:
     """Fit every attack on the shadow outputs, apply to the target paired with each set
     (:func:`mistrust.auditing.audit`), and write ``scores_dir/<attack>/<set>.npz``.
 

@@ -1,4 +1,4 @@
-"""The paper's seeded, disjoint splits (docs/ARCHITECTURE.md, "Data and splits").
+"""The paper's seeded, disjoint splits (docs/ARCHITECTURE.md, "One run", step 2).
 
 Train pool -> (optional stratified draw) -> target-train | shadow-train.
 Test pool -> target-test | shadow-test. Attack members are drawn from each
