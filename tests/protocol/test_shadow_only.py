@@ -60,12 +60,23 @@ def test_threshold_comes_from_the_shadow_not_the_target(tmp_path) -> None:
 
     def role(m: np.ndarray, n: np.ndarray) -> RoleOutputs:
         mem, non = _outputs(m, y), _outputs(n, y)
-        return RoleOutputs(mem, non, mem, non, {"original": non})
+        return RoleOutputs(mem, non, mem, non, {"original": non, "copy": non})
 
     cfg = load_config("smoke", ["attacks.names=[threshold]"])
     rows, scores = evaluate_attacks(
         cfg, "base", role(target_m, target_n), role(shadow_m, shadow_n), tmp_path
     )
+    assert {(a, d) for _, a, d, _, _ in rows} == {
+        ("threshold", "original"),
+        ("threshold", "copy"),
+        ("threshold", "shadow"),
+    }
+    saved = np.load(tmp_path / "threshold/copy.npz")
+    assert saved["is_member"].dtype == bool and saved["predicted"].dtype == bool
+    np.testing.assert_array_equal(saved["is_member"], np.arange(40) < 20)
+    np.testing.assert_array_equal(saved["score"], scores["threshold"]["copy"])
+    np.testing.assert_array_equal(saved["predicted"], np.zeros(40, bool))
+    np.testing.assert_array_equal(saved["max_score"], saved["score"])  # the max-score attack
     val = {(a, d, m): x for _, a, d, m, x in rows}
     threshold = val[("threshold", "shadow", "operating_score")]
     assert 1 / (1 + np.exp(-1.02)) < threshold <= 1 / (1 + np.exp(-3.01))
@@ -74,3 +85,40 @@ def test_threshold_comes_from_the_shadow_not_the_target(tmp_path) -> None:
     # the scores are the target's max softmax, members first
     want = 1 / (1 + np.exp(-np.r_[target_m[:, 0], target_n[:, 0]]))
     np.testing.assert_allclose(scores["threshold"]["original"], want, rtol=1e-6)
+
+
+def test_attack_labels_replace_only_unknown_labels() -> None:
+    from mistrust.evaluate import attack_labels
+
+    logits = np.array([[0.0, 5.0, 1.0], [3.0, 0.0, 9.0], [0.0, 0.0, 7.0], [1.0, 0.0, 0.0]])
+    out = Outputs(logits, np.array([-1, 0, 1, -1]))
+    np.testing.assert_array_equal(attack_labels(out), [1, 0, 1, 0])
+    np.testing.assert_array_equal(out.labels, [-1, 0, 1, -1])  # the outputs stay as they were
+
+
+def test_attack_options_reach_every_attack(tmp_path, monkeypatch) -> None:
+    import mistrust.evaluate as evaluate
+
+    seen = []
+    real = evaluate.create_attack
+
+    def spy(name, **kwargs):
+        seen.append((name, kwargs))
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(evaluate, "create_attack", spy)
+    cfg = load_config(
+        "smoke",
+        [
+            "attacks.names=[loss, salem]",
+            "attacks.top_k=2",
+            "attacks.class_thresholds=true",
+            "seed=5",
+        ],
+    )
+    rng = np.random.default_rng(1)
+    o = _outputs(rng.normal(size=(30, 3)), rng.integers(0, 3, 30))
+    r = RoleOutputs(o, o, o, o, {"original": o})
+    evaluate_attacks(cfg, "base", r, r, tmp_path)
+    want = {"top_k": 2, "class_thresholds": True, "seed": 5}
+    assert seen == [("loss", want), ("salem", want)]
