@@ -263,3 +263,254 @@ def test_every_reference_attack_has_rows(pipeline) -> None:
     for attack in REFERENCE:
         for ds in pipeline.cfg.eval.sets:
             assert (attack, ds) in got
+
+
+def _best_threshold(score: np.ndarray, member: np.ndarray) -> float:
+    """The smallest threshold reaching the maximal TPR - FPR (rule ``score >= t``)."""
+    best, best_t = -np.inf, np.inf
+    for t in np.sort(np.unique(score))[::-1]:
+        gap = (score[member] >= t).mean() - (score[~member] >= t).mean()
+        if gap > best + 1e-12:
+            best, best_t = gap, t
+    return float(best_t)
+
+
+def test_operating_threshold_by_hand() -> None:
+    """Each reference model plays the target once, scored with the other models on the
+    population rows that are neither z nor IN / OUT for every model (module docstring)."""
+    from mistrust.attacks.lira import lira_offline
+    from mistrust.reference import _calibrate
+
+    pop, sig = _tiny()
+    keep = pop.keep  # (4, 8); rows 6 and 7 are z; every row has IN and OUT models here
+    rows = np.array([0, 1, 2, 3, 4, 5])
+    phi = sig.ref_phi["population"]
+    scores, members = [], []
+    for k in range(4):
+        others = [m for m in range(4) if m != k]
+        scores.append(
+            lira_offline(
+                phi[rows, k],
+                phi[rows][:, others],
+                ~keep[others][:, rows].T,
+                fixed_variance=CFG.reference.fixed_variance,
+            )
+        )
+        members.append(keep[k, rows])
+    want = _best_threshold(np.concatenate(scores), np.concatenate(members))
+    got = _calibrate("lira-offline", online=False, cfg=CFG, pop=pop, sig=sig)
+    assert got == pytest.approx(want)
+
+
+def test_signals_are_read_per_model_and_label(tmp_path) -> None:
+    """phi: LiRA's logit-scaled confidence of the given label; prob: its softmax
+    probability; the flipped query fills phi's second column only."""
+    from mistrust.outputs import Outputs
+    from mistrust.reference import _load_signals
+
+    rng = np.random.default_rng(2)
+    labels = np.array([0, 2, 1])
+    logits = {}
+    for m in range(2):
+        for suffix in ("", "-flip"):
+            z = rng.normal(size=(3, 3))
+            logits[(m, suffix)] = z
+            Outputs(z.astype(np.float32), np.full(3, -1)).save(
+                tmp_path / f"outputs/reference/{m}/population{suffix}.npz"
+            )
+    phi, prob = _load_signals(tmp_path, 2, {"population": labels}, ["", "-flip"])
+    assert phi["population"].shape == (3, 2, 2) and prob["population"].shape == (3, 2)
+    for m in range(2):
+        for q, suffix in enumerate(("", "-flip")):
+            z = logits[(m, suffix)].astype(np.float32).astype(np.float64)
+            p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+            py = p[np.arange(3), labels]
+            np.testing.assert_allclose(phi["population"][:, m, q], np.log(py / (1 - py)), rtol=1e-5)
+            if q == 0:
+                np.testing.assert_allclose(prob["population"][:, m], py, rtol=1e-5)
+
+
+# --- reference_attack_rows on a tiny run, recomputed from the cached outputs ---------------
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64)
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _py(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return _softmax(logits)[np.arange(len(labels)), labels]
+
+
+def _phi(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    p = _py(logits, labels)
+    return np.log(p) - np.log1p(-p)
+
+
+@pytest.fixture(scope="module")
+def tiny_reference(tmp_path_factory):
+    """A tiny target, two reference models and every reference attack (a few seconds)."""
+    from mistrust.experiment import _outputs_for, build_evalsets, load_data
+    from mistrust.modeling import train_or_load
+    from mistrust.reference import reference_attack_rows
+
+    cfg = load_config(
+        "smoke",
+        [
+            "model.arch=mlp",
+            "model.width=8",
+            "train.epochs=3",
+            "train.lr=0.01",
+            "data.train_size=40",
+            "data.test_size=40",
+            "data.members=10",
+            "data.nonmembers=10",
+            "eval.sets=[original, scaled, noise]",
+            "variants.names=[base]",
+            "attacks.names=[threshold]",
+            "reference.n_models=2",
+            "reference.z_size=8",
+            "reference.rmia_a=0.4",
+            f"reference.attacks=[{', '.join(REFERENCE)}]",
+            "device=cpu",
+        ],
+    )
+    run_dir = tmp_path_factory.mktemp("tiny-ref") / "run"
+    data = load_data(cfg)
+    sets = build_evalsets(cfg, data, run_dir / "cache", torch.device("cpu"), False)
+    model, _, _ = train_or_load(
+        cfg,
+        cfg.train,
+        role="target",
+        train_set=data.train.subset(data.splits["target_train"]),
+        preprocess=data.preprocess,
+        num_classes=data.num_classes,
+        seed=cfg.seed,
+        model_path=run_dir / "models/base/target.pt",
+        device=torch.device("cpu"),
+        progress=False,
+    )
+    target_dir = run_dir / "outputs/base/target"
+    _outputs_for(model, "target", data, sets, target_dir, cfg, torch.device("cpu"))
+    rows = reference_attack_rows(cfg, data, sets, run_dir, target_dir, device="cpu", progress=False)
+    return cfg, data, run_dir, rows
+
+
+def _target_audited(data, run_dir) -> tuple[np.ndarray, np.ndarray]:
+    sp = data.splits
+    train = load_npz(run_dir / "outputs/base/target/train.npz")
+    test = load_npz(run_dir / "outputs/base/target/test.npz")
+    m = np.searchsorted(sp["target_train"], sp["target_members"])
+    n = np.searchsorted(sp["target_test"], sp["target_nonmembers"])
+    logits = np.concatenate([train["logits"][m], test["logits"][n]])
+    labels = np.concatenate(
+        [data.train.labels[sp["target_members"]], data.test.labels[sp["target_nonmembers"]]]
+    )
+    return logits, np.asarray(labels)
+
+
+def test_reference_scores_recomputed_from_the_cached_outputs(tiny_reference) -> None:
+    from mistrust.attacks.lira import lira_offline, lira_online
+
+    cfg, data, run_dir, rows = tiny_reference
+    keep = load_npz(run_dir / "reference_keep.npz")
+    mask, z = keep["keep"].T, keep["z"]  # (P, M)
+    assert mask.shape == (20 + 40, 2) and int(keep["n_audited"]) == 20
+    np.testing.assert_array_equal(keep["index"][:10], data.splits["target_members"])
+    np.testing.assert_array_equal(keep["source"][:20], np.r_[np.zeros(10), np.ones(10)])
+    t_logits, t_labels = _target_audited(data, run_dir)
+    pop_labels = np.r_[t_labels, data.train.labels[data.splits["shadow_train"]].numpy()]
+    ref = [load_npz(run_dir / f"outputs/reference/{m}/population.npz")["logits"] for m in range(2)]
+    ref_phi = np.stack([_phi(r, pop_labels) for r in ref], axis=1)  # (P, M)
+    ref_p = np.stack([_py(r, pop_labels) for r in ref], axis=1)
+    fv = cfg.reference.fixed_variance
+
+    def saved(attack: str, ds: str):
+        return load_npz(run_dir / f"scores/base/{attack}/{ds}.npz")
+
+    t_phi = _phi(t_logits, t_labels)
+    np.testing.assert_allclose(
+        saved("lira-offline", "original")["score"],
+        lira_offline(t_phi, ref_phi[:20], ~mask[:20], fixed_variance=fv),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        saved("lira-online", "original")["score"],
+        lira_online(t_phi, ref_phi[:20], mask[:20], fixed_variance=fv),
+        rtol=1e-6,
+    )
+    # OOD set: members then the noise images, labelled with the target's argmax
+    noise_t = load_npz(run_dir / "outputs/base/target/noise.npz")["logits"]
+    y = noise_t.argmax(1)
+    noise_ref = [load_npz(run_dir / f"outputs/reference/{m}/noise.npz")["logits"] for m in range(2)]
+    ood_phi = np.stack([_phi(r, y) for r in noise_ref], axis=1)
+    want = lira_offline(
+        np.r_[t_phi[:10], _phi(noise_t, y)],
+        np.r_[ref_phi[:10], ood_phi],
+        np.r_[~mask[:10], np.ones((len(y), 2), bool)],
+        fixed_variance=fv,
+    )
+    for attack in ("lira-offline", "lira-online"):
+        np.testing.assert_allclose(saved(attack, "noise")["score"], want, rtol=1e-6)
+    # offline RMIA, written out: prior = ((1 + a) mean_OUT + (1 - a)) / 2
+    a, gamma = cfg.reference.rmia_a, cfg.reference.rmia_gamma
+    t_z = _py(load_npz(run_dir / "outputs/reference/target/z.npz")["logits"], pop_labels[z])
+
+    def prior(rows: np.ndarray) -> np.ndarray:
+        out = []
+        for r in rows:
+            vals = ref_p[r][~mask[r]]
+            m = vals.mean() if len(vals) else ref_p[:, :][~mask].mean()
+            out.append(((1 + a) * m + (1 - a)) / 2)
+        return np.array(out)
+
+    ratio_z = t_z / prior(z)
+    ratio_x = _py(t_logits, t_labels) / prior(np.arange(20))
+    want = np.array([(r / ratio_z > gamma).mean() for r in ratio_x])
+    np.testing.assert_allclose(saved("rmia-offline", "original")["score"], want, atol=1e-12)
+
+
+def test_reference_rows_and_decisions(tiny_reference) -> None:
+    cfg, data, run_dir, rows = tiny_reference
+    val = {(a, d, m): x for v, a, d, m, x in rows}
+    assert {v for v, *_ in rows} == {"base"}
+    for attack in REFERENCE:
+        for ds in ("original", "scaled", "noise"):
+            # on OOD sets an online attack runs as its offline counterpart, threshold included
+            run_as = attack if ds == "original" else attack.replace("online", "offline")
+            t = val[(run_as, "shadow", "operating_score")]
+            f = load_npz(run_dir / f"scores/base/{attack}/{ds}.npz")
+            member = f["is_member"]
+            assert member.dtype == bool and member.sum() == 10 and (~member).sum() == 10
+            np.testing.assert_array_equal(f["predicted"], f["score"] >= t)
+            assert val[(attack, ds, "tpr")] == f["predicted"][member].mean()
+            assert val[(attack, ds, "fpr")] == f["predicted"][~member].mean()
+            if attack.endswith("online"):
+                assert val[(attack, ds, "offline_on_ood")] == (0.0 if ds == "original" else 1.0)
+            else:
+                assert (attack, ds, "offline_on_ood") not in val
+        f = load_npz(run_dir / f"scores/base/{attack}/scaled.npz")
+        nm = load_npz(run_dir / "outputs/base/target/scaled.npz")["logits"]
+        t_logits, _ = _target_audited(data, run_dir)
+        np.testing.assert_allclose(
+            f["max_score"], _softmax(np.r_[t_logits[:10], nm]).max(1), rtol=1e-5
+        )
+    # the online attacks' own threshold, the offline one on OOD sets
+    assert (
+        val[("lira-online", "shadow", "operating_score")]
+        != val[("lira-offline", "shadow", "operating_score")]
+    )
+
+
+def test_reference_config_checks() -> None:
+    from mistrust.config import ConfigError
+    from mistrust.reference import check_reference_config
+
+    check_reference_config(load_config("smoke", ["reference.attacks=[lira-online]"]))
+    with pytest.raises(ConfigError, match="unknown attack 'lira'"):
+        check_reference_config(load_config("smoke", ["reference.attacks=[lira]"]))
+    with pytest.raises(ConfigError, match="duplicates"):
+        check_reference_config(
+            load_config("smoke", ["reference.attacks=[rmia-online, rmia-online]"])
+        )
