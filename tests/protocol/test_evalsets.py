@@ -194,6 +194,12 @@ def test_folder_sets_take_precedence_and_unknown_names_fail(ctx, tmp_path: Path)
     s = build_evalset("scaled", replace(ctx, folders={"scaled": str(folder)}))
     torch.testing.assert_close(s.x, normalised(torch.from_numpy(pixels).permute(2, 0, 1)[None]))
     assert (s.labels == -1).all()
+    for i in range(3):
+        Image.fromarray(pixels // (i + 2)).save(folder / f"b{i}.png")
+    small = replace(ctx, size=2, folders={"scaled": str(folder)})
+    got = build_evalset("scaled", small).x
+    assert len(got) == 2  # eval.size caps folder sets too, with a seeded choice
+    torch.testing.assert_close(build_evalset("scaled", small).x, got)
 
 
 # --- the same sets inside the shared run -------------------------------------------------

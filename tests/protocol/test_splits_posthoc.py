@@ -168,3 +168,73 @@ def test_fixed_temperature_and_errors(tmp_path) -> None:
         apply_posthoc("temperature-fit", cfg, tmp_path, sp)
     with pytest.raises(ValueError, match="not a post-hoc variant"):
         apply_posthoc("base", cfg, tmp_path, sp)
+
+
+def test_laplace_fits_each_role_on_its_own_data(tmp_path, monkeypatch) -> None:
+    """Which data reach the last-layer Laplace fit, role by role: the role's training
+    features and labels, its calibration rows, its noise set and its own model's head."""
+    import torch
+
+    import mistrust.calibration as calibration
+    from mistrust.posthoc import apply_posthoc
+
+    cfg = load_config("smoke", ["variants.laplace_grid=4", "variants.laplace_samples=7"])
+    rng = np.random.default_rng(5)
+    sp = {"target_test": np.arange(10), "shadow_test": np.arange(10, 20)}
+    sp["target_calibration"], sp["shadow_calibration"] = np.arange(0, 10, 3), np.arange(11, 20, 4)
+    files = {}
+    for role in ("target", "shadow"):
+        for name, n in (("train", 6), ("test", 10), ("noise", 4)):
+            out = Outputs(
+                rng.normal(size=(n, 3)).astype(np.float32),
+                rng.integers(0, 3, n),
+                rng.normal(size=(n, 5)).astype(np.float32),
+            )
+            out.save(tmp_path / f"outputs/base/{role}/{name}.npz")
+            files[(role, name)] = out
+        state = {"head.weight": torch.randn(3, 5), "head.bias": torch.randn(3)}
+        (tmp_path / "models/base").mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": state, "meta": {}}, tmp_path / f"models/base/{role}.pt")
+        files[(role, "head")] = state
+
+    calls = []
+
+    class Fitted:
+        prior_precision_ = 2.5
+
+        def __init__(self, shift: float) -> None:
+            self.shift = shift
+
+        def predict_logprobs(self, feats):
+            return np.asarray(feats)[:, :3] + self.shift
+
+    def fake_fit(head, train_feats, train_labels, **kwargs):
+        calls.append((head, train_feats, train_labels, kwargs))
+        return Fitted(float(len(calls)))
+
+    monkeypatch.setattr(calibration, "fit_last_layer_laplace", fake_fit)
+    info = apply_posthoc("laplace", cfg, tmp_path / "outputs", sp)
+    assert len(calls) == 2
+    for (head, feats, labels, kw), role in zip(calls, ("target", "shadow"), strict=True):
+        torch.testing.assert_close(head.weight.data, files[(role, "head")]["head.weight"])
+        torch.testing.assert_close(head.bias.data, files[(role, "head")]["head.bias"])
+        np.testing.assert_array_equal(feats, files[(role, "train")].features)
+        np.testing.assert_array_equal(labels, files[(role, "train")].labels)
+        pos = np.searchsorted(sp[f"{role}_test"], sp[f"{role}_calibration"])
+        np.testing.assert_array_equal(kw["val_feats"], files[(role, "test")].features[pos])
+        np.testing.assert_array_equal(kw["val_labels"], files[(role, "test")].labels[pos])
+        np.testing.assert_array_equal(kw["ood_feats"], files[(role, "noise")].features)
+        v = cfg.variants
+        assert (kw["prior"], kw["grid_size"], kw["n_samples"], kw["pred"], kw["seed"]) == (
+            v.laplace_prior,
+            4,
+            7,
+            v.laplace_pred,
+            cfg.seed,
+        )
+        assert info[role]["prior_precision"] == 2.5 and info[role]["seconds"] >= 0
+    for i, role in enumerate(("target", "shadow"), start=1):
+        for name in ("train", "test", "noise"):
+            out = Outputs.load(tmp_path / f"outputs/laplace/{role}/{name}.npz")
+            np.testing.assert_allclose(out.logits, files[(role, name)].features[:, :3] + i)
+            np.testing.assert_array_equal(out.labels, files[(role, name)].labels)
