@@ -378,3 +378,161 @@ def test_written_results_match_rows_by_hand(tmp_path: Path) -> None:
         assert r[0] == ["set", "threshold", "loss"] and r[1][0] == MEMBERS
         assert float(r[1][2]) == res[(v, "loss", "original", "tpr")]
         assert float(r[3][1]) == res[(v, "threshold", "scaled", "fpr")]
+
+
+# --- the headline, the trade-off points, reading and writing tables (fast) ---------------------
+
+
+def _rows(fprs: dict[tuple[str, str], float], tprs: dict[str, float]) -> list[tuple]:
+    rows = []
+    for (a, ds), x in fprs.items():
+        rows.append(("base", a, ds, "fpr", x))
+        rows.append(("base", a, ds, "auroc", 0.5 + x / 10))
+    for a, x in tprs.items():
+        rows.append(("base", a, "original", "tpr", x))
+        rows.append(("base", a, "original", "tpr_at_1fpr", x / 2))
+    return rows
+
+
+def test_headline_names_the_worst_ood_set() -> None:
+    from mistrust.report.tables import headline
+
+    rows = _rows(
+        {
+            ("loss", "original"): 0.2,
+            ("loss", "noise"): 0.7,
+            ("loss", "scaled"): math.nan,
+            ("salem", "original"): 0.1,
+            ("salem", "noise"): 0.35,
+            ("salem", "scaled"): 0.9,
+        },
+        {"loss": 0.6, "salem": 0.55},
+    )
+    html, text = headline(rows)
+    assert text == (
+        "salem attack (base): TPR 0.55 on members and FPR 0.10 on in-distribution "
+        "non-members, but FPR 0.90 on scaled inputs."
+    )
+    assert "<strong>FPR 0.90</strong>" in html and "<strong>TPR 0.55</strong>" in html
+    # ties: the first attack, then the first set, in order of appearance
+    tie = _rows(
+        {("loss", "original"): 0.2, ("loss", "noise"): 0.5, ("salem", "noise"): 0.5},
+        {"loss": 0.6, "salem": 0.7},
+    )
+    assert headline(tie)[1].startswith("loss attack (base): TPR 0.60")
+
+
+def test_headline_when_nothing_beats_the_original_or_no_ood_set() -> None:
+    from mistrust.report.tables import headline
+
+    rows = _rows({("loss", "original"): 0.4, ("loss", "noise"): 0.4}, {"loss": 0.6})
+    assert headline(rows)[1] == (
+        "loss attack (base): TPR 0.60 on members and FPR 0.40 on in-distribution "
+        "non-members; no out-of-distribution set is flagged more often (highest: FPR 0.40 "
+        "on noise)."
+    )
+    only = _rows(
+        {("loss", "original"): 0.3, ("salem", "original"): 0.1}, {"loss": 0.6, "salem": 0.8}
+    )
+    # AUROC 0.53 (loss) vs 0.51 (salem): the attack with the best in-distribution AUROC
+    assert headline(only)[1] == (
+        "loss attack (base): TPR 0.60, FPR 0.30 on in-distribution non-members (AUROC 0.53)."
+    )
+    nan = [r if r[3] != "auroc" else (*r[:4], math.nan) for r in only]
+    assert headline(nan)[1].startswith("loss attack (base): TPR 0.60, FPR 0.30")
+    assert headline(nan)[1].endswith("(AUROC –).")
+
+
+def test_tradeoff_points_by_hand() -> None:
+    from mistrust.report.tables import tradeoff_points
+
+    rows = _rows(
+        {
+            ("loss", "original"): 0.2,
+            ("loss", "noise"): 0.6,
+            ("loss", "scaled"): 0.9,
+            ("salem", "original"): 0.1,
+            ("salem", "noise"): 0.3,
+        },
+        {"loss": 0.6, "salem": 0.4},
+    )
+    rows.append(("temp", "loss", "original", "auroc", 0.7))
+    rows.append(("temp", "loss", "noise", "fpr", 0.25))
+    pts = tradeoff_points(rows)
+    assert pts[0] == pytest.approx(("base", "loss", 0.75, 0.52, 0.3))
+    assert pts[1] == pytest.approx(("base", "salem", 0.3, 0.51, 0.2))
+    assert pts[2][:4] == ("temp", "loss", 0.25, 0.7) and math.isnan(pts[2][4])
+    assert len(pts) == 3
+
+
+def test_tables_are_read_back_and_written_as_latex(tmp_path: Path) -> None:
+    from mistrust.report.tables import (
+        build_tables,
+        read_attack_rows,
+        read_model_rows,
+        write_latex,
+    )
+
+    rows, model_rows = _synthetic()
+    with pytest.raises(FileNotFoundError, match="no results.csv"):
+        read_attack_rows(tmp_path)
+    assert read_model_rows(tmp_path) == []
+    with open(tmp_path / "results.csv", "w") as fh:
+        fh.write("variant,attack,dataset,metric,value\n")
+        fh.writelines(f"{v},{a},{d},{m},{x!r}\n" for v, a, d, m, x in rows[:5])
+        fh.write("\n")
+    got = read_attack_rows(tmp_path)
+    assert got[:5] == [tuple(r) for r in rows[:5]] and len(got) == 5
+    assert all(isinstance(r[4], float) for r in got)
+    with open(tmp_path / "model_metrics.csv", "w") as fh:
+        fh.write("variant,role,dataset,metric,value\nbase,target,test,ece,0.25\n")
+    assert read_model_rows(tmp_path) == [("base", "target", "test", "ece", 0.25)]
+    (tmp_path / "model_metrics.csv").write_text("a,b\nx,y\n")
+    with pytest.raises(ValueError, match="expected 5 columns"):
+        read_model_rows(tmp_path)
+    (tmp_path / "model_metrics.csv").write_text("")
+    with pytest.raises(ValueError, match="expected 5 columns"):
+        read_model_rows(tmp_path)
+    tables = build_tables(rows, model_rows)
+    paths = write_latex(tmp_path, tables)
+    assert [p.name for p in paths] == [f"{t.key}.tex" for t in tables]
+    assert [t.key for t in tables][:3] == ["fpr_v0", "auroc_v0", "operating_v0"]
+    index = (tmp_path / "tables/all.tex").read_text()
+    assert index.splitlines()[1:] == [f"\\input{{tables/{t.key}}}" for t in tables]
+    assert "booktabs" in index.splitlines()[0]
+    for t, p in zip(tables, paths, strict=True):
+        assert parse_latex(p.read_text()) == parse_latex(to_latex_of(t))
+
+
+def to_latex_of(table) -> str:
+    from mistrust.report.tables import to_latex
+
+    return to_latex(table)
+
+
+def test_latex_marks_each_columns_largest_rate() -> None:
+    from mistrust.report.tables import build_tables, to_latex
+
+    rows, model_rows = _synthetic()
+    res = {r[:4]: r[4] for r in rows}
+    t = build_tables(rows, model_rows)[0]  # FPR per set (base)
+    tex = to_latex(t)
+    assert r"\label{tab:fpr_v0}" in tex and "\\begin{tabular}{lrrr}" in tex
+    for a in ("threshold", "loss", "odd_%name"):
+        fprs = {ds: res[("base", a, ds, "fpr")] for ds in ("original", "scaled", "noise")}
+        best = max(fprs.values())
+        assert tex.count(rf"\textbf{{{best:.3f}}}") >= 1
+        tpr = res[("base", a, "original", "tpr")]
+        assert rf"\textbf{{{tpr:.3f}}}" not in tex or tpr in fprs.values()
+    lines = tex.splitlines()
+    assert lines[lines.index(r"\midrule") + 2] == r"\midrule"  # a rule under the member row
+    assert "odd\\_\\%name" in tex and t.note in tex.replace("\\", "")
+
+
+def test_run_result_value() -> None:
+    from mistrust.results import RunResult
+
+    r = RunResult(Path("."), [("b", "a", "d", "m", 0.5), ("b", "a", "d", "n", 0.25)])
+    assert r.value("b", "a", "d", "n") == 0.25
+    with pytest.raises(KeyError):
+        r.value("b", "a", "d", "x")
