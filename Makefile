@@ -5,7 +5,7 @@ PRESET ?= default
 OUT ?= runs/$(PRESET)
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: run test setup data lint bench clean
+.PHONY: run test setup data lint bench clean mutation
 
 run: setup data
 	$(VENV)/bin/mistrust run --preset $(PRESET) --out $(OUT)
@@ -40,5 +40,15 @@ lint: setup
 bench: setup data
 	$(PY) benchmarks/run_all.py
 
+# Mutation testing of the protocol modules against the fast protocol tests
+# (docs/TESTING.md). Narrow it with e.g. MUTATE='mistrust.evaluate*'.
+MUTATE ?= mistrust.evaluate* mistrust.data.evalsets* mistrust.data.perturb* \
+	mistrust.data.splits* mistrust.posthoc* mistrust.results* mistrust.report.tables* \
+	mistrust.reference*
+mutation: setup
+	rm -rf mutants
+	$(VENV)/bin/mutmut run $(foreach m,$(MUTATE),'$(m)')
+	$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache mutants

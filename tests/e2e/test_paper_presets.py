@@ -6,6 +6,7 @@ import pytest
 
 from mistrust.config import load_config
 from mistrust.experiment import run_experiment
+from mistrust.io import load_npz
 
 TINY = [
     "data.stand_in=true",
@@ -45,4 +46,12 @@ def test_paper_preset_on_stand_in_data(tmp_path, preset: str, extra: list[str]) 
     variants = {row[0] for row in result.attack_rows}
     assert variants == set(cfg.variants.names)
     assert (tmp_path / "run" / "results.csv").is_file()
-    assert result.value("base", "threshold", "scaled", "fpr") >= 0.0
+    # every set pairs the 12 members with 10 non-members, and the reported rates are the
+    # decided fractions of each group in the saved decisions
+    for v in cfg.variants.names:
+        for ds in cfg.eval.sets:
+            f = load_npz(tmp_path / "run" / "scores" / v / "threshold" / f"{ds}.npz")
+            member = f["is_member"]
+            assert member.sum() == 12 and (~member).sum() == 10, (v, ds)
+            assert result.value(v, "threshold", ds, "tpr") == f["predicted"][member].mean()
+            assert result.value(v, "threshold", ds, "fpr") == f["predicted"][~member].mean()

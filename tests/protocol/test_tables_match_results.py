@@ -1,0 +1,538 @@
+"""Every number of ``tables.md``, ``report.md``, the LaTeX and the HTML tables equals the
+value in ``results.csv`` / ``model_metrics.csv`` it claims to show.
+
+The tables are parsed back from the written files; which tidy row a cell shows is
+written out here from the documented table layout (first row: TPR on the members;
+other rows: that set's FPR; operating points: one column per metric; ...), not taken
+from the code that builds the tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from html import unescape
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MEMBERS = "members (TPR)"
+OPERATING = {
+    "TPR": "tpr",
+    "TPR CI low": "tpr_ci_low",
+    "TPR CI high": "tpr_ci_high",
+    "FPR": "fpr",
+    "precision": "precision",
+    "accuracy": "accuracy",
+    "AUROC": "auroc",
+    "AUPR": "aupr",
+    "TPR@0.1%FPR": "tpr_at_0.1fpr",
+    "TPR@1%FPR": "tpr_at_1fpr",
+    "FPR@95%TPR": "fpr_at_95tpr",
+    "oracle accuracy": "oracle_accuracy",
+}
+MODEL = {
+    "train acc.": ("train", "accuracy"),
+    "test acc.": ("test", "accuracy"),
+    "ECE": ("test", "ece"),
+    "OE": ("test", "overconfidence_error"),
+    "NLL": ("test", "nll"),
+    "MMPS members": ("members", "mmps"),
+    "MMPS non-members": ("nonmembers", "mmps"),
+}
+
+Parsed = dict[str, tuple[list[str], list[str], dict[tuple[str, str], str]]]
+
+
+# --- parsers -------------------------------------------------------------------------------
+
+
+def parse_markdown(text: str) -> Parsed:
+    """``{title: (rows, cols, {(row, col): cell text})}`` of every ``#``-titled pipe table."""
+    out: Parsed = {}
+    title = None
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("#"):
+            title = line.lstrip("#").strip()
+        elif line.startswith("|") and title is not None:
+            cols = [c.strip() for c in line.strip("|").split("|")][1:]
+            rows, cells = [], {}
+            i += 2  # header and rule
+            while i < len(lines) and lines[i].startswith("|"):
+                parts = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                rows.append(parts[0])
+                cells.update({(parts[0], c): x for c, x in zip(cols, parts[1:], strict=True)})
+                i += 1
+            out[title] = (rows, cols, cells)
+            title = None
+            continue
+        i += 1
+    return out
+
+
+_TEX = {
+    r"\textbackslash{}": "\\",
+    r"\&": "&",
+    r"\%": "%",
+    r"\_": "_",
+    r"\#": "#",
+    r"\$": "$",
+    r"\textless{}": "<",
+    r"\textgreater{}": ">",
+}
+
+
+def _untex(s: str) -> str:
+    s = re.sub(r"\\textbf\{(.*)\}", r"\1", s.strip())
+    for k, v in _TEX.items():
+        s = s.replace(k, v)
+    return s
+
+
+def parse_latex(text: str) -> Parsed:
+    title = _untex(re.search(r"\\caption\{(.*)\}", text).group(1))
+    body = text.split(r"\toprule")[1].split(r"\bottomrule")[0]
+    lines = [x for x in body.splitlines() if x.strip() and x.strip() != r"\midrule"]
+    cols = [_untex(c) for c in lines[0].rstrip("\\ ").split(" & ")][1:]
+    rows, cells = [], {}
+    for line in lines[1:]:
+        parts = [_untex(c) for c in line.rstrip().removesuffix(r"\\").split(" & ")]
+        rows.append(parts[0])
+        cells.update({(parts[0], c): x for c, x in zip(cols, parts[1:], strict=True)})
+    return {title: (rows, cols, cells)}
+
+
+def parse_html(page: str) -> Parsed:
+    out: Parsed = {}
+    for m in re.finditer(r"<table><caption>(.*?)</caption>(.*?)</table>", page, re.S):
+        title, body = unescape(m.group(1)), m.group(2)
+        head = re.search(r"<thead><tr>(.*?)</tr></thead>", body, re.S)
+        if head is None:  # the configuration's key-value list
+            continue
+        head = head.group(1)
+        cols = [unescape(c) for c in re.findall(r"<th>(.*?)</th>", head)][1:]
+        rows, cells = [], {}
+        for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body.split("</thead>")[1], re.S):
+            name = unescape(re.search(r"<th[^>]*>(.*?)</th>", tr).group(1))
+            vals = [unescape(v) for v in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+            rows.append(name)
+            cells.update({(name, c): x for c, x in zip(cols, vals, strict=True)})
+        out[title] = (rows, cols, cells)
+    return out
+
+
+# --- what each table must show --------------------------------------------------------------
+
+
+def read_csv(path: Path) -> dict[tuple[str, str, str, str], float]:
+    with open(path, newline="") as fh:
+        r = csv.reader(fh)
+        next(r)
+        return {tuple(row[:4]): float(row[4]) for row in r}
+
+
+def expected(title: str, row: str, col: str, res: dict, mod: dict) -> float | None:
+    """The tidy value that cell ``(row, col)`` of the table titled ``title`` shows."""
+    m = re.fullmatch(r"(?:False-positive rate|FPR) per evaluation set \((.+)\)", title)
+    if m:
+        v = m.group(1)
+        key = (v, col, "original", "tpr") if row == MEMBERS else (v, col, row, "fpr")
+        return res.get(key)
+    m = re.fullmatch(r"(.+): FPR per variant", title)
+    if m:
+        a = m.group(1)
+        key = (col, a, "original", "tpr") if row == MEMBERS else (col, a, row, "fpr")
+        return res.get(key)
+    m = re.fullmatch(r"AUROC, members vs each set \((.+)\)", title)
+    if m:
+        return res.get((m.group(1), col, row, "auroc"))
+    m = re.fullmatch(r"In-distribution operating points \((.+)\)", title)
+    if m:
+        if col == "threshold":
+            return res.get((m.group(1), row, "shadow", "operating_score"))
+        return res.get((m.group(1), row, "original", OPERATING[col]))
+    if title == "Target models":
+        return mod.get((row, "target", *MODEL[col]))
+    if title.startswith("Earth mover"):
+        return mod.get((col, "target", row, "emd_max_score"))
+    raise AssertionError(f"unexpected table {title!r}")
+
+
+def _shown(x: float | None, style: str) -> set[str]:
+    if x is None:
+        return {""} if style == "md" else {"–", "--", ""}
+    if math.isnan(x):
+        return {"–", "--", "nan"}
+    return {f"{x:.3f}"}
+
+
+def check_tables(parsed: Parsed, res: dict, mod: dict, style: str) -> int:
+    """Assert every cell of every parsed table; return how many numbers were checked."""
+    n = 0
+    for title, (rows, cols, cells) in parsed.items():
+        if title.startswith("At a glance") or title.startswith("mistrust audit"):
+            continue
+        for r in rows:
+            for c in cols:
+                x = expected(title, r, c, res, mod)
+                assert cells[(r, c)] in _shown(x, style), (title, r, c, cells[(r, c)], x)
+                n += x is not None
+    return n
+
+
+def check_completeness(parsed: Parsed, res: dict) -> None:
+    """Each variant's FPR table lists every attack and every set of ``results.csv``."""
+    for v in {k[0] for k in res}:
+        rows, cols, _ = next(
+            t for title, t in parsed.items() if re.search(rf"per evaluation set \({v}\)", title)
+        )
+        assert set(cols) == {k[1] for k in res if k[0] == v}
+        assert rows[0] == MEMBERS
+        assert set(rows[1:]) == {k[2] for k in res if k[0] == v and k[2] != "shadow"}
+
+
+# --- on the shared run's files ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def truth(pipeline):
+    return read_csv(pipeline.run_dir / "results.csv"), read_csv(
+        pipeline.run_dir / "model_metrics.csv"
+    )
+
+
+def test_tables_md(pipeline, truth) -> None:
+    parsed = parse_markdown((pipeline.run_dir / "tables.md").read_text())
+    res, mod = truth
+    assert len(parsed) == 2 + len(pipeline.cfg.attacks.names)  # per variant, per attack
+    assert check_tables(parsed, res, mod, "md") > 100
+    check_completeness(parsed, res)
+
+
+def test_report_md(pipeline, truth) -> None:
+    parsed = parse_markdown((pipeline.run_dir / "report.md").read_text())
+    res, mod = truth
+    assert check_tables(parsed, res, mod, "md") > 200
+    check_completeness(parsed, res)
+    assert "Target models" in parsed and any(t.startswith("Earth mover") for t in parsed)
+
+
+def test_latex_tables(pipeline, truth) -> None:
+    res, mod = truth
+    parsed: Parsed = {}
+    files = sorted((pipeline.run_dir / "tables").glob("*.tex"))
+    for f in files:
+        if f.name != "all.tex":
+            parsed.update(parse_latex(f.read_text()))
+    assert len(parsed) == len(files) - 1
+    assert check_tables(parsed, res, mod, "tex") > 200
+    check_completeness(parsed, res)
+
+
+def test_html_tables(pipeline, truth) -> None:
+    res, mod = truth
+    parsed = parse_html((pipeline.run_dir / "report.html").read_text())
+    assert check_tables(parsed, res, mod, "html") > 200
+    check_completeness(parsed, res)
+    rows, cols, cells = next(t for title, t in parsed.items() if title.startswith("At a glance"))
+    for v in rows:
+        assert cells[(v, "train acc.")] == f"{mod[(v, 'target', 'train', 'accuracy')]:.2f}"
+        assert cells[(v, "ECE")] == f"{mod[(v, 'target', 'test', 'ece')]:.3f}"
+
+
+def test_member_row_really_is_the_tpr(pipeline, truth) -> None:
+    """The member row against the saved scores and decisions: TPR = decided members / members."""
+    parsed = parse_markdown((pipeline.run_dir / "tables.md").read_text())
+    _, cols, cells = parsed["FPR per evaluation set (base)"]
+    for a in cols:
+        f = np.load(pipeline.run_dir / f"scores/base/{a}/original.npz")
+        tpr = f["predicted"][f["is_member"]].mean()
+        fpr = f["predicted"][~f["is_member"]].mean()
+        assert cells[(MEMBERS, a)] == f"{tpr:.3f}", a
+        assert cells[("original", a)] == f"{fpr:.3f}", a
+
+
+def test_csv_tables(pipeline, truth) -> None:
+    res, _ = truth
+    for v in pipeline.cfg.variants.names:
+        with open(pipeline.run_dir / f"tables/fpr_{v}.csv", newline="") as fh:
+            r = list(csv.reader(fh))
+        cols = r[0][1:]
+        assert r[1][0] == MEMBERS
+        for row in r[1:]:
+            for c, x in zip(cols, row[1:], strict=True):
+                want = (
+                    res[(v, c, "original", "tpr")]
+                    if row[0] == MEMBERS
+                    else res[(v, c, row[0], "fpr")]
+                )
+                assert float(x) == want
+
+
+# --- the same checks on hand-made rows (fast; no run) -----------------------------------------
+
+
+def _synthetic() -> tuple[list[tuple], list[tuple]]:
+    rng = np.random.default_rng(7)
+    rows, model_rows = [], []
+    metrics = ["tpr", "fpr", *OPERATING.values(), "oracle_tpr", "advantage"]
+    for v in ("base", "temp_&"):
+        for a in ("threshold", "loss", "odd_%name"):
+            for ds in ("original", "scaled", "noise"):
+                for m in dict.fromkeys(metrics):
+                    x = float(rng.uniform())
+                    if (v, a, ds, m) == ("temp_&", "loss", "noise", "fpr"):
+                        x = math.nan
+                    rows.append((v, a, ds, m, x))
+            if a != "loss":
+                rows.append((v, a, "shadow", "operating_score", float(rng.uniform(2, 3))))
+        for role in ("target", "shadow"):
+            for d, m in MODEL.values():
+                model_rows.append((v, role, d, m, float(rng.uniform())))
+            for ds in ("original", "scaled", "noise"):
+                model_rows.append((v, role, ds, "emd_max_score", float(rng.uniform())))
+    return rows, model_rows
+
+
+def _as_dicts(rows, model_rows):
+    return {r[:4]: r[4] for r in rows}, {r[:4]: r[4] for r in model_rows}
+
+
+def test_rendered_tables_match_rows_by_hand() -> None:
+    from mistrust.report.html import table_html
+    from mistrust.report.tables import build_tables, to_latex, to_markdown
+
+    rows, model_rows = _synthetic()
+    res, mod = _as_dicts(rows, model_rows)
+    tables = build_tables(rows, model_rows)
+    titles = [t.title for t in tables]
+    assert titles == [
+        "False-positive rate per evaluation set (base)",
+        "AUROC, members vs each set (base)",
+        "In-distribution operating points (base)",
+        "False-positive rate per evaluation set (temp_&)",
+        "AUROC, members vs each set (temp_&)",
+        "In-distribution operating points (temp_&)",
+        "threshold: FPR per variant",
+        "loss: FPR per variant",
+        "odd_%name: FPR per variant",
+        "Target models",
+        "Earth mover's distance of max scores, members vs each set",
+    ]
+    md = parse_markdown("\n".join(to_markdown(t) for t in tables))
+    tex: Parsed = {}
+    for t in tables:
+        tex.update(parse_latex(to_latex(t)))
+    html = parse_html("".join(table_html(t) for t in tables))
+    for parsed, style in ((md, "md"), (tex, "tex"), (html, "html")):
+        assert len(parsed) == len(tables)
+        assert check_tables(parsed, res, mod, style) == 162  # 2 x (12 + 9 + 38) + 24 + 14 + 6
+        check_completeness(parsed, res)
+        # the operating-point table has a threshold column only for attacks that have one
+        _, cols, cells = parsed["In-distribution operating points (base)"]
+        assert cols[-1] == "threshold" and cols[:-1] == list(OPERATING)
+        assert cells[("loss", "threshold")] in {"", "–", "--"}
+
+
+def test_written_results_match_rows_by_hand(tmp_path: Path) -> None:
+    from mistrust.config import load_config
+    from mistrust.results import RunResult, write_results
+
+    rows, model_rows = _synthetic()
+    cfg = load_config(
+        "smoke", ["variants.names=[base, temperature]", "attacks.names=[threshold, loss]"]
+    )
+    rows = [("temperature" if r[0] == "temp_&" else r[0], *r[1:]) for r in rows]
+    rows = [r for r in rows if r[1] != "odd_%name"]
+    write_results(cfg, RunResult(tmp_path, rows, model_rows, {}, {}, {}))
+    res = read_csv(tmp_path / "results.csv")
+    assert res == {r[:4]: r[4] for r in rows if not math.isnan(r[4])} | {
+        r[:4]: res[r[:4]] for r in rows if math.isnan(r[4])
+    }
+    assert all(math.isnan(res[r[:4]]) for r in rows if math.isnan(r[4]))
+    parsed = parse_markdown((tmp_path / "tables.md").read_text())
+    assert list(parsed) == [
+        "FPR per evaluation set (base)",
+        "FPR per evaluation set (temperature)",
+        "threshold: FPR per variant",
+        "loss: FPR per variant",
+    ]
+    assert check_tables(parsed, res, {}, "md") == 2 * 8 + 2 * 8
+    check_completeness(parsed, res)
+    mod = read_csv(tmp_path / "model_metrics.csv")
+    assert mod == {r[:4]: r[4] for r in model_rows}
+    import json
+
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["attacks"]["base"]["loss"]["scaled"]["fpr"] == res[("base", "loss", "scaled", "fpr")]
+    assert doc["attacks"]["temperature"]["loss"]["noise"]["fpr"] is None
+    assert doc["models"]["base"]["target"]["test"]["ece"] == mod[("base", "target", "test", "ece")]
+    for v in ("base", "temperature"):
+        with open(tmp_path / f"tables/fpr_{v}.csv", newline="") as fh:
+            r = list(csv.reader(fh))
+        assert r[0] == ["set", "threshold", "loss"] and r[1][0] == MEMBERS
+        assert float(r[1][2]) == res[(v, "loss", "original", "tpr")]
+        assert float(r[3][1]) == res[(v, "threshold", "scaled", "fpr")]
+
+
+# --- the headline, the trade-off points, reading and writing tables (fast) ---------------------
+
+
+def _rows(fprs: dict[tuple[str, str], float], tprs: dict[str, float]) -> list[tuple]:
+    rows = []
+    for (a, ds), x in fprs.items():
+        rows.append(("base", a, ds, "fpr", x))
+        rows.append(("base", a, ds, "auroc", 0.5 + x / 10))
+    for a, x in tprs.items():
+        rows.append(("base", a, "original", "tpr", x))
+        rows.append(("base", a, "original", "tpr_at_1fpr", x / 2))
+    return rows
+
+
+def test_headline_names_the_worst_ood_set() -> None:
+    from mistrust.report.tables import headline
+
+    rows = _rows(
+        {
+            ("loss", "original"): 0.2,
+            ("loss", "noise"): 0.7,
+            ("loss", "scaled"): math.nan,
+            ("salem", "original"): 0.1,
+            ("salem", "noise"): 0.35,
+            ("salem", "scaled"): 0.9,
+        },
+        {"loss": 0.6, "salem": 0.55},
+    )
+    html, text = headline(rows)
+    assert text == (
+        "salem attack (base): TPR 0.55 on members and FPR 0.10 on in-distribution "
+        "non-members, but FPR 0.90 on scaled inputs."
+    )
+    assert "<strong>FPR 0.90</strong>" in html and "<strong>TPR 0.55</strong>" in html
+    # ties: the first attack, then the first set, in order of appearance
+    tie = _rows(
+        {("loss", "original"): 0.2, ("loss", "noise"): 0.5, ("salem", "noise"): 0.5},
+        {"loss": 0.6, "salem": 0.7},
+    )
+    assert headline(tie)[1].startswith("loss attack (base): TPR 0.60")
+
+
+def test_headline_when_nothing_beats_the_original_or_no_ood_set() -> None:
+    from mistrust.report.tables import headline
+
+    rows = _rows({("loss", "original"): 0.4, ("loss", "noise"): 0.4}, {"loss": 0.6})
+    assert headline(rows)[1] == (
+        "loss attack (base): TPR 0.60 on members and FPR 0.40 on in-distribution "
+        "non-members; no out-of-distribution set is flagged more often (highest: FPR 0.40 "
+        "on noise)."
+    )
+    only = _rows(
+        {("loss", "original"): 0.3, ("salem", "original"): 0.1}, {"loss": 0.6, "salem": 0.8}
+    )
+    # AUROC 0.53 (loss) vs 0.51 (salem): the attack with the best in-distribution AUROC
+    assert headline(only)[1] == (
+        "loss attack (base): TPR 0.60, FPR 0.30 on in-distribution non-members (AUROC 0.53)."
+    )
+    nan = [r if r[3] != "auroc" else (*r[:4], math.nan) for r in only]
+    assert headline(nan)[1].startswith("loss attack (base): TPR 0.60, FPR 0.30")
+    assert headline(nan)[1].endswith("(AUROC –).")
+
+
+def test_tradeoff_points_by_hand() -> None:
+    from mistrust.report.tables import tradeoff_points
+
+    rows = _rows(
+        {
+            ("loss", "original"): 0.2,
+            ("loss", "noise"): 0.6,
+            ("loss", "scaled"): 0.9,
+            ("salem", "original"): 0.1,
+            ("salem", "noise"): 0.3,
+        },
+        {"loss": 0.6, "salem": 0.4},
+    )
+    rows.append(("temp", "loss", "original", "auroc", 0.7))
+    rows.append(("temp", "loss", "noise", "fpr", 0.25))
+    pts = tradeoff_points(rows)
+    assert pts[0] == pytest.approx(("base", "loss", 0.75, 0.52, 0.3))
+    assert pts[1] == pytest.approx(("base", "salem", 0.3, 0.51, 0.2))
+    assert pts[2][:4] == ("temp", "loss", 0.25, 0.7) and math.isnan(pts[2][4])
+    assert len(pts) == 3
+
+
+def test_tables_are_read_back_and_written_as_latex(tmp_path: Path) -> None:
+    from mistrust.report.tables import (
+        build_tables,
+        read_attack_rows,
+        read_model_rows,
+        write_latex,
+    )
+
+    rows, model_rows = _synthetic()
+    with pytest.raises(FileNotFoundError, match="no results.csv"):
+        read_attack_rows(tmp_path)
+    assert read_model_rows(tmp_path) == []
+    with open(tmp_path / "results.csv", "w") as fh:
+        fh.write("variant,attack,dataset,metric,value\n")
+        fh.writelines(f"{v},{a},{d},{m},{x!r}\n" for v, a, d, m, x in rows[:5])
+        fh.write("\n")
+    got = read_attack_rows(tmp_path)
+    assert got[:5] == [tuple(r) for r in rows[:5]] and len(got) == 5
+    assert all(isinstance(r[4], float) for r in got)
+    with open(tmp_path / "model_metrics.csv", "w") as fh:
+        fh.write("variant,role,dataset,metric,value\nbase,target,test,ece,0.25\n")
+    assert read_model_rows(tmp_path) == [("base", "target", "test", "ece", 0.25)]
+    (tmp_path / "model_metrics.csv").write_text("a,b\nx,y\n")
+    with pytest.raises(ValueError, match="expected 5 columns"):
+        read_model_rows(tmp_path)
+    (tmp_path / "model_metrics.csv").write_text("")
+    with pytest.raises(ValueError, match="expected 5 columns"):
+        read_model_rows(tmp_path)
+    tables = build_tables(rows, model_rows)
+    paths = write_latex(tmp_path, tables)
+    assert [p.name for p in paths] == [f"{t.key}.tex" for t in tables]
+    assert [t.key for t in tables][:3] == ["fpr_v0", "auroc_v0", "operating_v0"]
+    index = (tmp_path / "tables/all.tex").read_text()
+    assert index.splitlines()[1:] == [f"\\input{{tables/{t.key}}}" for t in tables]
+    assert "booktabs" in index.splitlines()[0]
+    for t, p in zip(tables, paths, strict=True):
+        assert parse_latex(p.read_text()) == parse_latex(to_latex_of(t))
+
+
+def to_latex_of(table) -> str:
+    from mistrust.report.tables import to_latex
+
+    return to_latex(table)
+
+
+def test_latex_marks_each_columns_largest_rate() -> None:
+    from mistrust.report.tables import build_tables, to_latex
+
+    rows, model_rows = _synthetic()
+    res = {r[:4]: r[4] for r in rows}
+    t = build_tables(rows, model_rows)[0]  # FPR per set (base)
+    tex = to_latex(t)
+    assert r"\label{tab:fpr_v0}" in tex and "\\begin{tabular}{lrrr}" in tex
+    for a in ("threshold", "loss", "odd_%name"):
+        fprs = {ds: res[("base", a, ds, "fpr")] for ds in ("original", "scaled", "noise")}
+        best = max(fprs.values())
+        assert tex.count(rf"\textbf{{{best:.3f}}}") >= 1
+        tpr = res[("base", a, "original", "tpr")]
+        assert rf"\textbf{{{tpr:.3f}}}" not in tex or tpr in fprs.values()
+    lines = tex.splitlines()
+    assert lines[lines.index(r"\midrule") + 2] == r"\midrule"  # a rule under the member row
+    assert "odd\\_\\%name" in tex and t.note in tex.replace("\\", "")
+
+
+def test_run_result_value() -> None:
+    from mistrust.results import RunResult
+
+    r = RunResult(Path("."), [("b", "a", "d", "m", 0.5), ("b", "a", "d", "n", 0.25)])
+    assert r.value("b", "a", "d", "n") == 0.25
+    with pytest.raises(KeyError):
+        r.value("b", "a", "d", "x")
