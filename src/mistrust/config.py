@@ -366,7 +366,7 @@ def validate(cfg: Config) -> None:
     """Range and name checks that types alone cannot express."""
     from mistrust.attacks import attack_names
     from mistrust.data.sources import get_source, source_names
-    from mistrust.models import model_names
+    from mistrust.models import has_width, model_names, pretrainable
     from mistrust.variants import variant_names
 
     _check_names(cfg)
@@ -380,6 +380,16 @@ def validate(cfg: Config) -> None:
     _check(
         cfg.model.arch in model_names(),
         f"model.arch: unknown model {cfg.model.arch!r}; choose from {', '.join(model_names())}",
+    )
+    m = cfg.model
+    _check(
+        not m.pretrained or pretrainable(m.arch),
+        f"model.pretrained: {m.arch!r} has no ImageNet weights; set model.pretrained: false "
+        f"or choose model.arch from {', '.join(n for n in model_names() if pretrainable(n))}",
+    )
+    _check(
+        m.width is None or has_width(m.arch),
+        f"model.width: {m.arch!r} has a fixed width; leave model.width unset",
     )
     for key in ("train_size", "test_size", "members", "nonmembers"):
         _check(getattr(d, key) > 0, f"data.{key} must be positive, got {getattr(d, key)}")
