@@ -82,6 +82,10 @@ class AttackConfig:
     names: list[str] = field(default_factory=lambda: list(_score_based_attacks()))
     top_k: int = 3
     class_thresholds: bool = False
+    strict_threshold: bool = False  # true: member iff score > threshold (the paper), not >=
+    score_precision: str = "float64"  # "float32": scores rounded as the paper's float32 code
+    salem_score: str = "logit"  # "sigmoid": Salem scored by its probability (the paper)
+    aupr: str = "average-precision"  # or "trapezoid" under the PR curve (the paper)
 
 
 @dataclass
@@ -432,6 +436,16 @@ def validate(cfg: Config) -> None:
             f"attacks.names: unknown attack {name!r}; choose from {', '.join(attack_names())}",
         )
     _check(cfg.attacks.top_k > 0, f"attacks.top_k must be positive, got {cfg.attacks.top_k}")
+    a = cfg.attacks
+    for key, value, choices in (
+        ("score_precision", a.score_precision, ("float64", "float32")),
+        ("salem_score", a.salem_score, ("logit", "sigmoid")),
+        ("aupr", a.aupr, ("average-precision", "trapezoid")),
+    ):
+        _check(
+            value in choices,
+            f"attacks.{key} must be {' or '.join(choices)}, got {value!r}",
+        )
     _check(cfg.variants.temperature > 0, "variants.temperature must be positive")
     from mistrust.data.evalsets import evalset_names
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mistrust.attacks import create_attack
-from mistrust.attacks.signals import max_score
+from mistrust.attacks.signals import at_precision, max_score
 from mistrust.config import Config
 from mistrust.io import atomic_savez
 from mistrust.metrics import attack_metrics, emd
@@ -56,12 +56,16 @@ def evaluate_attacks(
     rows: list[tuple] = []
     all_scores: dict[str, dict[str, np.ndarray]] = {}
     sh_logits, sh_labels, sh_member = _pair(shadow.members, shadow.nonmembers)
-    for name in cfg.attacks.names:
+    a = cfg.attacks
+    for name in a.names:
         attack = create_attack(
             name,
-            top_k=cfg.attacks.top_k,
-            class_thresholds=cfg.attacks.class_thresholds,
+            top_k=a.top_k,
+            class_thresholds=a.class_thresholds,
             seed=cfg.seed,
+            strict=a.strict_threshold,
+            precision=a.score_precision,
+            output=a.salem_score,
         )
         attack.fit(sh_logits, sh_labels, sh_member)
         all_scores[name] = {}
@@ -69,7 +73,7 @@ def evaluate_attacks(
             logits, labels, is_member = _pair(target.members, nonmembers)
             score = attack.score(logits, labels)
             predicted = attack.decide(score)
-            top = max_score(logits)
+            top = at_precision(max_score(logits), a.score_precision)
             atomic_savez(
                 scores_dir / name / f"{ds}.npz",
                 score=score,
@@ -77,7 +81,7 @@ def evaluate_attacks(
                 predicted=predicted,
                 max_score=top,
             )
-            metrics = attack_metrics(score, is_member, predicted, max_score=top)
+            metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=a.aupr)
             rows += [(variant, name, ds, k, float(v)) for k, v in metrics.items()]
             all_scores[name][ds] = score
         threshold = getattr(attack, "operating_score_", None)

@@ -83,4 +83,5 @@ def test_user_file_on_top_of_preset(tmp_path) -> None:
 def test_model_options_the_architecture_lacks(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config("smoke", overrides)
-    assert load_config("smoke", ["model.arch=resnet18", "model.pretrained=true"]).model.pretrained
+    ok = ["model.arch=resnet18", "model.width=null", "model.pretrained=true"]
+    assert load_config("smoke", ok).model.pretrained

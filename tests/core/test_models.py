@@ -102,7 +102,9 @@ def test_efficientnet_b0_cifar_is_the_papers_network() -> None:
     assert (model.head.in_features, model.head.out_features) == (320, 10)
     dropout = [m for m in model.body.modules() if isinstance(m, torch.nn.Dropout)]
     assert [d.p for d in dropout] == [0.2] and isinstance(model.body[-1], torch.nn.Dropout)
-    assert not any(isinstance(m, torch.nn.Conv2d) and m.out_channels == 1280 for m in model.modules())
+    assert not any(
+        isinstance(m, torch.nn.Conv2d) and m.out_channels == 1280 for m in model.modules()
+    )
     model.eval()
     with torch.no_grad():
         assert model.features(torch.randn(2, 3, 32, 32)).shape == (2, 320)
