@@ -130,3 +130,19 @@ def test_bad_settings_and_inputs() -> None:
         PaperLaplace(_head(), grid=[1.0], ood_weight=0).fit(xt, val_feats=xv, val_labels=yv + 5)
     with pytest.raises(RuntimeError, match="not fitted"):
         PaperLaplace(_head(), grid=[1.0]).predict_logprobs(xt)
+
+
+def test_features_sorted_by_class_are_shuffled_before_the_running_average() -> None:
+    """6,000 rows, the first half one feature vector, the second another (an image folder's
+    class order): in that order the average would weight the second vector about 0.7."""
+    a = torch.zeros(D, dtype=torch.float64)
+    a[0] = 1.0
+    b = torch.zeros(D, dtype=torch.float64)
+    b[1] = 1.0
+    x = torch.cat([a.repeat(3000, 1), b.repeat(3000, 1)])
+    xv, yv = _feats(10, 2)
+    fit = PaperLaplace(_head(), grid=[1.0], ood_weight=0.0, search_samples=1)
+    fit.fit(x, val_feats=xv, val_labels=yv)
+    # a running average of ~20 shuffled batches: each share 1/2 up to sampling noise
+    assert abs(float(fit.factors_.inp[0, 0]) - 0.5) < 0.1
+    assert abs(float(fit.factors_.inp[1, 1]) - 0.5) < 0.1

@@ -5,7 +5,7 @@ of its repository, BackPACK's ``KFAC`` extension underneath). For a linear head
 ``f = W phi + b`` (``W: (C, D)``) that construction is:
 
 * **Curvature**: K-FAC of a Monte-Carlo Fisher. Per batch of ``batch_size``
-  training features, one label is sampled from the model's own predictive,
+  training features (in a seeded random order), one label is sampled from the model's own predictive,
   ``y~ ~ Cat(softmax(f))``, and with ``g = softmax(f) - onehot(y~)`` the factors
   are ``G = mean_n g g^T`` ``(C, C)`` and ``A = mean_n phi phi^T`` ``(D, D)``.
   Batches are combined by the running average ``F <- rho F + (1 - rho) F_i``,
@@ -192,8 +192,12 @@ class PaperLaplace:
         self.weight_ = self.head.weight.detach().to(device=self.device, dtype=_DTYPE)
         self.bias_ = self.head.bias.detach().to(device=self.device, dtype=_DTYPE)
         gen = torch.Generator(device=self.device).manual_seed(self.seed)
+        # Shuffled first: the running average weights the last ~20 batches most, and cached
+        # features come in dataset order (image folders: sorted by class); the paper's
+        # loaders met the training images in the random order of its splits.
+        order = torch.randperm(len(x), generator=gen, device=self.device)
         self.factors_ = mc_fisher_factors(
-            self.weight_, self.bias_, x, batch_size=self.batch_size, generator=gen
+            self.weight_, self.bias_, x[order], batch_size=self.batch_size, generator=gen
         )
         # one eigendecomposition each: every prior on the grid reuses them
         self._l_out, self._q_out = torch.linalg.eigh(self.factors_.out)
