@@ -24,7 +24,7 @@ import numpy as np
 
 from mistrust.attacks import SCORE_BASED_ATTACKS, create_attack
 from mistrust.attacks._checks import check_logits, check_membership
-from mistrust.attacks.signals import max_score
+from mistrust.attacks.signals import at_precision, max_score
 from mistrust.errors import InputError
 from mistrust.io import atomic_savez, atomic_write_text
 from mistrust.metrics import attack_metrics
@@ -181,6 +181,10 @@ def audit(
     class_thresholds: bool = False,
     seed: int = 42,
     variant: str = "base",
+    strict_threshold: bool = False,
+    score_precision: str = "float64",
+    salem_score: str = "logit",
+    aupr: str = "average-precision",
 ) -> AuditResult:
     """Fit each attack on the shadow model's outputs and audit the target's on every set.
 
@@ -210,6 +214,12 @@ def audit(
         top_k, class_thresholds, seed: attack options, see
             :func:`mistrust.attacks.create_attack`.
         variant: the ``variant`` column of every row.
+        strict_threshold: threshold attacks decide ``score > threshold`` (the paper's
+            rule) instead of ``>=``.
+        score_precision: ``"float64"``, or ``"float32"`` to round scores (and the
+            reported max scores) as the paper's float32 code did.
+        salem_score: ``"logit"`` or ``"sigmoid"`` (the paper): what Salem scores with.
+        aupr: ``"average-precision"`` or ``"trapezoid"`` (the paper) for the AUPR metric.
 
     Returns:
         An :class:`AuditResult`. Scores: higher = more likely member, for every attack.
@@ -238,7 +248,15 @@ def audit(
     result = AuditResult()
     sh_labels = labels_or_predicted(sh_logits, sh_labels)
     for name in attacks:
-        attack = create_attack(name, top_k=top_k, class_thresholds=class_thresholds, seed=seed)
+        attack = create_attack(
+            name,
+            top_k=top_k,
+            class_thresholds=class_thresholds,
+            seed=seed,
+            strict=strict_threshold,
+            precision=score_precision,
+            output=salem_score,
+        )
         attack.fit(sh_logits, sh_labels, sh_member)
         result.scores[name] = {}
         for ds, (logits, labels) in sets.items():
@@ -248,8 +266,8 @@ def audit(
                 is_member = np.arange(len(logits)) < n_members
             score = attack.score(logits, labels_or_predicted(logits, labels))
             predicted = attack.decide(score)
-            top = max_score(logits)
-            metrics = attack_metrics(score, is_member, predicted, max_score=top)
+            top = at_precision(max_score(logits), score_precision)
+            metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=aupr)
             result.rows += [MetricRow(variant, name, ds, k, float(v)) for k, v in metrics.items()]
             result.scores[name][ds] = ScoreSet(score, is_member, predicted, top)
         threshold = getattr(attack, "operating_score_", None)

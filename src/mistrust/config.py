@@ -35,7 +35,9 @@ class DataConfig:
     nonmembers: int = 1000  # attack non-members drawn from each role's test split
     held_out_classes: list[int] = field(default_factory=list)
     image_size: int | None = None  # None: the dataset's own size
-    augment: str = "none"  # "none" or "flip-crop"
+    load_size: int | None = None  # images kept at this size, cropped to image_size in training
+    fit: str = "squash"  # image folders made square: "squash" or "center-crop" (aspect kept)
+    augment: str = "none"  # "none", "flip-crop" or "rotate-crop-flip" (the paper's Dogs)
     stand_in: bool = False  # synthetic images of the dataset's shape (smoke tests)
 
 
@@ -69,6 +71,9 @@ class VariantsConfig:
     laplace_pred: str = "mc"  # "mc" (the paper) or "probit"
     laplace_samples: int = 100
     laplace_grid: int = 21
+    laplace_method: str = "laplace-torch"  # or "paper": K-FAC of an MC Fisher, prior per factor
+    laplace_search_samples: int | None = None  # MC samples per grid point; None: laplace_samples
+    calibration_set: str = "held-out"  # or "nonmembers": fit on the attack non-members (paper)
 
 
 def _score_based_attacks() -> tuple[str, ...]:
@@ -82,6 +87,10 @@ class AttackConfig:
     names: list[str] = field(default_factory=lambda: list(_score_based_attacks()))
     top_k: int = 3
     class_thresholds: bool = False
+    strict_threshold: bool = False  # true: member iff score > threshold (the paper), not >=
+    score_precision: str = "float64"  # "float32": scores rounded as the paper's float32 code
+    salem_score: str = "logit"  # "sigmoid": Salem scored by its probability (the paper)
+    aupr: str = "average-precision"  # or "trapezoid" under the PR curve (the paper)
 
 
 @dataclass
@@ -95,6 +104,8 @@ class EvalConfig:
     gan_epochs: int = 20
     gan_images: int = 4000  # drawn from training images outside the target's train split
     gallery_size: int = 16
+    ood_split: str = "test"  # split other datasets are drawn from ("train": the paper)
+    full_sets: list[str] = field(default_factory=list)  # datasets used whole, not sampled
 
 
 @dataclass
@@ -379,11 +390,46 @@ def check_reference_config(cfg: Config) -> None:
         raise ConfigError(f"reference.n_models must be at least 2, got {cfg.reference.n_models}")
 
 
+def _check_calibration(cfg: Config) -> None:
+    """Post-hoc variant settings, and their data: checked before anything trains."""
+    v, d = cfg.variants, cfg.data
+    _check(
+        v.laplace_method in ("paper", "laplace-torch"),
+        f"variants.laplace_method must be paper or laplace-torch, got {v.laplace_method!r}",
+    )
+    _check(
+        v.laplace_search_samples is None or v.laplace_search_samples > 0,
+        "variants.laplace_search_samples must be positive",
+    )
+    _check(
+        v.calibration_set in ("held-out", "nonmembers"),
+        f"variants.calibration_set must be held-out or nonmembers, got {v.calibration_set!r}",
+    )
+    if v.laplace_method == "paper":
+        _check(
+            v.laplace_prior == "grid" and v.laplace_pred == "mc",
+            "variants.laplace_method: paper searches the prior on a grid and predicts by "
+            "Monte Carlo; set variants.laplace_prior: grid and variants.laplace_pred: mc, "
+            "or variants.laplace_method: laplace-torch",
+        )
+    needs = [n for n in v.names if n == "temperature-fit"]
+    if "laplace" in v.names and (v.laplace_method == "paper" or v.laplace_prior == "grid"):
+        needs.append("laplace")
+    if needs and v.calibration_set == "held-out":
+        _check(
+            d.test_size > d.nonmembers,
+            f"variant {needs[0]} fits on held-out test data, but data.test_size "
+            f"({d.test_size}) leaves none beside the {d.nonmembers} attack non-members; make "
+            "data.test_size larger than data.nonmembers, or set "
+            "variants.calibration_set: nonmembers (the paper's choice)",
+        )
+
+
 def validate(cfg: Config) -> None:
     """Range and name checks that types alone cannot express."""
     from mistrust.attacks import attack_names
     from mistrust.data.sources import get_source, source_names
-    from mistrust.models import model_names
+    from mistrust.models import has_width, model_names, pretrainable
     from mistrust.variants import variant_names
 
     _check_names(cfg)
@@ -398,6 +444,16 @@ def validate(cfg: Config) -> None:
         cfg.model.arch in model_names(),
         f"model.arch: unknown model {cfg.model.arch!r}; choose from {', '.join(model_names())}",
     )
+    m = cfg.model
+    _check(
+        not m.pretrained or pretrainable(m.arch),
+        f"model.pretrained: {m.arch!r} has no ImageNet weights; set model.pretrained: false "
+        f"or choose model.arch from {', '.join(n for n in model_names() if pretrainable(n))}",
+    )
+    _check(
+        m.width is None or has_width(m.arch),
+        f"model.width: {m.arch!r} has a fixed width; leave model.width unset",
+    )
     for key in ("train_size", "test_size", "members", "nonmembers"):
         _check(getattr(d, key) > 0, f"data.{key} must be positive, got {getattr(d, key)}")
     _check(
@@ -409,9 +465,18 @@ def validate(cfg: Config) -> None:
         f"data.nonmembers ({d.nonmembers}) cannot exceed data.test_size ({d.test_size})",
     )
     _check(
-        d.augment in ("none", "flip-crop"),
-        f"data.augment must be none or flip-crop, got {d.augment!r}",
+        d.augment in ("none", "flip-crop", "rotate-crop-flip"),
+        f"data.augment must be none, flip-crop or rotate-crop-flip, got {d.augment!r}",
     )
+    _check(
+        d.fit in ("squash", "center-crop"), f"data.fit must be squash or center-crop, got {d.fit!r}"
+    )
+    if d.load_size is not None:
+        _check(
+            d.image_size is not None and d.load_size >= d.image_size,
+            f"data.load_size ({d.load_size}) needs data.image_size set and at most "
+            "data.load_size (images are kept at load_size and cropped to image_size)",
+        )
     _check(
         t.optimizer in ("adam", "sgd"), f"train.optimizer must be adam or sgd, got {t.optimizer!r}"
     )
@@ -439,6 +504,16 @@ def validate(cfg: Config) -> None:
             f"attacks.names: unknown attack {name!r}; choose from {', '.join(attack_names())}",
         )
     _check(cfg.attacks.top_k > 0, f"attacks.top_k must be positive, got {cfg.attacks.top_k}")
+    a = cfg.attacks
+    for key, value, choices in (
+        ("score_precision", a.score_precision, ("float64", "float32")),
+        ("salem_score", a.salem_score, ("logit", "sigmoid")),
+        ("aupr", a.aupr, ("average-precision", "trapezoid")),
+    ):
+        _check(
+            value in choices,
+            f"attacks.{key} must be {' or '.join(choices)}, got {value!r}",
+        )
     _check(cfg.variants.temperature > 0, "variants.temperature must be positive")
     from mistrust.data.evalsets import evalset_names
 
@@ -468,6 +543,18 @@ def validate(cfg: Config) -> None:
     _check(e.scale_factor > 0, f"eval.scale_factor must be positive, got {e.scale_factor}")
     _check(e.gan_epochs > 0, f"eval.gan_epochs must be positive, got {e.gan_epochs}")
     _check(e.gallery_size >= 0, f"eval.gallery_size must be >= 0, got {e.gallery_size}")
+    _check(
+        e.ood_split in ("train", "test"),
+        f"eval.ood_split must be train or test, got {e.ood_split!r}",
+    )
+    from mistrust.data.evalsets import DATASET_SETS
+
+    for name in e.full_sets:  # a name not in eval.sets is allowed: nothing to do for it
+        _check(
+            name in DATASET_SETS or name in e.folders,
+            f"eval.full_sets: {name!r} is not a dataset; only sets drawn from datasets or "
+            f"folders can be used whole ({', '.join(DATASET_SETS)} or eval.folders)",
+        )
     _check(d.image_size is None or d.image_size > 0, "data.image_size must be positive")
     _check(
         t.eval_batch_size > 0, f"train.eval_batch_size must be positive, got {t.eval_batch_size}"
@@ -488,6 +575,7 @@ def validate(cfg: Config) -> None:
     )
     _check(v.laplace_samples > 0, "variants.laplace_samples must be positive")
     _check(v.laplace_grid > 0, "variants.laplace_grid must be positive")
+    _check_calibration(cfg)
     num_classes = get_source(d.dataset).num_classes
     if num_classes:
         _check_classes(cfg, num_classes)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mistrust.attacks.signals import max_score
-from mistrust.auditing import MetricRow, audit, labels_or_predicted
+from mistrust.auditing import audit, labels_or_predicted
 from mistrust.config import Config
 from mistrust.metrics import emd
 from mistrust.metrics.calibration import accuracy, ece, mmps, nll, overconfidence_error
@@ -61,6 +61,10 @@ def evaluate_attacks(
         class_thresholds=cfg.attacks.class_thresholds,
         seed=cfg.seed,
         variant=variant,
+        strict_threshold=cfg.attacks.strict_threshold,
+        score_precision=cfg.attacks.score_precision,
+        salem_score=cfg.attacks.salem_score,
+        aupr=cfg.attacks.aupr,
     )
     result.save_scores(scores_dir)
     scores = {a: {ds: s.score for ds, s in per_set.items()} for a, per_set in result.scores.items()}

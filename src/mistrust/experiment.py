@@ -67,14 +67,16 @@ def load_data(cfg: Config) -> Data:
     d = cfg.data
     spec = get_source(d.dataset)
     size = d.image_size or spec.size
+    load = d.load_size or size  # kept at load size; the model sees ``size`` (Preprocess)
     if d.stand_in:
         from mistrust.data.standin import stand_in_set
 
         n_train = max(2 * d.train_size, d.stratified_pool or 0) + 16
-        train = stand_in_set(spec, n=n_train, split="train", size=size, seed=cfg.seed)
-        test = stand_in_set(spec, n=2 * d.test_size + 16, split="test", size=size, seed=cfg.seed)
+        train = stand_in_set(spec, n=n_train, split="train", size=load, seed=cfg.seed)
+        test = stand_in_set(spec, n=2 * d.test_size + 16, split="test", size=load, seed=cfg.seed)
     else:
-        kw = {"root": d.root, "download": d.download, "size": size, "channels": spec.channels}
+        kw = {"root": d.root, "download": d.download, "size": load, "channels": spec.channels}
+        kw["fit"] = d.fit
         train = load_source(d.dataset, split="train", **kw)
         test = load_source(d.dataset, split="test", **kw)
     num_classes = int(max(train.labels.max(), test.labels.max())) + 1
@@ -139,6 +141,9 @@ def build_evalsets(
         folders=cfg.eval.folders,
         device=str(device),
         progress=progress,
+        ood_split=cfg.eval.ood_split,
+        full_sets=tuple(cfg.eval.full_sets),
+        fit=cfg.data.fit,
     )
     return {name: build_evalset(name, ctx) for name in names}
 

@@ -583,7 +583,9 @@ def reference_attack_rows(
                 predicted=predicted,
                 max_score=top,
             )
-            metrics = attack_metrics(score, is_member, predicted, max_score=top)
+            metrics = attack_metrics(
+                score, is_member, predicted, max_score=top, aupr=cfg.attacks.aupr
+            )
             rows += [MetricRow("base", attack, ds, k, float(v)) for k, v in metrics.items()]
             if attack.endswith("online"):
                 rows.append(MetricRow("base", attack, ds, "offline_on_ood", 0.0 if online else 1.0))

@@ -45,8 +45,10 @@ _VARIANTS = {
         Variant("label-smoothing", False, "cross-entropy with label smoothing"),
         Variant("weight-decay", False, "L2 weight decay"),
         Variant("temperature", True, "softmax temperature fixed at variants.temperature"),
-        Variant("temperature-fit", True, "temperature fitted by NLL on held-out test data"),
-        Variant("laplace", True, "last-layer Laplace approximation (Kronecker-factored)"),
+        Variant("temperature-fit", True, "temperature fitted by NLL (variants.calibration_set)"),
+        Variant(
+            "laplace", True, "last-layer Laplace, Kronecker-factored (variants.laplace_method)"
+        ),
     )
 }
 

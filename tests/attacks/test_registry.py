@@ -58,5 +58,13 @@ def test_factories_receive_only_what_they_accept(clean_registry) -> None:
     create_attack("plain", top_k=5)
     create_attack("greedy", class_thresholds=True)
     create_attack("seeded", seed=7)
-    assert seen == {"top_k": 3, "class_thresholds": True, "seed": 42, "seeded": 7}
+    assert seen == {
+        "top_k": 3,
+        "class_thresholds": True,
+        "seed": 42,
+        "strict": False,
+        "precision": "float64",
+        "output": "logit",
+        "seeded": 7,
+    }
     assert create_attack("loss", class_thresholds=True).class_thresholds is True

@@ -71,3 +71,17 @@ def test_user_file_on_top_of_preset(tmp_path) -> None:
         load_config(str(tmp_path / "bad.yaml"))
     with pytest.raises(ConfigError, match="not found"):
         load_config(str(tmp_path / "missing.yaml"))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.pretrained=true"], "model.pretrained: 'salem-cnn' has no ImageNet weights"),
+        (["model.arch=efficientnet-b0-cifar", "model.width=8"], "has a fixed width"),
+    ],
+)
+def test_model_options_the_architecture_lacks(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config("smoke", overrides)
+    ok = ["model.arch=resnet18", "model.width=null", "model.pretrained=true"]
+    assert load_config("smoke", ok).model.pretrained

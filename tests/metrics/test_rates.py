@@ -114,3 +114,29 @@ def test_properties(case, seed: int) -> None:
         assert 0 <= tpr_at_fpr(score, m, target) <= 1
         assert tpr_at_fpr(score[perm], m[perm], target) == tpr_at_fpr(score, m, target)
     assert 0 <= fpr_at_tpr(score, m, 0.95) <= 1
+
+
+def test_aupr_trapezoid_known_value() -> None:
+    from mistrust.metrics.rates import aupr_trapezoid
+
+    # thresholds 0.9 (P 1, R .5), 0.8 (P .5, R .5), 0.7 (P 2/3, R 1), plus (R 0, P 1):
+    # area .5 * 1 + 0 + .5 * (.5 + 2/3) / 2 = 19/24 (average precision: 5/6)
+    score = np.array([0.9, 0.8, 0.7, 0.6])
+    member = np.array([True, False, True, False])
+    assert aupr_trapezoid(score, member) == pytest.approx(19 / 24)
+    assert aupr(score, member) == pytest.approx(5 / 6)
+
+
+def test_aupr_trapezoid_is_sklearn_auc_of_pr_curve() -> None:
+    from sklearn.metrics import auc, precision_recall_curve
+
+    from mistrust.metrics.rates import aupr_trapezoid
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        n = int(rng.integers(4, 60))
+        member = rng.random(n) < 0.5
+        member[:2] = [True, False]
+        score = np.round(rng.normal(size=n) + member, 1)  # rounded: plenty of ties
+        precision, recall, _ = precision_recall_curve(member, score)
+        assert aupr_trapezoid(score, member) == pytest.approx(auc(recall, precision), abs=1e-12)

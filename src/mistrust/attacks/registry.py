@@ -45,7 +45,14 @@ def attack_names() -> list[str]:
 
 
 def create_attack(
-    name: str, *, top_k: int = 3, class_thresholds: bool = False, seed: int = 42
+    name: str,
+    *,
+    top_k: int = 3,
+    class_thresholds: bool = False,
+    seed: int = 42,
+    strict: bool = False,
+    precision: str = "float64",
+    output: str = "logit",
 ) -> Attack:
     """Build the attack registered as ``name`` (unfitted).
 
@@ -56,6 +63,12 @@ def create_attack(
             threshold attacks (``threshold``, ``loss``, ``modified-entropy``,
             ``logit-confidence``).
         seed: seed of attacks that train a model (``salem``).
+        strict: the threshold attacks decide ``score > threshold`` (the paper's
+            rule) instead of ``>=``.
+        precision: ``"float64"``, or ``"float32"`` for scores rounded as the
+            paper's float32 code computed them (``threshold``-family, ``entropy``,
+            ``salem``).
+        output: what ``salem`` scores with, ``"logit"`` or ``"sigmoid"`` (the paper).
 
     Raises:
         ValueError: unknown ``name`` (the message lists the choices).
@@ -66,7 +79,14 @@ def create_attack(
         raise ValueError(
             f"unknown attack {name!r}; choose one of: {', '.join(attack_names())}"
         ) from None
-    kwargs: dict[str, Any] = {"top_k": top_k, "class_thresholds": class_thresholds, "seed": seed}
+    kwargs: dict[str, Any] = {
+        "top_k": top_k,
+        "class_thresholds": class_thresholds,
+        "seed": seed,
+        "strict": strict,
+        "precision": precision,
+        "output": output,
+    }
     params = inspect.signature(factory).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         kwargs = {k: v for k, v in kwargs.items() if k in params}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from scipy.special import expit
 
 from mistrust.attacks import signals
 from mistrust.attacks._mlp import mlp_logits, train_mlp
@@ -23,9 +24,13 @@ class SalemAttack(Attack):
     ``min_delta`` for ``patience`` epochs (or after ``max_epochs``). Fully
     determined by ``seed`` (init and shuffling use ``np.random.default_rng(seed)``).
 
-    Score: the attack model's logit (higher = member; the sigmoid is monotone,
-    so ROC/AUROC are those of the sigmoid without its saturation ties).
-    Decision: member iff sigmoid >= 0.5, i.e. ``score >= operating_score_ = 0``.
+    Score (``output``): ``"logit"``, the attack model's logit (higher = member;
+    the sigmoid is monotone, so ROC/AUROC are those of the sigmoid without its
+    saturation ties), or ``"sigmoid"``, its probability as the paper scored it.
+    Decision: member iff sigmoid >= 0.5, i.e. ``score >= operating_score_``
+    (0 for the logit, 0.5 for the sigmoid). ``precision="float32"`` rounds the
+    top-k input scores and the output to float32, as the paper's code computed
+    them (the sigmoid then ties at exactly 1.0 for logits above about 17).
 
     Learned: ``params_`` (flat float64 weights), ``loss_history_`` (per epoch),
     ``n_epochs_``, ``operating_score_``.
@@ -44,6 +49,8 @@ class SalemAttack(Attack):
         patience: int = 15,
         min_delta: float = 5e-4,
         max_epochs: int = 500,
+        output: str = "logit",
+        precision: str = "float64",
     ) -> None:
         self.top_k = top_k
         self.seed = seed
@@ -53,12 +60,19 @@ class SalemAttack(Attack):
         self.patience = patience
         self.min_delta = min_delta
         self.max_epochs = max_epochs
+        self.output = output
+        self.precision = precision
 
     def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
         for arg in ("top_k", "hidden", "batch_size", "patience", "max_epochs"):
             if int(getattr(self, arg)) < 1:
                 raise ValueError(f"{arg} must be >= 1, got {getattr(self, arg)}")
-        features = signals.top_k_scores(logits, int(self.top_k))  # (N, k)
+        if self.output not in ("logit", "sigmoid"):
+            raise ValueError(f"output must be 'logit' or 'sigmoid', got {self.output!r}")
+        # (N, k)
+        features = signals.at_precision(
+            signals.top_k_scores(logits, int(self.top_k)), self.precision
+        )
         self.params_, self.loss_history_ = train_mlp(
             features,
             is_member.astype(np.float64),
@@ -74,10 +88,15 @@ class SalemAttack(Attack):
         if self.n_epochs_ == self.max_epochs:
             logger.warning("salem: stopped at max_epochs=%d before converging", self.max_epochs)
         logger.debug("salem: %d epochs, final loss %.4f", self.n_epochs_, self.loss_history_[-1])
-        self.operating_score_ = 0.0
+        self.operating_score_ = 0.0 if self.output == "logit" else 0.5
 
     def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         if int(self.top_k) > logits.shape[1]:
             raise ValueError(f"top_k={self.top_k} exceeds the {logits.shape[1]} classes")
-        features = signals.top_k_scores(logits, int(self.top_k))
-        return mlp_logits(self.params_, features, hidden=int(self.hidden))
+        features = signals.at_precision(
+            signals.top_k_scores(logits, int(self.top_k)), self.precision
+        )
+        out = mlp_logits(self.params_, features, hidden=int(self.hidden))
+        if self.output == "sigmoid":
+            out = expit(out)
+        return signals.at_precision(out, self.precision)

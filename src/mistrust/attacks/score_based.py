@@ -12,9 +12,12 @@ One class parametrised by the signal, so the rule is implemented once:
 * decision: member iff ``score >= threshold_``. ROC thresholds follow
   scikit-learn (``thresholds[i]`` is the smallest score predicted positive at
   point ``i``), so ``predict`` on the shadow data reproduces the chosen ROC
-  point exactly. (The paper's code compared ``score > threshold``, which moves
-  samples tied with the threshold to the other side: with saturated max scores
-  of exactly 1.0 that is a different operating point.)
+  point exactly. ``strict=True`` is the paper's rule, ``score > threshold_``
+  (same threshold), which moves samples tied with the threshold to the other
+  side: with saturated max scores of exactly 1.0 that is a different operating
+  point, and with a threshold of 1.0 nothing is predicted member.
+* ``precision="float32"``: scores rounded to float32 (as the paper's float32
+  softmax), see :func:`mistrust.attacks.signals.at_precision`.
 * ``class_thresholds=True``: one threshold per true class (Song & Mittal),
   falling back to the global one for a class absent from the shadow data or
   lacking members or non-members. The score is then the margin
@@ -66,15 +69,26 @@ class ThresholdAttack(Attack):
     Args:
         signal: one of ``SIGNAL_SCORES`` (also the attack's ``name``).
         class_thresholds: fit one threshold per true class.
+        strict: decide ``score > threshold`` (the paper) instead of ``>=``.
+        precision: ``"float64"`` or ``"float32"`` (scores rounded, the paper's numerics).
 
     Learned: ``threshold_`` (global, in score units), ``class_thresholds_``
     (``(C,)`` or None), ``shadow_tpr_``, ``shadow_fpr_`` (the chosen ROC point),
     ``operating_score_``.
     """
 
-    def __init__(self, signal: str, *, class_thresholds: bool = False) -> None:
+    def __init__(
+        self,
+        signal: str,
+        *,
+        class_thresholds: bool = False,
+        strict: bool = False,
+        precision: str = "float64",
+    ) -> None:
         self.signal = signal
         self.class_thresholds = class_thresholds
+        self.strict = strict
+        self.precision = precision
 
     @property  # type: ignore[override]
     def name(self) -> str:
@@ -88,8 +102,11 @@ class ThresholdAttack(Attack):
                 f"unknown signal {self.signal!r}; choose one of: {', '.join(SIGNAL_SCORES)}"
             ) from None
 
+    def _signal(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return signals.at_precision(self._score_fn()(logits, labels), self.precision)
+
     def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
-        s = self._score_fn()(logits, labels)
+        s = self._signal(logits, labels)
         self.threshold_ = _threshold(s, is_member)
         self.shadow_tpr_, self.shadow_fpr_ = roc_point(s, is_member, self.threshold_)
         self.class_thresholds_: np.ndarray | None = None
@@ -119,10 +136,16 @@ class ThresholdAttack(Attack):
         return out
 
     def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        s = self._score_fn()(logits, labels)
+        s = self._signal(logits, labels)
         if self.class_thresholds_ is not None:
-            s -= self.class_thresholds_[labels]  # exact: a - b >= 0 iff a >= b
+            s -= self.class_thresholds_[labels]  # exact: a - b >= 0 iff a >= b (and > iff >)
         return s
+
+    def decide(self, score: np.ndarray) -> np.ndarray:
+        """Member iff ``score >= operating_score_`` (``>`` with ``strict=True``)."""
+        self._check_fitted()
+        s = np.asarray(score)
+        return s > self.operating_score_ if self.strict else s >= self.operating_score_
 
 
 class EntropyAttack(Attack):
@@ -132,18 +155,22 @@ class EntropyAttack(Attack):
     the smallest and largest shadow entropy that maximises shadow accuracy.
     Score: ``-entropy`` (so ``operating_score_ = -threshold_``, decision strict).
 
+    ``precision="float32"`` rounds the entropies to float32, as the paper's code
+    computed them.
+
     Learned: ``threshold_`` (nats), ``shadow_accuracy_``, ``operating_score_``.
     """
 
     name = "entropy"
 
-    def __init__(self, *, n_thresholds: int = 10_000) -> None:
+    def __init__(self, *, n_thresholds: int = 10_000, precision: str = "float64") -> None:
         self.n_thresholds = n_thresholds
+        self.precision = precision
 
     def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
         if int(self.n_thresholds) < 1:
             raise ValueError(f"n_thresholds must be >= 1, got {self.n_thresholds}")
-        h = signals.entropy(logits)
+        h = signals.at_precision(signals.entropy(logits), self.precision)
         thetas = np.linspace(h.min(), h.max(), int(self.n_thresholds))
         h_in, h_out = np.sort(h[is_member]), np.sort(h[~is_member])
         # correct = members with H < theta + non-members with H >= theta
@@ -156,7 +183,7 @@ class EntropyAttack(Attack):
         self.operating_score_ = -self.threshold_
 
     def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return -signals.entropy(logits)
+        return -signals.at_precision(signals.entropy(logits), self.precision)
 
     def decide(self, score: np.ndarray) -> np.ndarray:
         """Member iff ``score > operating_score_`` (entropy strictly below ``threshold_``)."""

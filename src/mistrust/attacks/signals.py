@@ -25,6 +25,8 @@ import numpy as np
 from mistrust.attacks._checks import check_labels, check_logits
 
 __all__ = [
+    "PRECISIONS",
+    "at_precision",
     "entropy",
     "log_softmax",
     "logit_confidence",
@@ -38,6 +40,23 @@ __all__ = [
 
 _CHUNK_ELEMENTS = 327_680  # logits per chunk (32,768 rows of 10): work arrays stay in cache
 _TINY = np.finfo(np.float64).tiny
+
+#: score precisions an attack can report: full, or rounded as float32 code computes them
+PRECISIONS: tuple[str, ...] = ("float64", "float32")
+
+
+def at_precision(values: np.ndarray, precision: str) -> np.ndarray:
+    """``values`` (float64, any shape) rounded to ``precision``, returned as float64.
+
+    ``"float32"`` reproduces what a float32 softmax reports: probabilities within
+    about 6e-8 of 1 become exactly 1.0, so saturated samples tie (the paper's code
+    computed its scores this way). ``"float64"`` returns ``values`` unchanged.
+    """
+    if precision == "float64":
+        return np.asarray(values, dtype=np.float64)
+    if precision == "float32":
+        return np.asarray(values, dtype=np.float32).astype(np.float64)
+    raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
 
 
 def _shifted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ transform; the perturbations act on its output (the normalised tensor), as in th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ class EvalContext:
     folders: dict[str, str] | None = None
     device: str = "cpu"
     progress: bool = False
+    ood_split: str = "test"  # split other datasets are drawn from ("train": the paper)
+    full_sets: tuple[str, ...] = ()  # sets used whole rather than sampled down to ``size``
+    fit: str = "squash"  # how image folders become square ("center-crop": the paper's Dogs)
 
 
 @dataclass
@@ -70,11 +74,18 @@ def describe(name: str) -> str:
 
 
 def build_evalset(name: str, ctx: EvalContext) -> EvalInputs:
+    if name in ctx.full_sets:
+        if not (name in DATASET_SETS or (ctx.folders and name in ctx.folders)):
+            raise ValueError(f"evaluation set {name!r} has no full size; only datasets have")
+        ctx = dataclasses.replace(ctx, size=_UNLIMITED)
     if ctx.folders and name in ctx.folders:
         return _from_images(_folder(ctx, ctx.folders[name], name), ctx)
     if name not in _BUILDERS:
         raise ValueError(f"unknown evaluation set {name!r}; choose from {', '.join(_BUILDERS)}")
     return _BUILDERS[name][0](ctx)
+
+
+_UNLIMITED = 2**62  # size of a set in ``full_sets``: every image it has
 
 
 def _from_images(images: ImageSet, ctx: EvalContext, note: str = "") -> EvalInputs:
@@ -104,8 +115,9 @@ def _folder(ctx: EvalContext, path: str, name: str) -> ImageSet:
         size=ctx.preprocess.size,
         channels=ctx.preprocess.channels,
         name=name,
-        limit=ctx.size,
+        limit=None if ctx.size >= _UNLIMITED else ctx.size,
         seed=ctx.seed,
+        fit=ctx.fit,
     )
 
 
@@ -183,34 +195,50 @@ def _gan(ctx: EvalContext) -> EvalInputs:
     return _from_images(ImageSet(fakes, torch.full((len(fakes),), -1), [], "gan"), ctx)
 
 
+def _load(name: str, ctx: EvalContext) -> ImageSet:
+    from mistrust.data.sources import load_source
+
+    p = ctx.preprocess
+    return load_source(
+        name,
+        split=ctx.ood_split,
+        root=ctx.root,
+        download=ctx.download,
+        size=p.size,
+        channels=p.channels,
+        fit=ctx.fit,
+    )
+
+
 def _dataset(name: str) -> Builder:
     def build(ctx: EvalContext) -> EvalInputs:
-        from mistrust.data.sources import load_source
-
-        p = ctx.preprocess
-        images = load_source(
-            name,
-            split="test",
-            root=ctx.root,
-            download=ctx.download,
-            size=p.size,
-            channels=p.channels,
-        )
-        return _from_images(images, ctx)
+        return _from_images(_load(name, ctx), ctx)
 
     return build
 
 
-for _name, _desc in {
+_DATASETS = {
     "digits": "scikit-learn's 8x8 handwritten digits, resized",
     "mnist": "MNIST handwritten digits",
-    "cifar10": "CIFAR-10 test images",
-    "cifar100": "CIFAR-100 test images",
+    "cifar10": "CIFAR-10 images",
+    "cifar100": "CIFAR-100 images",
     "svhn": "SVHN house numbers",
-    "stl10": "STL-10 test images, monkeys removed",
-    "stanford-dogs": "Stanford Dogs test images, downscaled",
+    "stl10": "STL-10 images, monkeys removed",
+    "stanford-dogs": "Stanford Dogs images, downscaled",
     "afhq-cat": "AFHQ cats",
     "afhq-dog": "AFHQ dogs",
     "afhq-wild": "AFHQ wild animals",
-}.items():
+}
+for _name, _desc in _DATASETS.items():
     register_evalset(_name, _desc)(_dataset(_name))
+
+
+@register_evalset("afhq-nondog", "AFHQ cats and wild animals (every AFHQ image but the dogs)")
+def _afhq_nondog(ctx: EvalContext) -> EvalInputs:
+    cats, wild = _load("afhq-cat", ctx), _load("afhq-wild", ctx)
+    images = torch.cat([cats.images, wild.images])
+    return _from_images(ImageSet(images, torch.full((len(images),), -1), [], "afhq-nondog"), ctx)
+
+
+#: sets drawn from other datasets: they can be used whole (``eval.full_sets``)
+DATASET_SETS: tuple[str, ...] = (*_DATASETS, "afhq-nondog")

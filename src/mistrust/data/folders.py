@@ -51,6 +51,27 @@ def list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, [p.name for p in subdirs]
 
 
+FITS = ("squash", "center-crop")
+
+
+def _fit_square(im: object, size: int, fit: str) -> object:
+    """A PIL image as ``size x size``: squashed, or (``center-crop``) its short side
+    resized to ``size`` and the centre cropped, as torchvision's ``Resize(size)`` +
+    ``CenterCrop(size)`` (same rounding)."""
+    from PIL import Image
+
+    if fit == "squash":
+        return im.resize((size, size), Image.Resampling.BILINEAR)  # type: ignore[attr-defined]
+    w, h = im.size  # type: ignore[attr-defined]
+    if w <= h:
+        ow, oh = size, int(size * h / w)
+    else:
+        ow, oh = int(size * w / h), size
+    im = im.resize((ow, oh), Image.Resampling.BILINEAR)  # type: ignore[attr-defined]
+    left, top = int(round((ow - size) / 2.0)), int(round((oh - size) / 2.0))
+    return im.crop((left, top, left + size, top + size))  # type: ignore[attr-defined]
+
+
 def load_folder(
     root: Path | str,
     *,
@@ -59,8 +80,16 @@ def load_folder(
     name: str = "",
     limit: int | None = None,
     seed: int = 0,
+    fit: str = "squash",
 ) -> ImageSet:
-    """Decode every image (or a seeded sample of ``limit``) to uint8 ``(N, channels, size, size)``."""
+    """Decode every image (or a seeded sample of ``limit``) to uint8 ``(N, channels, size, size)``.
+
+    ``fit``: ``"squash"`` resizes to the square regardless of aspect ratio;
+    ``"center-crop"`` keeps the aspect ratio and crops the centre (the paper's
+    Stanford Dogs evaluation transform).
+    """
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {list(FITS)}, got {fit!r}")
     from PIL import Image, UnidentifiedImageError
 
     root = Path(root)
@@ -73,7 +102,7 @@ def load_folder(
     for j, i in enumerate(index):
         try:
             with Image.open(files[i]) as im:
-                im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+                im = _fit_square(im.convert(mode), size, fit)
                 out[j] = np.asarray(im).reshape(size, size, channels)
         except (
             UnidentifiedImageError,
@@ -91,14 +120,18 @@ def load_folder(
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(path: str, size: int, channels: int, name: str) -> ImageSet:
-    return load_folder(path, size=size, channels=channels, name=name)
+def _load_cached(path: str, size: int, channels: int, name: str, fit: str) -> ImageSet:
+    return load_folder(path, size=size, channels=channels, name=name, fit=fit)
 
 
 def _folder_source(
     name: str, subpath: str, hint: str, *, num_classes: int = 0, test_fraction: float = 0.0
 ) -> SourceSpec:
-    """A folder dataset; with ``test_fraction`` one pool is split (stratified, seed 42)."""
+    """A folder dataset; with ``test_fraction`` one pool is split (stratified, seed 42).
+
+    ``subpath`` may contain ``{split}``: ``train`` or ``val`` (for the test split),
+    the folders AFHQ ships.
+    """
 
     def load(
         *,
@@ -106,14 +139,15 @@ def _folder_source(
         root: str | None,
         size: int | None = None,
         channels: int | None = None,
+        fit: str = "squash",
         **_: object,
     ) -> ImageSet:
         tried = []
         for r in candidate_roots(name, root):
-            cand = r / subpath
+            cand = r / subpath.format(split="train" if split == "train" else "val")
             tried.append(str(cand))
             if cand.is_dir():
-                full = _load_cached(str(cand), size or 224, channels or 3, name)
+                full = _load_cached(str(cand), size or 224, channels or 3, name, fit)
                 if not test_fraction:
                     return full
                 return full.subset(_split_index(full.labels, test_fraction, split))
@@ -134,10 +168,10 @@ def _split_index(labels: torch.Tensor, test_fraction: float, split: str) -> torc
 
 _AFHQ_HINT = (
     "Download AFHQ (github.com/clovaai/stargan-v2) and pass --data-root holding "
-    "afhq/val/{cat,dog,wild}."
+    "afhq/train/{cat,dog,wild} (and afhq/val/... for eval.ood_split: test)."
 )
 for _animal in ("cat", "dog", "wild"):
-    register_source(_folder_source(f"afhq-{_animal}", f"afhq/val/{_animal}", _AFHQ_HINT))
+    register_source(_folder_source(f"afhq-{_animal}", f"afhq/{{split}}/{_animal}", _AFHQ_HINT))
 register_source(
     _folder_source(
         "stanford-dogs",

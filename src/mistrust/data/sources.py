@@ -99,12 +99,19 @@ def load_source(
     download: bool = False,
     size: int | None = None,
     channels: int | None = None,
+    fit: str = "squash",
 ) -> ImageSet:
-    """Load ``split`` ("train" or "test") of a registered dataset as uint8 tensors."""
+    """Load ``split`` ("train" or "test") of a registered dataset as uint8 tensors.
+
+    ``fit`` tells image-folder sources how to make non-square images square
+    (``"squash"`` or ``"center-crop"``); in-memory datasets keep their own size.
+    """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     spec = get_source(name)
-    return spec.loader(split=split, root=root, download=download, size=size, channels=channels)
+    return spec.loader(
+        split=split, root=root, download=download, size=size, channels=channels, fit=fit
+    )
 
 
 # ---------------------------------------------------------------- IDX (MNIST family)

@@ -8,7 +8,7 @@ import numpy as np
 
 from mistrust.metrics.intervals import clopper_pearson
 from mistrust.metrics.rates import (
-    aupr,
+    AUPR_METHODS,
     auroc,
     check_scores,
     fpr_at_tpr,
@@ -64,7 +64,12 @@ def _ratio(a: int, b: int) -> float:
 
 
 def attack_metrics(
-    score: np.ndarray, is_member: np.ndarray, predicted: np.ndarray, *, max_score: np.ndarray
+    score: np.ndarray,
+    is_member: np.ndarray,
+    predicted: np.ndarray,
+    *,
+    max_score: np.ndarray,
+    aupr: str = "average-precision",
 ) -> dict[str, float]:
     """Metrics of an attack's scores and decisions on a labelled evaluation set.
 
@@ -74,6 +79,8 @@ def attack_metrics(
         predicted: ``(N,)`` bool decisions at the attack's own (shadow-calibrated)
             operating point.
         max_score: ``(N,)`` the target model's max softmax probability, for MMPS.
+        aupr: ``"average-precision"`` (step-wise) or ``"trapezoid"`` (the paper's
+            trapezoid under the PR curve), see :mod:`mistrust.metrics.rates`.
 
     Returns:
         ``{key: float}`` for every key of ``METRIC_KEYS``:
@@ -81,7 +88,7 @@ def attack_metrics(
         * ``precision`` = TP / (TP + FP), ``nan`` when nothing is predicted member
           (undefined; the paper's code wrote 0). ``tpr``, ``fpr``, ``accuracy``,
           ``advantage`` = TPR - FPR.
-        * ``auroc``, ``aupr`` (average precision), ``fpr_at_95tpr``,
+        * ``auroc``, ``aupr`` (by ``aupr``), ``fpr_at_95tpr``,
           ``tpr_at_0.1fpr`` / ``tpr_at_1fpr`` (largest TPR at FPR <= 0.1 % / 1 %).
         * ``tpr_ci_*`` / ``fpr_ci_*``: exact 95 % Clopper-Pearson intervals.
         * ``mmps_tp|fp|fn|tn``: mean max score per confusion cell, ``nan`` if empty.
@@ -89,6 +96,8 @@ def attack_metrics(
           (max TPR - FPR, see ``oracle_threshold``), for comparison only.
         * ``n_members``, ``n_nonmembers``.
     """
+    if aupr not in AUPR_METHODS:
+        raise ValueError(f"aupr must be one of {list(AUPR_METHODS)}, got {aupr!r}")
     s, m = check_scores(score, is_member)
     pred = np.asarray(predicted)
     if pred.shape != s.shape:
@@ -115,7 +124,7 @@ def attack_metrics(
         "accuracy": (tp + tn) / (n_in + n_out),
         "advantage": tpr - fpr,
         "auroc": auroc(s, m),
-        "aupr": aupr(s, m),
+        "aupr": AUPR_METHODS[aupr](s, m),
         "fpr_at_95tpr": fpr_at_tpr(s, m, 0.95),
         "tpr_at_0.1fpr": tpr_at_fpr(s, m, 0.001),
         "tpr_at_1fpr": tpr_at_fpr(s, m, 0.01),

@@ -17,7 +17,9 @@ import numpy as np
 from mistrust.errors import InputError
 
 __all__ = [
+    "AUPR_METHODS",
     "aupr",
+    "aupr_trapezoid",
     "auroc",
     "check_scores",
     "fpr_at_tpr",
@@ -97,6 +99,30 @@ def aupr(score: np.ndarray, is_member: np.ndarray) -> float:
     precision = tps / (tps + fps)
     recall = tps / tps[-1]
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def aupr_trapezoid(score: np.ndarray, is_member: np.ndarray) -> float:
+    """Trapezoid area under the precision-recall curve, members positive.
+
+    The curve is scikit-learn's ``precision_recall_curve``: one point per
+    distinct threshold down to the first that reaches full recall, plus
+    ``(recall 0, precision 1)``; linear interpolation between neighbouring
+    thresholds (``sklearn.metrics.auc(recall, precision)``). This is the
+    paper's AUPR (torchmetrics' ``auc`` of its ``precision_recall_curve``);
+    linear interpolation of precision is optimistic, which is why the
+    default is :func:`aupr`. The paper's code re-sorted the points by recall
+    with an unstable sort, so where several thresholds share one recall the
+    order it joined them in was unspecified; here they keep threshold order.
+    """
+    fps, tps, _ = _counts(*check_scores(score, is_member))
+    stop = int(np.searchsorted(tps, tps[-1])) + 1  # first threshold with full recall
+    precision = np.r_[1.0, tps[:stop] / (tps[:stop] + fps[:stop])]
+    recall = np.r_[0.0, tps[:stop] / tps[-1]]
+    return float(np.trapezoid(precision, recall))
+
+
+#: ``attacks.aupr`` choices: name -> function
+AUPR_METHODS = {"average-precision": aupr, "trapezoid": aupr_trapezoid}
 
 
 def fpr_at_tpr(score: np.ndarray, is_member: np.ndarray, tpr: float = 0.95) -> float:

@@ -24,6 +24,16 @@ def model_names() -> list[str]:
     return sorted(_MODELS)
 
 
+def pretrainable(arch: str) -> bool:
+    """Whether ``arch`` can start from ImageNet weights (``model.pretrained``)."""
+    return arch in _PRETRAINABLE
+
+
+def has_width(arch: str) -> bool:
+    """Whether ``arch`` takes a width (``model.width``)."""
+    return arch in _WIDTHS
+
+
 def create_model(
     arch: str,
     *,
@@ -59,4 +69,12 @@ for _name, _factory in {
 }.items():
     register_model(_name, _factory)
 
-__all__ = ["Classifier", "WeightsError", "create_model", "model_names", "register_model"]
+__all__ = [
+    "Classifier",
+    "WeightsError",
+    "create_model",
+    "has_width",
+    "model_names",
+    "pretrainable",
+    "register_model",
+]

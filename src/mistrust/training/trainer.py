@@ -13,7 +13,9 @@ compute bit-identical outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +83,34 @@ def flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torc
     return xp[batch, chan, rows, cols]
 
 
+def rotate_crop_flip(
+    x: torch.Tensor, size: int, generator: torch.Generator, degrees: float = 20.0
+) -> torch.Tensor:
+    """The paper's Stanford Dogs training augmentation on a batch ``(N, C, H, W)``.
+
+    Per image: a rotation by a uniform angle in ``[-degrees, degrees]`` about the
+    centre (nearest neighbour, corners filled with 0, as torchvision's
+    ``RandomRotation``), a random ``size x size`` crop, a horizontal flip with
+    probability 1/2. Returns ``(N, C, size, size)``.
+    """
+    n, _, h, w = x.shape
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(degrees)
+    cos, sin = angle.cos(), angle.sin()
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
+    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    dy = torch.randint(0, h - size + 1, (n,), generator=generator).to(x.device)
+    dx = torch.randint(0, w - size + 1, (n,), generator=generator).to(x.device)
+    rows = (dy.view(-1, 1) + torch.arange(size, device=x.device)).view(n, 1, size, 1)
+    cols = (dx.view(-1, 1) + torch.arange(size, device=x.device)).view(n, 1, 1, size)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    chan = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+    x = x[batch, chan, rows, cols]
+    flip = torch.rand(n, generator=generator) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)
+
+
 def train_model(
     model: nn.Module,
     images: torch.Tensor,
@@ -136,7 +166,12 @@ def train_model(
         correct = torch.zeros((), device=device, dtype=torch.long)
         for i in range(0, n, cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
-            x = preprocess(x_all[idx])
+            if augment == "rotate-crop-flip":  # on the stored (larger) images, then normalise
+                raw = x_all[idx]
+                unit = dataclasses.replace(preprocess, size=raw.shape[-1]).to_unit(raw)
+                x = preprocess.normalize(rotate_crop_flip(unit, preprocess.size, gen))
+            else:
+                x = preprocess(x_all[idx])
             if augment == "flip-crop":
                 x = flip_crop(x, gen)
             x = x.contiguous(memory_format=fmt)
