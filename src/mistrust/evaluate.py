@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mistrust.attacks.signals import max_score
-from mistrust.auditing import audit, labels_or_predicted
+from mistrust.auditing import MetricRow, audit, labels_or_predicted
 from mistrust.config import Config
 from mistrust.metrics import emd
 from mistrust.metrics.calibration import accuracy, ece, mmps, nll, overconfidence_error
