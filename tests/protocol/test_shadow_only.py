@@ -97,22 +97,25 @@ def test_attack_labels_replace_only_unknown_labels() -> None:
 
 
 def test_attack_options_reach_every_attack(tmp_path, monkeypatch) -> None:
-    import mistrust.evaluate as evaluate
+    import mistrust.auditing as auditing
 
     seen = []
-    real = evaluate.create_attack
+    real = auditing.create_attack
 
     def spy(name, **kwargs):
         seen.append((name, kwargs))
         return real(name, **kwargs)
 
-    monkeypatch.setattr(evaluate, "create_attack", spy)
+    monkeypatch.setattr(auditing, "create_attack", spy)
     cfg = load_config(
         "smoke",
         [
             "attacks.names=[loss, salem]",
             "attacks.top_k=2",
             "attacks.class_thresholds=true",
+            "attacks.strict_threshold=true",
+            "attacks.score_precision=float32",
+            "attacks.salem_score=sigmoid",
             "seed=5",
         ],
     )
@@ -120,5 +123,12 @@ def test_attack_options_reach_every_attack(tmp_path, monkeypatch) -> None:
     o = _outputs(rng.normal(size=(30, 3)), rng.integers(0, 3, 30))
     r = RoleOutputs(o, o, o, o, {"original": o})
     evaluate_attacks(cfg, "base", r, r, tmp_path)
-    want = {"top_k": 2, "class_thresholds": True, "seed": 5}
+    want = {
+        "top_k": 2,
+        "class_thresholds": True,
+        "seed": 5,
+        "strict": True,
+        "precision": "float32",
+        "output": "sigmoid",
+    }
     assert seen == [("loss", want), ("salem", want)]
