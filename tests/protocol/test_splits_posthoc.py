@@ -238,3 +238,23 @@ def test_laplace_fits_each_role_on_its_own_data(tmp_path, monkeypatch) -> None:
             out = Outputs.load(tmp_path / f"outputs/laplace/{role}/{name}.npz")
             np.testing.assert_allclose(out.logits, files[(role, name)].features[:, :3] + i)
             np.testing.assert_array_equal(out.labels, files[(role, name)].labels)
+
+
+class _Payload:
+    """A pickled object that is not a tensor (a model file must never hold one)."""
+
+
+def test_laplace_head_is_read_without_unpickling_objects(tmp_path) -> None:
+    import pickle
+
+    import torch
+
+    from mistrust.posthoc import _head
+
+    state = {"head.weight": torch.ones(2, 3), "head.bias": torch.zeros(2)}
+    torch.save({"state_dict": state, "meta": {}}, tmp_path / "ok.pt")
+    head = _head(tmp_path / "ok.pt")
+    torch.testing.assert_close(head.weight.data, torch.ones(2, 3))
+    torch.save({"state_dict": state, "meta": {"x": _Payload()}}, tmp_path / "bad.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        _head(tmp_path / "bad.pt")
