@@ -291,6 +291,9 @@ def _check(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+#: more reference models than any published attack uses (LiRA: 256); the keep matrix grows with it
+MAX_REFERENCE_MODELS = 4096
+
 #: names that become file or folder names in a run directory (sets, variants, attacks)
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
@@ -473,6 +476,19 @@ def validate(cfg: Config) -> None:
     )
     _check(v.laplace_samples > 0, "variants.laplace_samples must be positive")
     _check(v.laplace_grid > 0, "variants.laplace_grid must be positive")
+    _check(
+        0 <= cfg.seed < 2**31, f"seed must be an integer in [0, 2^31), got {cfg.seed}"
+    )  # numpy refuses negative seeds; torch's and ours (seed + 1000 + i) must fit
+    for key, names in (
+        ("variants.names", v.names),
+        ("attacks.names", cfg.attacks.names),
+        ("eval.sets", e.sets),
+    ):
+        _check(bool(names), f"{key} is empty; name at least one")
+    _check(
+        r.n_models <= MAX_REFERENCE_MODELS,
+        f"reference.n_models must be at most {MAX_REFERENCE_MODELS}, got {r.n_models}",
+    )
     num_classes = get_source(d.dataset).num_classes
     if num_classes:
         _check_classes(cfg, num_classes)

@@ -37,6 +37,7 @@ class EvalContext:
     folders: dict[str, str] | None = None
     device: str = "cpu"
     progress: bool = False
+    stand_in: bool = False  # other datasets as synthetic images too (data.stand_in)
 
 
 @dataclass
@@ -185,9 +186,15 @@ def _gan(ctx: EvalContext) -> EvalInputs:
 
 def _dataset(name: str) -> Builder:
     def build(ctx: EvalContext) -> EvalInputs:
-        from mistrust.data.sources import load_source
+        from mistrust.data.sources import get_source, load_source
 
         p = ctx.preprocess
+        if ctx.stand_in:
+            from mistrust.data.standin import stand_in_set
+
+            spec = get_source(name)  # drawn at the target's resolution: no resampling
+            fake = stand_in_set(spec, n=ctx.size, split="test", size=p.size, seed=ctx.seed + 7)
+            return _from_images(fake, ctx)
         images = load_source(
             name,
             split="test",
@@ -204,6 +211,7 @@ def _dataset(name: str) -> Builder:
 for _name, _desc in {
     "digits": "scikit-learn's 8x8 handwritten digits, resized",
     "mnist": "MNIST handwritten digits",
+    "fashion-mnist": "Fashion-MNIST clothing images",
     "cifar10": "CIFAR-10 test images",
     "cifar100": "CIFAR-100 test images",
     "svhn": "SVHN house numbers",

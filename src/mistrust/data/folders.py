@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -95,10 +96,30 @@ def _load_cached(path: str, size: int, channels: int, name: str) -> ImageSet:
     return load_folder(path, size=size, channels=channels, name=name)
 
 
+#: folder dataset name -> its labels from a file listing, for the plan check
+_LISTINGS: dict[str, Callable[[str, str | None], tuple[np.ndarray, str]]] = {}
+
+
+def folder_labels(name: str, split: str, root: str | None) -> tuple[np.ndarray, str] | None:
+    """Labels ``(N,)`` of ``split`` of folder dataset ``name`` and its folder, from the file
+    listing alone (no image decoded); ``None`` if ``name`` is not a folder dataset."""
+    listing = _LISTINGS.get(name)
+    return None if listing is None else listing(split, root)
+
+
 def _folder_source(
     name: str, subpath: str, hint: str, *, num_classes: int = 0, test_fraction: float = 0.0
 ) -> SourceSpec:
     """A folder dataset; with ``test_fraction`` one pool is split (stratified, seed 42)."""
+
+    def find(root: str | None) -> Path:
+        tried = []
+        for r in candidate_roots(name, root):
+            cand = r / subpath
+            tried.append(str(cand))
+            if cand.is_dir():
+                return cand
+        raise DataError(f"{name} not found (looked in {', '.join(tried)}). {hint}")
 
     def load(
         *,
@@ -108,17 +129,19 @@ def _folder_source(
         channels: int | None = None,
         **_: object,
     ) -> ImageSet:
-        tried = []
-        for r in candidate_roots(name, root):
-            cand = r / subpath
-            tried.append(str(cand))
-            if cand.is_dir():
-                full = _load_cached(str(cand), size or 224, channels or 3, name)
-                if not test_fraction:
-                    return full
-                return full.subset(_split_index(full.labels, test_fraction, split))
-        raise DataError(f"{name} not found (looked in {', '.join(tried)}). {hint}")
+        full = _load_cached(str(find(root)), size or 224, channels or 3, name)
+        if not test_fraction:
+            return full
+        return full.subset(_split_index(full.labels, test_fraction, split))
 
+    def listing(split: str, root: str | None) -> tuple[np.ndarray, str]:
+        path = find(root)
+        labels = torch.as_tensor(list_images(path)[1], dtype=torch.long)
+        if test_fraction:
+            labels = labels[_split_index(labels, test_fraction, split)]
+        return labels.numpy(), str(path)
+
+    _LISTINGS[name] = listing
     return SourceSpec(name, 3, 224, num_classes, IMAGENET_MEAN, IMAGENET_STD, load, hint)
 
 
