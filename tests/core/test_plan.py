@@ -174,3 +174,15 @@ def test_stand_in_other_datasets_are_planned_and_built(tmp_path: Path) -> None:
     sets = build_evalsets(cfg, load_data(cfg), tmp_path, device="cpu", progress=False)
     assert sets["afhq-cat"].x.shape == (100, 1, 28, 28)  # drawn at the target's shape
     assert np.isfinite(sets["svhn"].x.numpy()).all()
+
+
+@pytest.mark.realdata
+def test_fashion_mnist_is_an_evaluation_set(tmp_path: Path) -> None:
+    """Registered as a dataset, so usable as a set of non-members too (Debian's copy)."""
+    from mistrust.experiment import build_evalsets, load_data
+
+    cfg = load_config("smoke", ["eval.sets=[original, fashion-mnist]"])
+    planned = {e.name: e.size for e in check_plan(cfg).eval_sets}
+    assert planned["fashion-mnist"] == 100
+    sets = build_evalsets(cfg, load_data(cfg), tmp_path, device="cpu", progress=False)
+    assert sets["fashion-mnist"].x.shape == (100, 1, 28, 28)

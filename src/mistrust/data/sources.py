@@ -23,10 +23,11 @@ from mistrust.errors import DataError
 
 log = logging.getLogger(__name__)
 
+#: datasets Debian packages (``apt-cache search``: MNIST itself is not packaged) -> folder
 DEBIAN_ROOTS = {
     "fashion-mnist": Path("/usr/share/datasets/fashion-mnist"),
-    "mnist": Path("/usr/share/datasets/mnist"),
 }
+DEBIAN_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -107,20 +108,33 @@ def load_source(
     return spec.loader(split=split, root=root, download=download, size=size, channels=channels)
 
 
+def _first_line(exc: BaseException) -> str:
+    """An exception in a few words (download errors can run over many lines)."""
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 # ---------------------------------------------------------------- IDX (MNIST family)
+
+
+def _reinstall(path: Path) -> str:
+    """How to replace a damaged dataset file: the package command for Debian's copy."""
+    for name, root in DEBIAN_ROOTS.items():
+        if path.parent == root:
+            return f"reinstall the package (apt-get install --reinstall {DEBIAN_PACKAGES[name]})"
+    return "delete it and reinstall the dataset"
 
 
 def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file (optionally gzipped) into a uint8 array."""
     opener = gzip.open if path.suffix == ".gz" else open
+    fix = _reinstall(path)
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(
-            f"{path}: cannot read IDX file ({exc}); delete it and reinstall the dataset"
-        ) from None
-    fix = "delete it and reinstall the dataset"
+        raise DataError(f"{path}: cannot read IDX file ({exc}); {fix}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path}: not a uint8 IDX file (bad magic number); {fix}")
     ndim = raw[3]
@@ -177,6 +191,7 @@ def _idx_loader(name: str, tv_class: str, classes: list[str]) -> Callable[..., I
                 x = torch.from_numpy(xs.copy()).unsqueeze(1)
                 y = torch.from_numpy(ys.astype(np.int64))
                 return ImageSet(x, y, classes, name)
+        failed = ""
         if download:
             target = default_cache() / "data"
             try:
@@ -186,13 +201,23 @@ def _idx_loader(name: str, tv_class: str, classes: list[str]) -> Callable[..., I
                     getattr(tvd, tv_class)(str(target), train=split == "train", download=True)
             except Exception as exc:  # noqa: BLE001 - any download failure means "not available"
                 log.debug("download of %s failed: %s", name, exc)
+                failed = _first_line(exc)
             else:
                 return load(split=split, root=str(target), download=False)
-        debian = f" (Debian: apt-get install dataset-{name})" if name in DEBIAN_ROOTS else ""
+        fixes = []
+        if name in DEBIAN_PACKAGES:
+            fixes.append(f"install it with apt-get install {DEBIAN_PACKAGES[name]}")
+        fixes.append(
+            f"put {img_stem}.gz, {lab_stem}.gz and the other split's two files in a folder and "
+            "pass --data-root or set MISTRUST_DATA"
+        )
+        if failed:
+            fixes.append(f"run where torchvision can download it (here it failed: {failed})")
+        else:
+            fixes.append("let torchvision download it (--set data.download=true, needs network)")
         raise DataError(
-            f"{name} not found: looked in {', '.join(str(r) for r in roots)}. Install it{debian}, "
-            f"or put {img_stem}.gz and {lab_stem}.gz in a folder and pass --data-root or set "
-            "MISTRUST_DATA, or allow the torchvision download (needs network)."
+            f"{name} not found: looked in {', '.join(str(r) for r in roots)}; "
+            + ", or ".join(fixes)
         )
 
     return load
