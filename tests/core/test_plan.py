@@ -155,6 +155,31 @@ def test_folder_dataset_is_counted_from_its_listing(tmp_path: Path) -> None:
         check_plan(load_config("paper-stanford-dogs-resnet50", [*sizes, "data.train_size=13"]))
 
 
+def test_missing_pretrained_weights(tmp_path: Path, caplog) -> None:
+    """Real data: the missing weights file is the error. Stand-in data: random weights."""
+    from mistrust.errors import WeightsError
+
+    _dogs_folder(tmp_path, 3, 10)
+    sizes = [
+        "data.train_size=12",
+        "data.test_size=3",
+        "data.members=6",
+        "data.nonmembers=2",
+        "data.image_size=32",
+        "eval.sets=[original]",
+        "variants.names=[base]",
+        f"model.weights_path={tmp_path / 'none.pth'}",
+    ]
+    with pytest.raises(WeightsError, match="none.pth"):
+        check_plan(load_config("paper-stanford-dogs-resnet50", [*sizes, f"data.root={tmp_path}"]))
+    plan = check_plan(load_config("paper-stanford-dogs-resnet50", [*sizes, "data.stand_in=true"]))
+    # torchvision's ResNet-50 (25,557,032 with its 1000-class fc) with a head for the 40
+    # classes that a stand-in train pool of 2 x 12 + 16 = 40 images holds
+    assert plan.num_classes == 40
+    assert plan.parameters == 25_557_032 - 2048 * 1000 - 1000 + 2048 * 40 + 40
+    assert "training from random weights instead" in caplog.text
+
+
 def test_missing_evaluation_folder_dataset(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="afhq-cat not found"):
         check_plan(
