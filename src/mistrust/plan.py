@@ -202,12 +202,17 @@ def _labels(name: str, split: str, cfg: Config) -> Pool:
 
 def _check_model(cfg: Config, *, channels: int, num_classes: int, size: int) -> int:
     """Build the model on the meta device and pass a batch through; its parameter count."""
+    import warnings
+
     import torch
 
     from mistrust.modeling import build_model
 
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            # pretrained weights are read and checked against the model (keys and shapes);
+            # copying them into meta tensors is a no-op that torch warns about per tensor
+            warnings.filterwarnings("ignore", message=".*to a meta parameter", category=UserWarning)
             model = build_model(cfg, channels=channels, num_classes=num_classes, size=size)
             model.eval()
             model(torch.zeros(2, channels, size, size))
@@ -215,6 +220,12 @@ def _check_model(cfg: Config, *, channels: int, num_classes: int, size: int) -> 
         if isinstance(exc, MistrustError):  # e.g. WeightsError: already says what to do
             raise
         reason = " ".join(str(exc).split())[:200]
+        if "state_dict" in reason:
+            raise ConfigError(
+                f"model.weights_path: the pretrained weights do not fit {cfg.model.arch} "
+                f"({reason}); point it to {cfg.model.arch}'s weights or set "
+                "model.pretrained: false"
+            ) from None
         raise ConfigError(
             f"model.arch: {cfg.model.arch} cannot be built for {channels}x{size}x{size} inputs "
             f"and {num_classes} classes ({reason}); change model.* or data.image_size"

@@ -180,6 +180,24 @@ def test_missing_pretrained_weights(tmp_path: Path, caplog) -> None:
     assert "training from random weights instead" in caplog.text
 
 
+def test_pretrained_weights_of_another_architecture(tmp_path: Path) -> None:
+    import torch
+    import torchvision
+
+    torch.save(torchvision.models.resnet50().state_dict(), tmp_path / "r50.pth")
+    base = [
+        "model.arch=resnet18",
+        "model.width=null",
+        "model.pretrained=true",
+        "data.image_size=32",
+    ]
+    with pytest.raises(ConfigError, match="the pretrained weights do not fit resnet18"):
+        check_plan(load_config("smoke", [*base, f"model.weights_path={tmp_path / 'r50.pth'}"]))
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "r18.pth")
+    plan = check_plan(load_config("smoke", [*base, f"model.weights_path={tmp_path / 'r18.pth'}"]))
+    assert "resnet18 (pretrained)" in plan.lines()[3]
+
+
 def test_missing_evaluation_folder_dataset(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="afhq-cat not found"):
         check_plan(
