@@ -132,7 +132,7 @@ def check_plan(cfg: Config) -> Plan:
 
         _check_classes(cfg, num_classes)
     splits = make_splits(train.labels, test.labels, d, seed=cfg.seed)
-    kept = num_classes - len(set(d.held_out_classes))
+    kept = num_classes - len(set(d.held_out_classes) & set(range(num_classes)))
     size = d.image_size or spec.size
     parameters = _check_model(cfg, channels=spec.channels, num_classes=kept, size=size)
     trained, posthoc = _check_variants(cfg, splits)
@@ -183,14 +183,14 @@ def _pools(cfg: Config) -> tuple[Pool, Pool]:
 
 
 def _labels(name: str, split: str, cfg: Config) -> Pool:
-    """The labels of one split: listed for folder datasets, loaded for the others."""
-    from mistrust.data.folders import folder_labels
-    from mistrust.data.sources import get_source, load_source
+    """The labels of one split: read alone where the dataset allows (IDX label files, folder
+    listings), otherwise loaded with the images."""
+    from mistrust.data.sources import get_source, load_source, source_labels
 
-    listed = folder_labels(name, split, cfg.data.root)
-    if listed is not None:
-        return Pool(*listed)
     try:
+        found = source_labels(name, split, cfg.data.root)
+        if found is not None:
+            return Pool(*found)
         images = load_source(name, split=split, root=cfg.data.root, download=False, size=8)
     except DataError:
         if not (cfg.data.download and name in DOWNLOAD_SIZES):

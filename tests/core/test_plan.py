@@ -229,3 +229,35 @@ def test_fashion_mnist_is_an_evaluation_set(tmp_path: Path) -> None:
     assert planned["fashion-mnist"] == 100
     sets = build_evalsets(cfg, load_data(cfg), tmp_path, device="cpu", progress=False)
     assert sets["fashion-mnist"].x.shape == (100, 1, 28, 28)
+
+
+def _idx(path: Path, arr: np.ndarray) -> None:
+    import gzip
+    import struct
+
+    arr = np.asarray(arr, dtype=np.uint8)
+    header = bytes([0, 0, 8, arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    path.write_bytes(gzip.compress(header + arr.tobytes()))
+
+
+def test_idx_dataset_is_counted_from_labels_and_headers(tmp_path: Path) -> None:
+    """MNIST-layout files: 50 train / 30 test labels; image counts read from the headers."""
+    _idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((50, 28, 28)))
+    _idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(50) % 10)
+    _idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((30, 28, 28)))
+    _idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(30) % 10)
+    sizes = [
+        "data.dataset=mnist",
+        f"data.root={tmp_path}",
+        "data.download=false",
+        "data.train_size=20",
+        "data.test_size=15",
+        "data.members=10",
+        "data.nonmembers=10",
+        "eval.sets=[original]",
+    ]
+    plan = check_plan(load_config("smoke", sizes))
+    assert plan.pools == (50, 30) and plan.origin == str(tmp_path)
+    _idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((31, 28, 28)))
+    with pytest.raises(DataError, match="31 images but t10k-labels-idx1-ubyte.gz has 30 labels"):
+        check_plan(load_config("smoke", sizes))

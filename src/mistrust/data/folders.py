@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from mistrust.data.images import ImageSet
 from mistrust.data.sources import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    LABEL_READERS,
     DataError,
     SourceSpec,
     candidate_roots,
@@ -96,17 +96,6 @@ def _load_cached(path: str, size: int, channels: int, name: str) -> ImageSet:
     return load_folder(path, size=size, channels=channels, name=name)
 
 
-#: folder dataset name -> its labels from a file listing, for the plan check
-_LISTINGS: dict[str, Callable[[str, str | None], tuple[np.ndarray, str]]] = {}
-
-
-def folder_labels(name: str, split: str, root: str | None) -> tuple[np.ndarray, str] | None:
-    """Labels ``(N,)`` of ``split`` of folder dataset ``name`` and its folder, from the file
-    listing alone (no image decoded); ``None`` if ``name`` is not a folder dataset."""
-    listing = _LISTINGS.get(name)
-    return None if listing is None else listing(split, root)
-
-
 def _folder_source(
     name: str, subpath: str, hint: str, *, num_classes: int = 0, test_fraction: float = 0.0
 ) -> SourceSpec:
@@ -135,13 +124,14 @@ def _folder_source(
         return full.subset(_split_index(full.labels, test_fraction, split))
 
     def listing(split: str, root: str | None) -> tuple[np.ndarray, str]:
+        """Labels from the file listing alone: no image decoded."""
         path = find(root)
         labels = torch.as_tensor(list_images(path)[1], dtype=torch.long)
         if test_fraction:
             labels = labels[_split_index(labels, test_fraction, split)]
         return labels.numpy(), str(path)
 
-    _LISTINGS[name] = listing
+    LABEL_READERS[name] = listing
     return SourceSpec(name, 3, 224, num_classes, IMAGENET_MEAN, IMAGENET_STD, load, hint)
 
 

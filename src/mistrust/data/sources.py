@@ -53,6 +53,18 @@ def register_source(spec: SourceSpec) -> None:
     _SOURCES[spec.name] = spec
 
 
+#: dataset name -> one split's labels ``(N,)`` and where they are, read without the images
+#: (for the plan check); datasets without a reader are loaded whole instead
+LABEL_READERS: dict[str, Callable[[str, str | None], tuple[np.ndarray, str]]] = {}
+
+
+def source_labels(name: str, split: str, root: str | None) -> tuple[np.ndarray, str] | None:
+    """Labels of ``split`` of ``name`` and their folder, without decoding images; ``None``
+    when the dataset has no label reader. Raises ``DataError`` when it is not found."""
+    reader = LABEL_READERS.get(name)
+    return None if reader is None else reader(split, root)
+
+
 def source_names() -> list[str]:
     return sorted(_SOURCES)
 
@@ -220,7 +232,34 @@ def _idx_loader(name: str, tv_class: str, classes: list[str]) -> Callable[..., I
             + ", or ".join(fixes)
         )
 
+    def labels(split: str, root: str | None) -> tuple[np.ndarray, str]:
+        img_stem, lab_stem = _IDX_FILES[split]
+        for r in candidate_roots(name, root):
+            img, lab = _find_idx(r, img_stem), _find_idx(r, lab_stem)
+            if img and lab:
+                y = read_idx(lab)
+                n_images = _idx_count(img)
+                if y.ndim != 1 or n_images != len(y):
+                    _idx_pair(img, lab, len(classes))  # raises with the full diagnosis
+                return y.astype(np.int64), str(img.parent)
+        load(split=split, root=root, download=False)  # raises "not found" with the fixes
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    LABEL_READERS[name] = labels
     return load
+
+
+def _idx_count(path: Path) -> int:
+    """The first dimension of an IDX file, from its header alone."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            head = fh.read(8)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read IDX file ({exc}); {_reinstall(path)}") from None
+    if len(head) < 8 or head[:3] != b"\x00\x00\x08":
+        return read_idx(path).shape[0]  # raises with the precise problem
+    return int.from_bytes(head[4:8], "big")
 
 
 FASHION_CLASSES = [
