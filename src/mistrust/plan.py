@@ -135,7 +135,8 @@ def check_plan(cfg: Config) -> Plan:
     kept = num_classes - len(set(d.held_out_classes) & set(range(num_classes)))
     size = d.image_size or spec.size
     parameters = _check_model(cfg, channels=spec.channels, num_classes=kept, size=size)
-    trained, posthoc = _check_variants(cfg, splits)
+    test_pool = int((~np.isin(test.labels, d.held_out_classes)).sum())
+    trained, posthoc = _check_variants(cfg, splits, test_pool)
     plan = Plan(
         cfg=cfg,
         device=device,
@@ -233,8 +234,13 @@ def _check_model(cfg: Config, *, channels: int, num_classes: int, size: int) -> 
     return sum(p.numel() for p in model.parameters())
 
 
-def _check_variants(cfg: Config, splits: dict[str, np.ndarray]) -> tuple[list[str], list[str]]:
-    """Models to train and post-hoc variants, in run order; infeasible variants raise."""
+def _check_variants(
+    cfg: Config, splits: dict[str, np.ndarray], test_pool: int
+) -> tuple[list[str], list[str]]:
+    """Models to train and post-hoc variants, in run order; infeasible variants raise.
+
+    ``test_pool``: test images of the trained classes (both roles' test splits come from it).
+    """
     from mistrust.variants import get_variant
 
     d = cfg.data
@@ -242,11 +248,18 @@ def _check_variants(cfg: Config, splits: dict[str, np.ndarray]) -> tuple[list[st
     for v in variants:
         held_out = min(len(splits[f"{r}_calibration"]) for r in ("target", "shadow"))
         if v.needs_held_out(cfg.variants) and held_out == 0:
+            most = test_pool // 2
+            fix = (
+                f"make data.test_size larger than data.nonmembers (at most {most}: the "
+                f"{test_pool} test images are shared by target and shadow)"
+                if d.test_size < most
+                else f"lower data.nonmembers below data.test_size (the {test_pool} test "
+                f"images allow data.test_size at most {most})"
+            )
             raise ConfigError(
                 f"variant {v.name} fits on held-out test data, but data.test_size "
                 f"({d.test_size}) equals data.nonmembers ({d.nonmembers}), which leaves none; "
-                f"make data.test_size larger than data.nonmembers, or drop {v.name} from "
-                "variants.names"
+                f"{fix}, or drop {v.name} from variants.names"
             )
     trained = [v.name for v in variants if not v.posthoc]
     if (any(v.posthoc for v in variants) or cfg.reference.attacks) and "base" not in trained:

@@ -45,7 +45,7 @@ def test_paper_presets_check_at_full_size_on_stand_in_data(capsys, preset: str) 
     cfg = load_config(preset)
     assert f"train {cfg.data.train_size} (attack members {cfg.data.members})" in out
     assert "plan ok" in out
-    assert seconds < 30, seconds  # no training, no image generated
+    assert seconds < 120, seconds  # no training (hours at these sizes), no image generated
 
 
 def test_smoke_plan_sizes_are_the_splits(capsys) -> None:
@@ -91,6 +91,20 @@ def test_run_checks_the_plan_before_training(capsys, tmp_path: Path) -> None:
     assert "variant temperature-fit fits on held-out test data" in errors[0]
     assert "data.test_size (200) equals data.nonmembers (200)" in errors[0]
     assert not out.exists()  # nothing was trained, not even the log written
+
+
+def test_held_out_fix_when_the_test_pool_is_used_up() -> None:
+    """digits: 899 test images, so each role's test split holds at most 449 (the Dogs case)."""
+    cfg = load_config(
+        "smoke",
+        ["data.test_size=449", "data.nonmembers=449", "variants.names=[base, temperature-fit]"],
+    )
+    with pytest.raises(ConfigError) as err:
+        check_plan(cfg)
+    assert "lower data.nonmembers below data.test_size (the 899 test images allow " in str(
+        err.value
+    )
+    assert "data.test_size at most 449)" in str(err.value)
 
 
 def test_model_too_small_for_the_input_is_a_config_error() -> None:
