@@ -232,11 +232,15 @@ def _csv(rows: list[Comparison]) -> str:
     return buf.getvalue()
 
 
-def _setting_notes(tables: list[PaperTable], config: dict) -> list[str]:
+def _setting_notes(tables: list[PaperTable], config: dict, rows: list[Comparison]) -> list[str]:
+    """The paper's variant settings (from its file names) that this run does not share."""
     notes = []
     ours = config.get("variants") or {}
+    compared = {c.variant for c in rows}
     for t in tables:
-        if t.setting_key and t.setting is not None and ours.get(t.setting_key) != t.setting:
+        if t.variant not in compared or not t.setting_key or t.setting is None:
+            continue
+        if ours.get(t.setting_key) != t.setting:
             notes.append(
                 f"- {t.variant}: the paper used {t.setting_key} = {t.setting:g}, this run "
                 f"{ours.get(t.setting_key)}"
@@ -300,7 +304,8 @@ def compare_run(run_dir: Path, *, report: bool = True) -> list[Path]:
     rows = compare_rows(tables, attack_rows, read_model_rows(run_dir))
     out_csv, out_md = run_dir / "compare.csv", run_dir / "compare.md"
     atomic_write_text(out_csv, _csv(rows))
-    atomic_write_text(out_md, _markdown(preset, rows, _setting_notes(tables, config), config))
+    notes = _setting_notes(tables, config, rows)
+    atomic_write_text(out_md, _markdown(preset, rows, notes, config))
     written = [out_csv, out_md]
     if report and (run_dir / "report.html").is_file():  # add the comparison to the report
         from mistrust.report import build_report
