@@ -1,4 +1,4 @@
-"""Command line: ``mistrust run | report | datasets | presets``."""
+"""Command line: ``mistrust run | check | compare | report | datasets | presets``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
     cfg = load_config(args.config or args.preset, overrides)
+    from mistrust.plan import check_plan
+
+    check_plan(cfg)  # nothing infeasible starts training
     out = Path(args.out or Path("runs") / cfg.name)
     _setup_logging(out, args.verbose)
     from mistrust.experiment import run_experiment
@@ -84,6 +87,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     result = run_experiment(cfg, out, progress=not args.quiet)
     print_summary(cfg, result)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from mistrust.config import load_config
+    from mistrust.plan import check_plan
+
+    overrides = list(args.set or [])
+    if args.device:
+        overrides.append(f"device={args.device}")
+    if args.data_root:
+        overrides.append(f"data.root={args.data_root}")
+    cfg = load_config(args.config or args.preset, overrides)
+    _setup_logging(None, verbose=False)
+    print("\n".join(check_plan(cfg).lines()))
+    print("plan ok: nothing was trained")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mistrust.compare import compare_run
+
+    for path in compare_run(Path(args.run_dir)):
+        print(f"wrote {path}")
     return 0
 
 
@@ -144,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument("--verbose", action="store_true", help="debug messages on the console")
     r.set_defaults(func=_cmd_run)
+    c = sub.add_parser("check", help="check a run's plan (data, models, variants) without training")
+    c.add_argument("config", nargs="?", help="a YAML config file (may name a base 'preset')")
+    c.add_argument("--preset", default="default", choices=preset_names())
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="as for run")
+    c.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    c.add_argument("--data-root", help="folder holding the datasets")
+    c.set_defaults(func=_cmd_check)
+    cmp = sub.add_parser("compare", help="put a paper-preset run's numbers beside the paper's")
+    cmp.add_argument("run_dir")
+    cmp.set_defaults(func=_cmd_compare)
     d = sub.add_parser("datasets", help="list dataset sources and whether they are available")
     d.add_argument("--data-root")
     d.set_defaults(func=_cmd_datasets)

@@ -302,6 +302,9 @@ def _check(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+#: more reference models than any published attack uses (LiRA: 256); the keep matrix grows with it
+MAX_REFERENCE_MODELS = 4096
+
 #: names that become file or folder names in a run directory (sets, variants, attacks)
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
@@ -412,10 +415,10 @@ def _check_calibration(cfg: Config) -> None:
             "Monte Carlo; set variants.laplace_prior: grid and variants.laplace_pred: mc, "
             "or variants.laplace_method: laplace-torch",
         )
-    needs = [n for n in v.names if n == "temperature-fit"]
-    if "laplace" in v.names and (v.laplace_method == "paper" or v.laplace_prior == "grid"):
-        needs.append("laplace")
-    if needs and v.calibration_set == "held-out":
+    from mistrust.variants import get_variant  # the variant owns the rule
+
+    needs = [n for n in v.names if get_variant(n).needs_held_out(v)]
+    if needs:
         _check(
             d.test_size > d.nonmembers,
             f"variant {needs[0]} fits on held-out test data, but data.test_size "
@@ -576,6 +579,19 @@ def validate(cfg: Config) -> None:
     _check(v.laplace_samples > 0, "variants.laplace_samples must be positive")
     _check(v.laplace_grid > 0, "variants.laplace_grid must be positive")
     _check_calibration(cfg)
+    _check(
+        0 <= cfg.seed < 2**31, f"seed must be an integer in [0, 2^31), got {cfg.seed}"
+    )  # numpy refuses negative seeds; torch's and ours (seed + 1000 + i) must fit
+    for key, names in (
+        ("variants.names", v.names),
+        ("attacks.names", cfg.attacks.names),
+        ("eval.sets", e.sets),
+    ):
+        _check(bool(names), f"{key} is empty; name at least one")
+    _check(
+        r.n_models <= MAX_REFERENCE_MODELS,
+        f"reference.n_models must be at most {MAX_REFERENCE_MODELS}, got {r.n_models}",
+    )
     num_classes = get_source(d.dataset).num_classes
     if num_classes:
         _check_classes(cfg, num_classes)

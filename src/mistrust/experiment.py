@@ -69,11 +69,17 @@ def load_data(cfg: Config) -> Data:
     size = d.image_size or spec.size
     load = d.load_size or size  # kept at load size; the model sees ``size`` (Preprocess)
     if d.stand_in:
-        from mistrust.data.standin import stand_in_set
+        from mistrust.data.standin import stand_in_counts, stand_in_set
 
-        n_train = max(2 * d.train_size, d.stratified_pool or 0) + 16
+        n_train, n_test = stand_in_counts(
+            train_size=d.train_size,
+            test_size=d.test_size,
+            stratified_pool=d.stratified_pool,
+            num_classes=spec.num_classes or 10,
+            held_out=len(set(d.held_out_classes)),
+        )
         train = stand_in_set(spec, n=n_train, split="train", size=load, seed=cfg.seed)
-        test = stand_in_set(spec, n=2 * d.test_size + 16, split="test", size=load, seed=cfg.seed)
+        test = stand_in_set(spec, n=n_test, split="test", size=load, seed=cfg.seed)
     else:
         kw = {"root": d.root, "download": d.download, "size": load, "channels": spec.channels}
         kw["fit"] = d.fit
@@ -144,6 +150,7 @@ def build_evalsets(
         ood_split=cfg.eval.ood_split,
         full_sets=tuple(cfg.eval.full_sets),
         fit=cfg.data.fit,
+        stand_in=cfg.data.stand_in,
     )
     return {name: build_evalset(name, ctx) for name in names}
 

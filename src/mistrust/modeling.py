@@ -15,7 +15,7 @@ import torch
 
 from mistrust.config import Config, TrainConfig
 from mistrust.data.images import ImageSet, Preprocess
-from mistrust.errors import CheckpointError
+from mistrust.errors import CheckpointError, WeightsError
 from mistrust.io import atomic_torch_save
 from mistrust.models import Classifier, create_model
 from mistrust.training import train_model
@@ -39,16 +39,28 @@ def fingerprint(cfg: Config, tcfg: TrainConfig, role: str, seed: int) -> str:
 
 
 def build_model(cfg: Config, *, channels: int, num_classes: int, size: int) -> Classifier:
+    """The configured model. On stand-in data (a smoke test whose numbers mean nothing)
+    pretrained weights that are not on this machine are replaced by random ones."""
     m = cfg.model
-    return create_model(
-        m.arch,
-        channels=channels,
-        num_classes=num_classes,
-        size=size,
-        width=m.width,
-        pretrained=m.pretrained,
-        weights_path=m.weights_path,
-    )
+
+    def build(pretrained: bool) -> Classifier:
+        return create_model(
+            m.arch,
+            channels=channels,
+            num_classes=num_classes,
+            size=size,
+            width=m.width,
+            pretrained=pretrained,
+            weights_path=m.weights_path,
+        )
+
+    try:
+        return build(m.pretrained)
+    except WeightsError as exc:
+        if not cfg.data.stand_in:
+            raise
+        log.warning("stand-in data: %s; training from random weights instead", _reason(exc))
+        return build(False)
 
 
 def _reason(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ with the right fields rather than importing the config classes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -24,11 +25,36 @@ class VariantSettings(Protocol):
 T = TypeVar("T")  # a dataclass of training settings with label_smoothing / weight_decay fields
 
 
+class CalibrationSettings(Protocol):
+    """The fields of ``variants`` that decide which data a post-hoc variant fits on."""
+
+    calibration_set: str  # "held-out" (test data the attacks never score) or "nonmembers"
+    laplace_method: str  # "paper" or "laplace-torch"
+    laplace_prior: str  # "grid" (validated) or "marglik" (training data only)
+
+
+def _never(vcfg: CalibrationSettings) -> bool:
+    return False
+
+
+def _fits_on_validation(vcfg: CalibrationSettings) -> bool:
+    return vcfg.calibration_set == "held-out"
+
+
+def _laplace_needs_held_out(vcfg: CalibrationSettings) -> bool:
+    """The prior search validates on ``calibration_set``; marglik needs no validation data."""
+    validates = vcfg.laplace_method == "paper" or vcfg.laplace_prior == "grid"
+    return validates and _fits_on_validation(vcfg)
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
     posthoc: bool
     description: str
+    #: whether the variant fits on each role's held-out calibration split (test data
+    #: the attacks never score), which exists only when data.test_size > data.nonmembers
+    needs_held_out: Callable[[CalibrationSettings], bool] = _never
 
     def train_config(self, base: T, vcfg: VariantSettings) -> T:
         if self.name == "label-smoothing":
@@ -45,9 +71,17 @@ _VARIANTS = {
         Variant("label-smoothing", False, "cross-entropy with label smoothing"),
         Variant("weight-decay", False, "L2 weight decay"),
         Variant("temperature", True, "softmax temperature fixed at variants.temperature"),
-        Variant("temperature-fit", True, "temperature fitted by NLL (variants.calibration_set)"),
         Variant(
-            "laplace", True, "last-layer Laplace, Kronecker-factored (variants.laplace_method)"
+            "temperature-fit",
+            True,
+            "temperature fitted by NLL (variants.calibration_set)",
+            _fits_on_validation,
+        ),
+        Variant(
+            "laplace",
+            True,
+            "last-layer Laplace, Kronecker-factored (variants.laplace_method)",
+            _laplace_needs_held_out,
         ),
     )
 }

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
+from mistrust.compare import compare_run, paper_tables
 from mistrust.config import load_config
 from mistrust.experiment import run_experiment
 from mistrust.io import load_npz
+from mistrust.report.tables import read_attack_rows
 
 TINY = [
     "data.stand_in=true",
@@ -55,3 +59,23 @@ def test_paper_preset_on_stand_in_data(tmp_path, preset: str, extra: list[str]) 
             assert member.sum() == 12 and (~member).sum() == 10, (v, ds)
             assert result.value(v, "threshold", ds, "tpr") == f["predicted"][member].mean()
             assert result.value(v, "threshold", ds, "fpr") == f["predicted"][~member].mean()
+    # our numbers beside the paper's: every variant, every attack and set both have
+    compare_run(tmp_path / "run", report=preset == "paper-cifar10-salemcnn")
+    rows = list(csv.DictReader((tmp_path / "run" / "compare.csv").open()))
+    assert {r["variant"] for r in rows} == set(cfg.variants.names)
+    models = [r for r in rows if r["attack"].endswith(" model")]  # Stanford Dogs only
+    assert len(models) == (6 * len(cfg.variants.names) if "dogs" in preset else 0)
+    rows = [r for r in rows if r not in models]
+    assert {r["dataset"] for r in rows} == {"original", "scaled"}  # noise: not in the paper
+    published = {(t.variant, *key): v for t in paper_tables(preset) for key, v in t.values.items()}
+    label = {"original": "Original", "scaled": "Scaled"}
+    ours = {r[:4]: r[4] for r in read_attack_rows(tmp_path / "run")}
+    for r in rows:
+        key = (r["variant"], r["attack"], r["dataset"], r["metric"])
+        assert (
+            float(r["paper"])
+            == published[(r["variant"], r["attack"], label[r["dataset"]], r["metric"])]
+        )
+        assert float(r["ours"]) == ours[key]
+    if preset == "paper-cifar10-salemcnn":
+        assert "Beside the paper" in (tmp_path / "run" / "report.html").read_text()

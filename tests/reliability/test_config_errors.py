@@ -52,6 +52,32 @@ CASES = {
         ["eval.folders={scaled: /tmp}"],
         ["'scaled' is a built-in evaluation set"],
     ),
+    "negative-seed": (["seed=-1"], ["seed must be an integer in [0, 2^31), got -1"]),
+    "empty-attack-list": (["attacks.names=[]"], ["attacks.names is empty; name at least one"]),
+    "too-many-reference-models": (
+        ["reference.n_models=1000000"],
+        ["reference.n_models must be at most 4096"],
+    ),
+    "pretrained-without-weights": (
+        ["model.pretrained=true"],
+        ["model.pretrained: salem-cnn has no pretrained weights; set model.pretrained: false"],
+    ),
+    "variant-without-held-out-data": (
+        ["data.nonmembers=64", "variants.names=[base, temperature-fit]"],
+        [
+            "variant temperature-fit fits on held-out test data, but data.test_size (64) "
+            "equals data.nonmembers (64)",
+            "make data.test_size larger than data.nonmembers",
+        ],
+    ),
+    "model-too-small-for-input": (
+        ["data.image_size=8"],
+        ["model.arch: salem-cnn cannot be built for 1x8x8 inputs", "data.image_size"],
+    ),
+    "held-out-set-without-classes": (
+        ["eval.sets=[original, held-out]"],
+        ["'held-out' needs test images of classes left out of training"],
+    ),
 }
 
 

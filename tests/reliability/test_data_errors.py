@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from reliability_helpers import assert_user_error, run_tiny
 
-from mistrust.data.sources import DEBIAN_ROOTS
+from mistrust.data import sources
 from mistrust.io import load_npz
 
 IDX = {
@@ -52,15 +52,59 @@ def _run_mnist(capsys, out: Path, root: Path):
     return run_tiny(capsys, out, *MNIST, f"data.root={root}")
 
 
-@pytest.mark.skipif(DEBIAN_ROOTS["mnist"].is_dir(), reason="MNIST is installed system-wide")
 def test_dataset_missing(capsys, tmp_path: Path, expect_untouched) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     res = expect_untouched(lambda out: _run_mnist(capsys, out, empty))
-    assert_user_error(res, "mnist not found: looked in", str(empty), "--data-root")
+    assert_user_error(
+        res, "mnist not found: looked in", str(empty), "--data-root", "--set data.download=true"
+    )
+    assert "apt-get" not in res.stderr  # Debian has no MNIST package
 
 
-@pytest.mark.skipif(DEBIAN_ROOTS["mnist"].is_dir(), reason="MNIST is installed system-wide")
+def test_dataset_missing_after_a_failed_download(
+    capsys, tmp_path: Path, monkeypatch, expect_untouched
+) -> None:
+    import torchvision.datasets as tvd
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(tvd, "MNIST", offline)
+    monkeypatch.setenv("MISTRUST_CACHE", str(tmp_path / "cache"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = expect_untouched(
+        lambda out: run_tiny(
+            capsys, out, "data.dataset=mnist", "data.image_size=null", f"data.root={empty}"
+        )
+    )
+    assert_user_error(
+        res,
+        "run where torchvision can download it (here it failed: RuntimeError: Error downloading",
+    )
+
+
+def test_debian_dataset_missing_names_its_package(
+    capsys, tmp_path: Path, monkeypatch, expect_untouched
+) -> None:
+    monkeypatch.setitem(sources.DEBIAN_ROOTS, "fashion-mnist", tmp_path / "nowhere")
+    monkeypatch.setenv("MISTRUST_CACHE", str(tmp_path / "cache"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = expect_untouched(
+        lambda out: run_tiny(
+            capsys,
+            out,
+            "data.dataset=fashion-mnist",
+            "data.download=false",
+            "data.image_size=null",
+            f"data.root={empty}",
+        )
+    )
+    assert_user_error(res, "fashion-mnist not found", "apt-get install dataset-fashion-mnist")
+
+
 def test_dataset_file_missing(capsys, tmp_path: Path, expect_untouched) -> None:
     root = make_mnist(tmp_path / "m", _only("t10k-labels-idx1-ubyte", lambda raw: None))
     res = expect_untouched(lambda out: _run_mnist(capsys, out, root))

@@ -41,6 +41,7 @@ class EvalContext:
     ood_split: str = "test"  # split other datasets are drawn from ("train": the paper)
     full_sets: tuple[str, ...] = ()  # sets used whole rather than sampled down to ``size``
     fit: str = "squash"  # how image folders become square ("center-crop": the paper's Dogs)
+    stand_in: bool = False  # other datasets as synthetic images too (data.stand_in)
 
 
 @dataclass
@@ -212,6 +213,14 @@ def _load(name: str, ctx: EvalContext) -> ImageSet:
 
 def _dataset(name: str) -> Builder:
     def build(ctx: EvalContext) -> EvalInputs:
+        if ctx.stand_in:
+            from mistrust.data.sources import get_source
+            from mistrust.data.standin import stand_in_set
+
+            spec = get_source(name)  # drawn at the target's resolution: no resampling
+            p = ctx.preprocess
+            fake = stand_in_set(spec, n=ctx.size, split="test", size=p.size, seed=ctx.seed + 7)
+            return _from_images(fake, ctx)
         return _from_images(_load(name, ctx), ctx)
 
     return build
@@ -220,6 +229,7 @@ def _dataset(name: str) -> Builder:
 _DATASETS = {
     "digits": "scikit-learn's 8x8 handwritten digits, resized",
     "mnist": "MNIST handwritten digits",
+    "fashion-mnist": "Fashion-MNIST clothing images",
     "cifar10": "CIFAR-10 images",
     "cifar100": "CIFAR-100 images",
     "svhn": "SVHN house numbers",

@@ -18,6 +18,7 @@ from mistrust.data.images import ImageSet
 from mistrust.data.sources import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    LABEL_READERS,
     DataError,
     SourceSpec,
     candidate_roots,
@@ -133,6 +134,15 @@ def _folder_source(
     the folders AFHQ ships.
     """
 
+    def find(root: str | None, split: str) -> Path:
+        tried = []
+        for r in candidate_roots(name, root):
+            cand = r / subpath.format(split="train" if split == "train" else "val")
+            tried.append(str(cand))
+            if cand.is_dir():
+                return cand
+        raise DataError(f"{name} not found (looked in {', '.join(tried)}). {hint}")
+
     def load(
         *,
         split: str,
@@ -142,17 +152,20 @@ def _folder_source(
         fit: str = "squash",
         **_: object,
     ) -> ImageSet:
-        tried = []
-        for r in candidate_roots(name, root):
-            cand = r / subpath.format(split="train" if split == "train" else "val")
-            tried.append(str(cand))
-            if cand.is_dir():
-                full = _load_cached(str(cand), size or 224, channels or 3, name, fit)
-                if not test_fraction:
-                    return full
-                return full.subset(_split_index(full.labels, test_fraction, split))
-        raise DataError(f"{name} not found (looked in {', '.join(tried)}). {hint}")
+        full = _load_cached(str(find(root, split)), size or 224, channels or 3, name, fit)
+        if not test_fraction:
+            return full
+        return full.subset(_split_index(full.labels, test_fraction, split))
 
+    def listing(split: str, root: str | None) -> tuple[np.ndarray, str]:
+        """Labels from the file listing alone: no image decoded."""
+        path = find(root, split)
+        labels = torch.as_tensor(list_images(path)[1], dtype=torch.long)
+        if test_fraction:
+            labels = labels[_split_index(labels, test_fraction, split)]
+        return labels.numpy(), str(path)
+
+    LABEL_READERS[name] = listing
     return SourceSpec(name, 3, 224, num_classes, IMAGENET_MEAN, IMAGENET_STD, load, hint)
 
 

@@ -23,10 +23,11 @@ from mistrust.errors import DataError
 
 log = logging.getLogger(__name__)
 
+#: datasets Debian packages (``apt-cache search``: MNIST itself is not packaged) -> folder
 DEBIAN_ROOTS = {
     "fashion-mnist": Path("/usr/share/datasets/fashion-mnist"),
-    "mnist": Path("/usr/share/datasets/mnist"),
 }
+DEBIAN_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -50,6 +51,18 @@ def register_source(spec: SourceSpec) -> None:
     if spec.name in _SOURCES:
         raise ValueError(f"dataset source {spec.name!r} is already registered")
     _SOURCES[spec.name] = spec
+
+
+#: dataset name -> one split's labels ``(N,)`` and where they are, read without the images
+#: (for the plan check); datasets without a reader are loaded whole instead
+LABEL_READERS: dict[str, Callable[[str, str | None], tuple[np.ndarray, str]]] = {}
+
+
+def source_labels(name: str, split: str, root: str | None) -> tuple[np.ndarray, str] | None:
+    """Labels of ``split`` of ``name`` and their folder, without decoding images; ``None``
+    when the dataset has no label reader. Raises ``DataError`` when it is not found."""
+    reader = LABEL_READERS.get(name)
+    return None if reader is None else reader(split, root)
 
 
 def source_names() -> list[str]:
@@ -114,20 +127,33 @@ def load_source(
     )
 
 
+def _first_line(exc: BaseException) -> str:
+    """An exception in a few words (download errors can run over many lines)."""
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 # ---------------------------------------------------------------- IDX (MNIST family)
+
+
+def _reinstall(path: Path) -> str:
+    """How to replace a damaged dataset file: the package command for Debian's copy."""
+    for name, root in DEBIAN_ROOTS.items():
+        if path.parent == root:
+            return f"reinstall the package (apt-get install --reinstall {DEBIAN_PACKAGES[name]})"
+    return "delete it and reinstall the dataset"
 
 
 def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file (optionally gzipped) into a uint8 array."""
     opener = gzip.open if path.suffix == ".gz" else open
+    fix = _reinstall(path)
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(
-            f"{path}: cannot read IDX file ({exc}); delete it and reinstall the dataset"
-        ) from None
-    fix = "delete it and reinstall the dataset"
+        raise DataError(f"{path}: cannot read IDX file ({exc}); {fix}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path}: not a uint8 IDX file (bad magic number); {fix}")
     ndim = raw[3]
@@ -184,6 +210,7 @@ def _idx_loader(name: str, tv_class: str, classes: list[str]) -> Callable[..., I
                 x = torch.from_numpy(xs.copy()).unsqueeze(1)
                 y = torch.from_numpy(ys.astype(np.int64))
                 return ImageSet(x, y, classes, name)
+        failed = ""
         if download:
             target = default_cache() / "data"
             try:
@@ -193,16 +220,53 @@ def _idx_loader(name: str, tv_class: str, classes: list[str]) -> Callable[..., I
                     getattr(tvd, tv_class)(str(target), train=split == "train", download=True)
             except Exception as exc:  # noqa: BLE001 - any download failure means "not available"
                 log.debug("download of %s failed: %s", name, exc)
+                failed = _first_line(exc)
             else:
                 return load(split=split, root=str(target), download=False)
-        debian = f" (Debian: apt-get install dataset-{name})" if name in DEBIAN_ROOTS else ""
+        fixes = []
+        if name in DEBIAN_PACKAGES:
+            fixes.append(f"install it with apt-get install {DEBIAN_PACKAGES[name]}")
+        fixes.append(
+            f"put {img_stem}.gz, {lab_stem}.gz and the other split's two files in a folder and "
+            "pass --data-root or set MISTRUST_DATA"
+        )
+        if failed:
+            fixes.append(f"run where torchvision can download it (here it failed: {failed})")
+        else:
+            fixes.append("let torchvision download it (--set data.download=true, needs network)")
         raise DataError(
-            f"{name} not found: looked in {', '.join(str(r) for r in roots)}. Install it{debian}, "
-            f"or put {img_stem}.gz and {lab_stem}.gz in a folder and pass --data-root or set "
-            "MISTRUST_DATA, or allow the torchvision download (needs network)."
+            f"{name} not found: looked in {', '.join(str(r) for r in roots)}; "
+            + ", or ".join(fixes)
         )
 
+    def labels(split: str, root: str | None) -> tuple[np.ndarray, str]:
+        img_stem, lab_stem = _IDX_FILES[split]
+        for r in candidate_roots(name, root):
+            img, lab = _find_idx(r, img_stem), _find_idx(r, lab_stem)
+            if img and lab:
+                y = read_idx(lab)
+                n_images = _idx_count(img)
+                if y.ndim != 1 or n_images != len(y):
+                    _idx_pair(img, lab, len(classes))  # raises with the full diagnosis
+                return y.astype(np.int64), str(img.parent)
+        load(split=split, root=root, download=False)  # raises "not found" with the fixes
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    LABEL_READERS[name] = labels
     return load
+
+
+def _idx_count(path: Path) -> int:
+    """The first dimension of an IDX file, from its header alone."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            head = fh.read(8)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read IDX file ({exc}); {_reinstall(path)}") from None
+    if len(head) < 8 or head[:3] != b"\x00\x00\x08":
+        return read_idx(path).shape[0]  # raises with the precise problem
+    return int.from_bytes(head[4:8], "big")
 
 
 FASHION_CLASSES = [

@@ -13,6 +13,24 @@ from mistrust.data.images import ImageSet
 from mistrust.data.sources import SourceSpec
 
 
+def stand_in_counts(
+    *,
+    train_size: int,
+    test_size: int,
+    stratified_pool: int | None,
+    num_classes: int,
+    held_out: int = 0,
+) -> tuple[int, int]:
+    """Images in the stand-in train and test pools: enough for both roles' splits once the
+    ``held_out`` of ``num_classes`` (balanced) classes are set aside."""
+    kept = max(num_classes - held_out, 1)
+
+    def enough(n: int) -> int:
+        return -(-n * num_classes // kept) + 16  # ceil, then a margin
+
+    return enough(max(2 * train_size, stratified_pool or 0)), enough(2 * test_size)
+
+
 def stand_in_set(
     spec: SourceSpec,
     *,

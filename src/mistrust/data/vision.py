@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 STL_MONKEY = 7  # STL-10 class "monkey": the paper removes it (no CIFAR-10 counterpart)
+#: what torchvision reads under a root folder (as its download leaves it)
+TORCHVISION_FILES = {
+    "cifar10": "folder cifar-10-batches-py/",
+    "cifar100": "folder cifar-100-python/",
+    "svhn": "files train_32x32.mat and test_32x32.mat",
+    "stl10": "folder stl10_binary/",
+}
 
 
 def _open(
@@ -33,17 +40,23 @@ def _open(
             return factory(str(r), False)
         except (RuntimeError, FileNotFoundError, OSError):
             continue
+    failed = ""
     if download:
         try:
             with download_lock(name):  # torchvision writes its files in place
                 return factory(str(roots[-1]), True)
         except Exception as exc:  # noqa: BLE001 - report below with the fix
             log.debug("download of %s failed: %s", name, exc)
+            failed = " ".join(f"{type(exc).__name__}: {exc}".split())[:120]
+    how = (
+        f"run where torchvision can download it (here it failed: {failed})"
+        if failed
+        else "let torchvision download it (--set data.download=true, needs network)"
+    )
     raise DataError(
         f"{name} not found (or its files failed torchvision's checksum): looked in "
-        f"{', '.join(str(r) for r in roots)}. Download it with "
-        f"torchvision where there is network (data.download: true), or put torchvision's "
-        f"{name} files under --data-root / MISTRUST_DATA."
+        f"{', '.join(str(r) for r in roots)}; put torchvision's {TORCHVISION_FILES[name]} "
+        f"in a folder and pass --data-root or set MISTRUST_DATA, or {how}"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mistrust.errors import ConfigError
 from mistrust.models.base import Classifier
 from mistrust.models.cifar import efficientnet_b0_cifar, resnet18_cifar
 from mistrust.models.imagenet import WeightsError, resnet18, resnet50
@@ -50,12 +51,14 @@ def create_model(
     kwargs: dict = {"channels": channels, "num_classes": num_classes, "size": size}
     if width is not None:
         if arch not in _WIDTHS:
-            raise ValueError(f"model {arch!r} has a fixed width; leave model.width unset")
+            raise ConfigError(f"model.width: {arch} has a fixed width; leave model.width unset")
         kwargs["width"] = width
     if arch in _PRETRAINABLE:
         kwargs.update(pretrained=pretrained, weights_path=weights_path)
     elif pretrained:
-        raise ValueError(f"model {arch!r} has no pretrained weights; set model.pretrained: false")
+        raise ConfigError(
+            f"model.pretrained: {arch} has no pretrained weights; set model.pretrained: false"
+        )
     return _MODELS[arch](**kwargs)
 
 

@@ -381,16 +381,48 @@ NAV = (
 )
 
 
+def _paper(run: Run) -> str:
+    """The FPR / AUROC rows of ``compare.csv`` (``mistrust compare``), if the run has one."""
+    import csv
+
+    path = run.path / "compare.csv"
+    if not path.is_file():
+        return ""
+    with path.open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["metric"] in ("fpr", "auroc")]
+    flag = {"1": "yes", "0": "no", "": ""}
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{escape(r[k])}</td>" for k in ("variant", "attack", "dataset", "metric"))
+        + "".join(f"<td>{fmt(float(r[k]), 3)}</td>" for k in ("ours", "paper"))
+        + f"<td>{float(r['difference']):+.3f}</td><td>{flag.get(r['paper_in_ci'], '')}</td></tr>"
+        for r in rows
+    )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("variant", "attack", "set", "metric", "ours", "paper", "difference", "in CI")
+    )
+    return (
+        '<section id="paper"><h2>Beside the paper</h2><p class="note">The paper\'s published '
+        "values (FPR and AUROC; every metric in compare.csv and compare.md). In CI: the "
+        "paper's value lies inside our exact 95 % interval.</p>"
+        f'<div class="tablebox"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+        "</table></div></section>"
+    )
+
+
 def render(run: Run, tables: list[Table]) -> tuple[str, str]:
     """``(html, markdown)`` of the report."""
     head_html, head_text = headline(run.rows)
     name = str(run.get("name", run.path.name))
     body = _summary(run, head_html) + _tables(tables, variants_of(run.rows)) + _figures(run)
+    paper = _paper(run)
+    nav = NAV + ((("paper", "Paper"),) if paper else ())
     template = Template((resources.files("mistrust.report") / "template.html").read_text())
     page = template.substitute(
         title=escape(f"mistrust audit: {name}"),
-        nav="".join(f'<a href="#{k}">{t}</a>' for k, t in NAV),
-        body=body + _config(run),
+        nav="".join(f'<a href="#{k}">{t}</a>' for k, t in nav),
+        body=body + paper + _config(run),
         subtitle=escape(
             f"{run.get('model.arch', '?')} on {run.get('data.dataset', '?')} · "
             f"{len(variants_of(run.rows))} variant(s) · "
@@ -404,6 +436,8 @@ def render(run: Run, tables: list[Table]) -> tuple[str, str]:
         "Figures (ROC curves, max-score histograms, galleries, reliability diagrams, "
         "trade-off) are in `report.html`.\n",
     ] + [to_markdown(t) for t in tables]
+    if (run.path / "compare.md").is_file():
+        md.append((run.path / "compare.md").read_text().replace("# ", "## ", 1))
     return page, "\n".join(md)
 
 
