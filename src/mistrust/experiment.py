@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mistrust.config import Config, ConfigError, save_config
+from mistrust.config import Config, save_config
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.sources import default_cache, get_source, load_source
 from mistrust.data.splits import ROLES, make_splits, positions
+from mistrust.devices import resolve_device
 from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
 from mistrust.io import atomic_savez, exclusive, load_npz
 from mistrust.modeling import train_or_load
@@ -33,21 +34,6 @@ from mistrust.results import RunResult, write_results
 from mistrust.variants import get_variant
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(
-            f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) exist"
-        )
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {name!r} requested but MPS is not available; use --device cpu")
-    return dev
 
 
 @dataclass

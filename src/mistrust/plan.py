@@ -118,7 +118,7 @@ def check_plan(cfg: Config) -> Plan:
     """
     from mistrust.data.sources import get_source
     from mistrust.data.splits import make_splits
-    from mistrust.experiment import resolve_device
+    from mistrust.devices import resolve_device
 
     device = str(resolve_device(cfg.device))
     d = cfg.data
