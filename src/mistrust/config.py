@@ -394,8 +394,8 @@ def check_reference_config(cfg: Config) -> None:
 
 
 def _check_calibration(cfg: Config) -> None:
-    """Post-hoc variant settings, and their data: checked before anything trains."""
-    v, d = cfg.variants, cfg.data
+    """Post-hoc variant settings: allowed values and combinations."""
+    v = cfg.variants
     _check(
         v.laplace_method in ("paper", "laplace-torch"),
         f"variants.laplace_method must be paper or laplace-torch, got {v.laplace_method!r}",
@@ -415,17 +415,8 @@ def _check_calibration(cfg: Config) -> None:
             "Monte Carlo; set variants.laplace_prior: grid and variants.laplace_pred: mc, "
             "or variants.laplace_method: laplace-torch",
         )
-    from mistrust.variants import get_variant  # the variant owns the rule
-
-    needs = [n for n in v.names if get_variant(n).needs_held_out(v)]
-    if needs:
-        _check(
-            d.test_size > d.nonmembers,
-            f"variant {needs[0]} fits on held-out test data, but data.test_size "
-            f"({d.test_size}) leaves none beside the {d.nonmembers} attack non-members; make "
-            "data.test_size larger than data.nonmembers, or set "
-            "variants.calibration_set: nonmembers (the paper's choice)",
-        )
+    # whether the splits leave the data a post-hoc variant fits on is the plan check's
+    # (mistrust.plan): it knows the pool sizes, so it can say what would fit
 
 
 def validate(cfg: Config) -> None:
@@ -450,7 +441,7 @@ def validate(cfg: Config) -> None:
     m = cfg.model
     _check(
         not m.pretrained or pretrainable(m.arch),
-        f"model.pretrained: {m.arch!r} has no ImageNet weights; set model.pretrained: false "
+        f"model.pretrained: {m.arch} has no pretrained weights; set model.pretrained: false "
         f"or choose model.arch from {', '.join(n for n in model_names() if pretrainable(n))}",
     )
     _check(

@@ -76,7 +76,7 @@ def test_user_file_on_top_of_preset(tmp_path) -> None:
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["model.pretrained=true"], "model.pretrained: 'salem-cnn' has no ImageNet weights"),
+        (["model.pretrained=true"], "model.pretrained: salem-cnn has no pretrained weights"),
         (["model.arch=efficientnet-b0-cifar", "model.width=8"], "has a fixed width"),
     ],
 )

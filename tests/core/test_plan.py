@@ -35,12 +35,6 @@ def test_paper_presets_check_at_full_size_on_stand_in_data(capsys, preset: str) 
     t0 = time.perf_counter()
     code, out, errors = _cli(capsys, "check", "--preset", preset, "--set", "data.stand_in=true")
     seconds = time.perf_counter() - t0
-    if preset == "paper-stanford-dogs-resnet50" and "laplace" in out + "".join(errors):
-        # the prior search validates on held-out test data, and test_size == nonmembers
-        # (2058) leaves none: said before training, in one line
-        assert code == 2 and len(errors) == 1, errors
-        assert "variant laplace" in errors[0] and "data.test_size (2058)" in errors[0]
-        return
     assert code == 0, errors
     cfg = load_config(preset)
     assert f"train {cfg.data.train_size} (attack members {cfg.data.members})" in out
@@ -108,9 +102,10 @@ def test_held_out_fix_when_the_test_pool_is_used_up() -> None:
 
 
 def test_model_too_small_for_the_input_is_a_config_error() -> None:
-    # SalemCNN: two 5x5 convolutions and two 2x2 pools do not fit an 8x8 image
-    with pytest.raises(ConfigError, match="salem-cnn cannot be built for 1x8x8"):
-        check_plan(load_config("smoke", ["data.image_size=8"]))
+    # SalemCNN: two padded 5x5 convolutions keep the size, two 2x2 pools halve it twice:
+    # 2x2 -> 1x1 -> nothing left to pool
+    with pytest.raises(ConfigError, match="salem-cnn cannot be built for 1x2x2"):
+        check_plan(load_config("smoke", ["data.image_size=2"]))
 
 
 def test_held_out_set_without_held_out_classes() -> None:
@@ -131,13 +126,18 @@ def test_reference_population_is_checked() -> None:
 
 
 def test_laplace_rule_reads_the_validation_choice() -> None:
-    laplace = get_variant("laplace")
-    assert laplace.needs_held_out(load_config("smoke").variants)  # today's construction
-    assert not laplace.needs_held_out(SimpleNamespace(laplace_method="paper"))
-    assert not laplace.needs_held_out(SimpleNamespace(laplace_validation="nonmembers"))
-    assert laplace.needs_held_out(SimpleNamespace(laplace_validation="held-out"))
-    assert get_variant("temperature-fit").needs_held_out(SimpleNamespace())
-    assert not get_variant("temperature").needs_held_out(SimpleNamespace())
+    laplace, fit = get_variant("laplace"), get_variant("temperature-fit")
+
+    def settings(cal: str, method: str = "laplace-torch", prior: str = "grid") -> SimpleNamespace:
+        return SimpleNamespace(calibration_set=cal, laplace_method=method, laplace_prior=prior)
+
+    assert laplace.needs_held_out(load_config("smoke").variants)  # the default construction
+    assert laplace.needs_held_out(settings("held-out", "paper"))
+    assert not laplace.needs_held_out(settings("nonmembers", "paper"))  # the paper's presets
+    assert not laplace.needs_held_out(settings("held-out", prior="marglik"))  # no validation
+    assert fit.needs_held_out(settings("held-out"))
+    assert not fit.needs_held_out(settings("nonmembers"))
+    assert not get_variant("temperature").needs_held_out(settings("held-out"))
 
 
 def _dogs_folder(root: Path, breeds: int, per_breed: int) -> None:

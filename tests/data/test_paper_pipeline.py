@@ -107,10 +107,13 @@ def test_afhq_nondog_is_cats_and_wild_from_train(tmp_path) -> None:
 
 def test_calibration_needs_held_out_data_or_the_nonmembers() -> None:
     tight = ["data.test_size=50", "data.nonmembers=50", "variants.names=[base, temperature-fit]"]
+    from mistrust.plan import check_plan
+
     with pytest.raises(ConfigError, match="variants.calibration_set: nonmembers"):
-        load_config("smoke", tight)
+        check_plan(load_config("smoke", tight))
     cfg = load_config("smoke", [*tight, "variants.calibration_set=nonmembers"])
     assert cfg.variants.calibration_set == "nonmembers"
+    check_plan(cfg)
     dogs = load_config("paper-stanford-dogs-resnet50")
     assert dogs.data.test_size == dogs.data.nonmembers  # feasible only through the non-members
     assert dogs.variants.calibration_set == "nonmembers"

@@ -100,7 +100,10 @@ def test_console_summary(smoke_run: Path) -> None:
         (["run", "--preset", "smoke", "--set", "train.epoch=3"], "unknown key train.epoch"),
         (["run", "--preset", "smoke", "--set", "data.members=5000"], "cannot exceed"),
         (["run", "missing.yaml"], "not found"),
-        (["run", "--preset", "smoke", "--set", "model.pretrained=true"], "no ImageNet weights"),
+        (
+            ["run", "--preset", "smoke", "--set", "model.pretrained=true"],
+            "has no pretrained weights",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

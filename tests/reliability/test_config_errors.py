@@ -71,8 +71,8 @@ CASES = {
         ],
     ),
     "model-too-small-for-input": (
-        ["data.image_size=8"],
-        ["model.arch: salem-cnn cannot be built for 1x8x8 inputs", "data.image_size"],
+        ["data.image_size=2"],
+        ["model.arch: salem-cnn cannot be built for 1x2x2 inputs", "data.image_size"],
     ),
     "held-out-set-without-classes": (
         ["eval.sets=[original, held-out]"],
