@@ -536,3 +536,58 @@ def test_run_result_value() -> None:
     assert r.value("b", "a", "d", "n") == 0.25
     with pytest.raises(KeyError):
         r.value("b", "a", "d", "x")
+
+
+def test_results_json_and_file_layout(tmp_path: Path) -> None:
+    import json
+    import platform
+
+    import torch
+
+    import mistrust
+    from mistrust.config import load_config
+    from mistrust.results import RunResult, write_results
+
+    rows, model_rows = _synthetic()
+    rows = [r for r in rows if r[0] == "base" and r[1] != "odd_%name"]
+    cfg = load_config("smoke", ["variants.names=[base]", "attacks.names=[threshold, loss]"])
+    info = {"temperature": {"target": {"where": tmp_path}}}
+    write_results(cfg, RunResult(tmp_path, rows, model_rows, info, {"data": 1.5}, {"t": 2.0}))
+    text = (tmp_path / "results.json").read_text()
+    assert text.startswith('{\n "config": {\n  "name"')  # indent 1
+    doc = json.loads(text)
+    assert list(doc) == [
+        "config",
+        "versions",
+        "attacks",
+        "models",
+        "variants",
+        "timings",
+        "train_seconds",
+    ]
+    assert doc["config"] == json.loads(json.dumps(cfg.to_dict(), default=str))
+    assert doc["versions"] == {
+        "mistrust": mistrust.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+    assert doc["variants"]["temperature"]["target"]["where"] == str(tmp_path)
+    assert doc["timings"] == {"data": 1.5} and doc["train_seconds"] == {"t": 2.0}
+    raw = (tmp_path / "results.csv").read_bytes()
+    assert b"\r" not in raw and raw.startswith(b"variant,attack,dataset,metric,value\n")
+    md = (tmp_path / "tables.md").read_text()
+    assert md.startswith("## FPR per evaluation set (base)\n\n| set \\ attack | threshold | loss |")
+    assert "per variant" not in md and not list(tmp_path.glob("tables/variants_*"))
+    # NaN never reaches results.json as a bare NaN token
+    bad = RunResult(tmp_path, rows, model_rows, {"x": math.nan}, {}, {})
+    with pytest.raises(ValueError):
+        write_results(cfg, bad)
+    cfg2 = load_config("smoke", ["variants.names=[base, laplace]", "attacks.names=[loss]"])
+    rows2 = rows + [("laplace", *r[1:]) for r in rows]
+    write_results(cfg2, RunResult(tmp_path, rows2, model_rows, {}, {}, {}))
+    assert "| set \\ variant | base | laplace |" in (tmp_path / "tables.md").read_text()
+    assert (tmp_path / "tables/variants_loss.csv").read_text().startswith("set,base,laplace\n")
+    with pytest.raises(KeyError, match="'nope'"):
+        RunResult(tmp_path, rows).value("base", "loss", "nope", "fpr")
