@@ -125,3 +125,20 @@ def test_listing_commands() -> None:
     assert proc.returncode == 0 and "digits" in proc.stdout and "fashion-mnist" in proc.stdout
     proc = _run("presets")
     assert proc.returncode == 0 and "paper-stanford-dogs-resnet50" in proc.stdout
+
+
+def test_malloc_tuning_and_its_opt_out() -> None:
+    import os
+    import platform
+
+    code = "from mistrust.cli import tune_malloc; print(tune_malloc())"
+
+    def tuned(**env: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+        )
+        return proc.stdout.strip()
+
+    assert tuned(MISTRUST_MALLOC="default") == "False"
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert tuned(MISTRUST_MALLOC="") == str(glibc)
