@@ -28,7 +28,7 @@ from mistrust.io import atomic_savez, exclusive, load_npz
 from mistrust.outputs import Outputs
 from mistrust.posthoc import apply_posthoc
 from mistrust.results import RunResult, write_results
-from mistrust.study_models import StudyJob, train_study_models, trained_variants
+from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
 from mistrust.variants import get_variant
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,20 @@ def _study_job(
         str(device),
         progress and local,
     )
+
+
+def _outputs_for(
+    model: torch.nn.Module,
+    role: str,
+    data: Data,
+    sets: dict[str, EvalInputs],
+    out_dir: Path,
+    cfg: Config,
+    device: torch.device,
+) -> None:
+    """Cache the outputs of a model trained outside a study task (as a task does)."""
+    job = _study_job(cfg, data, sets, out_dir, device, False)
+    cache_outputs(model, job, role, out_dir)
 
 
 def role_outputs(

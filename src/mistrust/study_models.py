@@ -31,7 +31,13 @@ from mistrust.variants import get_variant
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StudyJob", "trained_variants", "train_study_model", "train_study_models"]
+__all__ = [
+    "StudyJob",
+    "cache_outputs",
+    "train_study_model",
+    "train_study_models",
+    "trained_variants",
+]
 
 
 @dataclass
@@ -58,8 +64,10 @@ def trained_variants(cfg: Config) -> list[str]:
     return names
 
 
-def _set_outputs(model: torch.nn.Module, job: StudyJob, role: str, out_dir: Path, bs: int) -> None:
-    dev = job.device
+def cache_outputs(model: torch.nn.Module, job: StudyJob, role: str, out_dir: Path) -> None:
+    """``model``'s outputs on ``role``'s train and test splits and on the evaluation sets
+    that role needs, each cached as ``out_dir/<name>.npz`` (computed only if missing)."""
+    dev, bs = job.device, job.cfg.train.eval_batch_size
     for split in ("train", "test"):
         subset = job.splits[f"{role}_{split}"]
         cached(
@@ -106,7 +114,7 @@ def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
     if fresh:
         shutil.rmtree(out_dir, ignore_errors=True)
     t0 = time.perf_counter()
-    _set_outputs(model, job, role, out_dir, cfg.train.eval_batch_size)
+    cache_outputs(model, job, role, out_dir)
     return {
         "variant": vname,
         "role": role,
