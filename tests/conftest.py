@@ -14,10 +14,13 @@ def fashion_available() -> bool:
     return any((r / "train-images-idx3-ubyte.gz").is_file() for r in [*roots, FASHION])
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    # never touch the user's cache from tests
-    monkeypatch.setenv("MISTRUST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
+    # never touch the user's cache from tests; session-wide, so module- and session-scoped
+    # runs use it too, and every run of the session shares one GAN cache
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MISTRUST_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

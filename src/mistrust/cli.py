@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -85,7 +86,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mistrust.experiment import run_experiment
     from mistrust.summary import print_summary
 
-    result = run_experiment(cfg, out, progress=not args.quiet)
+    # bars only where they redraw in place; elsewhere (a log file, CI, a pipe) each stage
+    # prints one line with its time
+    bars = not args.quiet and sys.stderr.isatty()
+    result = run_experiment(cfg, out, progress=bars)
     print_summary(cfg, result)
     return 0
 
@@ -168,8 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="run directory (default runs/<config name>)")
     r.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     r.add_argument("--data-root", help="folder holding the datasets")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
-    r.add_argument("--verbose", action="store_true", help="debug messages on the console")
+    r.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars, one line per stage (the default when stderr is not a terminal)",
+    )
+    r.add_argument(
+        "--verbose", action="store_true", help="debug messages on the console, every epoch"
+    )
     r.set_defaults(func=_cmd_run)
     c = sub.add_parser("check", help="check a run's plan (data, models, variants) without training")
     c.add_argument("config", nargs="?", help="a YAML config file (may name a base 'preset')")
@@ -192,7 +202,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: ``MISTRUST_MALLOC=default`` leaves glibc's allocator as it is
+MALLOC_ENV = "MISTRUST_MALLOC"
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
+
+
+def tune_malloc() -> bool:
+    """Make glibc keep freed memory for reuse; True if it took effect.
+
+    PyTorch frees and reallocates multi-MB activations every step; by default glibc
+    hands blocks over 128 KiB (a threshold that adapts) back to the OS and
+    page-faults them in again. Serving up to 32 MiB from the heap and trimming it
+    only above 1 GiB free made the default preset 1.13x faster with identical
+    results (BENCHMARKS.md); freed memory up to 1 GiB stays with the process.
+    ``mallopt`` at start-up does what ``MALLOC_*_`` variables do (glibc reads those
+    once, when the process starts). Process-wide, so only the command line does it.
+    """
+    if os.environ.get(MALLOC_ENV, "").lower() == "default" or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 * 2**20) and mallopt(_M_TRIM_THRESHOLD, 2**30))
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a command-line start, not a program calling main() in-process
+        tune_malloc()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -9,6 +9,7 @@ defaults, and anything unknown or of the wrong type raises ``ConfigError``
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import types
@@ -21,6 +22,8 @@ from typing import Any
 import yaml
 
 from mistrust.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -115,8 +118,6 @@ class ReferenceConfig:
     attacks: list[str] = field(default_factory=list)
     n_models: int = 8
     epochs: int | None = None  # None: train.epochs
-    executor: str = "local"  # "local" or "ray"
-    ray_address: str | None = None  # None: start a local Ray instance
     population_size: int | None = None  # samples each reference model trains on; None: train_size
     z_size: int = 1000  # RMIA population samples z
     rmia_gamma: float = 1.0
@@ -130,6 +131,8 @@ class Config:
     name: str = "default"
     seed: int = 42
     device: str = "cpu"
+    executor: str = "local"  # where every model trains: "local" (this process) or "ray"
+    ray_address: str | None = None  # executor ray: None starts a local Ray instance
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -267,8 +270,40 @@ def parse_override(text: str) -> dict[str, Any]:
     return out
 
 
+#: keys that moved out of ``reference`` (they now cover every model of a study)
+MOVED_REFERENCE_KEYS = ("executor", "ray_address")
+
+
+def _fold_reference_executor(data: dict[str, Any]) -> dict[str, Any]:
+    """Accept ``reference.executor`` / ``reference.ray_address`` (older configs) as the
+    top-level keys, with a warning; a conflicting top-level value is an error."""
+    ref = data.get("reference")
+    if not isinstance(ref, dict) or not any(k in ref for k in MOVED_REFERENCE_KEYS):
+        return data
+    data, ref = dict(data), dict(ref)
+    for key in MOVED_REFERENCE_KEYS:
+        if key not in ref:
+            continue
+        value = ref.pop(key)
+        if key in data and data[key] != value:
+            raise ConfigError(
+                f"reference.{key} ({value!r}) conflicts with the top-level {key} "
+                f"({data[key]!r}); set only the top-level {key} (reference.{key} is deprecated)"
+            )
+        data[key] = value
+        log.warning(
+            "config: reference.%s is deprecated; write '%s: %s' at the top level "
+            "(it now covers every model of the study)",
+            key,
+            key,
+            value,
+        )
+    data["reference"] = ref
+    return data
+
+
 def from_dict(data: dict[str, Any]) -> Config:
-    cfg = _build(Config, data, "")
+    cfg = _build(Config, _fold_reference_executor(data), "")
     validate(cfg)
     return cfg
 
@@ -520,10 +555,7 @@ def validate(cfg: Config) -> None:
         )
     check_reference_config(cfg)
     r = cfg.reference
-    _check(
-        r.executor in ("local", "ray"),
-        f"reference.executor must be local or ray, got {r.executor!r}",
-    )
+    _check(cfg.executor in ("local", "ray"), f"executor must be local or ray, got {cfg.executor!r}")
     _check(r.n_models >= 2 or not r.attacks, "reference.n_models must be at least 2")
     _check(r.z_size > 0, "reference.z_size must be positive")
     _check(cfg.eval.gan_images > 0, "eval.gan_images must be positive")

@@ -10,6 +10,10 @@ called as ``fn(item)``, or ``fn(shared, item)`` when ``shared`` is given.
 is put into the object store once instead of being shipped with every task.
 Tasks communicate through their return values and through files in a
 directory every worker can reach (a shared filesystem on a cluster).
+
+``threads`` makes every task run torch with that many threads (Ray starts its
+workers with one): float reductions then add up in the same order as in this
+process, so a Ray run gives the same bytes as a local one on the same kind of CPU.
 """
 
 from __future__ import annotations
@@ -28,7 +32,13 @@ EXECUTORS: tuple[str, ...] = ("local", "ray")
 _NO_SHARED = object()
 
 
-def _call(fn: Callable[..., Any], has_shared: bool, shared: Any, item: Any) -> Any:
+def _call(
+    fn: Callable[..., Any], has_shared: bool, shared: Any, item: Any, threads: int | None = None
+) -> Any:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     return fn(shared, item) if has_shared else fn(item)
 
 
@@ -52,6 +62,7 @@ def run_tasks(
     num_cpus: int | None = None,
     cpus_per_task: float = 1.0,
     gpus_per_task: float = 0.0,
+    threads: int | None = None,
     progress: bool = False,
     desc: str = "",
 ) -> list[Any]:
@@ -65,7 +76,9 @@ def run_tasks(
         address: Ray cluster address (``"auto"``, ``"ray://host:10001"``); None starts a
             local Ray instance unless one is already initialised in this process.
         num_cpus: CPUs of a Ray instance started here (None: all).
-        cpus_per_task, gpus_per_task: Ray resources each task reserves.
+        cpus_per_task, gpus_per_task: Ray resources each task reserves (with ``threads``
+            set, a CPU task reserves that many CPUs, at most a whole Ray node's worth).
+        threads: torch threads of every task (None: leave the worker's setting).
         progress: a progress bar over finished tasks (tqdm).
         desc: the bar's label.
 
@@ -84,11 +97,13 @@ def run_tasks(
         if executor == "local":
             out = []
             for item in items:
-                out.append(_call(fn, shared is not _NO_SHARED, shared, item))
+                out.append(_call(fn, shared is not _NO_SHARED, shared, item, threads))
                 if bar is not None:
                     bar.update(1)
             return out
-        return _run_ray(fn, items, shared, address, num_cpus, cpus_per_task, gpus_per_task, bar)
+        return _run_ray(
+            fn, items, shared, address, num_cpus, cpus_per_task, gpus_per_task, threads, bar
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -102,6 +117,7 @@ def _run_ray(
     num_cpus: int | None,
     cpus_per_task: float,
     gpus_per_task: float,
+    threads: int | None,
     bar: Any,
 ) -> list[Any]:
     ray = _import_ray()
@@ -119,11 +135,15 @@ def _run_ray(
         ray.init(**kwargs)
         started = True
     try:
+        if threads and not gpus_per_task:
+            # reserve the CPUs the threads use, but never more than a node has (or it never runs)
+            node_cpus = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes()), default=0)
+            cpus_per_task = max(cpus_per_task, min(float(threads), node_cpus or 1.0))
         remote = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task)(_call)
         has_shared = shared is not _NO_SHARED
         # once in the object store, not once per task
         shared_ref = ray.put(shared if has_shared else None)
-        refs = [remote.remote(fn, has_shared, shared_ref, item) for item in items]
+        refs = [remote.remote(fn, has_shared, shared_ref, item, threads) for item in items]
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

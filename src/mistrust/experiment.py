@@ -27,10 +27,10 @@ from mistrust.data.splits import ROLES, make_splits, positions
 from mistrust.devices import resolve_device
 from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
 from mistrust.io import atomic_savez, exclusive, load_npz
-from mistrust.modeling import train_or_load
-from mistrust.outputs import Outputs, cached, compute_outputs
+from mistrust.outputs import Outputs
 from mistrust.posthoc import apply_posthoc
 from mistrust.results import RunResult, write_results
+from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
 from mistrust.variants import get_variant
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,16 @@ class Timer:
     seconds: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def stage(self, name: str, *, say: str | None = None) -> Iterator[None]:
+        """Time ``name`` (summed over entries); with ``say``, log ``say (N.N s)`` once it
+        has finished: the one console line of a stage."""
         t0 = time.perf_counter()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+        if say is not None:
+            log.info("%s (%.1f s)", say, time.perf_counter() - t0)
 
 
 def load_data(cfg: Config) -> Data:
@@ -141,6 +145,36 @@ def build_evalsets(
     return {name: build_evalset(name, ctx) for name in names}
 
 
+def _study_job(
+    cfg: Config,
+    data: Data,
+    sets: dict[str, EvalInputs],
+    run_dir: Path,
+    device: torch.device,
+    progress: bool,
+) -> StudyJob:
+    """The inputs every model task reads: each role's splits and the evaluation sets."""
+    splits = {
+        f"{role}_{split}": (data.train if split == "train" else data.test).subset(
+            data.splits[f"{role}_{split}"]
+        )
+        for role in ROLES
+        for split in ("train", "test")
+    }
+    inputs = {name: (s.x, s.labels) for name, s in sets.items()}
+    local = cfg.executor == "local"
+    return StudyJob(
+        cfg,
+        str(run_dir),
+        data.preprocess,
+        data.num_classes,
+        splits,
+        inputs,
+        str(device),
+        progress and local,
+    )
+
+
 def _outputs_for(
     model: torch.nn.Module,
     role: str,
@@ -150,25 +184,9 @@ def _outputs_for(
     cfg: Config,
     device: torch.device,
 ) -> None:
-    bs = cfg.train.eval_batch_size
-    for split in ("train", "test"):
-        pool = data.train if split == "train" else data.test
-        subset = pool.subset(data.splits[f"{role}_{split}"])
-        cached(
-            out_dir / f"{split}.npz",
-            lambda s=subset: compute_outputs(
-                model, data.preprocess(s.images), s.labels, batch_size=bs, device=device
-            ),
-        )
-    for name, inputs in sets.items():
-        # "original" is a subset of the test split; every other set only the target sees,
-        # except the noise set that both roles' Laplace prior search needs
-        if name == "original" or (role == "shadow" and name != "noise"):
-            continue
-        cached(
-            out_dir / f"{name}.npz",
-            lambda i=inputs: compute_outputs(model, i.x, i.labels, batch_size=bs, device=device),
-        )
+    """Cache the outputs of a model trained outside a study task (as a task does)."""
+    job = _study_job(cfg, data, sets, out_dir, device, False)
+    cache_outputs(model, job, role, out_dir)
 
 
 def role_outputs(
@@ -201,55 +219,30 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool) -> RunResult:
         stale.unlink(missing_ok=True)
     timer = Timer()
     device = resolve_device(cfg.device)
-    with timer.stage("data"):
-        log.info("data: %s", cfg.data.dataset + (" (stand-in)" if cfg.data.stand_in else ""))
+    stand_in = " (stand-in)" if cfg.data.stand_in else ""
+    with timer.stage("data", say=f"data: {cfg.data.dataset}{stand_in}"):
         data = load_data(cfg)
         _save_splits(run_dir / "splits.npz", data.splits)
-    with timer.stage("evaluation sets"):
-        log.info("evaluation sets: %s", ", ".join(cfg.eval.sets))
+    with timer.stage("evaluation sets", say=f"evaluation sets: {', '.join(cfg.eval.sets)}"):
         sets = build_evalsets(cfg, data, default_cache(), device, progress)
     variants = [get_variant(v) for v in cfg.variants.names]
-    trained = [v.name for v in variants if not v.posthoc]
-    needs_base = any(v.posthoc for v in variants) or cfg.reference.attacks
-    if needs_base and "base" not in trained:
-        trained.insert(0, "base")
-    train_times: dict[str, float] = {}
-    for vname in trained:
-        tcfg = get_variant(vname).train_config(cfg.train, cfg.variants)
-        for role in ROLES:
-            seed = cfg.seed + ROLES.index(role)
-            subset = data.train.subset(data.splits[f"{role}_train"])
-            out_dir = run_dir / "outputs" / vname / role
-            with timer.stage("training"):
-                model, meta, fresh = train_or_load(
-                    cfg,
-                    tcfg,
-                    role=role,
-                    train_set=subset,
-                    preprocess=data.preprocess,
-                    num_classes=data.num_classes,
-                    seed=seed,
-                    device=device,
-                    progress=progress,
-                    model_path=run_dir / "models" / vname / f"{role}.pt",
-                )
-            if fresh:
-                train_times[f"{vname}/{role}"] = meta["train_seconds"]
-                shutil.rmtree(out_dir, ignore_errors=True)
-            with timer.stage("outputs"):
-                _outputs_for(model, role, data, sets, out_dir, cfg, device)
+    say = f"models: {', '.join(trained_variants(cfg))} x {', '.join(ROLES)} ({cfg.executor})"
+    with timer.stage("models", say=say):
+        train_times = train_study_models(
+            cfg, _study_job(cfg, data, sets, run_dir, device, progress), progress=progress
+        )
     info: dict[str, dict] = {}
-    with timer.stage("calibration"):
-        for v in variants:
-            if v.posthoc:
-                log.info("calibration: %s", v.name)
-                info[v.name] = apply_posthoc(v.name, cfg, run_dir / "outputs", data.splits)
+    posthoc = [v.name for v in variants if v.posthoc]
+    with timer.stage("calibration", say=f"calibration: {', '.join(posthoc)}" if posthoc else None):
+        for name in posthoc:
+            info[name] = apply_posthoc(name, cfg, run_dir / "outputs", data.splits)
     attack_rows: list[tuple] = []
     model_rows: list[tuple] = []
     set_names = list(cfg.eval.sets)
     target_scores = {}
+    t0 = time.perf_counter()
     for v in variants:
-        log.info("attacks and metrics: %s", v.name)
+        log.debug("attacks and metrics: %s", v.name)
         per_role = {
             role: role_outputs(run_dir / "outputs" / v.name / role, role, data.splits, set_names)
             for role in ROLES
@@ -263,15 +256,18 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool) -> RunResult:
         with timer.stage("metrics"):
             for role in ROLES:
                 model_rows += model_metrics(v.name, role, per_role[role])
+    log.info(
+        "attacks and metrics: %d variants x %d attacks (%.1f s)",
+        len(variants),
+        len(cfg.attacks.names),
+        time.perf_counter() - t0,
+    )
     if cfg.reference.attacks:
         from mistrust.reference import reference_attack_rows
 
-        with timer.stage("reference"):
-            log.info(
-                "reference models: %d, attacks: %s",
-                cfg.reference.n_models,
-                ", ".join(cfg.reference.attacks),
-            )
+        r = cfg.reference
+        say = f"reference: {r.n_models} models ({cfg.executor}), {', '.join(r.attacks)}"
+        with timer.stage("reference", say=say):
             attack_rows += reference_attack_rows(
                 cfg,
                 data,
@@ -281,8 +277,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool) -> RunResult:
                 device=device,
                 progress=progress,
             )
-    with timer.stage("gallery"):
-        log.info("false-positive galleries")
+    with timer.stage("gallery", say="false-positive galleries"):
         _galleries(cfg, run_dir, sets, target_scores)
     result = RunResult(
         run_dir=run_dir,
@@ -295,10 +290,11 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool) -> RunResult:
     with timer.stage("results"):
         save_config(cfg, run_dir / "config.yaml")
         write_results(cfg, result)
-    with timer.stage("report"):
+    report = run_dir / "report.html"
+    with timer.stage("report", say=f"report: {report}"):
         from mistrust.report import build_report
 
-        log.info("report: %s", build_report(run_dir))
+        report = build_report(run_dir)
     return result
 
 

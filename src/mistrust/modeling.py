@@ -182,10 +182,10 @@ def train_or_load(
     if model_path.is_file():
         model, meta = load_model(model_path, cfg)
         if meta.get("fingerprint") == fp:
-            log.info("reusing %s", model_path)
+            log.debug("reusing %s", model_path)
             return model.to(device), meta, False
         log.info("%s was trained with another config; retraining", model_path)
-    log.info(
+    log.debug(
         "training %s/%s (%s, %d images, %d epochs)",
         model_path.parent.name,
         role,

@@ -523,20 +523,21 @@ def reference_attack_rows(
         queries,
         r.augment_queries,
         str(device),
-        progress and r.executor == "local",
+        progress and cfg.executor == "local",
     )
     tasks = [(i, np.flatnonzero(pop.keep[i]), pop.digest(i)) for i in range(r.n_models)]
     metas = run_tasks(
         train_reference_model,
         tasks,
         shared=job,
-        executor=r.executor,
-        address=r.ray_address,
+        executor=cfg.executor,
+        address=cfg.ray_address,
         gpus_per_task=1.0 if device.type == "cuda" else 0.0,
+        threads=torch.get_num_threads(),
         progress=progress,
         desc="reference models",
     )
-    log.info(
+    log.debug(
         "reference models: %d trained, %d reused",
         sum(m["trained"] for m in metas),
         sum(not m["trained"] for m in metas),

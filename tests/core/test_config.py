@@ -54,11 +54,26 @@ def test_overrides_apply_with_types() -> None:
         ("eval.sets=[nope]", "unknown evaluation set 'nope'"),
         ("train.label_smoothing=1.5", "label_smoothing"),
         ("device=tpu", "device must be"),
+        ("executor=dask", "executor must be local or ray, got 'dask'"),
     ],
 )
 def test_bad_values_fail_clearly(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         load_config("smoke", [override])
+
+
+def test_executor_is_study_wide_and_the_old_reference_key_folds_in(caplog) -> None:
+    assert load_config("smoke").executor == "local"
+    assert load_config("smoke", ["executor=ray"]).executor == "ray"
+    with caplog.at_level("WARNING", logger="mistrust.config"):
+        cfg = load_config("smoke", ["reference.executor=ray", "reference.ray_address=auto"])
+    assert (cfg.executor, cfg.ray_address) == ("ray", "auto")
+    assert "write 'executor: ray' at the top level" in caplog.text
+    assert "executor" not in cfg.to_dict()["reference"]
+    # the same value twice is harmless; two different ones are refused with the fix
+    assert load_config("smoke", ["executor=ray", "reference.executor=ray"]).executor == "ray"
+    with pytest.raises(ConfigError, match="set only the top-level executor"):
+        load_config("smoke", ["executor=local", "reference.executor=ray"])
 
 
 def test_user_file_on_top_of_preset(tmp_path) -> None:

@@ -86,7 +86,7 @@ def test_rejects_bad_input():
 def test_cache_second_call_loads(tmp_path, caplog, monkeypatch):
     images, labels = _images(), torch.arange(128) % 3
     kw = dict(cache_dir=tmp_path, labels=labels, seed=0, **TINY)
-    with caplog.at_level(logging.INFO, logger="mistrust.data.gan"):
+    with caplog.at_level(logging.DEBUG, logger="mistrust.data.gan"):
         first = load_or_train_gan(images, **kw)
         files = list(tmp_path.glob("gan-*.pt"))
         assert len(files) == 1 and len(files[0].stem) == len("gan-") + 16

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,23 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("smoke") / "run"
-    proc = _run("run", "--preset", "smoke", "--out", str(out), "--quiet")
+    proc = _run("run", "--preset", "smoke", "--out", str(out))  # stderr is a pipe: no bars
     assert proc.returncode == 0, proc.stderr[-3000:]
+    (out.parent / "stderr.txt").write_text(proc.stderr)
     return out
+
+
+def test_console_shows_one_line_per_stage(smoke_run: Path) -> None:
+    err = (smoke_run.parent / "stderr.txt").read_text()
+    assert "\r" not in err, "no progress-bar redraws when stderr is not a terminal"
+    lines = err.strip().splitlines()
+    stages = ["data", "evaluation sets", "models", "calibration", "attacks and metrics"]
+    stages += ["false-positive galleries", "report"]
+    assert [ln.split(":")[0].split(" (")[0] for ln in lines] == stages, err
+    assert all(re.search(r"\(\d+\.\d s\)$", ln) for ln in lines), err
+    # the per-epoch detail (--verbose on the console) is always in log.txt
+    log = (smoke_run / "log.txt").read_text()
+    assert "base/target: epoch 2/2 loss" in log
 
 
 def test_run_directory_contract(smoke_run: Path) -> None:
@@ -86,12 +101,10 @@ def test_second_run_reuses_models_and_is_identical(smoke_run: Path, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (smoke_run / "models/base/target.pt").stat().st_mtime_ns == stamp
     assert (smoke_run / "results.csv").read_bytes() == before
-
-
-def test_console_summary(smoke_run: Path) -> None:
-    proc = _run("run", "--preset", "smoke", "--out", str(smoke_run), "--quiet")
+    # the console summary (on stdout; the stage lines go to stderr)
     assert "False-positive rate per evaluation set" in proc.stdout
     assert "members (TPR)" in proc.stdout and "scaled" in proc.stdout
+    assert "evaluation sets:" in proc.stderr and "evaluation sets:" not in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -118,3 +131,20 @@ def test_listing_commands() -> None:
     assert proc.returncode == 0 and "digits" in proc.stdout and "fashion-mnist" in proc.stdout
     proc = _run("presets")
     assert proc.returncode == 0 and "paper-stanford-dogs-resnet50" in proc.stdout
+
+
+def test_malloc_tuning_and_its_opt_out() -> None:
+    import os
+    import platform
+
+    code = "from mistrust.cli import tune_malloc; print(tune_malloc())"
+
+    def tuned(**env: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+        )
+        return proc.stdout.strip()
+
+    assert tuned(MISTRUST_MALLOC="default") == "False"
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert tuned(MISTRUST_MALLOC="") == str(glibc)

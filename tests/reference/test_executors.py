@@ -1,4 +1,4 @@
-"""Executors: local and Ray give the same results, tiny reference training included."""
+"""Executors: local and Ray give the same bytes, from one task to a whole study."""
 
 from __future__ import annotations
 
@@ -95,17 +95,73 @@ def test_ray_equals_local(ray_instance, tmp_path: Path) -> None:
 
     local_job, tasks = _job(tmp_path / "local")
     ray_job, _ = _job(tmp_path / "ray")
+    threads = torch.get_num_threads()
     run_tasks(train_reference_model, tasks, shared=local_job)
-    remote = run_tasks(train_reference_model, tasks, shared=ray_job, executor="ray")
+    remote = run_tasks(
+        train_reference_model, tasks, shared=ray_job, executor="ray", threads=threads
+    )
     assert [m["index"] for m in remote] == [0, 1] and all(m["trained"] for m in remote)
     a, b = _files(tmp_path / "local"), _files(tmp_path / "ray")
     assert a.keys() == b.keys()
     assert "outputs/reference/0/noise-flip.npz" in a and "outputs/reference/1/population.npz" in a
-    for name in a:  # not bitwise: Ray workers run torch with 1 thread, this process with more
+    for name in a:  # bitwise: the Ray tasks run torch with this process's thread count
         for key in a[name]:
-            np.testing.assert_allclose(
-                a[name][key], b[name][key], rtol=1e-5, atol=1e-6, err_msg=f"{name}:{key}"
-            )
+            assert np.array_equal(a[name][key], b[name][key]), f"{name}:{key}"
     # a second run reuses the models
     again = run_tasks(train_reference_model, tasks, shared=ray_job, executor="ray")
     assert not any(m["trained"] for m in again)
+
+
+def test_study_on_ray_equals_local(ray_instance, tmp_path: Path, monkeypatch) -> None:
+    """Target, shadow, every training-time variant and the reference models as Ray tasks:
+    the same files and results.csv, byte for byte, as the same study run locally."""
+    from mistrust.config import load_config
+    from mistrust.experiment import run_experiment
+
+    monkeypatch.setattr("mistrust.report.build_report", lambda run_dir: run_dir / "report.html")
+    overrides = [
+        "data.image_size=8",
+        "data.train_size=60",
+        "data.test_size=60",
+        "data.members=30",
+        "data.nonmembers=30",
+        "model.arch=mlp",
+        "model.width=16",
+        "train.epochs=2",
+        "variants.names=[base, label-smoothing, weight-decay, temperature]",
+        "attacks.names=[threshold, loss]",
+        "eval.sets=[original, scaled, noise]",
+        "eval.gallery_size=2",
+        "reference.attacks=[lira-offline]",
+        "reference.n_models=2",
+        "reference.z_size=10",
+    ]
+    runs = {}
+    for executor in ("local", "ray"):
+        cfg = load_config("smoke", [*overrides, f"executor={executor}"])
+        runs[executor] = tmp_path / executor
+        run_experiment(cfg, runs[executor])
+    local, ray = runs["local"], runs["ray"]
+    models = sorted(str(p.relative_to(local / "models")) for p in local.glob("models/*/*.pt"))
+    assert models == [
+        "base/shadow.pt",
+        "base/target.pt",
+        "label-smoothing/shadow.pt",
+        "label-smoothing/target.pt",
+        "reference/0.pt",
+        "reference/1.pt",
+        "weight-decay/shadow.pt",
+        "weight-decay/target.pt",
+    ]
+    for rel in models:
+        a = torch.load(local / "models" / rel, weights_only=True)["state_dict"]
+        b = torch.load(ray / "models" / rel, weights_only=True)["state_dict"]
+        assert all(torch.equal(a[k], b[k]) for k in a), rel
+    outputs = sorted(p.relative_to(local) for p in local.rglob("outputs/**/*.npz"))
+    assert len(outputs) > 20
+    for rel in outputs:
+        a, b = load_npz(local / rel), load_npz(ray / rel)
+        assert a.keys() == b.keys(), rel
+        for key in a:
+            assert np.array_equal(a[key], b[key]), f"{rel}:{key}"
+    assert (local / "results.csv").read_bytes() == (ray / "results.csv").read_bytes()

@@ -280,7 +280,7 @@ class LastLayerLaplace:
                 )
         self.prior_precision_ = float(la.prior_precision.item())
         self.prior_variance_ = 1.0 / self.prior_precision_
-        logger.info(
+        logger.debug(
             "last-layer Laplace: prior=%s, prior variance %.4g (precision %.4g)",
             self.prior,
             self.prior_variance_,

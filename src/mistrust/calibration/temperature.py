@@ -94,5 +94,5 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, max_iter: int = 1
     if nll_after > nll_before:  # never return something worse than the identity
         temperature = 1.0
         nll_after = nll_before
-    logger.info("fitted temperature T=%.4g (NLL %.4f -> %.4f)", temperature, nll_before, nll_after)
+    logger.debug("fitted temperature T=%.4g (NLL %.4f -> %.4f)", temperature, nll_before, nll_after)
     return temperature

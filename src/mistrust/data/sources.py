@@ -205,7 +205,7 @@ def _idx_loader(name: str, tv_class: str, classes: list[str]) -> Callable[..., I
         for r in roots:
             img, lab = _find_idx(r, img_stem), _find_idx(r, lab_stem)
             if img and lab:
-                log.info("reading %s %s from %s", name, split, img.parent)
+                log.debug("reading %s %s from %s", name, split, img.parent)
                 xs, ys = _idx_pair(img, lab, len(classes))
                 x = torch.from_numpy(xs.copy()).unsqueeze(1)
                 y = torch.from_numpy(ys.astype(np.int64))

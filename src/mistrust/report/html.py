@@ -452,5 +452,5 @@ def build_report(run_dir: Path) -> Path:
     atomic_write_text(run.path / "report.md", md)
     out = run.path / "report.html"
     atomic_write_text(out, page)
-    log.info("wrote %s (%.1f MB)", out, len(page) / 1e6)
+    log.debug("wrote %s (%.1f MB)", out, len(page) / 1e6)
     return out

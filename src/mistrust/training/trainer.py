@@ -199,6 +199,14 @@ def train_model(
                     "accuracy": hist.accuracy,
                 },
             )
+        log.debug(
+            "%s: epoch %d/%d loss %.4f accuracy %.4f",
+            desc,
+            epoch + 1,
+            cfg.epochs,
+            hist.loss[-1],
+            hist.accuracy[-1],
+        )
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{hist.loss[-1]:.3f}", acc=f"{hist.accuracy[-1]:.3f}")
