@@ -89,7 +89,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # bars only where they redraw in place; elsewhere (a log file, CI, a pipe) each stage
     # prints one line with its time
     bars = not args.quiet and sys.stderr.isatty()
-    result = run_experiment(cfg, out, progress=bars)
+    result = run_experiment(cfg, out, progress=bars, report=not args.no_report)
     print_summary(cfg, result)
     return 0
 
@@ -179,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--verbose", action="store_true", help="debug messages on the console, every epoch"
+    )
+    r.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip report.html (build it later with: mistrust report RUN_DIR)",
     )
     r.set_defaults(func=_cmd_run)
     c = sub.add_parser("check", help="check a run's plan (data, models, variants) without training")

@@ -203,17 +203,20 @@ def role_outputs(
     return RoleOutputs(members, nonmembers, train, test, sets)
 
 
-def run_experiment(cfg: Config, run_dir: Path, *, progress: bool = False) -> RunResult:
+def run_experiment(
+    cfg: Config, run_dir: Path, *, progress: bool = False, report: bool = True
+) -> RunResult:
     """Run ``cfg`` into ``run_dir``; a second run on the same directory waits for the first.
 
     ``config.yaml`` is written with the results, so a run that fails or is killed
-    leaves the previous ``config.yaml`` next to the results it describes.
+    leaves the previous ``config.yaml`` next to the results it describes. With
+    ``report=False`` no ``report.html`` is built (``mistrust report`` builds it later).
     """
     with exclusive(run_dir, what=f"run directory {run_dir}"):
-        return _run_locked(cfg, run_dir, progress=progress)
+        return _run_locked(cfg, run_dir, progress=progress, report=report)
 
 
-def _run_locked(cfg: Config, run_dir: Path, *, progress: bool) -> RunResult:
+def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.rglob(".*.tmp"):  # half-written files of a killed run
         stale.unlink(missing_ok=True)
@@ -290,11 +293,11 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool) -> RunResult:
     with timer.stage("results"):
         save_config(cfg, run_dir / "config.yaml")
         write_results(cfg, result)
-    report = run_dir / "report.html"
-    with timer.stage("report", say=f"report: {report}"):
-        from mistrust.report import build_report
+    if report:
+        with timer.stage("report", say=f"report: {run_dir / 'report.html'}"):
+            from mistrust.report import build_report
 
-        report = build_report(run_dir)
+            build_report(run_dir)
     return result
 
 

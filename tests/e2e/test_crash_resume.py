@@ -16,6 +16,7 @@ ARGS = [
     "--preset",
     "smoke",
     "--quiet",
+    "--no-report",  # results.csv is what is compared; the report has its own tests
     "--set",
     "train.epochs=6",
     "--set",
@@ -73,3 +74,4 @@ def test_kill_and_resume(tmp_path: Path, reference_run: bytes, stage: str, ready
 def test_fresh_runs_are_byte_identical(tmp_path: Path, reference_run: bytes) -> None:
     subprocess.run(_cmd(tmp_path / "again"), check=True, capture_output=True, timeout=600)
     assert (tmp_path / "again" / "results.csv").read_bytes() == reference_run
+    assert not (tmp_path / "again" / "report.html").exists(), "--no-report skips the report"

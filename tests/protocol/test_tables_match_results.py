@@ -591,3 +591,71 @@ def test_results_json_and_file_layout(tmp_path: Path) -> None:
     assert (tmp_path / "tables/variants_loss.csv").read_text().startswith("set,base,laplace\n")
     with pytest.raises(KeyError, match="'nope'"):
         RunResult(tmp_path, rows).value("base", "loss", "nope", "fpr")
+
+
+def test_table_layout_and_notes() -> None:
+    """What a reader sees around the numbers: corners, shading, grouping and the notes
+    that say what each table shows."""
+    from mistrust.report.tables import build_tables
+
+    rows, model_rows = _synthetic()
+    rows += [
+        ("solo", "entropy", ds, m, 0.25)
+        for ds in ("original", "gan")
+        for m in ("fpr", "tpr", "auroc")
+    ]
+    tables = {t.key: t for t in build_tables(rows, model_rows)}
+    fpr_note = (
+        "first row: TPR on the members; other rows: FPR on that set's non-members, at the "
+        "shadow-calibrated threshold"
+    )
+    for i, v in enumerate(("base", "temp_&", "solo")):
+        f, a, o = tables[f"fpr_v{i}"], tables[f"auroc_v{i}"], tables[f"operating_v{i}"]
+        assert (f.corner, f.shade, f.note, f.group, f.bold_max) == (
+            "set \\ attack",
+            "rate",
+            fpr_note,
+            v,
+            True,
+        )
+        assert (a.corner, a.shade, a.group, a.bold_max) == ("set \\ attack", "auroc", v, False)
+        assert a.note == (
+            "below 0.5: the set's non-members look more like members than the members do"
+        )
+        assert MEMBERS not in a.rows and a.rows == f.rows[1:]
+        assert (o.corner, o.shade, o.group) == ("attack", "none", v)
+        assert o.note == (
+            "members vs original non-members; CI = exact 95% Clopper-Pearson; "
+            "oracle = best threshold in hindsight; threshold in score units"
+        )
+    solo = tables["operating_v2"]
+    assert solo.rows == ["entropy"] and "threshold" not in solo.cols
+    assert tables["fpr_v2"].cols == ["entropy"] and tables["fpr_v2"].rows == [
+        MEMBERS,
+        "original",
+        "gan",
+    ]
+    assert tables["operating_v0"].rows == ["threshold", "loss", "odd_%name"]
+    for j, a in enumerate(("threshold", "loss", "odd_%name", "entropy")):
+        t = tables[f"fpr_a{j}"]
+        assert (t.title, t.corner, t.shade, t.group, t.bold_max) == (
+            f"{a}: FPR per variant",
+            "set \\ variant",
+            "rate",
+            "",
+            True,
+        )
+        assert t.note == "first row: TPR on the members"
+    m, e = tables["models"], tables["emd"]
+    assert (m.title, m.corner, m.shade, m.group) == ("Target models", "variant", "none", "")
+    assert m.note == (
+        "ECE and OE: 15 equal-width bins on the target's test split; "
+        "MMPS: mean max prediction score"
+    )
+    assert m.rows == ["base", "temp_&"] and m.cols == list(MODEL)
+    assert (e.corner, e.shade, e.group) == ("set \\ variant", "none", "")
+    assert e.note == "small: the set's max scores look like the members'"
+    assert e.rows == ["original", "scaled", "noise"] and e.cols == ["base", "temp_&"]
+    # the shadow's model metrics never reach the tables
+    shadow_only = [r for r in model_rows if r[1] == "shadow"]
+    assert not any(x == r[4] for t in (m, e) for x in t.cells.values() for r in shadow_only)

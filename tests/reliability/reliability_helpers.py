@@ -21,6 +21,7 @@ TINY = [
     "--preset",
     "smoke",
     "--quiet",
+    "--no-report",  # these tests check results and errors; the report has its own tests
     "--set",
     "train.epochs=1",
     "--set",
