@@ -121,6 +121,14 @@ def check_plan(cfg: Config) -> Plan:
     from mistrust.devices import resolve_device
 
     device = str(resolve_device(cfg.device))
+    if cfg.executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(
+                "executor: ray is not installed; pip install 'mistrust[ray]', "
+                "or set executor: local"
+            )
     d = cfg.data
     spec = get_source(d.dataset)
     train, test = _pools(cfg)
@@ -334,14 +342,6 @@ def _check_reference(cfg: Config, splits: dict[str, np.ndarray]) -> str:
         return ""
     from mistrust.reference import make_population
 
-    if r.executor == "ray":
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise ConfigError(
-                "reference.executor: ray is not installed; pip install 'mistrust[ray]', "
-                "or set reference.executor: local"
-            )
     population_size = r.population_size or cfg.data.train_size
     make_population(
         splits,
@@ -352,6 +352,6 @@ def _check_reference(cfg: Config, splits: dict[str, np.ndarray]) -> str:
     )
     epochs = r.epochs or cfg.train.epochs
     return (
-        f"{r.n_models} models ({r.executor}), {population_size} images each, {epochs} epochs; "
+        f"{r.n_models} models ({cfg.executor}), {population_size} images each, {epochs} epochs; "
         f"attacks {', '.join(r.attacks)}"
     )
