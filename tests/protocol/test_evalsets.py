@@ -1,6 +1,6 @@
 """Every evaluation set is built as documented, checked against a direct computation.
 
-Documented (docs and DESIGN of the evaluation sets): every set goes through the
+Documented (README, "Evaluation sets"): every set goes through the
 target's transform ``(pixels / 255 - mean) / std``; ``scaled`` multiplies that
 normalised tensor by ``eval.scale_factor`` (default 255); ``permuted`` draws one
 H x W permutation per image and applies it to the normalised tensor, all
