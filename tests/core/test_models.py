@@ -135,3 +135,25 @@ def test_resnets_load_imagenet1k_v1(tmp_path, monkeypatch) -> None:
     )
     model = create_model("resnet18", channels=3, num_classes=3, size=32, pretrained=True)
     assert torch.equal(model.body[0].weight, net.conv1.weight)
+
+
+def test_salem_cnn_pools_before_relu_yet_computes_the_papers_network() -> None:
+    """Same outputs and gradients, bit for bit, as conv-ReLU-pool with the same weights."""
+    torch.manual_seed(0)
+    model = create_model("salem-cnn", channels=3, num_classes=10, size=32)
+    conv1, conv2 = model.body[0][0], model.body[0][3]
+    fc = model.body[1]
+    paper = torch.nn.Sequential(
+        conv1, torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        conv2, torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), fc, torch.nn.ReLU(), model.head,
+    )  # fmt: skip
+    x = torch.randn(16, 3, 32, 32)
+    out = model(x)
+    assert torch.equal(out, paper(x))
+    grads = []
+    for net in (model, paper):
+        net.zero_grad()
+        net(x).logsumexp(1).sum().backward()
+        grads.append([p.grad.clone() for p in (conv1.weight, conv2.weight, fc.weight)])
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
