@@ -659,3 +659,14 @@ def test_table_layout_and_notes() -> None:
     # the shadow's model metrics never reach the tables
     shadow_only = [r for r in model_rows if r[1] == "shadow"]
     assert not any(x == r[4] for t in (m, e) for x in t.cells.values() for r in shadow_only)
+
+
+def test_single_variant_has_no_cross_variant_tables_and_bold_only_where_asked() -> None:
+    from mistrust.report.tables import build_tables, to_latex
+
+    rows, model_rows = _synthetic()
+    rows = [r for r in rows if r[0] == "base"]
+    tables = build_tables(rows, [r for r in model_rows if r[0] == "base"])
+    assert [t.key for t in tables] == ["fpr_v0", "auroc_v0", "operating_v0", "models", "emd"]
+    for t in tables:
+        assert (r"\textbf" in to_latex(t)) == t.bold_max, t.key
