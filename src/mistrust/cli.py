@@ -8,8 +8,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mistrust.errors import MistrustError
+
+if TYPE_CHECKING:  # the CLI imports the package lazily, so that --help stays fast
+    from mistrust.config import Config
 
 log = logging.getLogger("mistrust.cli")
 
@@ -69,7 +73,8 @@ def _remove_handlers() -> None:
         handler.close()
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _config(args: argparse.Namespace) -> Config:
+    """The config named by ``run`` / ``check`` arguments, with their overrides."""
     from mistrust.config import load_config
 
     overrides = list(args.set or [])
@@ -77,8 +82,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"device={args.device}")
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
-    cfg = load_config(args.config or args.preset, overrides)
+    return load_config(args.config or args.preset, overrides)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     from mistrust.plan import check_plan
+
+    cfg = _config(args)
 
     check_plan(cfg)  # nothing infeasible starts training
     out = Path(args.out or Path("runs") / cfg.name)
@@ -95,15 +105,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from mistrust.config import load_config
     from mistrust.plan import check_plan
 
-    overrides = list(args.set or [])
-    if args.device:
-        overrides.append(f"device={args.device}")
-    if args.data_root:
-        overrides.append(f"data.root={args.data_root}")
-    cfg = load_config(args.config or args.preset, overrides)
+    cfg = _config(args)
     _setup_logging(None, verbose=False)
     print("\n".join(check_plan(cfg).lines()))
     print("plan ok: nothing was trained")
