@@ -59,15 +59,10 @@ def load_data(cfg: Config) -> Data:
     size = d.image_size or spec.size
     load = d.load_size or size  # kept at load size; the model sees ``size`` (Preprocess)
     if d.stand_in:
-        from mistrust.data.standin import stand_in_counts, stand_in_set
+        from mistrust.data.standin import stand_in_set
+        from mistrust.plan import stand_in_pool_sizes
 
-        n_train, n_test = stand_in_counts(
-            train_size=d.train_size,
-            test_size=d.test_size,
-            stratified_pool=d.stratified_pool,
-            num_classes=spec.num_classes or 10,
-            held_out=len(set(d.held_out_classes)),
-        )
+        n_train, n_test = stand_in_pool_sizes(cfg)
         train = stand_in_set(spec, n=n_train, split="train", size=load, seed=cfg.seed)
         test = stand_in_set(spec, n=n_test, split="test", size=load, seed=cfg.seed)
     else:

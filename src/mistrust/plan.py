@@ -162,21 +162,29 @@ def check_plan(cfg: Config) -> Plan:
     return plan
 
 
+def stand_in_pool_sizes(cfg: Config) -> tuple[int, int]:
+    """Train and test pool sizes of ``cfg``'s stand-in data (``data.stand_in``), as the run
+    draws them."""
+    from mistrust.data.sources import get_source
+    from mistrust.data.standin import stand_in_counts
+
+    d = cfg.data
+    return stand_in_counts(
+        train_size=d.train_size,
+        test_size=d.test_size,
+        stratified_pool=d.stratified_pool,
+        num_classes=get_source(d.dataset).num_classes or 10,
+        held_out=len(set(d.held_out_classes)),
+    )
+
+
 def _pools(cfg: Config) -> tuple[Pool, Pool]:
     from mistrust.data.sources import get_source
 
     d = cfg.data
     spec = get_source(d.dataset)
     if d.stand_in:
-        from mistrust.data.standin import stand_in_counts
-
-        n_train, n_test = stand_in_counts(
-            train_size=d.train_size,
-            test_size=d.test_size,
-            stratified_pool=d.stratified_pool,
-            num_classes=spec.num_classes or 10,
-            held_out=len(set(d.held_out_classes)),
-        )
+        n_train, n_test = stand_in_pool_sizes(cfg)
         if max(n_train, n_test) > _STAND_IN_LIMIT:
             raise ConfigError(
                 f"stand-in data of {max(n_train, n_test):,} images per pool is more than stand-in "
