@@ -52,6 +52,17 @@ def _import_ray() -> Any:
     return ray
 
 
+def training_resources(device: str) -> dict[str, Any]:
+    """``run_tasks`` resources of a model-training task on ``device``: one GPU on CUDA, and
+    the driver's torch threads (so a task on Ray adds up floats as it would here)."""
+    import torch
+
+    return {
+        "gpus_per_task": 1.0 if torch.device(device).type == "cuda" else 0.0,
+        "threads": torch.get_num_threads(),
+    }
+
+
 def run_tasks(
     fn: Callable[..., Any],
     items: Sequence[Any],

@@ -70,7 +70,7 @@ from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.splits import positions
-from mistrust.executors import run_tasks
+from mistrust.executors import run_tasks, training_resources
 from mistrust.io import atomic_savez, atomic_write_text
 from mistrust.metrics import attack_metrics, oracle_threshold
 from mistrust.outputs import Outputs, cached, compute_outputs
@@ -532,8 +532,7 @@ def reference_attack_rows(
         shared=job,
         executor=cfg.executor,
         address=cfg.ray_address,
-        gpus_per_task=1.0 if device.type == "cuda" else 0.0,
-        threads=torch.get_num_threads(),
+        **training_resources(str(device)),
         progress=progress,
         desc="reference models",
     )

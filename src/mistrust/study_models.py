@@ -25,7 +25,7 @@ import torch
 from mistrust.config import Config
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.splits import ROLES
-from mistrust.executors import run_tasks
+from mistrust.executors import run_tasks, training_resources
 from mistrust.outputs import cached, compute_outputs
 from mistrust.variants import get_variant
 
@@ -133,15 +133,13 @@ def train_study_models(
     """Run every ``(variant, role)`` task on ``cfg.executor``; training seconds of the
     models trained now, by ``"<variant>/<role>"``."""
     tasks = [(v, role) for v in trained_variants(cfg) for role in ROLES]
-    device = torch.device(job.device)
     metas = run_tasks(
         train_study_model,
         tasks,
         shared=job,
         executor=cfg.executor,
         address=cfg.ray_address,
-        gpus_per_task=1.0 if device.type == "cuda" else 0.0,
-        threads=torch.get_num_threads(),
+        **training_resources(job.device),
         progress=progress and cfg.executor != "local",
         desc="models",
     )
