@@ -53,6 +53,7 @@ def _fit_laplace(
     """Last-layer Laplace of ``role``'s base model, by ``variants.laplace_method``."""
     from mistrust.calibration import fit_last_layer_laplace
     from mistrust.calibration.paper_laplace import PaperLaplace
+    from mistrust.variants import laplace_validates
 
     v = cfg.variants
     head = _head(outputs_root.parent / "models" / "base" / f"{role}.pt")
@@ -60,7 +61,7 @@ def _fit_laplace(
     noise = Outputs.load(base / "noise.npz")
     search = v.laplace_search_samples or v.laplace_samples
     cal = None
-    if v.laplace_method == "paper" or v.laplace_prior == "grid":
+    if laplace_validates(v):
         cal = _calibration_set(base, role, splits, "laplace", v.calibration_set)
     if v.laplace_method == "paper":
         return PaperLaplace(

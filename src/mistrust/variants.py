@@ -41,10 +41,14 @@ def _fits_on_validation(vcfg: CalibrationSettings) -> bool:
     return vcfg.calibration_set == "held-out"
 
 
+def laplace_validates(vcfg: CalibrationSettings) -> bool:
+    """Whether the Laplace prior search needs validation data (``calibration_set``):
+    the paper's construction and the grid do, laplace-torch's marglik does not."""
+    return vcfg.laplace_method == "paper" or vcfg.laplace_prior == "grid"
+
+
 def _laplace_needs_held_out(vcfg: CalibrationSettings) -> bool:
-    """The prior search validates on ``calibration_set``; marglik needs no validation data."""
-    validates = vcfg.laplace_method == "paper" or vcfg.laplace_prior == "grid"
-    return validates and _fits_on_validation(vcfg)
+    return laplace_validates(vcfg) and _fits_on_validation(vcfg)
 
 
 @dataclass(frozen=True)
