@@ -31,7 +31,7 @@ from mistrust.outputs import Outputs
 from mistrust.posthoc import apply_posthoc
 from mistrust.results import RunResult, write_results
 from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
-from mistrust.variants import get_variant
+from mistrust.variants import BASE, get_variant, sets_needed
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,9 @@ def build_evalsets(
     cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
 ) -> dict[str, EvalInputs]:
     names = list(cfg.eval.sets)
-    if "laplace" in cfg.variants.names and "noise" not in names:
-        names.append("noise")  # the Laplace prior objective needs a noise OOD set
+    for name in sets_needed(cfg.variants.names):  # e.g. the Laplace prior's noise set
+        if name not in names:
+            names.append(name)
     target_nonmembers = data.test.subset(data.splits["target_nonmembers"])
     ctx = EvalContext(
         preprocess=data.preprocess,
@@ -271,7 +272,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
                 data,
                 sets,
                 run_dir,
-                run_dir / "outputs" / "base" / "target",
+                run_dir / "outputs" / BASE / "target",
                 device=device,
                 progress=progress,
             )

@@ -257,7 +257,7 @@ def _check_variants(
 
     ``test_pool``: test images of the trained classes (both roles' test splits come from it).
     """
-    from mistrust.variants import get_variant
+    from mistrust.variants import BASE, get_variant
 
     d = cfg.data
     variants = [get_variant(v) for v in cfg.variants.names]
@@ -279,8 +279,8 @@ def _check_variants(
                 f"or drop {v.name} from variants.names"
             )
     trained = [v.name for v in variants if not v.posthoc]
-    if (any(v.posthoc for v in variants) or cfg.reference.attacks) and "base" not in trained:
-        trained.insert(0, "base")
+    if (any(v.posthoc for v in variants) or cfg.reference.attacks) and BASE not in trained:
+        trained.insert(0, BASE)
     return trained, [v.name for v in variants if v.posthoc]
 
 
@@ -290,10 +290,12 @@ def _check_eval_sets(
     """Size and origin of every evaluation set, as ``build_evalsets`` would make it."""
     from mistrust.data.evalsets import evalset_names
     from mistrust.data.sources import source_names
+    from mistrust.variants import sets_needed
 
     names = list(cfg.eval.sets)
-    if "laplace" in cfg.variants.names and "noise" not in names:
-        names.append("noise")  # as the run: the Laplace prior search needs it
+    for name in sets_needed(cfg.variants.names):  # as the run: e.g. the Laplace prior's noise
+        if name not in names:
+            names.append(name)
     size = cfg.eval.size or cfg.data.nonmembers
     n_nonmembers = len(splits["target_nonmembers"])
     out = []

@@ -7,6 +7,9 @@ non-members, as the paper did (its Stanford Dogs splits leave no other test
 data). Fitting a temperature or a Laplace prior on the non-members the attack
 is then measured on lets the calibration see them; that is the paper's
 protocol, reproduced by its presets.
+
+What a variant fits and how it maps outputs is its registered step
+(:mod:`mistrust.variants`); this stage only feeds each role's base to it.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from mistrust.config import Config, ConfigError
+from mistrust.config import Config
 from mistrust.data.splits import ROLES, positions
+from mistrust.errors import ConfigError
 from mistrust.outputs import Outputs
+from mistrust.variants import BASE, get_variant
 
 log = logging.getLogger(__name__)
 
 
 def _calibration_set(
-    base: Path, role: str, splits: dict[str, np.ndarray], what: str, source: str = "held-out"
+    base: Path, role: str, splits: dict[str, np.ndarray], what: str, source: str
 ) -> Outputs:
     part = "nonmembers" if source == "nonmembers" else "calibration"
     index = positions(splits[f"{role}_test"], splits[f"{role}_{part}"])
@@ -47,84 +52,53 @@ def _head(model_path: Path) -> torch.nn.Linear:
     return head
 
 
-def _fit_laplace(
-    cfg: Config, outputs_root: Path, base: Path, role: str, splits: dict[str, np.ndarray]
-) -> Any:
-    """Last-layer Laplace of ``role``'s base model, by ``variants.laplace_method``."""
-    from mistrust.calibration import fit_last_layer_laplace
-    from mistrust.calibration.paper_laplace import PaperLaplace
-    from mistrust.variants import laplace_validates
+class _RoleBase:
+    """One role's base model and outputs, each read on first use (:class:`RoleBase`)."""
 
-    v = cfg.variants
-    head = _head(outputs_root.parent / "models" / "base" / f"{role}.pt")
-    train = Outputs.load(base / "train.npz")
-    noise = Outputs.load(base / "noise.npz")
-    search = v.laplace_search_samples or v.laplace_samples
-    cal = None
-    if laplace_validates(v):
-        cal = _calibration_set(base, role, splits, "laplace", v.calibration_set)
-    if v.laplace_method == "paper":
-        return PaperLaplace(
-            head,
-            grid=np.logspace(0.0, 3.0, v.laplace_grid),
-            search_samples=search,
-            n_samples=v.laplace_samples,
-            batch_size=2 * cfg.train.batch_size,  # the paper's Laplace loaders: twice the batch
-            seed=cfg.seed,
-        ).fit(
-            train.features,
-            val_feats=cal.features,
-            val_labels=cal.labels,
-            ood_feats=noise.features,
-        )
-    if search != v.laplace_samples:
-        log.info("variants.laplace_search_samples applies to laplace_method: paper only")
-    return fit_last_layer_laplace(
-        head,
-        train.features,
-        train.labels,
-        val_feats=None if cal is None else cal.features,
-        val_labels=None if cal is None else cal.labels,
-        ood_feats=noise.features,
-        prior=v.laplace_prior,
-        grid_size=v.laplace_grid,
-        n_samples=v.laplace_samples,
-        pred=v.laplace_pred,
-        seed=cfg.seed,
-    )
+    def __init__(
+        self,
+        outputs_root: Path,
+        role: str,
+        splits: dict[str, np.ndarray],
+        variant: str,
+        source: str,
+    ) -> None:
+        self.dir = outputs_root / BASE / role
+        self.model_path = outputs_root.parent / "models" / BASE / f"{role}.pt"
+        self.role, self.splits, self.variant, self.source = role, splits, variant, source
+
+    def head(self) -> torch.nn.Linear:
+        return _head(self.model_path)
+
+    def train(self) -> Outputs:
+        return Outputs.load(self.dir / "train.npz")
+
+    def calibration(self) -> Outputs:
+        return _calibration_set(self.dir, self.role, self.splits, self.variant, self.source)
+
+    def noise(self) -> Outputs:
+        return Outputs.load(self.dir / "noise.npz")
 
 
 def apply_posthoc(
     name: str, cfg: Config, outputs_root: Path, splits: dict[str, np.ndarray]
 ) -> dict[str, Any]:
     """Write ``outputs/<name>/<role>/*.npz`` from ``outputs/base``; return what was fitted."""
-    from mistrust.calibration import fit_temperature, scale_logits
-
+    variant = get_variant(name)
+    if not variant.posthoc:
+        raise ValueError(f"{name!r} is not a post-hoc variant")
     info: dict[str, Any] = {}
     v = cfg.variants
     for role in ROLES:
-        base = outputs_root / "base" / role
+        base = _RoleBase(outputs_root, role, splits, name, v.calibration_set)
         dest = outputs_root / name / role
-        files = sorted(base.glob("*.npz"))
+        files = sorted(base.dir.glob("*.npz"))
         t0 = time.perf_counter()
-        if name in ("temperature", "temperature-fit"):
-            if name == "temperature":
-                temp = v.temperature
-            else:
-                cal = _calibration_set(base, role, splits, name, v.calibration_set)
-                temp = fit_temperature(cal.logits, cal.labels)
-            info[role] = {"temperature": float(temp)}
-            for f in files:
-                out = Outputs.load(f)
-                Outputs(scale_logits(out.logits, temp), out.labels).save(dest / f.name)
-        elif name == "laplace":
-            lla = _fit_laplace(cfg, outputs_root, base, role, splits)
-            info[role] = {"prior_precision": float(lla.prior_precision_)}
-            for f in files:
-                out = Outputs.load(f)
-                Outputs(lla.predict_logprobs(out.features), out.labels).save(dest / f.name)
-        else:
-            raise ValueError(f"{name!r} is not a post-hoc variant")
+        step = variant.step(v, seed=cfg.seed, batch_size=cfg.train.batch_size).fit(base)
+        info[role] = step.fitted()
+        for f in files:
+            out = Outputs.load(f)
+            Outputs(step.transform(out), out.labels).save(dest / f.name)
         info[role]["seconds"] = time.perf_counter() - t0
         log.debug("%s/%s: %s", name, role, info[role])
     return info

@@ -27,7 +27,7 @@ from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.splits import ROLES
 from mistrust.executors import run_tasks, training_resources
 from mistrust.outputs import cached, compute_outputs
-from mistrust.variants import get_variant
+from mistrust.variants import BASE, get_variant, sets_fitted_on
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ def trained_variants(cfg: Config) -> list[str]:
     reference attacks need its models."""
     names = [v for v in cfg.variants.names if not get_variant(v).posthoc]
     needs_base = any(get_variant(v).posthoc for v in cfg.variants.names) or cfg.reference.attacks
-    if needs_base and "base" not in names:
-        names.insert(0, "base")
+    if needs_base and BASE not in names:
+        names.insert(0, BASE)
     return names
 
 
@@ -76,10 +76,11 @@ def cache_outputs(model: torch.nn.Module, job: StudyJob, role: str, out_dir: Pat
                 model, job.preprocess(s.images), s.labels, batch_size=bs, device=dev
             ),
         )
+    fitted_on = sets_fitted_on()
     for name, (x, labels) in job.sets.items():
         # "original" is a subset of the test split; every other set only the target sees,
-        # except the noise set that both roles' Laplace prior search needs
-        if name == "original" or (role == "shadow" and name != "noise"):
+        # except those a post-hoc variant fits on (the Laplace prior's noise set), per role
+        if name == "original" or (role == "shadow" and name not in fitted_on):
             continue
         cached(
             out_dir / f"{name}.npz",

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mistrust.calibration import fit_temperature, scale_logits
+from mistrust.calibration import TemperatureScaling, fit_temperature, scale_logits
 from mistrust.metrics.calibration import ece, nll
 
 
@@ -65,3 +65,22 @@ def test_fit_temperature_separable_data_stays_finite():
 def test_fit_temperature_bad_input(logits: np.ndarray, labels: np.ndarray):
     with pytest.raises(ValueError):
         fit_temperature(logits, labels)
+
+
+def test_temperature_scaling_object_fixed_and_fitted():
+    logits, labels = _overconfident()
+    fixed = TemperatureScaling(4.0).fit()  # a fixed temperature reads no data
+    assert fixed.temperature_ == 4.0
+    np.testing.assert_allclose(fixed.transform(logits[:3]), logits[:3] / 4.0, rtol=1e-6)
+    fitted = TemperatureScaling().fit(logits, labels)
+    assert fitted.temperature_ == fit_temperature(logits, labels)
+    assert 3.0 < fitted.temperature_ < 5.5
+
+
+def test_temperature_scaling_object_errors():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TemperatureScaling(2.0).transform(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="held-out logits"):
+        TemperatureScaling().fit()
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        TemperatureScaling(-1.0).fit()

@@ -2,6 +2,8 @@
 
 The paper's tables use a fixed ``T = 10``; :func:`fit_temperature` is the
 standard alternative that picks ``T`` by minimising the NLL on held-out data.
+:class:`TemperatureScaling` wraps both as a fit/transform object, shaped like
+:class:`~mistrust.calibration.laplace.LastLayerLaplace`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["fit_temperature", "scale_logits"]
+__all__ = ["TemperatureScaling", "fit_temperature", "scale_logits"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,3 +98,40 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, max_iter: int = 1
         nll_after = nll_before
     logger.debug("fitted temperature T=%.4g (NLL %.4f -> %.4f)", temperature, nll_before, nll_after)
     return temperature
+
+
+class TemperatureScaling:
+    """Temperature scaling as a fit/transform object.
+
+    ``__init__`` only stores settings; :meth:`fit` sets ``temperature_``.
+
+    Args:
+        temperature: a fixed ``T > 0`` (the paper's tables: 10), kept by :meth:`fit`
+            without looking at data; ``None``: :meth:`fit` picks ``T`` by NLL
+            (:func:`fit_temperature`) on held-out logits and labels.
+        max_iter: LBFGS iteration budget of the NLL fit.
+    """
+
+    def __init__(self, temperature: float | None = None, *, max_iter: int = 100) -> None:
+        self.temperature = temperature
+        self.max_iter = max_iter
+
+    def fit(
+        self, logits: np.ndarray | None = None, labels: np.ndarray | None = None
+    ) -> TemperatureScaling:
+        """Learn ``temperature_`` from held-out ``logits (N, C)`` and ``labels (N,)``, or
+        take the fixed temperature (then both may be omitted). Returns ``self``."""
+        if self.temperature is not None:
+            scale_logits(np.zeros((1, 2)), self.temperature)  # the same check as transform's
+            self.temperature_ = float(self.temperature)
+            return self
+        if logits is None or labels is None:
+            raise ValueError("fitting a temperature needs held-out logits and labels")
+        self.temperature_ = fit_temperature(logits, labels, max_iter=self.max_iter)
+        return self
+
+    def transform(self, logits: np.ndarray) -> np.ndarray:
+        """``(N, C)`` float32 ``logits / temperature_``."""
+        if not hasattr(self, "temperature_"):
+            raise RuntimeError("TemperatureScaling is not fitted; call fit() first")
+        return scale_logits(logits, self.temperature_)
