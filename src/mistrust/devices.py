@@ -1,4 +1,5 @@
-"""Which torch device a run uses: the config's ``device`` string, checked against the machine."""
+"""Where a run computes: the torch device (the config's ``device`` string, checked against
+the machine) and the names of the executors its tasks run on (:mod:`mistrust.executors`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import torch
 
 from mistrust.errors import ConfigError
 
-__all__ = ["resolve_device"]
+__all__ = ["DEVICE_TYPES", "EXECUTORS", "resolve_device"]
+
+#: device types a ``device`` string may name (``cuda:1`` too), besides ``auto``
+DEVICE_TYPES: tuple[str, ...] = ("cpu", "cuda", "mps")
+
+#: the executor names :func:`mistrust.executors.run_tasks` accepts (``executor``); kept here,
+#: below the config, so that the config can check them
+EXECUTORS: tuple[str, ...] = ("local", "ray")
 
 
 def resolve_device(name: str) -> torch.device:

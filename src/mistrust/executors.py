@@ -22,12 +22,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mistrust.devices import EXECUTORS
+
 log = logging.getLogger(__name__)
 
 __all__ = ["EXECUTORS", "run_tasks"]
-
-#: the executor names :func:`run_tasks` accepts
-EXECUTORS: tuple[str, ...] = ("local", "ray")
 
 _NO_SHARED = object()
 

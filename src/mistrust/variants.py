@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 #: the variant every other is measured against; post-hoc variants start from its outputs
 BASE = "base"
 
+#: ``variants.calibration_set`` choices: what a post-hoc variant fits on, per role: the
+#: test rows the attacks never score, or the attack non-members (the paper)
+CALIBRATION_SETS: tuple[str, ...] = ("held-out", "nonmembers")
+
 
 class VariantSettings(Protocol):
     """The fields of ``variants`` that the variants read."""

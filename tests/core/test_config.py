@@ -100,3 +100,44 @@ def test_model_options_the_architecture_lacks(overrides: list[str], message: str
         load_config("smoke", overrides)
     ok = ["model.arch=resnet18", "model.width=null", "model.pretrained=true"]
     assert load_config("smoke", ok).model.pretrained
+
+
+@pytest.mark.parametrize(
+    "key, owner, name",
+    [
+        ("data.augment", "mistrust.training", "AUGMENTS"),
+        ("data.fit", "mistrust.data.folders", "FITS"),
+        ("train.optimizer", "mistrust.training", "OPTIMIZERS"),
+        ("executor", "mistrust.devices", "EXECUTORS"),
+        ("attacks.score_precision", "mistrust.attacks.signals", "PRECISIONS"),
+        ("attacks.salem_score", "mistrust.attacks.salem", "OUTPUTS"),
+        ("eval.ood_split", "mistrust.data.sources", "SPLITS"),
+        ("variants.laplace_prior", "mistrust.calibration.laplace", "PRIORS"),
+        ("variants.laplace_pred", "mistrust.calibration.laplace", "PREDS"),
+        ("variants.calibration_set", "mistrust.variants", "CALIBRATION_SETS"),
+    ],
+)
+def test_allowed_values_are_read_from_their_owner(monkeypatch, key, owner, name) -> None:
+    import importlib
+
+    module = importlib.import_module(owner)
+    with pytest.raises(ConfigError, match=f"{key} must be .* or .*, got 'zz'"):
+        load_config("smoke", [f"{key}=zz"])
+    monkeypatch.setattr(module, name, (*getattr(module, name), "zz"))
+    cfg = load_config("smoke", [f"{key}=zz"])  # the owner's list is the only list
+    section, _, field = key.rpartition(".")
+    assert getattr(getattr(cfg, section) if section else cfg, field) == "zz"
+
+
+def test_laplace_methods_and_aupr_choices_are_their_registries() -> None:
+    from mistrust.metrics.rates import AUPR_METHODS
+    from mistrust.variants import LAPLACE_METHODS
+
+    for key, registry in (
+        ("variants.laplace_method", LAPLACE_METHODS),
+        ("attacks.aupr", AUPR_METHODS),
+    ):
+        for value in registry:
+            load_config("smoke", [f"{key}={value}"])
+        with pytest.raises(ConfigError, match=" or ".join(registry)):
+            load_config("smoke", [f"{key}=zz"])

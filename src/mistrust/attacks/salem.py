@@ -15,6 +15,9 @@ __all__ = ["SalemAttack"]
 
 logger = logging.getLogger(__name__)
 
+#: what the attack scores with (``attacks.salem_score``): its logit or its probability
+OUTPUTS: tuple[str, ...] = ("logit", "sigmoid")
+
 
 class SalemAttack(Attack):
     """Attack model ``k -> hidden -> ReLU -> 1`` on the ``top_k`` softmax scores (descending).
@@ -67,7 +70,7 @@ class SalemAttack(Attack):
         for arg in ("top_k", "hidden", "batch_size", "patience", "max_epochs"):
             if int(getattr(self, arg)) < 1:
                 raise ValueError(f"{arg} must be >= 1, got {getattr(self, arg)}")
-        if self.output not in ("logit", "sigmoid"):
+        if self.output not in OUTPUTS:
             raise ValueError(f"output must be 'logit' or 'sigmoid', got {self.output!r}")
         # (N, k)
         features = signals.at_precision(

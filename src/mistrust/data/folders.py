@@ -52,7 +52,8 @@ def list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, [p.name for p in subdirs]
 
 
-FITS = ("squash", "center-crop")
+#: ``data.fit`` choices: how a non-square image is made square
+FITS: tuple[str, ...] = ("squash", "center-crop")
 
 
 def _fit_square(im: object, size: int, fit: str) -> object:

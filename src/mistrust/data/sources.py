@@ -28,6 +28,8 @@ DEBIAN_ROOTS = {
     "fashion-mnist": Path("/usr/share/datasets/fashion-mnist"),
 }
 DEBIAN_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist"}
+#: the two pools of every dataset (``eval.ood_split`` chooses one for other datasets' sets)
+SPLITS: tuple[str, ...] = ("train", "test")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -119,7 +121,7 @@ def load_source(
     ``fit`` tells image-folder sources how to make non-square images square
     (``"squash"`` or ``"center-crop"``); in-memory datasets keep their own size.
     """
-    if split not in ("train", "test"):
+    if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     spec = get_source(name)
     return spec.loader(

@@ -31,12 +31,18 @@ from mistrust.models.layout import memory_format_for
 
 log = logging.getLogger(__name__)
 
+#: ``train.optimizer`` choices
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+#: ``data.augment`` choices: none, random flip + 4-pixel-padded crop, or the paper's Dogs
+#: rotation, random crop and flip (:func:`rotate_crop_flip`)
+AUGMENTS: tuple[str, ...] = ("none", "flip-crop", "rotate-crop-flip")
+
 
 class TrainSettings(Protocol):
     """What training reads; :class:`mistrust.config.TrainConfig` is one (the trainer sits
     below the config layer, so it names the fields instead of importing the class)."""
 
-    optimizer: str  # "adam" or "sgd"
+    optimizer: str  # one of OPTIMIZERS
     lr: float
     momentum: float  # SGD only
     epochs: int
@@ -61,6 +67,8 @@ def make_optimizer(model: nn.Module, cfg: TrainSettings) -> torch.optim.Optimize
     params = list(model.parameters())
     fused = all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params)
     kw = {"fused": True} if fused else {}
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {cfg.optimizer!r}")
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
     return torch.optim.SGD(
@@ -131,6 +139,8 @@ def train_model(
     With ``checkpoint`` set, state is saved after every epoch and a matching
     checkpoint (same ``fingerprint``) is resumed from.
     """
+    if augment not in AUGMENTS:
+        raise ValueError(f"augment must be one of {list(AUGMENTS)}, got {augment!r}")
     device = torch.device(device)
     torch.manual_seed(seed)
     fmt = memory_format_for(model)
