@@ -100,7 +100,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # prints one line with its time
     bars = not args.quiet and sys.stderr.isatty()
     result = run_experiment(cfg, out, progress=bars, report=not args.no_report)
-    print_summary(cfg, result)
+    print_summary(result, variants=cfg.variants.names, attacks=cfg.attacks.names)
     return 0
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from mistrust.attacks.signals import max_score
 from mistrust.auditing import MetricRow, audit, labels_or_predicted
-from mistrust.config import Config
+from mistrust.config import AttackConfig
 from mistrust.metrics import emd
 from mistrust.metrics.calibration import accuracy, ece, mmps, nll, overconfidence_error
 from mistrust.outputs import Outputs
@@ -42,10 +42,17 @@ def _pair(members: Outputs, nonmembers: Outputs) -> tuple[np.ndarray, np.ndarray
 
 
 def evaluate_attacks(
-    cfg: Config, variant: str, target: RoleOutputs, shadow: RoleOutputs, scores_dir: Path
+    acfg: AttackConfig,
+    variant: str,
+    target: RoleOutputs,
+    shadow: RoleOutputs,
+    scores_dir: Path,
+    *,
+    seed: int,
 ) -> tuple[list[MetricRow], dict[str, dict[str, np.ndarray]]]:
     """Fit every attack on the shadow outputs, apply to the target paired with each set
     (:func:`mistrust.auditing.audit`), and write ``scores_dir/<attack>/<set>.npz``.
+    ``acfg``: the ``attacks`` settings; ``seed`` seeds the attacks that train a model.
 
     Returns tidy rows ``(variant, attack, dataset, metric, value)`` and the
     per-sample target scores ``{attack: {dataset: score}}``.
@@ -56,15 +63,15 @@ def evaluate_attacks(
         (members.logits, members.labels, np.ones(len(members), bool)),
         eval_sets={ds: (out.logits, out.labels) for ds, out in target.sets.items()},
         original=None,  # "original" is one of target.sets, in the config's order
-        attacks=cfg.attacks.names,
-        top_k=cfg.attacks.top_k,
-        class_thresholds=cfg.attacks.class_thresholds,
-        seed=cfg.seed,
+        attacks=acfg.names,
+        top_k=acfg.top_k,
+        class_thresholds=acfg.class_thresholds,
+        seed=seed,
         variant=variant,
-        strict_threshold=cfg.attacks.strict_threshold,
-        score_precision=cfg.attacks.score_precision,
-        salem_score=cfg.attacks.salem_score,
-        aupr=cfg.attacks.aupr,
+        strict_threshold=acfg.strict_threshold,
+        score_precision=acfg.score_precision,
+        salem_score=acfg.salem_score,
+        aupr=acfg.aupr,
     )
     result.save_scores(scores_dir)
     scores = {a: {ds: s.score for ds, s in per_set.items()} for a, per_set in result.scores.items()}

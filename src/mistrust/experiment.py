@@ -234,7 +234,14 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     posthoc = [v.name for v in variants if v.posthoc]
     with timer.stage("calibration", say=f"calibration: {', '.join(posthoc)}" if posthoc else None):
         for name in posthoc:
-            info[name] = apply_posthoc(name, cfg, run_dir / "outputs", data.splits)
+            info[name] = apply_posthoc(
+                name,
+                cfg.variants,
+                run_dir / "outputs",
+                data.splits,
+                seed=cfg.seed,
+                batch_size=cfg.train.batch_size,
+            )
     attack_rows: list[tuple] = []
     model_rows: list[tuple] = []
     set_names = list(cfg.eval.sets)
@@ -248,7 +255,12 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         }
         with timer.stage("attacks"):
             rows, scores = evaluate_attacks(
-                cfg, v.name, per_role["target"], per_role["shadow"], run_dir / "scores" / v.name
+                cfg.attacks,
+                v.name,
+                per_role["target"],
+                per_role["shadow"],
+                run_dir / "scores" / v.name,
+                seed=cfg.seed,
             )
             attack_rows += rows
             target_scores[v.name] = scores
@@ -288,7 +300,12 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     )
     with timer.stage("results"):
         save_config(cfg, run_dir / "config.yaml")
-        write_results(cfg, result)
+        write_results(
+            result,
+            variants=cfg.variants.names,
+            attacks=cfg.attacks.names,
+            config=cfg.to_dict(),
+        )
     if report:
         with timer.stage("report", say=f"report: {run_dir / 'report.html'}"):
             from mistrust.report import build_report

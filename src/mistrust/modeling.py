@@ -1,4 +1,7 @@
-"""Train or load one role's model for one training-time variant."""
+"""Train or load one role's model for one training-time variant.
+
+Takes the config sections it reads (``data``, ``model``, ``train``), never the whole config.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from typing import Any
 
 import torch
 
-from mistrust.config import Config, TrainConfig
+from mistrust.config import DataConfig, ModelConfig, TrainConfig
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.errors import CheckpointError, WeightsError
 from mistrust.io import atomic_torch_save
@@ -23,11 +26,13 @@ from mistrust.training import train_model
 log = logging.getLogger(__name__)
 
 
-def fingerprint(cfg: Config, tcfg: TrainConfig, role: str, seed: int) -> str:
+def fingerprint(
+    dcfg: DataConfig, mcfg: ModelConfig, tcfg: TrainConfig, role: str, seed: int
+) -> str:
     """Everything that changes the trained weights; a model is reused only on a match."""
     key = {
-        "data": dataclasses.asdict(cfg.data),
-        "model": dataclasses.asdict(cfg.model),
+        "data": dataclasses.asdict(dcfg),
+        "model": dataclasses.asdict(mcfg),
         "train": dataclasses.asdict(tcfg),
         "role": role,
         "seed": seed,
@@ -38,26 +43,27 @@ def fingerprint(cfg: Config, tcfg: TrainConfig, role: str, seed: int) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_model(cfg: Config, *, channels: int, num_classes: int, size: int) -> Classifier:
-    """The configured model. On stand-in data (a smoke test whose numbers mean nothing)
-    pretrained weights that are not on this machine are replaced by random ones."""
-    m = cfg.model
+def build_model(
+    mcfg: ModelConfig, *, channels: int, num_classes: int, size: int, stand_in: bool = False
+) -> Classifier:
+    """The configured model. On stand-in data (``stand_in``: a smoke test whose numbers mean
+    nothing) pretrained weights that are not on this machine are replaced by random ones."""
 
     def build(pretrained: bool) -> Classifier:
         return create_model(
-            m.arch,
+            mcfg.arch,
             channels=channels,
             num_classes=num_classes,
             size=size,
-            width=m.width,
+            width=mcfg.width,
             pretrained=pretrained,
-            weights_path=m.weights_path,
+            weights_path=mcfg.weights_path,
         )
 
     try:
-        return build(m.pretrained)
+        return build(mcfg.pretrained)
     except WeightsError as exc:
-        if not cfg.data.stand_in:
+        if not stand_in:
             raise
         log.warning("stand-in data: %s; training from random weights instead", _reason(exc))
         return build(False)
@@ -126,8 +132,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-def load_model(path: Path, cfg: Config) -> tuple[Classifier, dict[str, Any]]:
-    """The model saved at ``path``; it must have ``cfg``'s architecture (``model.arch``, width).
+def load_model(
+    path: Path, mcfg: ModelConfig, *, stand_in: bool = False
+) -> tuple[Classifier, dict[str, Any]]:
+    """The model saved at ``path``; it must have ``mcfg``'s architecture (``arch``, ``width``).
+    ``stand_in``: as :func:`build_model`.
 
     Raises:
         CheckpointError: unreadable file (see :func:`read_checkpoint`) or weights
@@ -135,17 +144,20 @@ def load_model(path: Path, cfg: Config) -> tuple[Classifier, dict[str, Any]]:
     """
     state = read_checkpoint(path)
     meta = state["meta"]
-    m = cfg.model
     fix = "delete the file to retrain, or use another --out"
-    saved = (meta.get("arch"), meta.get("width", m.width))
-    if saved != (m.arch, m.width):
+    saved = (meta.get("arch"), meta.get("width", mcfg.width))
+    if saved != (mcfg.arch, mcfg.width):
         raise CheckpointError(
             f"{path} holds a {_describe(*saved)} model but the config asks for "
-            f"{_describe(m.arch, m.width)}; {fix}"
+            f"{_describe(mcfg.arch, mcfg.width)}; {fix}"
         )
     try:
         model = build_model(
-            cfg, channels=meta["channels"], num_classes=meta["num_classes"], size=meta["size"]
+            mcfg,
+            channels=meta["channels"],
+            num_classes=meta["num_classes"],
+            size=meta["size"],
+            stand_in=stand_in,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: damaged metadata ({_reason(exc)}); {fix}") from None
@@ -153,7 +165,7 @@ def load_model(path: Path, cfg: Config) -> tuple[Classifier, dict[str, Any]]:
         model.load_state_dict(state["state_dict"])
     except RuntimeError:
         raise CheckpointError(
-            f"{path}: its weights do not fit model {_describe(m.arch, m.width)} "
+            f"{path}: its weights do not fit model {_describe(mcfg.arch, mcfg.width)} "
             f"({_mismatch(model, state['state_dict'])}); {fix}"
         ) from None
     model.eval()
@@ -165,7 +177,8 @@ def _describe(arch: object, width: object) -> str:
 
 
 def train_or_load(
-    cfg: Config,
+    dcfg: DataConfig,
+    mcfg: ModelConfig,
     tcfg: TrainConfig,
     *,
     role: str,
@@ -177,10 +190,14 @@ def train_or_load(
     device: torch.device,
     progress: bool,
 ) -> tuple[Classifier, dict[str, Any], bool]:
-    """Returns (model, metadata, trained_now). Reuses ``model_path`` when its fingerprint matches."""
-    fp = fingerprint(cfg, tcfg, role, seed)
+    """Returns (model, metadata, trained_now). Reuses ``model_path`` when its fingerprint matches.
+
+    ``dcfg``, ``mcfg``, ``tcfg``: the run's ``data`` and ``model`` sections and the variant's
+    training settings; all of them are in the fingerprint.
+    """
+    fp = fingerprint(dcfg, mcfg, tcfg, role, seed)
     if model_path.is_file():
-        model, meta = load_model(model_path, cfg)
+        model, meta = load_model(model_path, mcfg, stand_in=dcfg.stand_in)
         if meta.get("fingerprint") == fp:
             log.debug("reusing %s", model_path)
             return model.to(device), meta, False
@@ -189,13 +206,17 @@ def train_or_load(
         "training %s/%s (%s, %d images, %d epochs)",
         model_path.parent.name,
         role,
-        cfg.model.arch,
+        mcfg.arch,
         len(train_set),
         tcfg.epochs,
     )
     torch.manual_seed(seed)
     model = build_model(
-        cfg, channels=preprocess.channels, num_classes=num_classes, size=preprocess.size
+        mcfg,
+        channels=preprocess.channels,
+        num_classes=num_classes,
+        size=preprocess.size,
+        stand_in=dcfg.stand_in,
     )
     ckpt = model_path.with_suffix(".ckpt.pt")
     hist = train_model(
@@ -206,15 +227,15 @@ def train_or_load(
         tcfg,
         seed=seed,
         device=device,
-        augment=cfg.data.augment,
+        augment=dcfg.augment,
         checkpoint=ckpt,
         fingerprint=fp,
         progress=progress,
         desc=f"{model_path.parent.name}/{role}",
     )
     meta = {
-        "arch": cfg.model.arch,
-        "width": cfg.model.width,
+        "arch": mcfg.arch,
+        "width": mcfg.width,
         "channels": preprocess.channels,
         "size": preprocess.size,
         "num_classes": num_classes,

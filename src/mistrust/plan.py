@@ -230,7 +230,13 @@ def _check_model(cfg: Config, *, channels: int, num_classes: int, size: int) -> 
             # pretrained weights are read and checked against the model (keys and shapes);
             # copying them into meta tensors is a no-op that torch warns about per tensor
             warnings.filterwarnings("ignore", message=".*to a meta parameter", category=UserWarning)
-            model = build_model(cfg, channels=channels, num_classes=num_classes, size=size)
+            model = build_model(
+                cfg.model,
+                channels=channels,
+                num_classes=num_classes,
+                size=size,
+                stand_in=cfg.data.stand_in,
+            )
             model.eval()
             model(torch.zeros(2, channels, size, size))
     except (ValueError, RuntimeError) as exc:

@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from mistrust.config import Config
 from mistrust.data.splits import ROLES, positions
 from mistrust.errors import ConfigError
 from mistrust.outputs import Outputs
-from mistrust.variants import BASE, get_variant
+from mistrust.variants import BASE, VariantSettings, get_variant
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +80,29 @@ class _RoleBase:
 
 
 def apply_posthoc(
-    name: str, cfg: Config, outputs_root: Path, splits: dict[str, np.ndarray]
+    name: str,
+    vcfg: VariantSettings,
+    outputs_root: Path,
+    splits: dict[str, np.ndarray],
+    *,
+    seed: int,
+    batch_size: int,
 ) -> dict[str, Any]:
-    """Write ``outputs/<name>/<role>/*.npz`` from ``outputs/base``; return what was fitted."""
+    """Write ``outputs/<name>/<role>/*.npz`` from ``outputs/base``; return what was fitted.
+
+    ``vcfg``: the ``variants`` settings; ``seed`` seeds the fits (Monte-Carlo draws);
+    ``batch_size``: the training batch size (the paper's Laplace loaders use twice it).
+    """
     variant = get_variant(name)
     if not variant.posthoc:
         raise ValueError(f"{name!r} is not a post-hoc variant")
     info: dict[str, Any] = {}
-    v = cfg.variants
     for role in ROLES:
-        base = _RoleBase(outputs_root, role, splits, name, v.calibration_set)
+        base = _RoleBase(outputs_root, role, splits, name, vcfg.calibration_set)
         dest = outputs_root / name / role
         files = sorted(base.dir.glob("*.npz"))
         t0 = time.perf_counter()
-        step = variant.step(v, seed=cfg.seed, batch_size=cfg.train.batch_size).fit(base)
+        step = variant.step(vcfg, seed=seed, batch_size=batch_size).fit(base)
         info[role] = step.fitted()
         for f in files:
             out = Outputs.load(f)

@@ -231,7 +231,8 @@ def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) 
     rows_t = torch.as_tensor(rows, dtype=torch.long)
     subset = ImageSet(job.images[rows_t], job.labels[rows_t], [], f"reference-{i}")
     model, meta, fresh = train_or_load(
-        job.cfg,
+        job.cfg.data,
+        job.cfg.model,
         job.tcfg,
         role=f"reference-{i}-{digest}",
         train_set=subset,
@@ -427,7 +428,9 @@ def _target_extra(
     ``<set>-flip``; cached under ``RUN/outputs/reference/target`` (cleared on a new target)."""
     from mistrust.modeling import load_model
 
-    model, meta = load_model(run_dir / "models" / "base" / "target.pt", cfg)
+    model, meta = load_model(
+        run_dir / "models" / "base" / "target.pt", cfg.model, stand_in=cfg.data.stand_in
+    )
     model.to(device)
     out_dir = run_dir / "outputs" / "reference" / "target"
     marker = out_dir / "fingerprint.txt"

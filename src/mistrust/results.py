@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mistrust.config import Config
 from mistrust.io import atomic_write_text
 
 ATTACK_COLUMNS = ("variant", "attack", "dataset", "metric", "value")
@@ -127,12 +126,19 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
-def write_results(cfg: Config, result: RunResult) -> None:
+def write_results(
+    result: RunResult, *, variants: Sequence[str], attacks: Sequence[str], config: dict[str, Any]
+) -> None:
+    """Write ``results.csv``, ``model_metrics.csv``, ``results.json`` and the tables.
+
+    ``variants`` / ``attacks``: the run's names, in the order the tables show them;
+    ``config``: the run's settings as plain data, recorded in ``results.json``.
+    """
     run = result.run_dir
     atomic_write_text(run / "results.csv", _csv(ATTACK_COLUMNS, result.attack_rows))
     atomic_write_text(run / "model_metrics.csv", _csv(MODEL_COLUMNS, result.model_rows))
     doc = {
-        "config": cfg.to_dict(),
+        "config": config,
         "versions": versions(),
         "attacks": _nest(result.attack_rows),
         "models": _nest(result.model_rows),
@@ -142,15 +148,15 @@ def write_results(cfg: Config, result: RunResult) -> None:
     }
     atomic_write_text(run / "results.json", json.dumps(doc, indent=1, allow_nan=False, default=str))
     tables = []
-    for variant in cfg.variants.names:
+    for variant in variants:
         r, c, cells = audit_table(result.attack_rows, variant)
         tables.append(
             f"## FPR per evaluation set ({variant})\n\n"
             + markdown_table(r, c, cells, "set \\ attack")
         )
         atomic_write_text(run / "tables" / f"fpr_{variant}.csv", csv_table(r, c, cells))
-    if len(cfg.variants.names) > 1:
-        for attack in cfg.attacks.names:
+    if len(variants) > 1:
+        for attack in attacks:
             r, c, cells = variant_table(result.attack_rows, attack)
             tables.append(
                 f"## {attack}: FPR per variant\n\n" + markdown_table(r, c, cells, "set \\ variant")

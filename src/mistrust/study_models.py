@@ -101,7 +101,8 @@ def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
     run_dir = Path(job.run_dir)
     out_dir = run_dir / "outputs" / vname / role
     model, meta, fresh = train_or_load(
-        cfg,
+        cfg.data,
+        cfg.model,
         get_variant(vname).train_config(cfg.train, cfg.variants),
         role=role,
         train_set=job.splits[f"{role}_train"],

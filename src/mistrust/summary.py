@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mistrust.config import Config
+from collections.abc import Sequence
+
 from mistrust.results import RunResult, audit_table, variant_table
 
 
@@ -28,7 +29,9 @@ def _table(row_names: list[str], col_names: list[str], cells: dict, corner: str)
     return "\n".join(lines)
 
 
-def print_summary(cfg: Config, result: RunResult) -> None:
+def print_summary(result: RunResult, *, variants: Sequence[str], attacks: Sequence[str]) -> None:
+    """Model accuracy, then the FPR tables of ``variants`` (and of the first of ``attacks``
+    per variant), then the stage times."""
     acc: dict[tuple[str, str], float] = {}
     for v, role, ds, metric, x in result.model_rows:
         if metric == "accuracy":
@@ -36,15 +39,15 @@ def print_summary(cfg: Config, result: RunResult) -> None:
     models = sorted({k[0] for k in acc}, key=lambda k: list(acc).index((k, "train")))
     print("\nModel accuracy")
     print(_table(models, ["train", "test"], acc, "variant/role"))
-    for variant in cfg.variants.names:
+    for variant in variants:
         rows, cols, cells = audit_table(result.attack_rows, variant)
         print(
             f"\nFalse-positive rate per evaluation set, variant {variant!r} "
             "(first row: TPR on members)"
         )
         print(_table(rows, cols, cells, "set \\ attack"))
-    if len(cfg.variants.names) > 1:
-        attack = cfg.attacks.names[0]
+    if len(variants) > 1:
+        attack = attacks[0]
         rows, cols, cells = variant_table(result.attack_rows, attack)
         print(f"\n{attack}: false-positive rate per variant (first row: TPR on members)")
         print(_table(rows, cols, cells, "set \\ variant"))

@@ -63,7 +63,7 @@ def test_a_registered_posthoc_variant_runs_per_role(monkeypatch, tmp_path) -> No
     logits = {"target": np.arange(12.0).reshape(4, 3), "shadow": -np.arange(12.0).reshape(4, 3)}
     for role, z in logits.items():
         Outputs(z.astype(np.float32), np.zeros(4, int)).save(tmp_path / f"base/{role}/test.npz")
-    info = apply_posthoc("shift", cfg, tmp_path, splits)
+    info = apply_posthoc("shift", cfg.variants, tmp_path, splits, seed=0, batch_size=1)
     # target rows 0, 1 hold 0..5 (mean 2.5); shadow row 3 (split position of 7) holds -9..-11
     assert info["target"]["shift"] == 2.5 and info["shadow"]["shift"] == -10.0
     out = Outputs.load(tmp_path / "shift/shadow/test.npz")

@@ -36,7 +36,7 @@ def data(pipeline: PipelineRun):
 def target_model(pipeline: PipelineRun):
     from mistrust.modeling import load_model
 
-    model, _ = load_model(pipeline.run_dir / "models" / "base" / "target.pt", pipeline.cfg)
+    model, _ = load_model(pipeline.run_dir / "models" / "base" / "target.pt", pipeline.cfg.model)
     return model
 
 

@@ -380,7 +380,8 @@ def tiny_reference(tmp_path_factory):
     data = load_data(cfg)
     sets = build_evalsets(cfg, data, run_dir / "cache", torch.device("cpu"), False)
     model, _, _ = train_or_load(
-        cfg,
+        cfg.data,
+        cfg.model,
         cfg.train,
         role="target",
         train_set=data.train.subset(data.splits["target_train"]),

@@ -88,7 +88,7 @@ def test_model_metrics_use_the_documented_bins_and_splits(pipeline, data) -> Non
     rows = _model_rows(pipeline)
     sp = data.splits
     for role in ("target", "shadow"):
-        model, _ = load_model(pipeline.run_dir / f"models/base/{role}.pt", pipeline.cfg)
+        model, _ = load_model(pipeline.run_dir / f"models/base/{role}.pt", pipeline.cfg.model)
         test = data.test.subset(sp[f"{role}_test"])
         train = data.train.subset(sp[f"{role}_train"])
         t_logits = run_model(model, data.preprocess(test.images))

@@ -18,7 +18,7 @@ def test_fit_sees_exactly_the_shadows_members_and_nonmembers(pipeline, data) -> 
     fits = [c for c in pipeline.rec.attack_calls if c[0] == "fit"]
     assert len(fits) == len(pipeline.cfg.variants.names)  # once per variant
     _, logits, labels, is_member = fits[0]  # the base variant comes first
-    shadow, _ = load_model(pipeline.run_dir / "models/base/shadow.pt", pipeline.cfg)
+    shadow, _ = load_model(pipeline.run_dir / "models/base/shadow.pt", pipeline.cfg.model)
     sp = data.splits
     members = data.train.subset(sp["shadow_members"])
     nonmembers = data.test.subset(sp["shadow_nonmembers"])
@@ -64,7 +64,7 @@ def test_threshold_comes_from_the_shadow_not_the_target(tmp_path) -> None:
 
     cfg = load_config("smoke", ["attacks.names=[threshold]"])
     rows, scores = evaluate_attacks(
-        cfg, "base", role(target_m, target_n), role(shadow_m, shadow_n), tmp_path
+        cfg.attacks, "base", role(target_m, target_n), role(shadow_m, shadow_n), tmp_path, seed=0
     )
     assert {(a, d) for _, a, d, _, _ in rows} == {
         ("threshold", "original"),
@@ -122,7 +122,7 @@ def test_attack_options_reach_every_attack(tmp_path, monkeypatch) -> None:
     rng = np.random.default_rng(1)
     o = _outputs(rng.normal(size=(30, 3)), rng.integers(0, 3, 30))
     r = RoleOutputs(o, o, o, o, {"original": o})
-    evaluate_attacks(cfg, "base", r, r, tmp_path)
+    evaluate_attacks(cfg.attacks, "base", r, r, tmp_path, seed=cfg.seed)
     want = {
         "top_k": 2,
         "class_thresholds": True,

@@ -132,7 +132,14 @@ def test_temperature_fit_uses_each_roles_own_calibration_split(tmp_path) -> None
         "shadow_calibration": np.arange(41, 80, 2),
     }
     _outputs_dir(tmp_path, sp)
-    info = apply_posthoc("temperature-fit", cfg, tmp_path, sp)
+    info = apply_posthoc(
+        "temperature-fit",
+        cfg.variants,
+        tmp_path,
+        sp,
+        seed=cfg.seed,
+        batch_size=cfg.train.batch_size,
+    )
     for role in ("target", "shadow"):
         test = Outputs.load(tmp_path / f"base/{role}/test.npz")
         pos = np.searchsorted(sp[f"{role}_test"], sp[f"{role}_calibration"])
@@ -159,15 +166,26 @@ def test_fixed_temperature_and_errors(tmp_path) -> None:
         "shadow_calibration": np.arange(0, 0),
     }
     _outputs_dir(tmp_path, sp)
-    info = apply_posthoc("temperature", cfg, tmp_path, sp)
+    info = apply_posthoc(
+        "temperature", cfg.variants, tmp_path, sp, seed=cfg.seed, batch_size=cfg.train.batch_size
+    )
     assert info["target"]["temperature"] == 2.5 and info["shadow"]["temperature"] == 2.5
     base = Outputs.load(tmp_path / "base/shadow/scaled.npz")
     out = Outputs.load(tmp_path / "temperature/shadow/scaled.npz")
     np.testing.assert_allclose(out.logits, base.logits / 2.5, rtol=1e-6)
     with pytest.raises(ConfigError, match="held-out data"):
-        apply_posthoc("temperature-fit", cfg, tmp_path, sp)
+        apply_posthoc(
+            "temperature-fit",
+            cfg.variants,
+            tmp_path,
+            sp,
+            seed=cfg.seed,
+            batch_size=cfg.train.batch_size,
+        )
     with pytest.raises(ValueError, match="not a post-hoc variant"):
-        apply_posthoc("base", cfg, tmp_path, sp)
+        apply_posthoc(
+            "base", cfg.variants, tmp_path, sp, seed=cfg.seed, batch_size=cfg.train.batch_size
+        )
 
 
 def test_laplace_fits_each_role_on_its_own_data(tmp_path, monkeypatch) -> None:
@@ -213,7 +231,14 @@ def test_laplace_fits_each_role_on_its_own_data(tmp_path, monkeypatch) -> None:
         return Fitted(float(len(calls)))
 
     monkeypatch.setattr(calibration, "fit_last_layer_laplace", fake_fit)
-    info = apply_posthoc("laplace", cfg, tmp_path / "outputs", sp)
+    info = apply_posthoc(
+        "laplace",
+        cfg.variants,
+        tmp_path / "outputs",
+        sp,
+        seed=cfg.seed,
+        batch_size=cfg.train.batch_size,
+    )
     assert len(calls) == 2
     for (head, feats, labels, kw), role in zip(calls, ("target", "shadow"), strict=True):
         torch.testing.assert_close(head.weight.data, files[(role, "head")]["head.weight"])

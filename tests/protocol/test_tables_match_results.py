@@ -339,6 +339,11 @@ def test_rendered_tables_match_rows_by_hand() -> None:
         assert cells[("loss", "threshold")] in {"", "–", "--"}
 
 
+def _names(cfg) -> dict:
+    """What ``write_results`` takes from a run's config."""
+    return {"variants": cfg.variants.names, "attacks": cfg.attacks.names, "config": cfg.to_dict()}
+
+
 def test_written_results_match_rows_by_hand(tmp_path: Path) -> None:
     from mistrust.config import load_config
     from mistrust.results import RunResult, write_results
@@ -349,7 +354,7 @@ def test_written_results_match_rows_by_hand(tmp_path: Path) -> None:
     )
     rows = [("temperature" if r[0] == "temp_&" else r[0], *r[1:]) for r in rows]
     rows = [r for r in rows if r[1] != "odd_%name"]
-    write_results(cfg, RunResult(tmp_path, rows, model_rows, {}, {}, {}))
+    write_results(RunResult(tmp_path, rows, model_rows, {}, {}, {}), **_names(cfg))
     res = read_csv(tmp_path / "results.csv")
     assert res == {r[:4]: r[4] for r in rows if not math.isnan(r[4])} | {
         r[:4]: res[r[:4]] for r in rows if math.isnan(r[4])
@@ -552,7 +557,9 @@ def test_results_json_and_file_layout(tmp_path: Path) -> None:
     rows = [r for r in rows if r[0] == "base" and r[1] != "odd_%name"]
     cfg = load_config("smoke", ["variants.names=[base]", "attacks.names=[threshold, loss]"])
     info = {"temperature": {"target": {"where": tmp_path}}}
-    write_results(cfg, RunResult(tmp_path, rows, model_rows, info, {"data": 1.5}, {"t": 2.0}))
+    write_results(
+        RunResult(tmp_path, rows, model_rows, info, {"data": 1.5}, {"t": 2.0}), **_names(cfg)
+    )
     text = (tmp_path / "results.json").read_text()
     assert text.startswith('{\n "config": {\n  "name"')  # indent 1
     doc = json.loads(text)
@@ -583,10 +590,10 @@ def test_results_json_and_file_layout(tmp_path: Path) -> None:
     # NaN never reaches results.json as a bare NaN token
     bad = RunResult(tmp_path, rows, model_rows, {"x": math.nan}, {}, {})
     with pytest.raises(ValueError):
-        write_results(cfg, bad)
+        write_results(bad, **_names(cfg))
     cfg2 = load_config("smoke", ["variants.names=[base, laplace]", "attacks.names=[loss]"])
     rows2 = rows + [("laplace", *r[1:]) for r in rows]
-    write_results(cfg2, RunResult(tmp_path, rows2, model_rows, {}, {}, {}))
+    write_results(RunResult(tmp_path, rows2, model_rows, {}, {}, {}), **_names(cfg2))
     assert "| set \\ variant | base | laplace |" in (tmp_path / "tables.md").read_text()
     assert (tmp_path / "tables/variants_loss.csv").read_text().startswith("set,base,laplace\n")
     with pytest.raises(KeyError, match="'nope'"):

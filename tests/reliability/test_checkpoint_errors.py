@@ -80,4 +80,4 @@ def test_library_raises_checkpoint_error(tmp_path: Path) -> None:
     assert isinstance(info.value, MistrustError) and isinstance(info.value, RuntimeError)
     torch.save(_mlp_checkpoint("mlp"), path)
     with pytest.raises(CheckpointError, match="another --out"):
-        load_model(path, load_config("smoke"))
+        load_model(path, load_config("smoke").model)
