@@ -263,7 +263,8 @@ def _check_variants(
 
     ``test_pool``: test images of the trained classes (both roles' test splits come from it).
     """
-    from mistrust.variants import BASE, get_variant
+    from mistrust.study_models import trained_variants
+    from mistrust.variants import get_variant
 
     d = cfg.data
     variants = [get_variant(v) for v in cfg.variants.names]
@@ -284,10 +285,7 @@ def _check_variants(
                 f"{fix}, set variants.calibration_set: nonmembers (the paper's choice), "
                 f"or drop {v.name} from variants.names"
             )
-    trained = [v.name for v in variants if not v.posthoc]
-    if (any(v.posthoc for v in variants) or cfg.reference.attacks) and BASE not in trained:
-        trained.insert(0, BASE)
-    return trained, [v.name for v in variants if v.posthoc]
+    return trained_variants(cfg), [v.name for v in variants if v.posthoc]
 
 
 def _check_eval_sets(
