@@ -277,6 +277,8 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
             )
     with timer.stage("gallery", say="false-positive galleries"):
         _galleries(cfg, run_dir, sets, target_scores)
+    with timer.stage("per-sample"):
+        _per_sample(cfg, run_dir, data, attack_rows)
     result = RunResult(
         run_dir=run_dir,
         attack_rows=attack_rows,
@@ -316,4 +318,37 @@ def _galleries(
             max_scores[n_members:][top],
             run_dir / "figures" / f"gallery_{name}.png",
             title=f"{name}: highest {attack} scores among non-members ({variant})",
+        )
+
+
+def _per_sample(cfg: Config, run_dir: Path, data: Data, rows: list[tuple]) -> None:
+    """``vulnerable.csv`` and ``agreement.csv`` for every variant, from the saved scores;
+    the most vulnerable members of the first variant drawn as ``figures/vulnerable.png``."""
+    from mistrust.persample import per_sample_view, write_per_sample
+    from mistrust.report.gallery import save_gallery
+
+    index = data.splits["target_members"]  # member rows of the scores, in this order
+    label = data.train.labels.numpy()[index]
+    views = [
+        per_sample_view(
+            run_dir / "scores" / v,
+            rows,
+            variant=v,
+            k=cfg.eval.gallery_size,
+            member_index=index,
+            member_label=label,
+        )
+        for v in cfg.variants.names
+    ]
+    write_per_sample(run_dir, views)
+    first = views[0]
+    if first.vulnerable:
+        top = [x.index for x in first.vulnerable]
+        save_gallery(
+            data.train.images[torch.as_tensor(top)],
+            np.array([x.max_score for x in first.vulnerable]),
+            run_dir / "figures" / "vulnerable.png",
+            title=f"Most vulnerable members: largest {first.strongest} margin ({first.variant})",
+            captions=[f"#{x.index} · class {x.label}" for x in first.vulnerable],
+            is_member=np.ones(len(top), dtype=bool),
         )
