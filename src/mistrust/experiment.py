@@ -7,6 +7,7 @@ directory reuses every finished model and output, so a crashed run resumes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -209,6 +210,36 @@ def run_experiment(
     """
     with exclusive(run_dir, what=f"run directory {run_dir}"):
         return _run_locked(cfg, run_dir, progress=progress, report=report)
+
+
+def run_seeds(
+    cfg: Config, run_dir: Path, *, progress: bool = False, report: bool = True
+) -> list[RunResult]:
+    """Run the study ``cfg.seeds`` times, with seeds ``cfg.seed``, ``cfg.seed + 1``, ...
+
+    Each repeat is a complete run into ``run_dir/seed-<seed>`` (resumable as any run);
+    then ``run_dir`` gets ``config.yaml`` (with ``seeds``), the aggregate tables of
+    :mod:`mistrust.repeats` and, unless ``report=False``, a ``report.html`` of them.
+    """
+    from mistrust.repeats import seed_dir, write_seed_results
+
+    with exclusive(run_dir, what=f"run directory {run_dir}"):
+        results = []
+        for i in range(cfg.seeds):
+            sub = dataclasses.replace(cfg, seed=cfg.seed + i, seeds=1)
+            log.info(
+                "seed %d (%d of %d): %s", sub.seed, i + 1, cfg.seeds, seed_dir(run_dir, sub.seed)
+            )
+            results.append(
+                run_experiment(sub, seed_dir(run_dir, sub.seed), progress=progress, report=report)
+            )
+        write_seed_results(run_dir, [r.run_dir for r in results])
+        save_config(cfg, run_dir / "config.yaml")
+        if report:
+            from mistrust.report import build_report
+
+            log.info("report across seeds: %s", build_report(run_dir))
+    return results
 
 
 def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> RunResult:
