@@ -235,10 +235,16 @@ def run_seeds(
             )
         write_seed_results(run_dir, [r.run_dir for r in results])
         save_config(cfg, run_dir / "config.yaml")
+        if (run_dir / "results.csv").is_file():
+            log.warning(
+                "%s also holds the results of a single-seed run (results.csv); they are left "
+                "as they are, and `mistrust report` on it builds their report",
+                run_dir,
+            )
         if report:
-            from mistrust.report import build_report
+            from mistrust.report.seeds import build_seeds_report
 
-            log.info("report across seeds: %s", build_report(run_dir))
+            log.info("report across seeds: %s", build_seeds_report(run_dir))
     return results
 
 

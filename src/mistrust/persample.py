@@ -127,6 +127,14 @@ def per_sample_view(
         per_set = {s: d for s in sets if (d := _load(scores_dir / attack / f"{s}.npz"))}
         if ref_set in per_set:
             loaded[attack] = per_set
+    if loaded:  # every attack must score the same members in the same rows
+        first = next(iter(loaded))
+        m = loaded[first][ref_set]["is_member"]
+        for a in list(loaded):
+            x = loaded[a][ref_set]["is_member"]
+            if x.shape != m.shape or not np.array_equal(x, m):
+                log.warning("%s: %s has other members than %s; left out", scores_dir, a, first)
+                del loaded[a]
     view = PerSample(variant, list(loaded), ref_set, None)
     if not loaded:
         return view
@@ -139,11 +147,7 @@ def per_sample_view(
             if threshold[a] is not None and math.isfinite(threshold[a])
         }
     )
-    members = {a: per_set[ref_set]["is_member"] for a, per_set in loaded.items()}
-    m = next(iter(members.values()))
     n = int(m.sum())
-    if any(x.shape != m.shape or not np.array_equal(x, m) for x in members.values()):
-        raise ValueError(f"{scores_dir}: attacks disagree on which {ref_set} rows are members")
     member_index = _per_member(member_index, n, "member_index")
     member_label = _per_member(member_label, n, "member_label")
     flagged = {a: per_set[ref_set]["predicted"][m] for a, per_set in loaded.items()}

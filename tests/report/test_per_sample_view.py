@@ -127,3 +127,21 @@ def test_report_shows_the_view(run: Path) -> None:
     assert '%)">0.250</td>' in html  # a vs b on members, shaded
     empty = _per_sample(Run(run / "nothing", ROWS, []))
     assert "per-sample view omitted" in empty
+
+
+def test_an_attack_with_other_member_rows_is_left_out(tmp_path: Path) -> None:
+    _write_scores(tmp_path)
+    atomic_savez(  # "d" saw 3 members, not 4: its rows cannot be matched
+        tmp_path / "d" / "original.npz",
+        score=np.ones(6),
+        is_member=np.r_[np.ones(3, bool), np.zeros(3, bool)],
+        predicted=np.ones(6, bool),
+        max_score=np.ones(6),
+    )
+    rows = [
+        *ROWS,
+        ("base", "d", "original", "auroc", 1.0),
+        ("base", "d", "shadow", "operating_score", 0.0),
+    ]
+    view = per_sample_view(tmp_path, rows, variant="base", k=1)
+    assert view.attacks == ["a", "b", "c"] and view.strongest == "a"
