@@ -122,12 +122,25 @@ class AuditResult:
     def report(self, directory: Path | str) -> Path:
         """Write ``results.csv``, the scores and the HTML / Markdown / LaTeX report of a run
         directory into ``directory``; return the path of ``report.html``."""
+        from mistrust.persample import per_sample_view, write_per_sample
         from mistrust.report import build_report
 
         directory = Path(directory)
         self.to_csv(directory / "results.csv")
-        for variant in dict.fromkeys(r.variant for r in self.rows):
+        variants = list(dict.fromkeys(r.variant for r in self.rows))
+        for variant in variants:
             self.save_scores(directory / "scores" / _file_name(variant))
+        # the most vulnerable members and how far the attacks agree (vulnerable.csv,
+        # agreement.csv); a member's index is its position among the target's members
+        first = next((s for per_set in self.scores.values() for s in per_set.values()), None)
+        index = np.arange(0 if first is None else int(first.is_member.sum()))
+        views = [
+            per_sample_view(
+                directory / "scores" / v, self.rows, variant=v, k=16, member_index=index
+            )
+            for v in variants
+        ]
+        write_per_sample(directory, views)
         return build_report(directory)
 
 

@@ -82,6 +82,8 @@ def _config(args: argparse.Namespace) -> Config:
         overrides.append(f"device={args.device}")
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
+    if getattr(args, "seeds", None) is not None:
+        overrides.append(f"seeds={args.seeds}")
     return load_config(args.config or args.preset, overrides)
 
 
@@ -99,6 +101,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # bars only where they redraw in place; elsewhere (a log file, CI, a pipe) each stage
     # prints one line with its time
     bars = not args.quiet and sys.stderr.isatty()
+    if cfg.seeds > 1:
+        from mistrust.experiment import run_seeds
+        from mistrust.summary import print_seeds_summary
+
+        results = run_seeds(cfg, out, progress=bars, report=not args.no_report)
+        print_seeds_summary(out, seeds=[r.run_dir.name for r in results])
+        return 0
     result = run_experiment(cfg, out, progress=bars, report=not args.no_report)
     print_summary(result, variants=cfg.variants.names, attacks=cfg.attacks.names)
     return 0
@@ -174,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config value, e.g. --set train.epochs=5 (repeatable)",
     )
     r.add_argument("--out", help="run directory (default runs/<config name>)")
+    r.add_argument(
+        "--seeds",
+        type=int,
+        metavar="K",
+        help="repeat the study with seeds seed, seed+1, ..., each in RUN/seed-<seed>, "
+        "then mean ± sd of every metric (RUN/results_seeds.csv); config key 'seeds'",
+    )
     r.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     r.add_argument("--data-root", help="folder holding the datasets")
     r.add_argument(

@@ -131,6 +131,7 @@ class ReferenceConfig:
 class Config:
     name: str = "default"
     seed: int = 42
+    seeds: int = 1  # repeats of the whole study, with seeds seed, seed + 1, ... (mistrust run)
     device: str = "cpu"
     executor: str = "local"  # where every model trains: "local" (this process) or "ray"
     ray_address: str | None = None  # executor ray: None starts a local Ray instance
@@ -602,6 +603,12 @@ def validate(cfg: Config) -> None:
     _check(
         0 <= cfg.seed < 2**31, f"seed must be an integer in [0, 2^31), got {cfg.seed}"
     )  # numpy refuses negative seeds; torch's and ours (seed + 1000 + i) must fit
+    _check(cfg.seeds > 0, f"seeds must be a positive integer, got {cfg.seeds}")
+    _check(
+        cfg.seed + cfg.seeds <= 2**31,
+        f"seeds: seed + seeds - 1 = {cfg.seed + cfg.seeds - 1} must be below 2^31; "
+        "lower seeds or seed",
+    )
     for key, names in (
         ("variants.names", v.names),
         ("attacks.names", cfg.attacks.names),

@@ -7,6 +7,7 @@ directory reuses every finished model and output, so a crashed run resumes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -212,6 +213,42 @@ def run_experiment(
         return _run_locked(cfg, run_dir, progress=progress, report=report)
 
 
+def run_seeds(
+    cfg: Config, run_dir: Path, *, progress: bool = False, report: bool = True
+) -> list[RunResult]:
+    """Run the study ``cfg.seeds`` times, with seeds ``cfg.seed``, ``cfg.seed + 1``, ...
+
+    Each repeat is a complete run into ``run_dir/seed-<seed>`` (resumable as any run);
+    then ``run_dir`` gets ``config.yaml`` (with ``seeds``), the aggregate tables of
+    :mod:`mistrust.repeats` and, unless ``report=False``, a ``report.html`` of them.
+    """
+    from mistrust.repeats import seed_dir, write_seed_results
+
+    with exclusive(run_dir, what=f"run directory {run_dir}"):
+        results = []
+        for i in range(cfg.seeds):
+            sub = dataclasses.replace(cfg, seed=cfg.seed + i, seeds=1)
+            log.info(
+                "seed %d (%d of %d): %s", sub.seed, i + 1, cfg.seeds, seed_dir(run_dir, sub.seed)
+            )
+            results.append(
+                run_experiment(sub, seed_dir(run_dir, sub.seed), progress=progress, report=report)
+            )
+        write_seed_results(run_dir, [r.run_dir for r in results])
+        save_config(cfg, run_dir / "config.yaml")
+        if (run_dir / "results.csv").is_file():
+            log.warning(
+                "%s also holds the results of a single-seed run (results.csv); they are left "
+                "as they are, and `mistrust report` on it builds their report",
+                run_dir,
+            )
+        if report:
+            from mistrust.report.seeds import build_seeds_report
+
+            log.info("report across seeds: %s", build_seeds_report(run_dir))
+    return results
+
+
 def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.rglob(".*.tmp"):  # half-written files of a killed run
@@ -290,6 +327,8 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
             )
     with timer.stage("gallery", say="false-positive galleries"):
         _galleries(cfg, run_dir, sets, target_scores)
+    with timer.stage("per-sample"):
+        _per_sample(cfg, run_dir, data, attack_rows)
     result = RunResult(
         run_dir=run_dir,
         attack_rows=attack_rows,
@@ -334,4 +373,37 @@ def _galleries(
             max_scores[n_members:][top],
             run_dir / "figures" / f"gallery_{name}.png",
             title=f"{name}: highest {attack} scores among non-members ({variant})",
+        )
+
+
+def _per_sample(cfg: Config, run_dir: Path, data: Data, rows: list[tuple]) -> None:
+    """``vulnerable.csv`` and ``agreement.csv`` for every variant, from the saved scores;
+    the most vulnerable members of the first variant drawn as ``figures/vulnerable.png``."""
+    from mistrust.persample import per_sample_view, write_per_sample
+    from mistrust.report.gallery import save_gallery
+
+    index = data.splits["target_members"]  # member rows of the scores, in this order
+    label = data.train.labels.numpy()[index]
+    views = [
+        per_sample_view(
+            run_dir / "scores" / v,
+            rows,
+            variant=v,
+            k=cfg.eval.gallery_size,
+            member_index=index,
+            member_label=label,
+        )
+        for v in cfg.variants.names
+    ]
+    write_per_sample(run_dir, views)
+    first = views[0]
+    if first.vulnerable:
+        top = [x.index for x in first.vulnerable]
+        save_gallery(
+            data.train.images[torch.as_tensor(top)],
+            np.array([x.max_score for x in first.vulnerable]),
+            run_dir / "figures" / "vulnerable.png",
+            title=f"Most vulnerable members: largest {first.strongest} margin ({first.variant})",
+            captions=[f"#{x.index} · class {x.label}" for x in first.vulnerable],
+            is_member=np.ones(len(top), dtype=bool),
         )

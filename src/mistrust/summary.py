@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from mistrust.results import RunResult, audit_table, variant_table
 
@@ -55,3 +56,37 @@ def print_summary(result: RunResult, *, variants: Sequence[str], attacks: Sequen
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"\nTime {total:.1f}s ({stages})")
     print(f"Results in {result.run_dir}/ (results.csv, results.json, tables.md, figures/)")
+
+
+def print_seeds_summary(run_dir: Path, *, seeds: list[str]) -> None:
+    """False-positive rates across seeds (mean ± sd), from ``run_dir/results_seeds.csv``."""
+    from mistrust.repeats import format_cell, read_seed_rows, seed_table
+
+    rows = read_seed_rows(run_dir / "results_seeds.csv")
+    for variant in dict.fromkeys(r[0] for r in rows):
+        names, cols, cells = seed_table(rows, variant, "fpr")
+        text = {k: format_cell(c, len(seeds)) for k, c in cells.items()}
+        print(
+            f"\nFalse-positive rate per evaluation set, variant {variant!r}, mean ± sd over "
+            f"{len(seeds)} seeds (first row: TPR on members)"
+        )
+        print(_text_table(names, cols, text, "set \\ attack"))
+    print(f"\nRuns in {run_dir}/{{{','.join(seeds)}}}/")
+    print(
+        f"Across seeds in {run_dir}/ (results_seeds.csv, model_metrics_seeds.csv, tables_seeds.md)"
+    )
+
+
+def _text_table(row_names: list[str], col_names: list[str], cells: dict, corner: str) -> str:
+    w0 = max(len(corner), *(len(r) for r in row_names))
+    widths = [max(len(c), *(len(cells.get((r, c), "-")) for r in row_names)) for c in col_names]
+    head = (
+        corner.ljust(w0)
+        + "  "
+        + "  ".join(c.rjust(w) for c, w in zip(col_names, widths, strict=True))
+    )
+    lines = [head, "-" * len(head)]
+    for r in row_names:
+        vals = [cells.get((r, c), "-").rjust(w) for c, w in zip(col_names, widths, strict=True)]
+        lines.append(r.ljust(w0) + "  " + "  ".join(vals))
+    return "\n".join(lines)

@@ -164,6 +164,9 @@ def test_report_builds_the_run_report(tmp_path) -> None:
     assert html == tmp_path / "rep" / "report.html" and html.is_file()
     assert (tmp_path / "rep" / "scores" / "base" / "threshold" / "ood.npz").is_file()
     assert "FPR 1.00 on ood" in (tmp_path / "rep" / "report.md").read_text()
+    ranked = (tmp_path / "rep" / "vulnerable.csv").read_text().splitlines()
+    assert ranked[1].startswith("base,1,") and ",threshold," in ranked[1]
+    assert "Agreement: false positives on ood" in (tmp_path / "rep" / "report.md").read_text()
 
 
 def test_to_frame_pivots_into_the_paper_table() -> None:

@@ -94,6 +94,50 @@ def test_results_agree_with_the_saved_decisions(smoke_run: Path) -> None:
             assert abs(val[(*key, "auroc")] - auc) < 1e-9, (attack, ds)
 
 
+def test_per_sample_view_matches_the_saved_scores(smoke_run: Path) -> None:
+    """vulnerable.csv and agreement.csv recomputed from splits.npz, results.csv and the
+    saved scores with plain NumPy: the strongest attack, its margins, dataset indices and
+    classes, and the Jaccard index of the flagged members."""
+    rows = list(csv.DictReader(open(smoke_run / "results.csv")))
+    val = {(r["variant"], r["attack"], r["dataset"], r["metric"]): float(r["value"]) for r in rows}
+    attacks = list(dict.fromkeys(r["attack"] for r in rows if r["variant"] == "base"))
+    auroc = [val[("base", a, "original", "auroc")] for a in attacks]
+    strongest = attacks[auroc.index(max(auroc))]
+    splits = load_npz(smoke_run / "splits.npz")
+    member_index = splits["target_members"].tolist()
+    d = load_npz(smoke_run / f"scores/base/{strongest}/original.npz")
+    member_score = d["score"][d["is_member"]]
+    ranked = [
+        r for r in csv.DictReader(open(smoke_run / "vulnerable.csv")) if r["variant"] == "base"
+    ]
+    assert len(ranked) == 8 and {r["ranked_by"] for r in ranked} == {strongest}
+    threshold = val[("base", strongest, "shadow", "operating_score")]
+    margins = [float(r["margin"]) for r in ranked]
+    assert margins == sorted(margins, reverse=True)
+    assert margins[0] == pytest.approx(member_score.max() - threshold)
+    labels = load_npz(smoke_run / "outputs/base/target/train.npz")["labels"]
+    train_pos = {int(i): p for p, i in enumerate(splits["target_train"])}
+    for r in ranked:
+        pos = member_index.index(int(r["index"]))
+        assert float(r[strongest]) == member_score[pos]
+        assert float(r["margin"]) == pytest.approx(member_score[pos] - threshold)
+        assert int(r["class"]) == labels[train_pos[int(r["index"])]]
+    flags = {}
+    for a in attacks:
+        d = load_npz(smoke_run / f"scores/base/{a}/original.npz")
+        flags[a] = set(np.flatnonzero(d["predicted"][d["is_member"]]).tolist())
+    agree = {
+        (r["attack_a"], r["attack_b"]): r
+        for r in csv.DictReader(open(smoke_run / "agreement.csv"))
+        if (r["variant"], r["samples"]) == ("base", "members")
+    }
+    a, b = attacks[0], attacks[3]
+    union = flags[a] | flags[b]
+    assert float(agree[(a, b)]["jaccard"]) == len(flags[a] & flags[b]) / len(union)
+    assert (smoke_run / "figures/vulnerable.png").is_file()
+    assert "Per-sample view" in (smoke_run / "report.html").read_text()
+
+
 def test_second_run_reuses_models_and_is_identical(smoke_run: Path, tmp_path: Path) -> None:
     before = (smoke_run / "results.csv").read_bytes()
     stamp = (smoke_run / "models/base/target.pt").stat().st_mtime_ns

@@ -177,11 +177,52 @@ def check_tables(parsed: Parsed, res: dict, mod: dict, style: str) -> int:
     for title, (rows, cols, cells) in parsed.items():
         if title.startswith("At a glance") or title.startswith("mistrust audit"):
             continue
+        if title.startswith(PER_SAMPLE):  # against their own CSVs: check_per_sample
+            continue
         for r in rows:
             for c in cols:
                 x = expected(title, r, c, res, mod)
                 assert cells[(r, c)] in _shown(x, style), (title, r, c, cells[(r, c)], x)
                 n += x is not None
+    return n
+
+
+PER_SAMPLE = ("Most vulnerable members", "Agreement: ")
+
+
+def check_per_sample(parsed: Parsed, run_dir: Path, style: str) -> int:
+    """Every cell of the per-sample tables against ``vulnerable.csv`` / ``agreement.csv``;
+    return how many were checked."""
+    with open(run_dir / "vulnerable.csv", newline="") as fh:
+        vul = {(r["variant"], r["rank"]): r for r in csv.DictReader(fh)}
+    with open(run_dir / "agreement.csv", newline="") as fh:
+        agr = {tuple(list(r.values())[:4]): r for r in csv.DictReader(fh)}
+    n = 0
+    for title, (rows, cols, cells) in parsed.items():
+        m = re.fullmatch(r"Most vulnerable members \((.+)\), ranked by (.+)", title)
+        if m:
+            for r in rows:
+                src = vul[(m.group(1), r)]
+                assert src["ranked_by"] == m.group(2)
+                shown = {
+                    "index": src["index"],
+                    "class": src["class"],
+                    "margin": f"{float(src['margin']):.3f}",
+                    "max score": f"{float(src['max_score']):.4f}",
+                    "flagged by": f"{src['flagged_by']} / {src['n_attacks']}",
+                }
+                for c in cols:
+                    assert cells[(r, c)] == shown.get(c, f"{float(src.get(c) or 'nan'):.3f}")
+                    n += 1
+        m = re.fullmatch(r"Agreement: (?:members .+|false positives on (.+)) \((.+)\)", title)
+        if m:
+            for r in rows:
+                a, count = re.fullmatch(r"(.+) \((\d+)\)", r).groups()
+                for c in cols:
+                    src = agr[(m.group(2), m.group(1) or "members", a, c)]
+                    assert src["n_a"] == count
+                    assert cells[(r, c)] in _shown(float(src["jaccard"]), style), (title, r, c)
+                    n += 1
     return n
 
 
@@ -220,6 +261,18 @@ def test_report_md(pipeline, truth) -> None:
     assert check_tables(parsed, res, mod, "md") > 200
     check_completeness(parsed, res)
     assert "Target models" in parsed and any(t.startswith("Earth mover") for t in parsed)
+
+
+def test_per_sample_tables(pipeline) -> None:
+    """The per-sample tables of report.md and report.html equal their CSVs' rows."""
+    run = pipeline.run_dir
+    md = parse_markdown((run / "report.md").read_text())
+    html = parse_html((run / "report.html").read_text())
+    attacks = len(pipeline.cfg.attacks.names) + len(pipeline.cfg.reference.attacks)
+    assert check_per_sample(md, run, "md") > 8 * attacks  # ranking of the first variant
+    assert check_per_sample(html, run, "html") > check_per_sample(md, run, "md")  # + max score
+    agreement = [t for t in html if t.startswith("Agreement: ")]
+    assert len(agreement) == 1 + len(pipeline.cfg.eval.sets)  # members, then each set
 
 
 def test_latex_tables(pipeline, truth) -> None:

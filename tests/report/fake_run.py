@@ -96,6 +96,7 @@ def make_fake_run(
     galleries: bool = True,
     outputs: bool = True,
     folders: dict[str, str] | None = None,
+    per_sample: bool = True,
 ) -> Path:
     """Write a run directory with ``n`` members and ``n`` non-members per set; return it."""
     rng = np.random.default_rng(seed)
@@ -205,6 +206,14 @@ def make_fake_run(
         for s in sets:
             _gallery(run / "figures" / f"gallery_{s}.png", rng)
     (run / "tables.md").write_text("# fake\n")
+    if per_sample:  # vulnerable.csv and agreement.csv, by the pipeline's own stage
+        from mistrust.persample import per_sample_view, write_per_sample
+
+        views = [
+            per_sample_view(run / "scores" / v, attack_rows, variant=v, k=8, member_index=idx[:n])
+            for v in variants
+        ]
+        write_per_sample(run, views)
     return run
 
 

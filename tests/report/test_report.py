@@ -65,6 +65,9 @@ def test_tables_and_sections_present(page: str) -> None:
         "Over-confidence vs leakage",
         "Configuration and software",
         "torch",
+        "Per-sample view",
+        "Most vulnerable members (base)",
+        "Agreement: false positives on scaled (base)",
     ):
         assert title in page, title
     assert "background:hsl(" in page  # colour-graded cells

@@ -11,8 +11,16 @@ __all__ = ["build_report"]
 def build_report(run_dir: Path) -> Path:
     """Build the report of ``run_dir`` (which must hold ``results.csv``); return ``report.html``.
 
-    Imports matplotlib lazily so that ``mistrust.report.gallery`` stays cheap to import.
+    A directory of a study repeated over seeds (``results_seeds.csv``, no ``results.csv``)
+    gets the report across seeds. Imports matplotlib lazily so that
+    ``mistrust.report.gallery`` stays cheap to import.
     """
     from mistrust.report.html import build_report as build
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "results.csv").is_file() and (run_dir / "results_seeds.csv").is_file():
+        from mistrust.report.seeds import build_seeds_report
+
+        return build_seeds_report(run_dir)
 
     return build(Path(run_dir))

@@ -19,7 +19,7 @@ from string import Template
 import yaml
 
 from mistrust.io import atomic_write_text
-from mistrust.report import plots
+from mistrust.report import persample, plots
 from mistrust.report.tables import (
     MEMBERS,
     Table,
@@ -77,7 +77,9 @@ class Run:
 def _shade(t: Table, row: str, x: float) -> str:
     if math.isnan(x) or t.shade == "none":
         return ""
-    if t.shade == "rate":
+    if t.shade == "share":  # a fraction in [0, 1], e.g. an overlap
+        hue, level = 212, x
+    elif t.shade == "rate":
         hue, level = (212, x) if row == MEMBERS else (4, x)
     else:
         hue, level = (212, 2 * (x - 0.5)) if x >= 0.5 else (4, 2 * (0.5 - x))
@@ -243,6 +245,30 @@ def _galleries(run: Run, sets: list[str]) -> list[str]:
     ]
 
 
+def _per_sample(run: Run) -> str:
+    """The most vulnerable members (table and thumbnails) and the attacks' agreement,
+    for the first variant (``vulnerable.csv`` and ``agreement.csv`` hold every variant)."""
+    v = variants_of(run.rows)[0]
+    items = [persample.vulnerable_html(run.path, v)]
+    png = run.path / "figures" / "vulnerable.png"
+    if png.is_file():
+        items.append(
+            f'<figure class="full"><img alt="most vulnerable members" '
+            f'src="data:image/png;base64,{base64.b64encode(png.read_bytes()).decode("ascii")}">'
+            "<figcaption>The same members, largest margin first: dataset index and class "
+            "above, the target's max softmax score below</figcaption></figure>"
+        )
+    items += [table_html(t) for t in persample.agreement_tables(run.path, v)]
+    items = [x for x in items if x]
+    body = (
+        f'<div class="tables">{"".join(items)}</div>'
+        if items
+        else '<p class="missing">No vulnerable.csv or agreement.csv in the run: '
+        "per-sample view omitted.</p>"
+    )
+    return f'<section id="per-sample"><h2>Per-sample view</h2>{body}</section>'
+
+
 def _figures(run: Run) -> str:
     variants, attacks = variants_of(run.rows), attacks_of(run.rows)
     v0, sets = variants[0], sets_of([r for r in run.rows if r[0] == variants[0]])
@@ -377,6 +403,7 @@ NAV = (
     ("galleries", "False positives"),
     ("reliability", "Reliability"),
     ("tradeoff", "Trade-off"),
+    ("per-sample", "Per sample"),
     ("config", "Config"),
 )
 
@@ -416,6 +443,7 @@ def render(run: Run, tables: list[Table]) -> tuple[str, str]:
     head_html, head_text = headline(run.rows)
     name = str(run.get("name", run.path.name))
     body = _summary(run, head_html) + _tables(tables, variants_of(run.rows)) + _figures(run)
+    body += _per_sample(run)
     paper = _paper(run)
     nav = NAV + ((("paper", "Paper"),) if paper else ())
     template = Template((resources.files("mistrust.report") / "template.html").read_text())
@@ -436,6 +464,9 @@ def render(run: Run, tables: list[Table]) -> tuple[str, str]:
         "Figures (ROC curves, max-score histograms, galleries, reliability diagrams, "
         "trade-off) are in `report.html`.\n",
     ] + [to_markdown(t) for t in tables]
+    v0 = variants_of(run.rows)[0]
+    md += [x for x in [persample.vulnerable_markdown(run.path, v0)] if x]
+    md += [to_markdown(t) for t in persample.agreement_tables(run.path, v0)]
     if (run.path / "compare.md").is_file():
         md.append((run.path / "compare.md").read_text().replace("# ", "## ", 1))
     return page, "\n".join(md)

@@ -1,0 +1,147 @@
+"""The per-sample view of a run directory (``vulnerable.csv``, ``agreement.csv``) and its
+report section, on hand-made scores whose ranking and overlaps are counted by hand."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mistrust.io import atomic_savez
+from mistrust.persample import per_sample_view, write_per_sample
+
+# 4 members, then the set's non-members; decisions as an attack at its threshold made them
+MEMBER_SCORE = {"a": [0.4, 0.9, 0.6, 0.9], "b": [5.0, 1.0, 2.0, 6.0], "c": [0.0, 2.0, 0.5, 0.1]}
+MEMBER_FLAG = {"a": [0, 1, 1, 1], "b": [1, 0, 0, 1], "c": [0, 1, 0, 0]}
+NONMEMBER_FLAG = {
+    "original": {"a": [1, 0, 0], "b": [0, 0, 0], "c": [0, 0, 0]},
+    "scaled": {"a": [1, 1], "c": [0, 1]},  # b has no scores on this set
+}
+ROWS = [
+    ("base", "a", "original", "auroc", 0.8),
+    ("base", "b", "original", "auroc", 0.9),  # highest, but no threshold: cannot rank
+    ("base", "c", "original", "auroc", 0.7),
+    ("base", "a", "scaled", "auroc", 0.3),
+    ("base", "a", "shadow", "operating_score", 0.5),
+    ("base", "c", "shadow", "operating_score", 1.0),
+    ("other", "c", "original", "auroc", 0.99),  # another variant: ignored
+    ("other", "c", "shadow", "operating_score", 0.0),
+]
+
+
+def _write_scores(root: Path) -> None:
+    for ds, flags in NONMEMBER_FLAG.items():
+        for attack, nm in flags.items():
+            n = len(nm)
+            atomic_savez(
+                root / attack / f"{ds}.npz",
+                score=np.r_[MEMBER_SCORE[attack], np.zeros(n)],
+                is_member=np.r_[np.ones(4, bool), np.zeros(n, bool)],
+                predicted=np.r_[MEMBER_FLAG[attack], nm].astype(bool),
+                max_score=np.r_[[0.91, 0.92, 0.93, 0.94], np.full(n, 0.5)],
+            )
+
+
+@pytest.fixture()
+def run(tmp_path: Path) -> Path:
+    _write_scores(tmp_path / "scores" / "base")
+    view = per_sample_view(
+        tmp_path / "scores" / "base",
+        ROWS,
+        variant="base",
+        k=3,
+        member_index=np.array([10, 11, 12, 13]),
+        member_label=np.array([7, 8, 9, 6]),
+    )
+    write_per_sample(tmp_path, [view])
+    return tmp_path
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_ranking_by_the_strongest_thresholded_attack(run: Path) -> None:
+    rows = _csv(run / "vulnerable.csv")
+    # a (AUROC 0.8, threshold 0.5): margins -0.1, 0.4, 0.1, 0.4 -> rows 1, 3, then 2
+    assert [(r["rank"], r["index"], r["class"]) for r in rows] == [
+        ("1", "11", "8"),
+        ("2", "13", "6"),
+        ("3", "12", "9"),
+    ]
+    assert {r["ranked_by"] for r in rows} == {"a"}
+    assert [float(r["margin"]) for r in rows] == pytest.approx([0.4, 0.4, 0.1])
+    assert [float(r["max_score"]) for r in rows] == [0.92, 0.94, 0.93]
+    # member 1: a and c flag it; member 3: a and b; member 2: a only
+    assert [r["flagged_by"] for r in rows] == ["2", "2", "1"]
+    assert {r["n_attacks"] for r in rows} == {"3"}
+    assert [float(r["b"]) for r in rows] == [1.0, 6.0, 2.0]
+
+
+def test_agreement_counted_by_hand(run: Path) -> None:
+    rows = _csv(run / "agreement.csv")
+    got = {(r["samples"], r["attack_a"], r["attack_b"]): r for r in rows}
+    members = {k[1:]: float(r["jaccard"]) for k, r in got.items() if k[0] == "members"}
+    assert members[("a", "b")] == members[("b", "a")] == 1 / 4  # {1,2,3} vs {0,3}
+    assert members[("a", "c")] == 1 / 3  # {1,2,3} vs {1}
+    assert members[("b", "c")] == 0.0
+    assert members[("a", "a")] == 1.0
+    assert (got[("members", "a", "b")]["n_a"], got[("members", "a", "b")]["n_both"]) == ("3", "1")
+    # false positives: original flags {0} for a and nothing for b, c
+    assert float(got[("original", "a", "b")]["jaccard"]) == 0.0
+    assert math.isnan(float(got[("original", "b", "c")]["jaccard"]))
+    # scaled: b has no scores there, so a 2 x 2 matrix; a {0,1} vs c {1}
+    scaled = {k[1:]: float(r["jaccard"]) for k, r in got.items() if k[0] == "scaled"}
+    assert set(scaled) == {("a", "a"), ("a", "c"), ("c", "a"), ("c", "c")}
+    assert scaled[("a", "c")] == 0.5
+    assert {r["variant"] for r in rows} == {"base"}
+    assert len(rows) == 9 + 9 + 4
+
+
+def test_no_scores_no_view(tmp_path: Path) -> None:
+    view = per_sample_view(tmp_path / "scores" / "base", ROWS, variant="base", k=3)
+    assert (view.attacks, view.vulnerable, view.agreement, view.strongest) == ([], [], [], None)
+
+
+def test_unknown_index_and_class_are_minus_one(tmp_path: Path) -> None:
+    _write_scores(tmp_path)
+    view = per_sample_view(tmp_path, ROWS, variant="base", k=1)
+    assert (view.vulnerable[0].index, view.vulnerable[0].label) == (-1, -1)
+    with pytest.raises(ValueError, match="one per member"):
+        per_sample_view(tmp_path, ROWS, variant="base", k=1, member_index=np.arange(3))
+
+
+def test_report_shows_the_view(run: Path) -> None:
+    from mistrust.report.html import Run, _per_sample
+
+    html = _per_sample(Run(run, ROWS, []))
+    assert "Most vulnerable members (base), ranked by a" in html
+    assert "<td>11</td><td>8</td><td>0.400</td>" in html  # rank 1: index, class, margin
+    assert "Agreement: members each attack calls member (base)" in html
+    assert "Agreement: false positives on scaled (base)" in html
+    assert "a (3)" in html  # a flags 3 members
+    assert '%)">0.250</td>' in html  # a vs b on members, shaded
+    empty = _per_sample(Run(run / "nothing", ROWS, []))
+    assert "per-sample view omitted" in empty
+
+
+def test_an_attack_with_other_member_rows_is_left_out(tmp_path: Path) -> None:
+    _write_scores(tmp_path)
+    atomic_savez(  # "d" saw 3 members, not 4: its rows cannot be matched
+        tmp_path / "d" / "original.npz",
+        score=np.ones(6),
+        is_member=np.r_[np.ones(3, bool), np.zeros(3, bool)],
+        predicted=np.ones(6, bool),
+        max_score=np.ones(6),
+    )
+    rows = [
+        *ROWS,
+        ("base", "d", "original", "auroc", 1.0),
+        ("base", "d", "shadow", "operating_score", 0.0),
+    ]
+    view = per_sample_view(tmp_path, rows, variant="base", k=1)
+    assert view.attacks == ["a", "b", "c"] and view.strongest == "a"
