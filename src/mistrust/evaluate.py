@@ -42,17 +42,18 @@ def _pair(members: Outputs, nonmembers: Outputs) -> tuple[np.ndarray, np.ndarray
 
 
 def evaluate_attacks(
-    cfg: Config, variant: str, target: RoleOutputs, shadow: RoleOutputs, scores_dir: Path
+    cfg: Config, variant: str, target: RoleOutputs, shadow: RoleOutputs | None, scores_dir: Path
 ) -> tuple[list[MetricRow], dict[str, dict[str, np.ndarray]]]:
     """Fit every attack on the shadow outputs, apply to the target paired with each set
     (:func:`mistrust.auditing.audit`), and write ``scores_dir/<attack>/<set>.npz``.
+    ``shadow=None``: no shadow model (threshold-free metrics only, see ``audit``).
 
     Returns tidy rows ``(variant, attack, dataset, metric, value)`` and the
     per-sample target scores ``{attack: {dataset: score}}``.
     """
     members = target.members
     result = audit(
-        _pair(shadow.members, shadow.nonmembers),
+        None if shadow is None else _pair(shadow.members, shadow.nonmembers),
         (members.logits, members.labels, np.ones(len(members), bool)),
         eval_sets={ds: (out.logits, out.labels) for ds, out in target.sets.items()},
         original=None,  # "original" is one of target.sets, in the config's order

@@ -95,14 +95,20 @@ def _fit_laplace(
 
 
 def apply_posthoc(
-    name: str, cfg: Config, outputs_root: Path, splits: dict[str, np.ndarray]
+    name: str,
+    cfg: Config,
+    outputs_root: Path,
+    splits: dict[str, np.ndarray],
+    *,
+    roles: tuple[str, ...] = ROLES,
 ) -> dict[str, Any]:
-    """Write ``outputs/<name>/<role>/*.npz`` from ``outputs/base``; return what was fitted."""
+    """Write ``outputs/<name>/<role>/*.npz`` from ``outputs/base``; return what was fitted.
+    ``roles``: the roles that have a model (an audit without a shadow has only the target)."""
     from mistrust.calibration import fit_temperature, scale_logits
 
     info: dict[str, Any] = {}
     v = cfg.variants
-    for role in ROLES:
+    for role in roles:
         base = outputs_root / "base" / role
         dest = outputs_root / name / role
         files = sorted(base.glob("*.npz"))
