@@ -222,6 +222,12 @@ def validate_audit(cfg: AuditConfig) -> None:
             "give one per channel",
         )
     _check(all(s > 0 for s in p.std), "preprocess.std must be positive")
+    for name in cfg.variants.names:
+        _check(
+            name == "base" or get_posthoc(name),
+            f"variants.names: {name} trains its own models; an audit of a given model has "
+            "base and the post-hoc variants (temperature, temperature-fit, laplace)",
+        )
     _check(
         cfg.shadow.source in SHADOW_SOURCES,
         f"shadow.source must be {', '.join(SHADOW_SOURCES)}, got {cfg.shadow.source!r}",

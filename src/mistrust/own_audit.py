@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from mistrust.audit_config import AuditConfig, DataSpec, ModelSpec, load_audit_config
+from mistrust.audit_config import (
+    AuditConfig,
+    DataSpec,
+    ModelSpec,
+    load_audit_config,
+    validate_audit,
+)
 from mistrust.auditing import labels_or_predicted
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.devices import resolve_device
@@ -74,7 +80,11 @@ def run_audit(
         mistrust.errors.MistrustError: a wrong path, a model whose outputs do not fit
             the labels or inputs, a state dict that does not fit the factory, ...
     """
-    cfg = config if isinstance(config, AuditConfig) else load_audit_config(config, overrides)
+    if isinstance(config, AuditConfig):
+        validate_audit(config)
+        cfg = config
+    else:
+        cfg = load_audit_config(config, overrides)
     run_dir = Path(out)
     with exclusive(run_dir, what=f"run directory {run_dir}"):
         return _audit_locked(cfg, run_dir, progress=progress, report=report)
@@ -110,8 +120,6 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
     t0 = time.perf_counter()
     first_scores: dict[str, dict[str, np.ndarray]] = {}
     for v in cfg.variants.names:
-        if get_variant(v).posthoc is False and v != "base":
-            raise InputError(f"variants.names: {v} retrains the model; an audit has base only")
         per_role = {
             role: _role_outputs(run_dir / "outputs" / v / role, role, splits, list(sets))
             for role in roles
@@ -453,7 +461,10 @@ def _shadow_model(
     train = _images(cfg, s.members, pre, "shadow.members")
     _check_disjoint(cfg, target_images["members"], train, "shadow.members")
     _check_disjoint(
-        cfg, target_images["members"], _images(cfg, s.nonmembers, pre, "x"), "shadow.nonmembers"
+        cfg,
+        target_images["members"],
+        _images(cfg, s.nonmembers, pre, "shadow.nonmembers"),
+        "shadow.nonmembers",
     )
     if (train.labels < 0).any():
         raise DataError(

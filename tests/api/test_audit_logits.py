@@ -148,3 +148,5 @@ def test_bad_inputs_one_line_exit_2(files: Path, capsys: pytest.CaptureFixture) 
     assert "sum to 1" in _error(files, capsys)
     assert "laplace needs" in _error(files, capsys, "--set", "variants.names=[base,laplace]")
     assert "unknown key" in _error(files, capsys, "--set", "logits.bogus=1")
+    err = _error(files, capsys, "--set", "variants.names=[base,label-smoothing]")
+    assert "label-smoothing trains its own models" in err
