@@ -146,7 +146,10 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
     )
     import yaml
 
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    doc = cfg.to_dict()
+    if cfg.logits_only or cfg.shadow.source != "train":
+        doc.pop("train")  # no model was trained: the report shows no training settings
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(doc, sort_keys=False))
     write_results(cfg, result)  # type: ignore[arg-type]  # the fields it reads: names, to_dict
     if report:
         from mistrust.report import build_report

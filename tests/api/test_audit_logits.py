@@ -121,6 +121,8 @@ def test_without_a_shadow_only_threshold_free_metrics(files: Path) -> None:
     assert "| original | no shadow | no shadow |" in (run / "tables.md").read_text()
     html = (run / "report.html").read_text()
     assert "<td>no shadow</td>" in html and "No shadow model" in html
+    headline = (run / "report.md").read_text().splitlines()[2]
+    assert "no shadow model: AUROC" in headline and "no TPR or FPR" in headline
 
 
 def _error(files: Path, capsys: pytest.CaptureFixture, *extra: str) -> str:

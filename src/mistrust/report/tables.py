@@ -158,6 +158,23 @@ def headline(rows: list[tuple]) -> tuple[str, str]:
                     (" on in-distribution non-members", False),
                 ]
             parts += [(", but ", False), (f"FPR {fmt(fpr)}", True), (f" on {s} inputs.", False)]
+    elif no_shadow(rows, v):  # no threshold: the threshold-free finding
+        auc = [
+            (val.get((v, a, "original", "auroc"), math.nan), -i, a) for i, a in enumerate(attacks)
+        ]
+        valid = [x for x in auc if not math.isnan(x[0])]
+        a = max(valid)[2] if valid else attacks[0]
+        parts = [
+            (f"{a} attack ({v}), no shadow model: ", False),
+            (f"AUROC {fmt(val.get((v, a, 'original', 'auroc')))}", True),
+            (" on in-distribution non-members", False),
+        ]
+        low = [(val[(v, a, s, "auroc")], s) for s in ood if (v, a, s, "auroc") in val]
+        low = [x for x in low if not math.isnan(x[0])]
+        if low:
+            x, s = min(low)
+            parts += [(", ", False), (f"AUROC {fmt(x)}", True), (f" on {s} (lowest)", False)]
+        parts.append(("; no threshold, so no TPR or FPR.", False))
     else:
         auc = [
             (val.get((v, a, "original", "auroc"), math.nan), -i, a) for i, a in enumerate(attacks)
