@@ -16,6 +16,8 @@ non-members; every score is higher for "more likely member")::
     result.report("audit/")  # the HTML report of `mistrust run`
 
 Full runs (train target and shadow models, calibrate, audit, report): ``mistrust run``.
+A model trained elsewhere, or its saved outputs, into a run directory with the same
+report: ``mistrust.run_audit("audit.yaml", "runs/mine")`` (``mistrust audit``).
 The layers of the package: docs/ARCHITECTURE.md.
 """
 
@@ -28,6 +30,7 @@ from mistrust._version import __version__
 if TYPE_CHECKING:
     from mistrust.attacks import SCORE_BASED_ATTACKS, attack_names, create_attack
     from mistrust.auditing import AuditResult, MetricRow, ScoreSet, audit
+    from mistrust.own_audit import run_audit
 
 __all__ = [
     "SCORE_BASED_ATTACKS",
@@ -38,6 +41,7 @@ __all__ = [
     "attack_names",
     "audit",
     "create_attack",
+    "run_audit",
 ]
 
 # imported on first use, so that `import mistrust.cli` (and `mistrust --help`) stays fast
@@ -49,6 +53,7 @@ _LAZY = {
     "MetricRow": "mistrust.auditing",
     "ScoreSet": "mistrust.auditing",
     "audit": "mistrust.auditing",
+    "run_audit": "mistrust.own_audit",
 }
 
 

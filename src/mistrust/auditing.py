@@ -15,6 +15,7 @@ set is a non-member the attack calls "member".
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,36 @@ from mistrust.metrics import attack_metrics
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuditResult", "MetricRow", "ScoreSet", "audit", "labels_or_predicted"]
+__all__ = [
+    "NO_SHADOW",
+    "SHADOW_METRICS",
+    "AuditResult",
+    "MetricRow",
+    "ScoreSet",
+    "audit",
+    "labels_or_predicted",
+]
+
+#: metrics of a decision at the threshold fitted on the shadow model: without a shadow
+#: they are not computable and are written as NaN ("no shadow" in the tables)
+SHADOW_METRICS: tuple[str, ...] = (
+    "precision",
+    "tpr",
+    "fpr",
+    "accuracy",
+    "advantage",
+    "tpr_ci_low",
+    "tpr_ci_high",
+    "fpr_ci_low",
+    "fpr_ci_high",
+    "mmps_tp",
+    "mmps_fp",
+    "mmps_fn",
+    "mmps_tn",
+)
+#: the metric of the row ``(variant, attack, "shadow", NO_SHADOW, 1.0)`` that marks an
+#: attack audited without a shadow model
+NO_SHADOW = "no_shadow"
 
 #: ``(logits (N, C), labels (N,), is_member (N,) bool)``
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -184,7 +214,7 @@ def _nonmember_set(value: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def audit(
-    shadow: Arrays,
+    shadow: Arrays | None,
     target: Arrays,
     *,
     eval_sets: Mapping[str, Any] | None = None,
@@ -215,6 +245,11 @@ def audit(
     Args:
         shadow: ``(logits (N, C), labels (N,), is_member (N,) bool)`` of the shadow
             model on its own members (training samples) and non-members; both needed.
+            ``None``: no shadow model. Then no attack has a threshold: the metrics of
+            a decision (:data:`SHADOW_METRICS`: TPR, FPR, precision, ...) are NaN, the
+            threshold-free ones (AUROC, AUPR, TPR at a fixed FPR, the oracle point)
+            are computed, attacks that learn their score (Salem) are left out, and a
+            row ``(variant, attack, "shadow", "no_shadow", 1.0)`` marks each attack.
         target: the same for the target model; needs members, and non-members
             unless ``original`` is None.
         eval_sets: more non-member sets of the target, by name: ``logits (M, C)``
@@ -241,7 +276,9 @@ def audit(
         mistrust.errors.InputError: arrays of the wrong shape, or a missing side.
         ValueError: an unknown attack name.
     """
-    sh_logits, sh_labels, sh_member = _arrays(shadow, "shadow")
+    if shadow is not None:
+        sh_logits, sh_labels, sh_member = _arrays(shadow, "shadow")
+        sh_labels = labels_or_predicted(sh_logits, sh_labels)
     t_logits, t_labels, t_member = _arrays(target, "target")
     if not t_member.any():
         raise InputError("target needs members (is_member True) to audit")
@@ -259,7 +296,6 @@ def audit(
     n_members = len(members[0])
 
     result = AuditResult()
-    sh_labels = labels_or_predicted(sh_logits, sh_labels)
     for name in attacks:
         attack = create_attack(
             name,
@@ -270,21 +306,33 @@ def audit(
             precision=score_precision,
             output=salem_score,
         )
-        attack.fit(sh_logits, sh_labels, sh_member)
+        if shadow is not None:
+            attack.fit(sh_logits, sh_labels, sh_member)
+        elif attack.score_needs_fit:
+            log.warning("%s: learns its score from a shadow model; left out (no shadow)", name)
+            continue
         result.scores[name] = {}
         for ds, (logits, labels) in sets.items():
             if original is not None and ds == original:
                 is_member = t_member
             else:
                 is_member = np.arange(len(logits)) < n_members
-            score = attack.score(logits, labels_or_predicted(logits, labels))
-            predicted = attack.decide(score)
             top = at_precision(max_score(logits), score_precision)
-            metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=aupr)
+            if shadow is None:
+                score = attack.shadow_free_score(logits, labels_or_predicted(logits, labels))
+                predicted = np.zeros(len(score), dtype=bool)  # no threshold: no decision
+                metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=aupr)
+                metrics.update(dict.fromkeys(SHADOW_METRICS, math.nan))
+            else:
+                score = attack.score(logits, labels_or_predicted(logits, labels))
+                predicted = attack.decide(score)
+                metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=aupr)
             result.rows += [MetricRow(variant, name, ds, k, float(v)) for k, v in metrics.items()]
             result.scores[name][ds] = ScoreSet(score, is_member, predicted, top)
         threshold = getattr(attack, "operating_score_", None)
-        if threshold is not None:
+        if shadow is None:
+            result.rows.append(MetricRow(variant, name, "shadow", NO_SHADOW, 1.0))
+        elif threshold is not None:
             result.rows.append(
                 MetricRow(variant, name, "shadow", "operating_score", float(threshold))
             )

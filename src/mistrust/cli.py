@@ -1,4 +1,4 @@
-"""Command line: ``mistrust run | check | compare | report | datasets | presets``."""
+"""Command line: ``mistrust run | audit | check | compare | report | datasets | presets``."""
 
 from __future__ import annotations
 
@@ -113,6 +113,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from mistrust.audit_config import load_audit_config
+
+    overrides = list(args.set or [])
+    # flags name files relative to where the command runs (config paths: to the config)
+    if args.model:
+        overrides.append(f"target.model={Path(args.model).resolve()}")
+    if args.factory:
+        overrides.append(f"target.factory={args.factory}")
+    if args.weights:
+        overrides.append(f"target.weights={Path(args.weights).resolve()}")
+    if args.device:
+        overrides.append(f"device={args.device}")
+    if args.data_root:
+        overrides.append(f"data_root={args.data_root}")
+    cfg = load_audit_config(args.config, overrides)
+    out = Path(args.out or Path("runs") / cfg.name)
+    _setup_logging(out, args.verbose)
+    from mistrust.own_audit import run_audit
+    from mistrust.summary import print_summary
+
+    bars = not args.quiet and sys.stderr.isatty()
+    result = run_audit(cfg, out, progress=bars, report=not args.no_report)
+    print_summary(result, variants=cfg.variants.names, attacks=cfg.attacks.names)
+    return 0
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from mistrust.plan import check_plan
 
@@ -206,6 +233,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip report.html (build it later with: mistrust report RUN_DIR)",
     )
     r.set_defaults(func=_cmd_run)
+    a = sub.add_parser(
+        "audit",
+        help="audit a model trained elsewhere (.pt2, factory + weights) or its saved outputs",
+    )
+    a.add_argument("config", help="an audit YAML file (README: 'Audit your own model')")
+    a.add_argument("--out", help="run directory (default runs/<config name>)")
+    a.add_argument("--set", action="append", metavar="KEY=VALUE", help="as for run")
+    a.add_argument("--model", help="the target: a torch.export program (.pt2)")
+    a.add_argument("--factory", help="the target's factory, package.module:function")
+    a.add_argument("--weights", help="the target's state dict (with --factory)")
+    a.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    a.add_argument("--data-root", help="folder holding registry datasets")
+    a.add_argument("--quiet", action="store_true", help="no progress bars")
+    a.add_argument("--verbose", action="store_true", help="debug messages on the console")
+    a.add_argument("--no-report", action="store_true", help="skip report.html")
+    a.set_defaults(func=_cmd_audit)
     c = sub.add_parser("check", help="check a run's plan (data, models, variants) without training")
     c.add_argument("config", nargs="?", help="a YAML config file (may name a base 'preset')")
     c.add_argument("--preset", default="default", choices=preset_names())

@@ -45,7 +45,7 @@ def evaluate_attacks(
     acfg: AttackConfig,
     variant: str,
     target: RoleOutputs,
-    shadow: RoleOutputs,
+    shadow: RoleOutputs | None,
     scores_dir: Path,
     *,
     seed: int,
@@ -53,13 +53,14 @@ def evaluate_attacks(
     """Fit every attack on the shadow outputs, apply to the target paired with each set
     (:func:`mistrust.auditing.audit`), and write ``scores_dir/<attack>/<set>.npz``.
     ``acfg``: the ``attacks`` settings; ``seed`` seeds the attacks that train a model.
+    ``shadow=None``: no shadow model (threshold-free metrics only, see ``audit``).
 
     Returns tidy rows ``(variant, attack, dataset, metric, value)`` and the
     per-sample target scores ``{attack: {dataset: score}}``.
     """
     members = target.members
     result = audit(
-        _pair(shadow.members, shadow.nonmembers),
+        None if shadow is None else _pair(shadow.members, shadow.nonmembers),
         (members.logits, members.labels, np.ones(len(members), bool)),
         eval_sets={ds: (out.logits, out.labels) for ds, out in target.sets.items()},
         original=None,  # "original" is one of target.sets, in the config's order

@@ -87,6 +87,7 @@ def apply_posthoc(
     *,
     seed: int,
     batch_size: int,
+    roles: tuple[str, ...] = ROLES,
 ) -> dict[str, Any]:
     """Write ``outputs/<name>/<role>/*.npz`` from ``outputs/base``; return what was fitted.
 
@@ -97,7 +98,7 @@ def apply_posthoc(
     if not variant.posthoc:
         raise ValueError(f"{name!r} is not a post-hoc variant")
     info: dict[str, Any] = {}
-    for role in ROLES:
+    for role in roles:
         base = _RoleBase(outputs_root, role, splits, name, vcfg.calibration_set)
         dest = outputs_root / name / role
         files = sorted(base.dir.glob("*.npz"))

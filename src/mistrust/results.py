@@ -115,14 +115,16 @@ def variant_table(
 
 
 def markdown_table(
-    row_names: list[str], col_names: list[str], cells: dict, corner: str = ""
+    row_names: list[str], col_names: list[str], cells: dict, corner: str = "", *, missing: str = ""
 ) -> str:
+    """``missing``: what a NaN cell says (e.g. "no shadow"); "" writes ``nan``."""
     lines = ["| " + " | ".join([corner, *col_names]) + " |", "|" + "---|" * (len(col_names) + 1)]
     for r in row_names:
         vals = [cells.get((r, c)) for c in col_names]
-        lines.append(
-            "| " + " | ".join([r, *("" if x is None else f"{x:.3f}" for x in vals)]) + " |"
-        )
+        text = [
+            "" if x is None else missing if missing and math.isnan(x) else f"{x:.3f}" for x in vals
+        ]
+        lines.append("| " + " | ".join([r, *text]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -150,16 +152,29 @@ def write_results(
     tables = []
     for variant in variants:
         r, c, cells = audit_table(result.attack_rows, variant)
+        unshadowed = any(
+            row[0] == variant and row[2] == "shadow" and row[3] == "no_shadow"
+            for row in result.attack_rows
+        )
         tables.append(
             f"## FPR per evaluation set ({variant})\n\n"
-            + markdown_table(r, c, cells, "set \\ attack")
+            + (
+                "No shadow model: no threshold, so no FPR (see AUROC in results.csv).\n\n"
+                if unshadowed
+                else ""
+            )
+            + markdown_table(
+                r, c, cells, "set \\ attack", missing="no shadow" if unshadowed else ""
+            )
         )
         atomic_write_text(run / "tables" / f"fpr_{variant}.csv", csv_table(r, c, cells))
     if len(variants) > 1:
+        missing = "no shadow" if any(r[3] == "no_shadow" for r in result.attack_rows) else ""
         for attack in attacks:
             r, c, cells = variant_table(result.attack_rows, attack)
             tables.append(
-                f"## {attack}: FPR per variant\n\n" + markdown_table(r, c, cells, "set \\ variant")
+                f"## {attack}: FPR per variant\n\n"
+                + markdown_table(r, c, cells, "set \\ variant", missing=missing)
             )
             atomic_write_text(run / "tables" / f"variants_{attack}.csv", csv_table(r, c, cells))
     atomic_write_text(run / "tables.md", "\n".join(tables))

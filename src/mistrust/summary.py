@@ -40,14 +40,24 @@ def print_summary(result: RunResult, *, variants: Sequence[str], attacks: Sequen
     models = sorted({k[0] for k in acc}, key=lambda k: list(acc).index((k, "train")))
     print("\nModel accuracy")
     print(_table(models, ["train", "test"], acc, "variant/role"))
+    # audited without a shadow model: no threshold, so AUROC instead of TPR / FPR
+    unshadowed = any(r[2:4] == ("shadow", "no_shadow") for r in result.attack_rows)
     for variant in variants:
+        if unshadowed:
+            rows, cols, cells = audit_table(result.attack_rows, variant, "auroc")
+            print(
+                f"\nAUROC, members vs each evaluation set, variant {variant!r} "
+                "(no shadow model: no threshold, so no TPR / FPR)"
+            )
+            print(_table(rows[1:], cols, cells, "set \\ attack"))
+            continue
         rows, cols, cells = audit_table(result.attack_rows, variant)
         print(
             f"\nFalse-positive rate per evaluation set, variant {variant!r} "
             "(first row: TPR on members)"
         )
         print(_table(rows, cols, cells, "set \\ attack"))
-    if len(variants) > 1:
+    if len(variants) > 1 and not unshadowed:
         attack = attacks[0]
         rows, cols, cells = variant_table(result.attack_rows, attack)
         print(f"\n{attack}: false-positive rate per variant (first row: TPR on members)")

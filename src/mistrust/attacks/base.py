@@ -41,6 +41,9 @@ class Attack(ABC):
     #: registry key; subclasses set it (or derive it from their arguments)
     name: str = ""
     operating_score_: float | None
+    #: whether ``score`` needs what ``fit`` learns (a trained model such as Salem's); an
+    #: attack on a fixed signal can score without a shadow model (:meth:`shadow_free_score`)
+    score_needs_fit: bool = True
 
     # ---- public API -------------------------------------------------------
     def fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> Attack:
@@ -66,6 +69,17 @@ class Attack(ABC):
         """Membership score ``(N,)`` float64 of logits ``(N, C)`` with labels ``(N,)``;
         higher means more likely member."""
         logits, labels = self._check_inputs(logits, labels)
+        return np.asarray(self._score(logits, labels), dtype=np.float64)
+
+    def shadow_free_score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The score ``(N,)`` without any shadow model: the attack's signal alone (no
+        per-class thresholds), for attacks with ``score_needs_fit`` False. Threshold-free
+        metrics (AUROC, TPR at a fixed FPR) can use it; a decision cannot (no threshold).
+        """
+        if self.score_needs_fit:
+            raise NotFittedError(f"attack {self.name!r} learns its score from a shadow model")
+        logits = check_logits(logits)
+        labels = check_labels(labels, logits.shape[0], logits.shape[1])
         return np.asarray(self._score(logits, labels), dtype=np.float64)
 
     def predict(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:

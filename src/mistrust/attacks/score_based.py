@@ -77,6 +77,8 @@ class ThresholdAttack(Attack):
     ``operating_score_``.
     """
 
+    score_needs_fit = False  # the signal alone; fit learns only where to cut it
+
     def __init__(
         self,
         signal: str,
@@ -137,7 +139,7 @@ class ThresholdAttack(Attack):
 
     def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         s = self._signal(logits, labels)
-        if self.class_thresholds_ is not None:
+        if getattr(self, "class_thresholds_", None) is not None:
             s -= self.class_thresholds_[labels]  # exact: a - b >= 0 iff a >= b (and > iff >)
         return s
 
@@ -162,6 +164,7 @@ class EntropyAttack(Attack):
     """
 
     name = "entropy"
+    score_needs_fit = False
 
     def __init__(self, *, n_thresholds: int = 10_000, precision: str = "float64") -> None:
         self.n_thresholds = n_thresholds

@@ -100,7 +100,10 @@ def table_html(t: Table, css: str = "tablebox") -> str:
         for c in t.cols:
             x = t.cells.get((r, c))
             cls = ' class="best"' if x is not None and best.get(c) == x else ""
-            tds.append(f"<td{cls}{_shade(t, r, x) if x is not None else ''}>{fmt(x, 3)}</td>")
+            text = fmt(x, 3)
+            if t.missing and x is not None and math.isnan(x):
+                text = escape(t.missing)
+            tds.append(f"<td{cls}{_shade(t, r, x) if x is not None else ''}>{text}</td>")
         tr = ' class="members"' if r == MEMBERS else ""
         body.append(f'<tr{tr}><th scope="row">{escape(r)}</th>{"".join(tds)}</tr>')
     note = f'<p class="note">{escape(t.note)}</p>' if t.note else ""

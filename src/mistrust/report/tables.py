@@ -56,6 +56,7 @@ class Table:
     note: str = ""
     group: str = ""  # the variant a table belongs to ("" for cross-variant tables)
     bold_max: bool = field(default=False)
+    missing: str = ""  # what a NaN cell says, e.g. "no shadow" ("" : a dash)
 
 
 def _read(path: Path) -> list[tuple]:
@@ -98,6 +99,18 @@ def attacks_of(rows: list[tuple]) -> list[str]:
 
 def sets_of(rows: list[tuple]) -> list[str]:
     return ordered([r[2] for r in rows if r[2] != "shadow"])
+
+
+NO_SHADOW_NOTE = (
+    "No shadow model: the attacks' thresholds are fitted on a shadow model, so a "
+    "decision (TPR, FPR, precision at the threshold) is not computable and the cells say "
+    "'no shadow'; AUROC, AUPR and TPR at a fixed FPR need no threshold."
+)
+
+
+def no_shadow(rows: list[tuple], variant: str) -> bool:
+    """Whether ``variant``'s attacks were audited without a shadow model."""
+    return any(r[0] == variant and r[2] == "shadow" and r[3] == "no_shadow" for r in rows)
 
 
 def lookup(rows: list[tuple]) -> dict[tuple[str, str, str, str], float]:
@@ -145,6 +158,23 @@ def headline(rows: list[tuple]) -> tuple[str, str]:
                     (" on in-distribution non-members", False),
                 ]
             parts += [(", but ", False), (f"FPR {fmt(fpr)}", True), (f" on {s} inputs.", False)]
+    elif no_shadow(rows, v):  # no threshold: the threshold-free finding
+        auc = [
+            (val.get((v, a, "original", "auroc"), math.nan), -i, a) for i, a in enumerate(attacks)
+        ]
+        valid = [x for x in auc if not math.isnan(x[0])]
+        a = max(valid)[2] if valid else attacks[0]
+        parts = [
+            (f"{a} attack ({v}), no shadow model: ", False),
+            (f"AUROC {fmt(val.get((v, a, 'original', 'auroc')))}", True),
+            (" on in-distribution non-members", False),
+        ]
+        low = [(val[(v, a, s, "auroc")], s) for s in ood if (v, a, s, "auroc") in val]
+        low = [x for x in low if not math.isnan(x[0])]
+        if low:
+            x, s = min(low)
+            parts += [(", ", False), (f"AUROC {fmt(x)}", True), (f" on {s} (lowest)", False)]
+        parts.append(("; no threshold, so no TPR or FPR.", False))
     else:
         auc = [
             (val.get((v, a, "original", "auroc"), math.nan), -i, a) for i, a in enumerate(attacks)
@@ -192,6 +222,7 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
     val = lookup(rows)
     variants = variants_of(rows)
     for i, v in enumerate(variants):
+        unshadowed = no_shadow(rows, v)
         r, c, cells = audit_table(rows, v, "fpr")
         tables.append(
             Table(
@@ -254,6 +285,11 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
                 v,
             )
         )
+        if unshadowed:
+            for t in tables[-3:]:
+                if t.key != f"auroc_v{i}":
+                    t.missing = "no shadow"
+                    t.note = NO_SHADOW_NOTE + (" " + t.note if t.note else "")
     if len(variants) > 1:
         for j, a in enumerate(attacks_of(rows)):
             r, c, cells = variant_table(rows, a, "fpr")
@@ -268,6 +304,7 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
                     "rate",
                     "first row: TPR on the members",
                     bold_max=True,
+                    missing="no shadow" if any(no_shadow(rows, v) for v in variants) else "",
                 )
             )
     if model_rows:
@@ -324,7 +361,7 @@ def model_tables(model_rows: list[tuple]) -> list[Table]:
 
 def to_markdown(table: Table) -> str:
     text = f"### {table.title}\n\n" + markdown_table(
-        table.rows, table.cols, table.cells, table.corner
+        table.rows, table.cols, table.cells, table.corner, missing=table.missing
     )
     return text + (f"\n_{table.note}_\n" if table.note else "")
 
@@ -375,6 +412,11 @@ def to_latex(table: Table) -> str:
         for c in table.cols:
             x = table.cells.get((r, c))
             s = "--" if x is None or math.isnan(x) else f"{x:.3f}"
+            s = (
+                tex_escape(table.missing)
+                if x is not None and math.isnan(x) and table.missing
+                else s
+            )
             vals.append(rf"\textbf{{{s}}}" if x is not None and best.get(c) == x else s)
         lines.append(" & ".join([tex_escape(r), *vals]) + r" \\")
         if r == MEMBERS:

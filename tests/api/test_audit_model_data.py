@@ -1,0 +1,141 @@
+"""``mistrust.run_audit`` on a factory + state dict with data from folders, arrays and the
+registry, a shadow checkpoint, and the post-hoc variants on the model's last layer."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mistrust
+from mistrust.errors import DataError
+from mistrust.io import load_npz
+from mistrust.models import create_model
+
+FACTORY = "mistrust.models:create_model"
+ARGS = {"arch": "mlp", "channels": 1, "num_classes": 10, "size": 8, "width": 16}
+
+
+def _digits(n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.round(d.images * (255 / 16)).astype(np.uint8)[offset : offset + n]
+    return images, d.target[offset : offset + n].astype(np.int64)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, dict]:
+    for seed, name in ((0, "target.pt"), (1, "shadow.pt")):
+        torch.manual_seed(seed)
+        torch.save(create_model(**ARGS).state_dict(), tmp_path / name)
+    images, labels = _digits(60, 0)  # members: one sub-folder per class
+    for i, (im, y) in enumerate(zip(images, labels, strict=True)):
+        (tmp_path / "members" / f"{y:02d}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im, mode="L").save(tmp_path / "members" / f"{y:02d}" / f"{i:03d}.png")
+    images, labels = _digits(50, 100)  # non-members: flat, with a labels file
+    (tmp_path / "nonmembers").mkdir()
+    rows = ["file,label"]
+    for i, (im, y) in enumerate(zip(images, labels, strict=True)):
+        Image.fromarray(im, mode="L").save(tmp_path / "nonmembers" / f"{i:03d}.png")
+        rows.append(f"{i:03d}.png,{y}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    images, labels = _digits(40, 200)
+    np.savez(tmp_path / "shadow_members.npz", images=images, labels=labels)
+    (tmp_path / "cal.txt").write_text(" ".join(map(str, range(30))))
+    (tmp_path / "shadow_non.txt").write_text(" ".join(map(str, range(30, 70))))
+    (tmp_path / "shadow_cal.txt").write_text(" ".join(map(str, range(70, 90))))
+    cfg = {
+        "name": "folders",
+        "target": {
+            "factory": FACTORY,
+            "factory_args": ARGS,
+            "weights": str(tmp_path / "target.pt"),
+            "members": {"folder": str(tmp_path / "members")},
+            "nonmembers": {
+                "folder": str(tmp_path / "nonmembers"),
+                "labels": str(tmp_path / "labels.csv"),
+            },
+            "calibration": {
+                "dataset": "digits",
+                "split": "test",
+                "index": str(tmp_path / "cal.txt"),
+            },
+        },
+        "preprocess": {"size": 8, "channels": 1, "mean": [0.5], "std": [0.25]},
+        "shadow": {
+            "source": "checkpoint",
+            "weights": str(tmp_path / "shadow.pt"),  # target.factory builds it
+            "members": {"npz": str(tmp_path / "shadow_members.npz")},
+            "nonmembers": {
+                "dataset": "digits",
+                "split": "test",
+                "index": str(tmp_path / "shadow_non.txt"),
+            },
+            "calibration": {
+                "dataset": "digits",
+                "split": "test",
+                "index": str(tmp_path / "shadow_cal.txt"),
+            },
+        },
+        "variants": {
+            "names": ["base", "temperature-fit", "laplace"],
+            "calibration_set": "held-out",
+            "laplace_grid": 3,
+            "laplace_samples": 10,
+        },
+        "attacks": {"names": ["threshold", "salem"]},
+        "eval": {
+            "sets": ["original", "scaled", "mine"],
+            "folders": {"mine": str(tmp_path / "nonmembers")},
+        },
+    }
+    return tmp_path, cfg
+
+
+def test_folders_arrays_registry_and_a_shadow_checkpoint(setup: tuple[Path, dict]) -> None:
+    root, cfg = setup
+    result = mistrust.run_audit(cfg, root / "run", report=False)
+    # the members' outputs are the model's on the preprocessed folder images, by hand
+    net = create_model(**ARGS)
+    net.load_state_dict(torch.load(root / "target.pt", weights_only=True))
+    net.eval()
+    images, _ = _digits(60, 0)
+    x = (torch.from_numpy(images).float().div(255).unsqueeze(1) - 0.5) / 0.25
+    train = load_npz(root / "run/outputs/base/target/train.npz")
+    order = np.argsort(_digits(60, 0)[1], kind="stable")  # folders list class by class
+    with torch.no_grad():
+        np.testing.assert_allclose(train["logits"], net(x[order]).numpy(), atol=1e-5)
+        np.testing.assert_allclose(train["features"], net.features(x[order]).numpy(), atol=1e-5)
+    assert train["labels"].tolist() == _digits(60, 0)[1][order].tolist()
+    # non-members then calibration images; the calibration images are never scored
+    assert len(load_npz(root / "run/outputs/base/target/test.npz")["labels"]) == 50 + 30
+    assert result.value("base", "threshold", "original", "n_nonmembers") == 50
+    assert result.value("base", "threshold", "mine", "n_nonmembers") == 50
+    for v in ("temperature-fit", "laplace"):
+        assert 0 <= result.value(v, "threshold", "scaled", "fpr") <= 1
+    info = result.variant_info
+    assert set(info["laplace"]) == {"target", "shadow"} and info["temperature-fit"]["shadow"]
+    # the shadow's threshold was fitted: its operating point is a row
+    assert np.isfinite(result.value("base", "threshold", "shadow", "operating_score"))
+    with open(root / "run" / "results.csv", newline="") as fh:
+        assert not any(r[3] == "no_shadow" for r in csv.reader(fh))
+
+
+def test_shadow_rows_overlapping_the_targets_are_refused(setup: tuple[Path, dict]) -> None:
+    root, cfg = setup
+    (root / "a.txt").write_text("0 1 2 3 4 5 6 7 8 9")
+    (root / "b.txt").write_text("9 10 11 12")
+    cfg["target"]["members"] = {"dataset": "digits", "index": str(root / "a.txt")}
+    cfg["shadow"] = {
+        "source": "train",
+        "members": {"dataset": "digits", "index": str(root / "b.txt")},
+        "nonmembers": {"dataset": "digits", "split": "test", "index": str(root / "cal.txt")},
+    }
+    cfg["variants"] = {"names": ["base"]}
+    with pytest.raises(DataError, match=r"1 rows of digits \(train\) are also target members"):
+        mistrust.run_audit(cfg, root / "run", report=False)

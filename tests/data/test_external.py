@@ -1,0 +1,164 @@
+"""Data and models a user brings: folders, arrays, index files, exported programs."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from mistrust.data.external import (
+    content_hashes,
+    load_dataset_subset,
+    load_image_arrays,
+    load_labelled_folder,
+    read_index,
+    read_outputs_file,
+)
+from mistrust.errors import CheckpointError, DataError, InputError
+from mistrust.models.external import (
+    check_export_archive,
+    find_last_linear,
+    load_exported,
+    wrap_module,
+)
+
+
+def _png(path: Path, value: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((4, 4), value, np.uint8), mode="L").save(path)
+
+
+def test_folder_with_class_subfolders_and_flat_with_labels_file(tmp_path: Path) -> None:
+    _png(tmp_path / "classes" / "cat" / "a.png", 10)
+    _png(tmp_path / "classes" / "dog" / "b.png", 20)
+    _png(tmp_path / "classes" / "dog" / "c.png", 30)
+    s = load_labelled_folder(tmp_path / "classes", size=4, channels=1)
+    assert s.labels.tolist() == [0, 1, 1] and s.images[:, 0, 0, 0].tolist() == [10, 20, 30]
+    _png(tmp_path / "flat" / "x.png", 40)
+    _png(tmp_path / "flat" / "y.png", 50)
+    (tmp_path / "labels.csv").write_text("file,label\ny.png,3\nx.png,7\n")
+    s = load_labelled_folder(tmp_path / "flat", size=4, channels=1, labels=tmp_path / "labels.csv")
+    assert s.labels.tolist() == [7, 3] and s.images[:, 0, 0, 0].tolist() == [40, 50]
+    (tmp_path / "labels.csv").write_text("x.png,7\n")
+    with pytest.raises(DataError, match="no label for y.png"):
+        load_labelled_folder(tmp_path / "flat", size=4, channels=1, labels=tmp_path / "labels.csv")
+
+
+def test_image_arrays_every_layout(tmp_path: Path) -> None:
+    x = np.arange(2 * 3 * 5 * 5, dtype=np.uint8).reshape(2, 3, 5, 5)  # (N, C, H, W)
+    for name, arr in (("nchw", x), ("nhwc", x.transpose(0, 2, 3, 1))):
+        np.savez(tmp_path / f"{name}.npz", images=arr, labels=np.array([1, 0]))
+        s = load_image_arrays(tmp_path / f"{name}.npz")
+        assert torch.equal(s.images, torch.from_numpy(x)) and s.labels.tolist() == [1, 0]
+    np.savez(tmp_path / "gray.npz", images=np.full((3, 6, 6), 0.5))  # float in [0, 1], no labels
+    s = load_image_arrays(tmp_path / "gray.npz")
+    assert s.images.shape == (3, 1, 6, 6) and int(s.images[0, 0, 0, 0]) == 128  # round(127.5)
+    assert s.labels.tolist() == [-1, -1, -1]
+    np.savez(tmp_path / "bad.npz", images=np.zeros((3, 6, 6)), labels=np.zeros(2, np.int64))
+    with pytest.raises(DataError, match="'labels' must be integers of shape"):
+        load_image_arrays(tmp_path / "bad.npz")
+
+
+def test_index_files_and_registry_subset(tmp_path: Path) -> None:
+    (tmp_path / "idx.txt").write_text("4\n0, 2\n")
+    assert read_index(tmp_path / "idx.txt", 5).tolist() == [4, 0, 2]
+    np.save(tmp_path / "idx.npy", np.array([5]))
+    with pytest.raises(DataError, match=r"indices must lie in 0\.\.4"):
+        read_index(tmp_path / "idx.npy", 5)
+    (tmp_path / "dup.txt").write_text("1 1")
+    with pytest.raises(DataError, match="appears twice"):
+        read_index(tmp_path / "dup.txt", 5)
+    from sklearn.datasets import load_digits
+
+    (tmp_path / "rows.txt").write_text("3 1")
+    s, rows = load_dataset_subset(
+        "digits", split="train", index=tmp_path / "rows.txt", root=None, size=8, channels=1
+    )
+    full, _ = load_dataset_subset(
+        "digits", split="train", index=None, root=None, size=8, channels=1
+    )
+    assert rows.tolist() == [3, 1] and torch.equal(s.images, full.images[[3, 1]])
+    assert len(full) < len(load_digits().target)  # the registry's own train split
+
+
+def test_content_hashes_equal_only_for_equal_pixels() -> None:
+    x = torch.zeros((3, 1, 2, 2), dtype=torch.uint8)
+    x[1, 0, 0, 0] = 1
+    h = content_hashes(x)
+    assert h[0] == h[2] != h[1]
+
+
+def test_outputs_csv_with_label_column(tmp_path: Path) -> None:
+    (tmp_path / "o.csv").write_text("a,label,b\n1.0,1,2.0\n3.0,0,-1.0\n")
+    logits, labels = read_outputs_file(tmp_path / "o.csv")
+    assert logits.tolist() == [[1.0, 2.0], [3.0, -1.0]] and labels.tolist() == [1, 0]
+    np.savez(tmp_path / "p.npz", probs=np.array([[0.25, 0.75]]))
+    logits, labels = read_outputs_file(tmp_path / "p.npz")
+    assert logits == pytest.approx(np.log([[0.25, 0.75]])) and labels.tolist() == [-1]
+
+
+class _Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(4, 6), nn.ReLU())
+        self.fc = nn.Linear(6, 3)
+        self.unused = nn.Linear(2, 2)  # registered last but never called
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x))
+
+
+def test_last_linear_found_or_named() -> None:
+    net = _Net()
+    assert find_last_linear(net)[0] == "unused"  # registration order: name it when it lies
+    assert find_last_linear(net, "fc")[1] is net.fc
+    with pytest.raises(InputError, match="no linear layer named 'head'"):
+        find_last_linear(net, "head")
+    model = wrap_module(net, last_layer="fc")
+    x = torch.randn(5, 1, 2, 2)
+    logits, feats = model.outputs(x)
+    with torch.no_grad():
+        assert np.allclose(logits, net(x).numpy()) and np.allclose(feats, net.body(x).numpy())
+    assert model.head_is_output
+    with pytest.raises(InputError, match="did not run"):
+        wrap_module(net).outputs(x)
+
+
+def test_exported_program_with_a_fixed_batch_is_padded(tmp_path: Path) -> None:
+    net = _Net().eval()
+    torch.export.save(torch.export.export(net, (torch.randn(4, 1, 2, 2),)), tmp_path / "n.pt2")
+    model = load_exported(tmp_path / "n.pt2")
+    assert model.batch == 4 and model.input_shape == (1, 2, 2) and model.head_name == "fc"
+    x = torch.randn(10, 1, 2, 2)  # 4 + 4 + 2 (padded to 4)
+    logits, feats = model.outputs(x)
+    with torch.no_grad():
+        assert np.allclose(logits, net(x).numpy(), atol=1e-6)
+        assert np.allclose(feats, net.body(x).numpy(), atol=1e-6)
+    with pytest.raises(InputError, match=r"takes inputs of shape \(1, 2, 2\)"):
+        model.outputs(torch.randn(3, 1, 3, 3))
+
+
+def test_export_archive_with_pickled_entries_is_refused(tmp_path: Path) -> None:
+    net = _Net().eval()
+    torch.export.save(torch.export.export(net, (torch.randn(4, 1, 2, 2),)), tmp_path / "n.pt2")
+    check_export_archive(tmp_path / "n.pt2")  # tensors only: accepted
+    with zipfile.ZipFile(tmp_path / "n.pt2") as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    name = next(n for n in files if n.endswith("_weights_config.json"))
+    config = json.loads(files[name])
+    next(iter(config["config"].values()))["use_pickle"] = True
+    files[name] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "evil.pt2", "w") as z:
+        for n, data in files.items():
+            z.writestr(n, data)
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        load_exported(tmp_path / "evil.pt2")
+    (tmp_path / "text.pt2").write_text("not a zip")
+    with pytest.raises(CheckpointError, match="not a torch.export archive"):
+        load_exported(tmp_path / "text.pt2")

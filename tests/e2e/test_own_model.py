@@ -1,0 +1,176 @@
+"""A model trained outside mistrust (examples/own_model/train.py), audited end to end."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mistrust.cli import main
+from mistrust.io import load_npz
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own_model"
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([str(EXAMPLE), *(p for p in sys.path if p)]),
+}
+FAST = ["--set", "train.epochs=3"]  # the shadow: enough to run, the numbers mean nothing
+
+
+def _python(*args: str, cwd: Path = EXAMPLE) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train.py's files in ``DIR/out`` and the example configs in ``DIR``."""
+    root = tmp_path_factory.mktemp("own_model")
+    _python(str(EXAMPLE / "train.py"), "--out", str(root / "out"), "--epochs", "15", "--n", "120")
+    for name in ("audit.yaml", "logits.yaml"):
+        shutil.copy(EXAMPLE / name, root / name)
+    return root
+
+
+def _transform(images: np.ndarray) -> torch.Tensor:
+    """train.py's own transform, written out again."""
+    return (torch.from_numpy(images).float().div(255).unsqueeze(1) - 0.5) / 0.5
+
+
+@pytest.mark.slow
+def test_cli_audits_the_exported_model_with_ood_sets_and_variants(trained: Path) -> None:
+    run = trained / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mistrust.cli", "audit", str(trained / "audit.yaml")]
+        + ["--out", str(run), *FAST],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(run / "results.csv", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    assert {r[0] for r in rows} == {"base", "temperature-fit", "laplace"}
+    assert {r[2] for r in rows} >= {"original", "permuted", "scaled", "unnormalized", "noise"}
+    for rel in ("report.html", "tables.md", "config.yaml", "models/trained/shadow.pt"):
+        assert (run / rel).is_file(), rel
+    assert (run / "figures" / "gallery_scaled.png").is_file()
+    # the outputs are the model's own, through the preprocessing the config names:
+    # recomputed here from the state dict with train.py's transform
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from digits_net import make_net
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    net = make_net()
+    net.load_state_dict(torch.load(trained / "out" / "target_state.pt", weights_only=True))
+    net.eval()
+    members = load_npz(trained / "out" / "members.npz")
+    nonmembers = load_npz(trained / "out" / "nonmembers.npz")
+    base = run / "outputs" / "base" / "target"
+    with torch.no_grad():
+        want = net(_transform(members["images"])).numpy()
+        scaled = net(_transform(nonmembers["images"]) * 255.0).numpy()  # eval.scale_factor
+    np.testing.assert_allclose(load_npz(base / "train.npz")["logits"], want, atol=1e-4)
+    np.testing.assert_allclose(load_npz(base / "scaled.npz")["logits"], scaled, rtol=1e-4)
+    # features: the input of the last linear layer, so that layer maps them to the logits
+    feats = torch.from_numpy(load_npz(base / "train.npz")["features"])
+    with torch.no_grad():
+        np.testing.assert_allclose(net.classifier(feats).numpy(), want, atol=1e-4)
+    # a rerun reuses every output and gives the same bytes
+    first = (run / "results.csv").read_bytes()
+    assert main(["audit", str(trained / "audit.yaml"), "--out", str(run), *FAST]) == 0
+    assert (run / "results.csv").read_bytes() == first
+
+
+@pytest.mark.slow
+def test_python_example_program_state_dict_and_logits_agree(trained: Path) -> None:
+    out = _python(
+        str(EXAMPLE / "audit_by_python.py"),
+        "--config-dir",
+        str(trained),
+        "--out",
+        str(trained / "py"),
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "variants.names=[base]",
+        "--set",
+        "eval.sets=[original,scaled]",
+    )
+    table = {line.split()[0]: [float(x) for x in line.split()[1:]] for line in out.splitlines()[1:]}
+    assert set(table) == {"program", "state-dict", "logits"}
+    # one model, three ways in: the .pt2 program and the state dict score alike
+    np.testing.assert_allclose(table["program"], table["state-dict"], atol=1e-9)
+    for rel in ("program", "state-dict", "logits"):
+        assert (trained / "py" / rel / "report.html").is_file()
+
+
+def _error(capsys: pytest.CaptureFixture, config: Path, out: Path, *args: str) -> str:
+    out = out / str(len(list(out.glob("*")))) if out.exists() else out / "0"
+    code = main(["audit", str(config), "--out", str(out), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("mistrust: error: "), err
+    return err
+
+
+def test_bad_model_inputs_one_line_exit_2(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    cfg, out = trained / "audit.yaml", tmp_path / "err"
+    no_shadow = ["--set", "shadow.source=none", "--set", "variants.names=[base]"]
+    no_shadow += ["--set", "eval.sets=[original]"]
+    # a wrong path
+    err = _error(capsys, cfg, out, *no_shadow, "--set", "target.model=nowhere.pt2")
+    assert "nowhere.pt2 does not exist" in err
+    # a state dict that does not fit the factory
+    state = ["--set", "target.model=null", "--set", "target.factory=digits_net:make_net"]
+    state += ["--set", f"target.weights={trained / 'out' / 'target_state.pt'}"]
+    err = _error(capsys, cfg, out, *no_shadow, *state, "--set", "target.factory_args.num_classes=5")
+    assert "does not fit the model of 'digits_net:make_net'" in err and "of another shape" in err
+    # a file holding pickled objects, not a state dict
+    torch.save({"net": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pt")
+    err = _error(
+        capsys, cfg, out, *no_shadow, *state[:4], "--weights", str(tmp_path / "pickled.pt")
+    )
+    assert "refusing to load" in err
+    # a TorchScript (or any non-.pt2) file as the model
+    err = _error(capsys, cfg, out, *no_shadow, "--model", str(tmp_path / "pickled.pt"))
+    assert "torch.export program (.pt2)" in err
+    # inputs of the wrong shape for the program
+    err = _error(capsys, cfg, out, *no_shadow, "--set", "preprocess.size=16")
+    assert "takes inputs of shape (1, 8, 8)" in err
+    # labels beyond the model's output width
+    members = load_npz(trained / "out" / "members.npz")
+    np.savez(tmp_path / "wide.npz", images=members["images"], labels=members["labels"] + 10)
+    err = _error(
+        capsys, cfg, out, *no_shadow, "--set", f"target.members.npz={tmp_path / 'wide.npz'}"
+    )
+    assert "the model has 10 outputs but a label is" in err
+    # image arrays of a shape that is no image
+    np.savez(tmp_path / "flat.npz", images=np.zeros((5, 64), np.uint8))
+    err = _error(
+        capsys, cfg, out, *no_shadow, "--set", f"target.members.npz={tmp_path / 'flat.npz'}"
+    )
+    assert "'images' must be" in err
+    # a shadow trained on the target's members
+    err = _error(
+        capsys, cfg, out, "--set", f"shadow.members.npz={trained / 'out' / 'members.npz'}", *FAST
+    )
+    assert "also target members" in err
+    # the last layer named wrong
+    err = _error(capsys, cfg, out, *no_shadow, "--set", "target.last_layer=head")
+    assert "no linear layer 'head'" in err and "classifier" in err
