@@ -156,6 +156,18 @@ def test_noise_goes_through_the_targets_transform(ctx, kind: str) -> None:
     assert s.display.float().std() > 20  # really random pixels
 
 
+@pytest.mark.parametrize("kind", ["uniform", "gaussian"])
+def test_noise_is_seeded_apart_from_the_run_seed(ctx, kind: str) -> None:
+    """The noise images are drawn with the run's seed + 1 (same seed, same bytes; not the
+    stream that draws the permutations and subsets), at the context's size and shape."""
+    from mistrust.data.perturb import noise_images
+
+    name = "noise" if kind == "uniform" else "noise-gaussian"
+    g = torch.Generator().manual_seed(11 + 1)
+    want = noise_images(6, channels=3, size=5, kind=kind, generator=g)
+    assert torch.equal(build_evalset(name, ctx).display, want)
+
+
 def test_other_dataset_uses_the_targets_statistics_and_size(tmp_path: Path) -> None:
     """``digits`` as an evaluation set of a 3-channel 12 x 12 target: the digits test split
     resized to the target's size, grey copied to all channels, the TARGET's mean and std."""
