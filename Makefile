@@ -41,13 +41,15 @@ bench: setup data
 	$(PY) benchmarks/run_all.py
 
 # Mutation testing of the protocol modules against the fast protocol tests
-# (docs/TESTING.md). Narrow it with e.g. MUTATE='mistrust.evaluate*'.
+# (docs/TESTING.md). Narrow it with e.g. MUTATE='mistrust.evaluate*'; JOBS=1 runs one
+# mutant at a time (the default is one per CPU).
+JOBS ?=
 MUTATE ?= mistrust.evaluate* mistrust.data.evalsets* mistrust.data.perturb* \
 	mistrust.data.splits* mistrust.posthoc* mistrust.results* mistrust.report.tables* \
 	mistrust.reference*
 mutation: setup
 	rm -rf mutants
-	$(VENV)/bin/mutmut run $(foreach m,$(MUTATE),'$(m)')
+	$(VENV)/bin/mutmut run $(if $(JOBS),--max-children $(JOBS)) $(foreach m,$(MUTATE),'$(m)')
 	$(VENV)/bin/mutmut results
 
 clean:

@@ -18,7 +18,15 @@ ARGS = [
     "--quiet",
     "--no-report",  # results.csv is what is compared; the report has its own tests
     "--set",
-    "train.epochs=6",
+    "train.epochs=6",  # per-epoch checkpoints: a window to kill the run inside training
+    "--set",
+    "data.train_size=100",  # half the smoke preset: resuming does not depend on the size
+    "--set",
+    "data.test_size=100",
+    "--set",
+    "data.members=50",
+    "--set",
+    "data.nonmembers=50",
     "--set",
     "variants.names=[base, temperature]",
     "--set",

@@ -156,6 +156,18 @@ def test_noise_goes_through_the_targets_transform(ctx, kind: str) -> None:
     assert s.display.float().std() > 20  # really random pixels
 
 
+@pytest.mark.parametrize("kind", ["uniform", "gaussian"])
+def test_noise_is_seeded_apart_from_the_run_seed(ctx, kind: str) -> None:
+    """The noise images are drawn with the run's seed + 1 (same seed, same bytes; not the
+    stream that draws the permutations and subsets), at the context's size and shape."""
+    from mistrust.data.perturb import noise_images
+
+    name = "noise" if kind == "uniform" else "noise-gaussian"
+    g = torch.Generator().manual_seed(11 + 1)
+    want = noise_images(6, channels=3, size=5, kind=kind, generator=g)
+    assert torch.equal(build_evalset(name, ctx).display, want)
+
+
 def test_other_dataset_uses_the_targets_statistics_and_size(tmp_path: Path) -> None:
     """``digits`` as an evaluation set of a 3-channel 12 x 12 target: the digits test split
     resized to the target's size, grey copied to all channels, the TARGET's mean and std."""
@@ -240,11 +252,15 @@ def test_run_sets_are_the_documented_transforms_of_the_raw_images(
 def test_run_permuted_set_is_a_per_image_permutation_of_the_normalised_nonmembers(
     pipeline, data, target_model
 ) -> None:
+    from dataclasses import replace
+
     from mistrust.experiment import build_evalsets
 
     spec = get_source("digits")
     norm = normalised(_nonmembers(data).images, spec.mean, spec.std, size=28)
-    sets = build_evalsets(pipeline.cfg, data, pipeline.run_dir / "cache", "cpu", False)
+    # the run's own set builder, asked for the permuted set only (no GAN to train again)
+    cfg = replace(pipeline.cfg, eval=replace(pipeline.cfg.eval, sets=["permuted"]))
+    sets = build_evalsets(cfg, data, pipeline.run_dir / "cache", "cpu", False)
     x = sets["permuted"].x
     for i in range(len(norm)):
         torch.testing.assert_close(x[i].flatten().sort().values, norm[i].flatten().sort().values)
@@ -270,3 +286,192 @@ def test_run_held_out_set_is_the_held_out_class_only(pipeline, data, target_mode
     assert len(set(rows)) == n
     # and the model never saw the class: it has one output fewer
     assert got["logits"].shape[1] == 9
+
+
+# --- how each builder reaches its images (fast; the loaders are wrapped, not replaced) -----
+
+
+def test_builtin_sets_and_their_registration(ctx) -> None:
+    from mistrust.data import evalsets
+
+    assert evalsets.evalset_names()[:8] == [
+        "original",
+        "permuted",
+        "scaled",
+        "unnormalized",
+        "noise",
+        "noise-gaussian",
+        "held-out",
+        "gan",
+    ]
+    assert evalsets.evalset_names()[8:] == list(evalsets.DATASET_SETS)
+    assert evalsets.describe("noise") == "uniform random pixels"
+    assert evalsets.describe("my-photos") == "images from a user folder"
+
+    def mine(c: EvalContext):
+        return build_evalset("unnormalized", c)
+
+    try:
+        assert evalsets.register_evalset("mine", "my set")(mine) is mine
+        assert evalsets.describe("mine") == "my set" and evalsets.evalset_names()[-1] == "mine"
+        torch.testing.assert_close(build_evalset("mine", ctx).x, ctx.nonmembers.images / 255.0)
+        with pytest.raises(ValueError, match=r"^evaluation set 'mine' is already registered$"):
+            evalsets.register_evalset("mine", "again")(mine)
+        assert evalsets.describe("mine") == "my set"
+    finally:
+        evalsets._BUILDERS.pop("mine", None)
+
+
+def test_held_out_without_images_is_an_error(ctx) -> None:
+    from dataclasses import replace
+
+    empty = ImageSet(torch.zeros((0, 3, 5, 5), dtype=torch.uint8), torch.zeros(0))
+    one = ImageSet(ctx.held_out.images[:1], torch.full((1,), 7))
+    message = r"^eval set 'held-out' needs data.held_out_classes to name classes$"
+    for held in (None, empty):
+        with pytest.raises(ValueError, match=message):
+            build_evalset("held-out", replace(ctx, held_out=held))
+    torch.testing.assert_close(
+        build_evalset("held-out", replace(ctx, held_out=one)).x, normalised(one.images)
+    )
+
+
+def test_folder_set_decodes_only_a_seeded_sample(ctx, tmp_path: Path, monkeypatch) -> None:
+    """A capped folder set asks the folder loader for ``eval.size`` images, seeded by the
+    run's seed, at the target's size and channels with the run's ``fit`` (so a huge folder
+    is never decoded whole); a set in ``eval.full_sets`` asks for every image."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    import mistrust.data.folders as folders
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((7, 5, 3), 40 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    calls = []
+    real = folders.load_folder
+
+    def spy(path, **kwargs):  # noqa: ANN001, ANN003
+        calls.append((path, kwargs))
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(folders, "load_folder", spy)
+    mine = replace(ctx, size=2, fit="center-crop", folders={"mine": str(folder)})
+    s = build_evalset("mine", mine)
+    assert calls == [
+        (
+            str(folder),
+            {
+                "size": 5,
+                "channels": 3,
+                "name": "mine",
+                "limit": 2,
+                "seed": 11,
+                "fit": "center-crop",
+            },
+        )
+    ]
+    assert len(s.x) == 2 and (s.labels == -1).all()
+    full = build_evalset("mine", replace(mine, full_sets=("mine",)))
+    assert calls[-1][1]["limit"] is None and len(full.x) == 4
+    shades = sorted(float(x.float().mean()) for x in full.display)  # every image, once
+    assert shades == pytest.approx([0.0, 40.0, 80.0, 120.0])
+
+
+def _recording_loader(monkeypatch, images: dict[str, torch.Tensor]) -> list:
+    import mistrust.data.sources as sources
+
+    calls = []
+
+    def fake(name, **kwargs):  # noqa: ANN001, ANN003
+        calls.append((name, kwargs))
+        return ImageSet(images[name], torch.zeros(len(images[name]), dtype=torch.long))
+
+    monkeypatch.setattr(sources, "load_source", fake)
+    return calls
+
+
+def test_other_datasets_are_loaded_at_the_targets_size_from_the_documented_split(
+    ctx, monkeypatch
+) -> None:
+    from dataclasses import replace
+
+    g = torch.Generator().manual_seed(5)
+    cats = torch.randint(0, 256, (3, 3, 5, 5), generator=g, dtype=torch.uint8)
+    wild = torch.randint(0, 256, (2, 3, 5, 5), generator=g, dtype=torch.uint8)
+    calls = _recording_loader(monkeypatch, {"afhq-cat": cats, "afhq-wild": wild, "svhn": wild})
+    c = replace(ctx, root="/data", download=True, ood_split="train", fit="center-crop")
+    want = {"split": "train", "root": "/data", "download": True, "size": 5, "channels": 3}
+    want["fit"] = "center-crop"
+
+    s = build_evalset("afhq-nondog", c)  # every cat, then every wild animal
+    assert calls == [("afhq-cat", want), ("afhq-wild", want)]
+    torch.testing.assert_close(s.x, normalised(torch.cat([cats, wild])))
+    assert torch.equal(s.display, torch.cat([cats, wild])) and (s.labels == -1).all()
+    assert len(build_evalset("afhq-nondog", replace(c, size=4)).x) == 4
+
+    s = build_evalset("svhn", replace(c, ood_split="test"))
+    assert calls[-1] == ("svhn", {**want, "split": "test"})
+    torch.testing.assert_close(s.x, normalised(wild))
+    assert (s.labels == -1).all()
+
+
+def test_stand_in_datasets_are_synthetic_at_the_targets_size(ctx, monkeypatch) -> None:
+    """With ``data.stand_in`` another dataset is the stand-in generator's test images at the
+    target's resolution and count (nothing is read from disk), seeded apart from the run's
+    own stand-in data (seed + 7), so the set never repeats the target's test images."""
+    from dataclasses import replace
+
+    from mistrust.data.standin import stand_in_set
+
+    calls = _recording_loader(monkeypatch, {})
+    c = replace(ctx, stand_in=True, size=4)
+    s = build_evalset("cifar100", c)
+    assert calls == []
+    want = stand_in_set(get_source("cifar100"), n=4, split="test", size=5, seed=11 + 7)
+    assert torch.equal(s.display, want.images)
+    torch.testing.assert_close(s.x, normalised(want.images))
+    assert (s.labels == -1).all()
+    own = stand_in_set(get_source("cifar100"), n=4, split="test", size=5, seed=11)
+    assert not torch.equal(s.display, own.images)
+
+
+def test_gan_set_samples_a_generator_trained_on_the_gan_images(ctx, monkeypatch) -> None:
+    """The fake set: a GAN trained on ``gan_data`` (never the target's training images; the
+    run's choice of them is tested in test_run_protocol.py), cached under ``cache_dir/gan``
+    with the run's epochs, seed and device, then ``eval.size`` fakes at the images' size."""
+    from dataclasses import replace
+
+    import mistrust.data.gan as gan
+
+    calls = {}
+    fakes = torch.randint(0, 256, (3, 3, 5, 5), generator=torch.Generator().manual_seed(2))
+    fakes = fakes.to(torch.uint8)
+
+    def train(images, **kwargs):  # noqa: ANN001, ANN003
+        calls["train"] = (images, kwargs)
+        return "generator"
+
+    def sample(generator, n, **kwargs):  # noqa: ANN001, ANN003
+        calls["sample"] = (generator, n, kwargs)
+        return fakes[:n]
+
+    monkeypatch.setattr(gan, "load_or_train_gan", train)
+    monkeypatch.setattr(gan, "sample_gan", sample)
+    c = replace(ctx, size=3, gan_epochs=4, device="meta", progress=True)
+    s = build_evalset("gan", c)
+    images, kwargs = calls["train"]
+    assert images is c.gan_data.images
+    assert kwargs == {
+        "labels": c.gan_data.labels,
+        "cache_dir": c.cache_dir / "gan",
+        "epochs": 4,
+        "seed": 11,
+        "device": "meta",
+        "progress": True,
+    }
+    assert calls["sample"] == ("generator", 3, {"seed": 11, "size": 5})
+    torch.testing.assert_close(s.x, normalised(fakes))
+    assert torch.equal(s.display, fakes) and (s.labels == -1).all() and s.note == ""

@@ -516,6 +516,9 @@ def test_tradeoff_points_by_hand() -> None:
     )
     rows.append(("temp", "loss", "original", "auroc", 0.7))
     rows.append(("temp", "loss", "noise", "fpr", 0.25))
+    # a point needs both an OOD FPR and the in-distribution AUROC: neither pair below has one
+    rows.append(("temp", "entropy", "original", "auroc", 0.8))  # no OOD FPR
+    rows.append(("temp", "salem", "noise", "fpr", 0.5))  # no in-distribution AUROC
     pts = tradeoff_points(rows)
     assert pts[0] == pytest.approx(("base", "loss", 0.75, 0.52, 0.3))
     assert pts[1] == pytest.approx(("base", "salem", 0.3, 0.51, 0.2))
@@ -719,6 +722,29 @@ def test_table_layout_and_notes() -> None:
     # the shadow's model metrics never reach the tables
     shadow_only = [r for r in model_rows if r[1] == "shadow"]
     assert not any(x == r[4] for t in (m, e) for x in t.cells.values() for r in shadow_only)
+
+
+def test_emd_rows_are_the_targets_sets() -> None:
+    """The EMD table lists the sets the target has an EMD for, in its order; the shadow's
+    sets (here other ones, in another order) and values never reach it."""
+    from mistrust.report.tables import model_tables
+
+    model_rows = []
+    for v in ("base", "temp"):
+        for i, ds in enumerate(("original", "scaled", "noise")):
+            model_rows.append((v, "target", ds, "emd_max_score", 0.1 * i + (v == "temp")))
+        for ds in ("gan", "noise", "original"):
+            model_rows.append((v, "shadow", ds, "emd_max_score", 9.0))
+    emd = {t.key: t for t in model_tables(model_rows)}["emd"]
+    assert emd.rows == ["original", "scaled", "noise"] and emd.cols == ["base", "temp"]
+    assert emd.cells == {
+        ("original", "base"): 0.0,
+        ("scaled", "base"): 0.1,
+        ("noise", "base"): 0.2,
+        ("original", "temp"): 1.0,
+        ("scaled", "temp"): 1.1,
+        ("noise", "temp"): 1.2,
+    }
 
 
 def test_single_variant_has_no_cross_variant_tables_and_bold_only_where_asked() -> None:

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -122,13 +123,11 @@ def _folder(ctx: EvalContext, path: str, name: str) -> ImageSet:
     )
 
 
-@register_evalset("original", "in-distribution test images never used in training")
 def _original(ctx: EvalContext) -> EvalInputs:
     unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
     return EvalInputs(ctx.preprocess.normalize(unit), ctx.nonmembers.labels, _display(unit))
 
 
-@register_evalset("permuted", "original non-members, H x W positions randomly permuted per image")
 def _permuted(ctx: EvalContext) -> EvalInputs:
     from mistrust.data.perturb import permute_pixels
 
@@ -140,7 +139,6 @@ def _permuted(ctx: EvalContext) -> EvalInputs:
     return EvalInputs(both[:, c:], ctx.nonmembers.labels, _display(both[:, :c]))
 
 
-@register_evalset("scaled", "original non-members, normalised tensor multiplied by a factor")
 def _scaled(ctx: EvalContext) -> EvalInputs:
     from mistrust.data.perturb import scale
 
@@ -149,36 +147,26 @@ def _scaled(ctx: EvalContext) -> EvalInputs:
     return EvalInputs(x, ctx.nonmembers.labels, _display(unit), f"x{ctx.scale_factor:g}")
 
 
-@register_evalset("unnormalized", "original non-members as raw [0, 1] pixels, no normalisation")
 def _unnormalized(ctx: EvalContext) -> EvalInputs:
     unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
     return EvalInputs(unit, ctx.nonmembers.labels, _display(unit))
 
 
-def _noise(kind: str) -> Builder:
-    def build(ctx: EvalContext) -> EvalInputs:
-        from mistrust.data.perturb import noise_images
+def _noise(ctx: EvalContext, *, kind: str) -> EvalInputs:
+    from mistrust.data.perturb import noise_images
 
-        g = torch.Generator().manual_seed(ctx.seed + 1)
-        p = ctx.preprocess
-        imgs = noise_images(ctx.size, channels=p.channels, size=p.size, kind=kind, generator=g)
-        return _from_images(ImageSet(imgs, torch.full((len(imgs),), -1), [], f"noise-{kind}"), ctx)
-
-    return build
+    g = torch.Generator().manual_seed(ctx.seed + 1)
+    p = ctx.preprocess
+    imgs = noise_images(ctx.size, channels=p.channels, size=p.size, kind=kind, generator=g)
+    return _from_images(ImageSet(imgs, torch.full((len(imgs),), -1), [], f"noise-{kind}"), ctx)
 
 
-register_evalset("noise", "uniform random pixels")(_noise("uniform"))
-register_evalset("noise-gaussian", "Gaussian random pixels around mid-grey")(_noise("gaussian"))
-
-
-@register_evalset("held-out", "test images of classes left out of training (near-OOD)")
 def _held_out(ctx: EvalContext) -> EvalInputs:
     if ctx.held_out is None or len(ctx.held_out) == 0:
         raise ValueError("eval set 'held-out' needs data.held_out_classes to name classes")
     return _from_images(ctx.held_out, ctx)
 
 
-@register_evalset("gan", "fakes from a DCGAN trained on images outside the target's train split")
 def _gan(ctx: EvalContext) -> EvalInputs:
     from mistrust.data.gan import load_or_train_gan, sample_gan
 
@@ -211,19 +199,16 @@ def _load(name: str, ctx: EvalContext) -> ImageSet:
     )
 
 
-def _dataset(name: str) -> Builder:
-    def build(ctx: EvalContext) -> EvalInputs:
-        if ctx.stand_in:
-            from mistrust.data.sources import get_source
-            from mistrust.data.standin import stand_in_set
+def _dataset(ctx: EvalContext, *, name: str) -> EvalInputs:
+    if ctx.stand_in:
+        from mistrust.data.sources import get_source
+        from mistrust.data.standin import stand_in_set
 
-            spec = get_source(name)  # drawn at the target's resolution: no resampling
-            p = ctx.preprocess
-            fake = stand_in_set(spec, n=ctx.size, split="test", size=p.size, seed=ctx.seed + 7)
-            return _from_images(fake, ctx)
-        return _from_images(_load(name, ctx), ctx)
-
-    return build
+        spec = get_source(name)  # drawn at the target's resolution: no resampling
+        p = ctx.preprocess
+        fake = stand_in_set(spec, n=ctx.size, split="test", size=p.size, seed=ctx.seed + 7)
+        return _from_images(fake, ctx)
+    return _from_images(_load(name, ctx), ctx)
 
 
 _DATASETS = {
@@ -239,11 +224,8 @@ _DATASETS = {
     "afhq-dog": "AFHQ dogs",
     "afhq-wild": "AFHQ wild animals",
 }
-for _name, _desc in _DATASETS.items():
-    register_evalset(_name, _desc)(_dataset(_name))
 
 
-@register_evalset("afhq-nondog", "AFHQ cats and wild animals (every AFHQ image but the dogs)")
 def _afhq_nondog(ctx: EvalContext) -> EvalInputs:
     cats, wild = _load("afhq-cat", ctx), _load("afhq-wild", ctx)
     images = torch.cat([cats.images, wild.images])
@@ -252,3 +234,41 @@ def _afhq_nondog(ctx: EvalContext) -> EvalInputs:
 
 #: sets drawn from other datasets: they can be used whole (``eval.full_sets``)
 DATASET_SETS: tuple[str, ...] = (*_DATASETS, "afhq-nondog")
+
+# The built-in sets, in the order they are listed. A table rather than decorators: the
+# builders stay plain module-level functions, which mutation testing can reach (it does
+# not mutate decorated functions, nor closures built while the module is imported).
+BUILTIN: tuple[tuple[str, Builder, str], ...] = (
+    ("original", _original, "in-distribution test images never used in training"),
+    (
+        "permuted",
+        _permuted,
+        "original non-members, H x W positions randomly permuted per image",
+    ),
+    ("scaled", _scaled, "original non-members, normalised tensor multiplied by a factor"),
+    (
+        "unnormalized",
+        _unnormalized,
+        "original non-members as raw [0, 1] pixels, no normalisation",
+    ),
+    ("noise", partial(_noise, kind="uniform"), "uniform random pixels"),
+    (
+        "noise-gaussian",
+        partial(_noise, kind="gaussian"),
+        "Gaussian random pixels around mid-grey",
+    ),
+    ("held-out", _held_out, "test images of classes left out of training (near-OOD)"),
+    (
+        "gan",
+        _gan,
+        "fakes from a DCGAN trained on images outside the target's train split",
+    ),
+    *((name, partial(_dataset, name=name), desc) for name, desc in _DATASETS.items()),
+    (
+        "afhq-nondog",
+        _afhq_nondog,
+        "AFHQ cats and wild animals (every AFHQ image but the dogs)",
+    ),
+)
+for _name, _builder, _desc in BUILTIN:
+    register_evalset(_name, _desc)(_builder)
