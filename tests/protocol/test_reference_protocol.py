@@ -16,9 +16,11 @@ import pytest
 import torch
 from protocol_helpers import N_MODELS, REFERENCE
 
+from mistrust.attacks.reference_based import create_reference_attack
 from mistrust.config import load_config
+from mistrust.data.population import Population, make_population
 from mistrust.io import load_npz
-from mistrust.reference import Population, _attack_set, _score, _Signals, make_population
+from mistrust.reference import _attack_set, _fitted, _Signals
 
 
 def _population_images(data) -> torch.Tensor:
@@ -131,17 +133,25 @@ def _tiny() -> tuple[Population, _Signals]:
 
 
 def _record(monkeypatch, name: str) -> list[tuple]:
-    import mistrust.reference as reference
+    import mistrust.attacks.reference_based as reference_based
 
     calls: list[tuple] = []
-    real = getattr(reference, name)
+    real = getattr(reference_based, name)
 
     def spy(*args, **kwargs):
         calls.append((args, kwargs))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(reference, name, spy)
+    monkeypatch.setattr(reference_based, name, spy)
     return calls
+
+
+def _run(name: str, ds: str, pop: Population, sig: _Signals) -> np.ndarray:
+    """Scores of the configured attack ``name`` on ``ds``, run as the stage runs it: online
+    only on ``original``, else as its offline counterpart."""
+    if ds != "original":
+        name = name.replace("online", "offline")
+    return _attack_set(_fitted(name, CFG, pop, sig), ds, pop=pop, sig=sig)
 
 
 CFG = load_config("smoke", ["reference.rmia_a=0.3", "reference.rmia_gamma=1.5"])
@@ -151,16 +161,19 @@ def test_attack_set_hands_lira_the_documented_masks(monkeypatch) -> None:
     pop, sig = _tiny()
     off = _record(monkeypatch, "lira_offline")
     on = _record(monkeypatch, "lira_online")
-    _, online = _attack_set("lira-online", "original", cfg=CFG, pop=pop, sig=sig)
-    assert online and len(on) == 1 and not off
+    online_attack = _fitted("lira-online", CFG, pop, sig)
+    offline_attack = _fitted("lira-offline", CFG, pop, sig)
+    on.clear()  # fitting calls them too (the leave-one-out operating point)
+    off.clear()
+    _attack_set(online_attack, "original", pop=pop, sig=sig)
+    assert len(on) == 1 and not off
     np.testing.assert_array_equal(on[0][0][2], pop.keep.T[:4])
     np.testing.assert_array_equal(on[0][0][0], sig.target_phi["audited"])
     np.testing.assert_array_equal(on[0][0][1], sig.ref_phi["population"][:4])
-    _, online = _attack_set("lira-offline", "original", cfg=CFG, pop=pop, sig=sig)
-    assert not online
+    _attack_set(offline_attack, "original", pop=pop, sig=sig)
     np.testing.assert_array_equal(off[-1][0][2], ~pop.keep.T[:4])
-    _, online = _attack_set("lira-online", "ood", cfg=CFG, pop=pop, sig=sig)
-    assert not online and len(on) == 1
+    _attack_set(offline_attack, "ood", pop=pop, sig=sig)  # what lira-online runs as on OOD
+    assert len(on) == 1
     args = off[-1][0]
     np.testing.assert_array_equal(
         args[0], np.r_[sig.target_phi["audited"][:2], sig.target_phi["ood"]]
@@ -171,25 +184,27 @@ def test_attack_set_hands_lira_the_documented_masks(monkeypatch) -> None:
 
 def test_attack_set_hands_rmia_the_documented_masks(monkeypatch) -> None:
     pop, sig = _tiny()
+    offline = _fitted("rmia-offline", CFG, pop, sig)
+    online = _fitted("rmia-online", CFG, pop, sig)
     prior = _record(monkeypatch, "rmia_prior")
-    _attack_set("rmia-offline", "original", cfg=CFG, pop=pop, sig=sig)
+    _attack_set(offline, "original", pop=pop, sig=sig)
     (x_args, x_kw), (z_args, z_kw) = prior
     np.testing.assert_array_equal(x_args[1], ~pop.keep.T[:4])
     np.testing.assert_array_equal(z_args[1], ~pop.keep.T[[6, 7]])
     np.testing.assert_array_equal(z_args[0], sig.ref_prob["population"][[6, 7]])
     assert x_kw == {"a": 0.3} and z_kw == {"a": 0.3}
     prior.clear()
-    _attack_set("rmia-online", "original", cfg=CFG, pop=pop, sig=sig)
+    _attack_set(online, "original", pop=pop, sig=sig)
     assert [len(a) for a, _ in prior] == [1, 1] and all(not k for _, k in prior)
     prior.clear()
-    _attack_set("rmia-online", "ood", cfg=CFG, pop=pop, sig=sig)
+    _attack_set(offline, "ood", pop=pop, sig=sig)  # what rmia-online runs as on OOD
     np.testing.assert_array_equal(prior[0][0][1], np.r_[~pop.keep.T[:2], np.ones((3, 4), bool)])
 
 
 def test_rmia_score_by_hand() -> None:
     """Offline RMIA with a = 0.3, gamma = 1.5, written out for the tiny population."""
     pop, sig = _tiny()
-    score, _ = _attack_set("rmia-offline", "original", cfg=CFG, pop=pop, sig=sig)
+    score = _run("rmia-offline", "original", pop, sig)
     ref, keep = sig.ref_prob["population"], pop.keep.T
 
     def prior(rows: np.ndarray) -> np.ndarray:
@@ -210,13 +225,13 @@ def test_score_routes_online_and_offline(monkeypatch) -> None:
     on = _record(monkeypatch, "lira_online")
     t, ref = np.zeros((2, 1)), np.zeros((2, 2, 1))
     in_x = np.array([[True, False], [False, True]])
-    _score("lira-offline", online=False, cfg=CFG, t_x=t, ref_x=ref, in_x=in_x)
-    _score("lira-online", online=True, cfg=CFG, t_x=t, ref_x=ref, in_x=in_x)
+    create_reference_attack("lira-offline", fixed_variance=True)._score(t, ref, in_x, None)
+    create_reference_attack("lira-online")._score(t, ref, in_x, None)
     np.testing.assert_array_equal(off[0][0][2], ~in_x)
     np.testing.assert_array_equal(on[0][0][2], in_x)
-    assert off[0][1] == {"fixed_variance": CFG.reference.fixed_variance}
+    assert off[0][1] == {"fixed_variance": True}
     with pytest.raises(ValueError, match="population samples z"):
-        _score("rmia-offline", online=False, cfg=CFG, t_x=t[:, 0], ref_x=ref[..., 0], in_x=in_x)
+        create_reference_attack("rmia-offline").fit(ref[..., 0], in_x)
 
 
 def test_population_rows_and_pairs() -> None:
@@ -279,7 +294,6 @@ def test_operating_threshold_by_hand() -> None:
     """Each reference model plays the target once, scored with the other models on the
     population rows that are neither z nor IN / OUT for every model (module docstring)."""
     from mistrust.attacks.lira import lira_offline
-    from mistrust.reference import _calibrate
 
     pop, sig = _tiny()
     keep = pop.keep  # (4, 8); rows 6 and 7 are z; every row has IN and OUT models here
@@ -298,7 +312,7 @@ def test_operating_threshold_by_hand() -> None:
         )
         members.append(keep[k, rows])
     want = _best_threshold(np.concatenate(scores), np.concatenate(members))
-    got = _calibrate("lira-offline", online=False, cfg=CFG, pop=pop, sig=sig)
+    got = _fitted("lira-offline", CFG, pop, sig).operating_score_
     assert got == pytest.approx(want)
 
 
@@ -504,8 +518,7 @@ def test_reference_rows_and_decisions(tiny_reference) -> None:
 
 
 def test_reference_config_checks() -> None:
-    from mistrust.config import ConfigError
-    from mistrust.reference import check_reference_config
+    from mistrust.config import ConfigError, check_reference_config
 
     check_reference_config(load_config("smoke", ["reference.attacks=[lira-online]"]))
     with pytest.raises(ConfigError, match="unknown attack 'lira'"):

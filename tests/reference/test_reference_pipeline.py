@@ -6,17 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from mistrust.config import ConfigError, load_config
+from mistrust.attacks import REFERENCE_ATTACKS
+from mistrust.config import ConfigError, check_reference_config, load_config
+from mistrust.data.population import make_population
 from mistrust.experiment import _outputs_for, build_evalsets, load_data
 from mistrust.io import load_npz
 from mistrust.metrics import METRIC_KEYS
 from mistrust.modeling import train_or_load
-from mistrust.reference import (
-    REFERENCE_ATTACKS,
-    check_reference_config,
-    make_population,
-    reference_attack_rows,
-)
+from mistrust.reference import reference_attack_rows
 
 SETS = ["original", "permuted", "scaled"]
 
