@@ -16,17 +16,28 @@ Each step is resumable:
    target's members paired with each set: ``RUN/scores/base/<attack>/<dataset>.npz`` and
    tidy rows with the metrics of :func:`mistrust.metrics.attack_metrics`.
 
-OOD sets: no reference model trained on an OOD sample, so there are no IN
-statistics for it. On every set other than ``original``, the online attacks
-therefore score the whole pair (members and OOD non-members alike) with their
-offline counterpart and its operating point; those rows carry
-``offline_on_ood = 1.0`` (``0.0`` on ``original``), and their numbers equal the
-offline attack's. The label of a sample without one (OOD sets other than the
-perturbed originals) is the target's predicted class, for the target and the
-reference models alike, as for the score-based attacks
-(:func:`mistrust.evaluate.attack_labels`). That choice favours "member": the
-target is confident in its own argmax by construction, the reference models
-need not be.
+Perturbed copies: a set whose rows are copies of the audited non-members (``scaled``,
+``permuted``, ``unnormalized``: row ``j`` is non-member ``j`` perturbed; the mapping is
+:attr:`mistrust.data.evalsets.EvalInputs.source`, never guessed from a set's name) keeps
+that non-member's IN / OUT models: the offline attacks use only the reference models that
+did NOT train on the source image, the online attacks its IN and OUT models, as on
+``original`` (``offline_on_ood = 0.0``). Half of the reference models trained on the
+source image and are more confident on its copy, so counting them as OUT would inflate
+the OUT statistics.
+
+Other OOD sets: no reference model trained on their samples, so there are no IN
+statistics. The online attacks therefore score the whole pair (members and OOD
+non-members alike) with their offline counterpart and its operating point; those rows
+carry ``offline_on_ood = 1.0``, and their numbers equal the offline attack's. The label
+of a sample without one (OOD sets other than the perturbed originals) is the target's
+predicted class, for the target and the reference models alike, as for the score-based
+attacks (:func:`mistrust.evaluate.attack_labels`). That choice favours "member": the
+target is confident in its own argmax by construction, the reference models need not be.
+
+Queries: with ``reference.augment_queries`` (default: exactly when the models trained
+with horizontal flips, ``data.augment``), every model is also queried on the flipped
+image; LiRA fits its Gaussians per query and averages the per-query scores, RMIA uses
+the unflipped query only (:func:`query_flips`).
 
 Operating point (row ``shadow / operating_score``): there is no shadow model, but
 the reference models are shadows whose membership is known; see
@@ -64,8 +75,9 @@ from mistrust.reference_models import (
     target_extra_outputs,
     train_reference_models,
 )
+from mistrust.training.trainer import AUGMENT_FLIPS
 
-__all__ = ["reference_attack_rows"]
+__all__ = ["query_flips", "reference_attack_rows"]
 
 
 @dataclass
@@ -99,8 +111,20 @@ def _load_signals(
     return phi, prob
 
 
-def _attack_set(attack: ReferenceAttack, ds: str, *, pop: Population, sig: _Signals) -> np.ndarray:
-    """Scores of the target's members paired with set ``ds`` (fitted ``attack``)."""
+def _attack_set(
+    attack: ReferenceAttack,
+    ds: str,
+    *,
+    pop: Population,
+    sig: _Signals,
+    source: np.ndarray | None = None,
+) -> np.ndarray:
+    """Scores of the target's members paired with set ``ds`` (fitted ``attack``).
+
+    ``source``: ``(n,)`` for a set of copies of the audited non-members (module docstring):
+    row i is a copy of non-member ``source[i]`` and has that non-member's IN / OUT models;
+    None: every reference model is OUT for every row of the set.
+    """
     lira, nm, a = attack.family == "lira", pop.n_members, pop.n_audited
     keep = pop.in_mask  # (P, M)
     t = sig.target_phi if lira else sig.target_prob
@@ -111,7 +135,11 @@ def _attack_set(attack: ReferenceAttack, ds: str, *, pop: Population, sig: _Sign
         ood = (sig.ref_phi if lira else sig.ref_prob)[ds]
         t_x = np.concatenate([t["audited"][:nm], t[ds]])
         ref_x = np.concatenate([ref[:nm], ood])
-        in_x = np.concatenate([keep[:nm], np.zeros(ood.shape[:2], bool)])
+        if source is None:
+            ood_in = np.zeros(ood.shape[:2], bool)
+        else:
+            ood_in = keep[nm + np.asarray(source, dtype=np.int64)]
+        in_x = np.concatenate([keep[:nm], ood_in])
     return attack.score(t_x, ref_x, in_x, target_z=None if lira else t["z"])
 
 
@@ -123,6 +151,7 @@ def _set_rows(
     online: bool,
     pop: Population,
     sig: _Signals,
+    source: np.ndarray | None,
     logits: np.ndarray,
     n_members: int,
     out: Path,
@@ -133,7 +162,7 @@ def _set_rows(
 
     ``logits``: the target's ``(N, C)`` on the members then the set's non-members.
     """
-    score = _attack_set(attack, ds, pop=pop, sig=sig)
+    score = _attack_set(attack, ds, pop=pop, sig=sig, source=source)
     predicted = attack.decide(score)
     is_member = np.r_[np.ones(n_members, bool), np.zeros(len(logits) - n_members, bool)]
     top = signals.max_score(logits)
@@ -143,6 +172,18 @@ def _set_rows(
     if name.endswith("online"):
         rows.append(MetricRow("base", name, ds, "offline_on_ood", 0.0 if online else 1.0))
     return rows
+
+
+def _source(inputs: EvalInputs) -> np.ndarray | None:
+    return None if inputs.source is None else inputs.source.numpy().astype(np.int64)
+
+
+def query_flips(augment_queries: bool | None, train_augment: str) -> bool:
+    """Whether the reference attacks also query horizontally flipped images:
+    ``augment_queries`` when set, else exactly when the models trained with flips."""
+    if augment_queries is not None:
+        return augment_queries
+    return AUGMENT_FLIPS[train_augment]
 
 
 def _fitted(name: str, cfg: Config, pop: Population, sig: _Signals) -> ReferenceAttack:
@@ -206,6 +247,7 @@ def reference_attack_rows(
     )
     pop.save(run_dir / "reference_keep.npz")
     images, labels = population_images(data, pop)
+    flip = query_flips(r.augment_queries, cfg.data.augment)
     job = ReferenceJob(
         cfg,
         dataclasses.replace(cfg.train, epochs=r.epochs or cfg.train.epochs),
@@ -215,7 +257,7 @@ def reference_attack_rows(
         images,
         labels,
         {n: (sets[n].x, sets[n].labels) for n in ood},
-        r.augment_queries,
+        flip,
         str(device),
         progress and cfg.executor == "local",
     )
@@ -230,23 +272,24 @@ def reference_attack_rows(
     pop_labels = labels.numpy()
     audited_logits = np.concatenate([members.logits, nonmembers.logits])
     keys = {"population": pop_labels, **{n: attack_labels(target_sets[n]) for n in ood}}
-    flips = ["", "-flip"] if r.augment_queries else [""]
+    flips = ["", "-flip"] if flip else [""]
     ref_phi, ref_prob = _load_signals(run_dir, r.n_models, keys, flips)
     t_phi, t_prob = {}, {"z": _phi_prob(extra["z"].logits, pop_labels[pop.z])[1]}
     for key, logits in [("audited", audited_logits), *[(n, target_sets[n].logits) for n in ood]]:
         y = pop_labels[: pop.n_audited] if key == "audited" else keys[key]
         phis = [_phi_prob(logits, y)]
-        if r.augment_queries:
+        if flip:
             phis.append(_phi_prob(extra[f"{key}-flip"].logits, y))
         t_phi[key] = np.stack([p[0] for p in phis], axis=1)
         t_prob[key] = phis[0][1]
     sig = _Signals(ref_phi, ref_prob, t_phi, t_prob)
 
+    sources = {n: _source(sets[n]) for n in ood}
     rows: list[MetricRow] = []
     fitted: dict[str, ReferenceAttack] = {}
     for name in r.attacks:
         for ds in set_names:
-            online = name.endswith("online") and ds == "original"
+            online = name.endswith("online") and (ds == "original" or sources[ds] is not None)
             run_as = name if online else offline_counterpart(name)
             if run_as not in fitted:
                 fitted[run_as] = _fitted(run_as, cfg, pop, sig)
@@ -258,6 +301,7 @@ def reference_attack_rows(
                 online=online,
                 pop=pop,
                 sig=sig,
+                source=sources.get(ds),
                 logits=np.concatenate([members.logits, nm.logits]),
                 n_members=len(members),
                 out=run_dir / "scores" / "base" / name / f"{ds}.npz",
