@@ -138,7 +138,7 @@ def _attack_set(
         if source is None:
             ood_in = np.zeros(ood.shape[:2], bool)
         else:
-            ood_in = keep[nm + np.asarray(source, dtype=np.int64)]
+            ood_in = keep[nm + source]
         in_x = np.concatenate([keep[:nm], ood_in])
     return attack.score(t_x, ref_x, in_x, target_z=None if lira else t["z"])
 

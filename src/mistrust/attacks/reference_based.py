@@ -51,8 +51,8 @@ __all__ = [
     "offline_counterpart",
 ]
 
-#: ``(target z (Z,), reference z (Z, M), IN mask of z (Z, M))``; None for LiRA
-_ZStats = tuple[np.ndarray, np.ndarray, np.ndarray] | None
+#: ``(target z (Z,), reference z (Z, M), IN mask of z (Z, M))``; LiRA ignores it
+_ZStats = tuple[Any, np.ndarray, np.ndarray]
 
 
 class ReferenceAttack(ABC):
@@ -109,7 +109,7 @@ class ReferenceAttack(ABC):
         for k in range(n_models):
             others = np.delete(np.arange(n_models), k)
             keep = in_mask[:, others]
-            z_stats = (ref[z, k], ref[z][:, others], keep[z]) if self.needs_z else None
+            z_stats = (ref[z, k], ref[z][:, others], keep[z])  # LiRA ignores them
             scores.append(self._score(ref[rows, k], ref[rows][:, others], keep[rows], z_stats))
             members.append(in_mask[rows, k])
         self.operating_score_ = oracle_threshold(np.concatenate(scores), np.concatenate(members))
@@ -142,12 +142,9 @@ class ReferenceAttack(ABC):
             raise ValueError(
                 f"fitted on {self.n_models_} reference models, scored with {in_mask.shape[1]}"
             )
-        z_stats: _ZStats = None
-        if self.needs_z:
-            if target_z is None:
-                raise ValueError(f"{self.name} needs the target's signal on z (target_z=)")
-            z_stats = (np.asarray(target_z), self.ref_z_, self.in_z_)
-        return np.asarray(self._score(target_signal, ref, in_mask, z_stats), dtype=np.float64)
+        if self.needs_z and target_z is None:
+            raise ValueError(f"{self.name} needs the target's signal on z (target_z=)")
+        return self._score(target_signal, ref, in_mask, (target_z, self.ref_z_, self.in_z_))
 
     def decide(self, score: np.ndarray) -> np.ndarray:
         """Decisions ``(N,)`` bool: ``score >= operating_score_``."""
@@ -226,7 +223,6 @@ class RMIA(ReferenceAttack):
     def _score(
         self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, z: _ZStats
     ) -> np.ndarray:
-        assert z is not None  # fit and score check that z is given
         t_z, ref_z, in_z = z
         if self.online:
             prior_x, prior_z = rmia_prior(ref_x), rmia_prior(ref_z)
