@@ -122,12 +122,12 @@ def test_online_shift_when_no_example_has_both_sides() -> None:
 
 
 def test_offline_uses_a_single_out_value_as_the_mean() -> None:
-    """Example 0 has one OUT value (2): its mean is 2, not the mean of all OUT values."""
-    ref = np.array([[9.0, 2.0], [0.0, 4.0]])
+    """Example 0 has one OUT value (2): its mean is 2, not the mean of all OUT values (3)."""
+    ref = np.array([[9.0, 2.0], [0.0, 7.0]])
     out = np.array([[False, True], [True, True]])
     t = np.array([3.0, 1.0])
-    var = 4.0  # pooled over example 1 (0, 4); example 0 has one value
-    want = -norm.logsf(t, [2.0, 2.0], np.sqrt(var))
+    var = 12.25  # pooled over example 1 (0, 7); example 0 has one value
+    want = -norm.logsf(t, [2.0, 3.5], np.sqrt(var))
     np.testing.assert_allclose(lira_offline(t, ref, out), want, rtol=1e-9)
 
 
