@@ -124,7 +124,9 @@ class ReferenceConfig:
     rmia_gamma: float = 1.0
     rmia_a: float = 0.3
     fixed_variance: bool = False  # LiRA: one global variance instead of per-example
-    augment_queries: bool = False  # LiRA: also query horizontally flipped images
+    # LiRA: also query horizontally flipped images; None: exactly when the models trained
+    # with flips (data.augment)
+    augment_queries: bool | None = None
 
 
 @dataclass

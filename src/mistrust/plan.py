@@ -354,7 +354,7 @@ def _check_reference(cfg: Config, splits: dict[str, np.ndarray]) -> str:
     r = cfg.reference
     if not r.attacks:
         return ""
-    from mistrust.reference import make_population
+    from mistrust.data.population import make_population
 
     population_size = r.population_size or cfg.data.train_size
     make_population(

@@ -1,290 +1,83 @@
-"""Reference-model attacks (LiRA, RMIA) under the same OOD audit as the score-based attacks.
+"""The reference-attack stage: LiRA and RMIA under the same OOD audit as the score-based attacks.
 
-Stages, each resumable:
+Each step is resumable:
 
-1. **Population and keep matrix** (``RUN/reference_keep.npz``). The population
-   is the audited samples (the target's attack members, then its attack
-   non-members) followed by the shadow training pool. Reference models come in
-   complementary pairs on the audited samples (model ``2j`` trains on a random
-   half, model ``2j+1`` on the other half; RMIA's "paired models"), so each
-   audited sample is IN for exactly half of them (``n_models`` even). Each
-   model is then filled up to ``population_size`` samples (default
-   ``data.train_size``, the target's training size) with random shadow-pool
-   samples. RMIA's population samples ``z`` are ``z_size`` shadow-pool samples
-   (disjoint from the audited ones).
-2. **Reference models** (``RUN/models/reference/<i>.pt``): the target's
-   architecture and training config (``reference.epochs`` if set), trained by
-   :func:`mistrust.modeling.train_or_load` under the role ``reference-<i>-<digest
-   of its training set>`` with seed ``seed + 1000 + i``, one executor task per
-   model (:func:`mistrust.executors.run_tasks`, local or Ray). A finished model
-   is reused; an interrupted one resumes from its epoch checkpoint.
-3. **Outputs**, once per model (``RUN/outputs/reference/<i>/<dataset>.npz``):
-   ``population`` (every population sample) and every OOD evaluation set
-   (``-flip`` variants with ``reference.augment_queries``). The target's outputs
-   come from ``target_dir`` (as for the other attacks) plus, cached under
-   ``RUN/outputs/reference/target/``, the ``z`` samples and flipped queries.
-4. **Scores and rows**: ``RUN/scores/base/<attack>/<dataset>.npz`` and tidy
-   rows with the metrics of :func:`mistrust.metrics.attack_metrics`.
+1. **Population** (``RUN/reference_keep.npz``): who each reference model trains on,
+   :func:`mistrust.data.population.make_population` (audited samples IN for exactly
+   half of the models; ``population_size`` samples per model, default
+   ``data.train_size``; ``z_size`` RMIA population samples from the shadow pool).
+2. **Reference models and their outputs**: :mod:`mistrust.reference_models` (one
+   executor task per model, local or Ray; outputs cached per model).
+3. **Signals**: each reference model's and the target's signal (LiRA: logit-scaled
+   confidence per query; RMIA: probability of the label) on the population and on
+   every OOD set (:func:`_load_signals`).
+4. **Scores and rows**: the attack objects of :mod:`mistrust.attacks.reference_based`,
+   fitted on the reference population (their leave-one-out operating point), score the
+   target's members paired with each set: ``RUN/scores/base/<attack>/<dataset>.npz`` and
+   tidy rows with the metrics of :func:`mistrust.metrics.attack_metrics`.
 
-OOD sets: no reference model trained on an OOD sample, so there are no IN
-statistics for it. On every set other than ``original``, the online attacks
-therefore score the whole pair (members and OOD non-members alike) with their
-offline counterpart and its operating point; those rows carry
-``offline_on_ood = 1.0`` (``0.0`` on ``original``), and their numbers equal the
-offline attack's. The label of a sample without one (OOD sets other than the
-perturbed originals) is the target's predicted class, for the target and the
-reference models alike, as for the score-based attacks
-(:func:`mistrust.evaluate.attack_labels`). That choice favours "member": the
-target is confident in its own argmax by construction, the reference models
-need not be.
+Perturbed copies: a set whose rows are copies of the audited non-members (``scaled``,
+``permuted``, ``unnormalized``: row ``j`` is non-member ``j`` perturbed; the mapping is
+:attr:`mistrust.data.evalsets.EvalInputs.source`, never guessed from a set's name) keeps
+that non-member's IN / OUT models: the offline attacks use only the reference models that
+did NOT train on the source image, the online attacks its IN and OUT models, as on
+``original`` (``offline_on_ood = 0.0``). Half of the reference models trained on the
+source image and are more confident on its copy, so counting them as OUT would inflate
+the OUT statistics.
 
-Operating point ("predicted"): there is no shadow model, but the reference
-models are shadows whose membership is known. Each reference model ``k`` in
-turn plays the target, scored with the statistics of the other ``n_models - 1``
-on the population samples that are not ``z``; the threshold maximising
-TPR - FPR on those pooled scores (the rule of the paper's threshold attack,
-:func:`mistrust.metrics.oracle_threshold`) is kept, and "member" means
-``score >= threshold`` (row ``shadow / operating_score``).
+Other OOD sets: no reference model trained on their samples, so there are no IN
+statistics. The online attacks therefore score the whole pair (members and OOD
+non-members alike) with their offline counterpart and its operating point; those rows
+carry ``offline_on_ood = 1.0``, and their numbers equal the offline attack's. The label
+of a sample without one (OOD sets other than the perturbed originals) is the target's
+predicted class, for the target and the reference models alike, as for the score-based
+attacks (:func:`mistrust.evaluate.attack_labels`). That choice favours "member": the
+target is confident in its own argmax by construction, the reference models need not be.
+
+Queries: with ``reference.augment_queries`` (default: exactly when the models trained
+with horizontal flips, ``data.augment``), every model is also queried on the flipped
+image; LiRA fits its Gaussians per query and averages the per-query scores, RMIA uses
+the unflipped query only (:func:`query_flips`).
+
+Operating point (row ``shadow / operating_score``): there is no shadow model, but
+the reference models are shadows whose membership is known; see
+:meth:`mistrust.attacks.reference_based.ReferenceAttack.fit`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import logging
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from mistrust.attacks import REFERENCE_ATTACKS, signals
-from mistrust.attacks.lira import lira_offline, lira_online
-from mistrust.attacks.rmia import rmia_prior, rmia_ratio, rmia_scores
+from mistrust.attacks import signals
+from mistrust.attacks.reference_based import (
+    RMIA,
+    LiRA,
+    ReferenceAttack,
+    create_reference_attack,
+    offline_counterpart,
+)
 from mistrust.auditing import MetricRow
-from mistrust.config import Config, ConfigError, TrainConfig, check_reference_config
+from mistrust.config import Config, check_reference_config
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
-from mistrust.data.images import ImageSet, Preprocess
+from mistrust.data.population import Population, make_population, population_images
 from mistrust.data.splits import positions
-from mistrust.executors import run_tasks, training_resources
-from mistrust.io import atomic_savez, atomic_write_text
-from mistrust.metrics import attack_metrics, oracle_threshold
-from mistrust.outputs import Outputs, cached, compute_outputs
+from mistrust.io import atomic_savez
+from mistrust.metrics import attack_metrics
+from mistrust.outputs import Outputs
+from mistrust.reference_models import (
+    ReferenceJob,
+    target_extra_outputs,
+    train_reference_models,
+)
+from mistrust.training.trainer import AUGMENT_FLIPS
 
-log = logging.getLogger(__name__)
-
-__all__ = [
-    "REFERENCE_ATTACKS",
-    "Population",
-    "check_reference_config",
-    "make_population",
-    "reference_attack_rows",
-    "train_reference_model",
-]
-
-_SEED_OFFSET = 1000  # reference model i trains with seed + 1000 + i (target: seed, shadow: seed+1)
-_KEEP_STREAM = 0x5EF  # seeds the keep matrix: np.random.default_rng([seed, _KEEP_STREAM, ...])
-
-
-@dataclass
-class Population:
-    """Who is in the reference population and which model trains on whom.
-
-    Rows ``[0, n_members)`` are the target's attack members, ``[n_members,
-    n_audited)`` its attack non-members, the rest the shadow training pool.
-    """
-
-    source: np.ndarray  # (P,) int64: 0 = train pool, 1 = test pool
-    index: np.ndarray  # (P,) int64 index into that pool
-    n_members: int
-    n_audited: int
-    keep: np.ndarray  # (M, P) bool: model m trains on row p
-    z: np.ndarray  # (Z,) int64 rows used as RMIA population samples (sorted)
-
-    def save(self, path: Path) -> None:
-        atomic_savez(
-            path,
-            source=self.source,
-            index=self.index,
-            keep=self.keep,
-            z=self.z,
-            n_members=np.int64(self.n_members),
-            n_audited=np.int64(self.n_audited),
-        )
-
-    def digest(self, m: int) -> str:
-        """Short hash of model ``m``'s training samples (part of its fingerprint)."""
-        rows = np.flatnonzero(self.keep[m])
-        key = np.stack([self.source[rows], self.index[rows]]).astype(np.int64).tobytes()
-        return hashlib.sha256(key).hexdigest()[:10]
-
-
-def make_population(
-    splits: dict[str, np.ndarray], *, n_models: int, population_size: int, z_size: int, seed: int
-) -> Population:
-    """The population, paired keep matrix and ``z`` samples (module docstring, stage 1)."""
-    members, nonmembers = splits["target_members"], splits["target_nonmembers"]
-    pool = splits["shadow_train"]
-    source = np.concatenate(
-        [np.zeros(len(members)), np.ones(len(nonmembers)), np.zeros(len(pool))]
-    ).astype(np.int64)
-    index = np.concatenate([members, nonmembers, pool]).astype(np.int64)
-    a, s = len(members) + len(nonmembers), len(pool)
-    lo, hi = (a + 1) // 2, a // 2 + s
-    if not lo <= population_size <= hi:
-        raise ConfigError(
-            f"reference.population_size ({population_size}) must lie between half the audited "
-            f"samples ({lo}) and that plus the shadow pool ({hi})"
-        )
-    keep = np.zeros((n_models, a + s), bool)
-    # one generator per pair / model / purpose: adding models later keeps the existing ones
-    for m in range(0, n_models, 2):
-        rng = np.random.default_rng([seed, _KEEP_STREAM, 0, m // 2])
-        half = np.zeros(a, bool)
-        half[rng.permutation(a)[: a // 2 + (m // 2) % 2 * (a % 2)]] = True  # alternate odd a
-        keep[m, :a] = half
-        if m + 1 < n_models:
-            keep[m + 1, :a] = ~half
-    for m in range(n_models):
-        rng = np.random.default_rng([seed, _KEEP_STREAM, 1, m])
-        need = population_size - int(keep[m, :a].sum())
-        keep[m, a + rng.choice(s, size=max(need, 0), replace=False)] = True
-    if z_size > s:
-        log.warning("reference.z_size (%d) exceeds the shadow pool (%d); using %d", z_size, s, s)
-    rng = np.random.default_rng([seed, _KEEP_STREAM, 2])
-    z = np.sort(a + rng.permutation(s)[: min(z_size, s)]).astype(np.int64)
-    return Population(source, index, len(members), a, keep, z)
-
-
-@dataclass
-class ReferenceJob:
-    """What every reference-training task needs (put once into Ray's object store)."""
-
-    cfg: Config
-    tcfg: TrainConfig
-    run_dir: str
-    preprocess: Preprocess
-    num_classes: int
-    images: torch.Tensor  # (P, C, H, W) uint8, the population
-    labels: torch.Tensor  # (P,) int64
-    queries: dict[str, tuple[torch.Tensor, torch.Tensor]]  # OOD set -> (x float, labels)
-    flip: bool
-    device: str
-    progress: bool
-
-
-def _outputs_of(
-    model: torch.nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    prep: Callable[[torch.Tensor], torch.Tensor],
-    bs: int,
-    device: str,
-) -> Outputs:
-    """Logits and labels (no features, to keep many models' files small), in chunks."""
-    chunk = max(bs, 4096)
-    parts = [
-        compute_outputs(
-            model, prep(images[i : i + chunk]), labels[i : i + chunk], batch_size=bs, device=device
-        )
-        for i in range(0, len(images), chunk)
-    ]
-    if not parts:
-        raise ValueError("cannot compute outputs of an empty input set")
-    return Outputs(
-        np.concatenate([p.logits for p in parts]), np.concatenate([p.labels for p in parts])
-    )
-
-
-def _logits_only(out: Outputs) -> Outputs:
-    return Outputs(out.logits, out.labels)
-
-
-def _cached(path: Path, n: int, compute: Callable[[], Outputs]) -> Outputs:
-    """:func:`mistrust.outputs.cached`, recomputed when the row count no longer matches."""
-    out = cached(path, compute)
-    if len(out) != n:
-        log.warning("recomputing %s: %d rows cached, %d expected", path, len(out), n)
-        out = compute()
-        out.save(path)
-    return out
-
-
-def _flipped(pre: Preprocess) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda x: pre(x).flip(-1)
-
-
-def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) -> dict[str, Any]:
-    """Executor task: train (or reuse) reference model ``i`` and cache its outputs.
-
-    task: ``(i, rows (K,) of the population it trains on, digest of those rows)``.
-    Returns metadata: ``index``, ``trained`` (now), ``train_seconds``, ``train_accuracy``.
-    """
-    from mistrust.modeling import train_or_load
-
-    i, rows, digest = task
-    run_dir = Path(job.run_dir)
-    rows_t = torch.as_tensor(rows, dtype=torch.long)
-    subset = ImageSet(job.images[rows_t], job.labels[rows_t], [], f"reference-{i}")
-    model, meta, fresh = train_or_load(
-        job.cfg.data,
-        job.cfg.model,
-        job.tcfg,
-        role=f"reference-{i}-{digest}",
-        train_set=subset,
-        preprocess=job.preprocess,
-        num_classes=job.num_classes,
-        model_path=run_dir / "models" / "reference" / f"{i}.pt",
-        seed=job.cfg.seed + _SEED_OFFSET + i,
-        device=torch.device(job.device),
-        progress=job.progress,
-    )
-    out_dir = run_dir / "outputs" / "reference" / str(i)
-    if fresh:
-        shutil.rmtree(out_dir, ignore_errors=True)
-    bs, pre, dev = job.cfg.train.eval_batch_size, job.preprocess, job.device
-    n = len(job.images)
-    _cached(
-        out_dir / "population.npz",
-        n,
-        lambda: _outputs_of(model, job.images, job.labels, pre, bs, dev),
-    )
-    if job.flip:
-        _cached(
-            out_dir / "population-flip.npz",
-            n,
-            lambda: _outputs_of(model, job.images, job.labels, _flipped(pre), bs, dev),
-        )
-    for name, (x, labels) in job.queries.items():
-        _cached(
-            out_dir / f"{name}.npz",
-            len(x),
-            lambda x=x, y=labels: _logits_only(
-                compute_outputs(model, x, y, batch_size=bs, device=dev)
-            ),
-        )
-        if job.flip:
-            _cached(
-                out_dir / f"{name}-flip.npz",
-                len(x),
-                lambda x=x, y=labels: _logits_only(
-                    compute_outputs(model, x.flip(-1), y, batch_size=bs, device=dev)
-                ),
-            )
-    acc = meta.get("train_accuracy") or [float("nan")]
-    return {
-        "index": i,
-        "trained": fresh,
-        "train_seconds": float(meta.get("train_seconds", 0.0)),
-        "train_accuracy": float(acc[-1]),
-    }
-
-
-# --- signals ---------------------------------------------------------------------------------
+__all__ = ["query_flips", "reference_attack_rows"]
 
 
 @dataclass
@@ -299,7 +92,7 @@ class _Signals:
 
 
 def _phi_prob(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (signals.logit_confidence(logits, labels), np.exp(-signals.loss(logits, labels)))
+    return LiRA.signal(logits, labels), RMIA.signal(logits, labels)
 
 
 def _load_signals(
@@ -318,73 +111,22 @@ def _load_signals(
     return phi, prob
 
 
-# --- scoring ---------------------------------------------------------------------------------
-
-
-def _score(
-    attack: str,
-    *,
-    online: bool,
-    cfg: Config,
-    t_x: np.ndarray,
-    ref_x: np.ndarray,
-    in_x: np.ndarray,
-    t_z: np.ndarray | None = None,
-    ref_z: np.ndarray | None = None,
-    in_z: np.ndarray | None = None,
-) -> np.ndarray:
-    """One attack's scores. LiRA: ``t_x (n, Q)``, ``ref_x (n, M, Q)``; RMIA: probabilities
-    ``t_x (n,)``, ``ref_x (n, M)`` and the same for ``z``. ``in_*``: ``(n, M)`` IN masks."""
-    r = cfg.reference
-    if attack.startswith("lira"):
-        if online:
-            return lira_online(t_x, ref_x, in_x, fixed_variance=r.fixed_variance)
-        return lira_offline(t_x, ref_x, ~in_x, fixed_variance=r.fixed_variance)
-    if t_z is None or ref_z is None or in_z is None:
-        raise ValueError("RMIA needs the population samples z")
-    if online:
-        prior_x, prior_z = rmia_prior(ref_x), rmia_prior(ref_z)
-    else:
-        prior_x = rmia_prior(ref_x, ~in_x, a=r.rmia_a)
-        prior_z = rmia_prior(ref_z, ~in_z, a=r.rmia_a)
-    return rmia_scores(rmia_ratio(t_x, prior_x), rmia_ratio(t_z, prior_z), gamma=r.rmia_gamma)
-
-
-def _calibrate(attack: str, *, online: bool, cfg: Config, pop: Population, sig: _Signals) -> float:
-    """Operating threshold: each reference model plays the target once (module docstring)."""
-    lira = attack.startswith("lira")
-    ref = sig.ref_phi["population"] if lira else sig.ref_prob["population"]
-    n_in = pop.keep.sum(axis=0)
-    rows = np.setdiff1d(np.flatnonzero((n_in > 0) & (n_in < len(pop.keep))), pop.z)
-    scores, members = [], []
-    for k in range(pop.keep.shape[0]):
-        others = np.delete(np.arange(pop.keep.shape[0]), k)
-        keep = pop.keep[others].T  # (P, M-1)
-        kw: dict[str, Any] = {}
-        if not lira:
-            kw = {"t_z": ref[pop.z, k], "ref_z": ref[pop.z][:, others], "in_z": keep[pop.z]}
-        scores.append(
-            _score(
-                attack,
-                online=online,
-                cfg=cfg,
-                t_x=ref[rows, k],
-                ref_x=ref[rows][:, others],
-                in_x=keep[rows],
-                **kw,
-            )
-        )
-        members.append(pop.keep[k, rows])
-    return oracle_threshold(np.concatenate(scores), np.concatenate(members))
-
-
 def _attack_set(
-    attack: str, ds: str, *, cfg: Config, pop: Population, sig: _Signals
-) -> tuple[np.ndarray, bool]:
-    """Scores of the target's members paired with set ``ds``; and whether it ran online."""
-    lira, nm, a = attack.startswith("lira"), pop.n_members, pop.n_audited
-    online = attack.endswith("online") and ds == "original"
-    keep = pop.keep.T  # (P, M)
+    attack: ReferenceAttack,
+    ds: str,
+    *,
+    pop: Population,
+    sig: _Signals,
+    source: np.ndarray | None = None,
+) -> np.ndarray:
+    """Scores of the target's members paired with set ``ds`` (fitted ``attack``).
+
+    ``source``: ``(n,)`` for a set of copies of the audited non-members (module docstring):
+    row i is a copy of non-member ``source[i]`` and has that non-member's IN / OUT models;
+    None: every reference model is OUT for every row of the set.
+    """
+    lira, nm, a = attack.family == "lira", pop.n_members, pop.n_audited
+    keep = pop.in_mask  # (P, M)
     t = sig.target_phi if lira else sig.target_prob
     ref = (sig.ref_phi if lira else sig.ref_prob)["population"]
     if ds == "original":
@@ -393,74 +135,65 @@ def _attack_set(
         ood = (sig.ref_phi if lira else sig.ref_prob)[ds]
         t_x = np.concatenate([t["audited"][:nm], t[ds]])
         ref_x = np.concatenate([ref[:nm], ood])
-        in_x = np.concatenate([keep[:nm], np.zeros(ood.shape[:2], bool)])
-    kw: dict[str, Any] = {}
-    if not lira:
-        kw = {"t_z": t["z"], "ref_z": ref[pop.z], "in_z": keep[pop.z]}
-    return _score(attack, online=online, cfg=cfg, t_x=t_x, ref_x=ref_x, in_x=in_x, **kw), online
+        if source is None:
+            ood_in = np.zeros(ood.shape[:2], bool)
+        else:
+            ood_in = keep[nm + source]
+        in_x = np.concatenate([keep[:nm], ood_in])
+    return attack.score(t_x, ref_x, in_x, target_z=None if lira else t["z"])
 
 
-# --- entry point -----------------------------------------------------------------------------
-
-
-def _population_images(data: Data, pop: Population) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images ``(P, C, H, W)`` and labels ``(P,)`` of the population rows."""
-    train = torch.as_tensor(pop.source == 0)
-    images = torch.empty((len(pop.index), *data.train.images.shape[1:]), dtype=torch.uint8)
-    labels = torch.empty(len(pop.index), dtype=torch.long)
-    idx = torch.as_tensor(pop.index)
-    images[train], labels[train] = data.train.images[idx[train]], data.train.labels[idx[train]]
-    images[~train], labels[~train] = data.test.images[idx[~train]], data.test.labels[idx[~train]]
-    return images, labels
-
-
-def _target_extra(
-    cfg: Config,
-    run_dir: Path,
+def _set_rows(
+    name: str,
+    ds: str,
+    *,
+    attack: ReferenceAttack,
+    online: bool,
     pop: Population,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    queries: dict[str, tuple[torch.Tensor, torch.Tensor]],
-    pre: Preprocess,
-    device: torch.device,
-) -> dict[str, Outputs]:
-    """Target outputs that ``target_dir`` lacks: ``z`` and, with flips, ``audited-flip`` and
-    ``<set>-flip``; cached under ``RUN/outputs/reference/target`` (cleared on a new target)."""
-    from mistrust.modeling import load_model
+    sig: _Signals,
+    source: np.ndarray | None,
+    logits: np.ndarray,
+    n_members: int,
+    out: Path,
+    aupr: str,
+) -> list[MetricRow]:
+    """Score set ``ds`` for the configured attack ``name`` with the fitted ``attack`` (its
+    offline counterpart where ``name`` cannot run online), save ``out`` and return the rows.
 
-    model, meta = load_model(
-        run_dir / "models" / "base" / "target.pt", cfg.model, stand_in=cfg.data.stand_in
+    ``logits``: the target's ``(N, C)`` on the members then the set's non-members.
+    """
+    score = _attack_set(attack, ds, pop=pop, sig=sig, source=source)
+    predicted = attack.decide(score)
+    is_member = np.r_[np.ones(n_members, bool), np.zeros(len(logits) - n_members, bool)]
+    top = signals.max_score(logits)
+    atomic_savez(out, score=score, is_member=is_member, predicted=predicted, max_score=top)
+    metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=aupr)
+    rows = [MetricRow("base", name, ds, k, float(v)) for k, v in metrics.items()]
+    if name.endswith("online"):
+        rows.append(MetricRow("base", name, ds, "offline_on_ood", 0.0 if online else 1.0))
+    return rows
+
+
+def _source(inputs: EvalInputs) -> np.ndarray | None:
+    return None if inputs.source is None else inputs.source.numpy().astype(np.int64)
+
+
+def query_flips(augment_queries: bool | None, train_augment: str) -> bool:
+    """Whether the reference attacks also query horizontally flipped images:
+    ``augment_queries`` when set, else exactly when the models trained with flips."""
+    if augment_queries is not None:
+        return augment_queries
+    return AUGMENT_FLIPS[train_augment]
+
+
+def _fitted(name: str, cfg: Config, pop: Population, sig: _Signals) -> ReferenceAttack:
+    """The attack ``name`` fitted on the reference population (its operating point)."""
+    r = cfg.reference
+    attack = create_reference_attack(
+        name, fixed_variance=r.fixed_variance, rmia_a=r.rmia_a, rmia_gamma=r.rmia_gamma
     )
-    model.to(device)
-    out_dir = run_dir / "outputs" / "reference" / "target"
-    marker = out_dir / "fingerprint.txt"
-    if not marker.is_file() or marker.read_text() != meta["fingerprint"]:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        atomic_write_text(marker, meta["fingerprint"])
-    bs, dev, a = cfg.train.eval_batch_size, str(device), pop.n_audited
-    z = torch.as_tensor(pop.z)
-    out = {
-        "z": _cached(
-            out_dir / "z.npz",
-            len(z),
-            lambda: _outputs_of(model, images[z], labels[z], pre, bs, dev),
-        )
-    }
-    if cfg.reference.augment_queries:
-        out["audited-flip"] = _cached(
-            out_dir / "audited-flip.npz",
-            a,
-            lambda: _outputs_of(model, images[:a], labels[:a], _flipped(pre), bs, dev),
-        )
-        for name, (x, y) in queries.items():
-            out[f"{name}-flip"] = _cached(
-                out_dir / f"{name}-flip.npz",
-                len(x),
-                lambda x=x, y=y: _logits_only(
-                    compute_outputs(model, x.flip(-1), y, batch_size=bs, device=dev)
-                ),
-            )
-    return out
+    ref = (sig.ref_phi if attack.family == "lira" else sig.ref_prob)["population"]
+    return attack.fit(ref, pop.in_mask, z=pop.z)
 
 
 def reference_attack_rows(
@@ -513,8 +246,8 @@ def reference_attack_rows(
         population_size=r.population_size or cfg.data.train_size,
     )
     pop.save(run_dir / "reference_keep.npz")
-    images, labels = _population_images(data, pop)
-    queries = {n: (sets[n].x, sets[n].labels) for n in ood}
+    images, labels = population_images(data, pop)
+    flip = query_flips(r.augment_queries, cfg.data.augment)
     job = ReferenceJob(
         cfg,
         dataclasses.replace(cfg.train, epochs=r.epochs or cfg.train.epochs),
@@ -523,78 +256,59 @@ def reference_attack_rows(
         data.num_classes,
         images,
         labels,
-        queries,
-        r.augment_queries,
+        {n: (sets[n].x, sets[n].labels) for n in ood},
+        flip,
         str(device),
         progress and cfg.executor == "local",
     )
-    tasks = [(i, np.flatnonzero(pop.keep[i]), pop.digest(i)) for i in range(r.n_models)]
-    metas = run_tasks(
-        train_reference_model,
-        tasks,
-        shared=job,
-        executor=cfg.executor,
-        address=cfg.ray_address,
-        **training_resources(str(device)),
-        progress=progress,
-        desc="reference models",
-    )
-    log.debug(
-        "reference models: %d trained, %d reused",
-        sum(m["trained"] for m in metas),
-        sum(not m["trained"] for m in metas),
-    )
+    train_reference_models(job, pop, progress=progress)
 
     train, test = Outputs.load(target_dir / "train.npz"), Outputs.load(target_dir / "test.npz")
     sp = data.splits
     members = train.subset(positions(sp["target_train"], sp["target_members"]))
     nonmembers = test.subset(positions(sp["target_test"], sp["target_nonmembers"]))
     target_sets = {n: Outputs.load(target_dir / f"{n}.npz") for n in ood}
-    extra = _target_extra(cfg, run_dir, pop, images, labels, queries, data.preprocess, device)
+    extra = target_extra_outputs(job, pop)
     pop_labels = labels.numpy()
     audited_logits = np.concatenate([members.logits, nonmembers.logits])
     keys = {"population": pop_labels, **{n: attack_labels(target_sets[n]) for n in ood}}
-    flips = ["", "-flip"] if r.augment_queries else [""]
+    flips = ["", "-flip"] if flip else [""]
     ref_phi, ref_prob = _load_signals(run_dir, r.n_models, keys, flips)
     t_phi, t_prob = {}, {"z": _phi_prob(extra["z"].logits, pop_labels[pop.z])[1]}
     for key, logits in [("audited", audited_logits), *[(n, target_sets[n].logits) for n in ood]]:
         y = pop_labels[: pop.n_audited] if key == "audited" else keys[key]
         phis = [_phi_prob(logits, y)]
-        if r.augment_queries:
+        if flip:
             phis.append(_phi_prob(extra[f"{key}-flip"].logits, y))
         t_phi[key] = np.stack([p[0] for p in phis], axis=1)
         t_prob[key] = phis[0][1]
     sig = _Signals(ref_phi, ref_prob, t_phi, t_prob)
 
+    sources = {n: _source(sets[n]) for n in ood}
     rows: list[MetricRow] = []
-    thresholds: dict[tuple[str, bool], float] = {}
-    for attack in r.attacks:
+    fitted: dict[str, ReferenceAttack] = {}
+    for name in r.attacks:
         for ds in set_names:
-            score, online = _attack_set(attack, ds, cfg=cfg, pop=pop, sig=sig)
-            key = (attack.split("-")[0], online)
-            if key not in thresholds:
-                thresholds[key] = _calibrate(attack, online=online, cfg=cfg, pop=pop, sig=sig)
-            predicted = score >= thresholds[key]
+            online = name.endswith("online") and (ds == "original" or sources[ds] is not None)
+            run_as = name if online else offline_counterpart(name)
+            if run_as not in fitted:
+                fitted[run_as] = _fitted(run_as, cfg, pop, sig)
             nm = nonmembers if ds == "original" else target_sets[ds]
-            logits = np.concatenate([members.logits, nm.logits])
-            is_member = np.r_[np.ones(len(members), bool), np.zeros(len(nm), bool)]
-            top = signals.max_score(logits)
-            atomic_savez(
-                run_dir / "scores" / "base" / attack / f"{ds}.npz",
-                score=score,
-                is_member=is_member,
-                predicted=predicted,
-                max_score=top,
+            rows += _set_rows(
+                name,
+                ds,
+                attack=fitted[run_as],
+                online=online,
+                pop=pop,
+                sig=sig,
+                source=sources.get(ds),
+                logits=np.concatenate([members.logits, nm.logits]),
+                n_members=len(members),
+                out=run_dir / "scores" / "base" / name / f"{ds}.npz",
+                aupr=cfg.attacks.aupr,
             )
-            metrics = attack_metrics(
-                score, is_member, predicted, max_score=top, aupr=cfg.attacks.aupr
-            )
-            rows += [MetricRow("base", attack, ds, k, float(v)) for k, v in metrics.items()]
-            if attack.endswith("online"):
-                rows.append(MetricRow("base", attack, ds, "offline_on_ood", 0.0 if online else 1.0))
-        own = (attack.split("-")[0], attack.endswith("online"))
-        if own in thresholds and np.isfinite(thresholds[own]):
+        if name in fitted and np.isfinite(fitted[name].operating_score_):
             rows.append(
-                MetricRow("base", attack, "shadow", "operating_score", float(thresholds[own]))
+                MetricRow("base", name, "shadow", "operating_score", fitted[name].operating_score_)
             )
     return rows

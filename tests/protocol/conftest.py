@@ -44,3 +44,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "pipeline" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.pipeline)
+        if "tiny_reference" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.trains)

@@ -97,6 +97,7 @@ class PipelineRun:
 
 
 def install_recorders(mp: pytest.MonkeyPatch, rec: Recorded) -> None:
+    import mistrust.attacks.reference_based as reference_based
     import mistrust.data.gan as gan
     import mistrust.modeling as modeling
     import mistrust.reference as reference
@@ -126,16 +127,16 @@ def install_recorders(mp: pytest.MonkeyPatch, rec: Recorded) -> None:
     mp.setattr(modeling, "train_or_load", train_spy)
 
     context: list[tuple[str, str]] = []
-    real_attack_set = reference._attack_set
+    real_set_rows = reference._set_rows
 
-    def attack_set_spy(attack, ds, **kwargs):  # noqa: ANN001, ANN003
-        context.append((attack, ds))
+    def set_rows_spy(name, ds, **kwargs):  # noqa: ANN001, ANN003
+        context.append((name, ds))  # the configured attack, whatever it runs as
         try:
-            return real_attack_set(attack, ds, **kwargs)
+            return real_set_rows(name, ds, **kwargs)
         finally:
             context.pop()
 
-    mp.setattr(reference, "_attack_set", attack_set_spy)
+    mp.setattr(reference, "_set_rows", set_rows_spy)
 
     def spy(name: str, real):  # noqa: ANN001, ANN202
         @functools.wraps(real)
@@ -150,7 +151,7 @@ def install_recorders(mp: pytest.MonkeyPatch, rec: Recorded) -> None:
         return wrapper
 
     for name in ("lira_online", "lira_offline", "rmia_prior"):
-        mp.setattr(reference, name, spy(name, getattr(reference, name)))
+        mp.setattr(reference_based, name, spy(name, getattr(reference_based, name)))
 
     real_load = reference._load_signals
 

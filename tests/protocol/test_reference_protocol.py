@@ -4,9 +4,11 @@ that LiRA and RMIA are actually handed, per set.
 Documented (``mistrust.reference``): population rows are the target's attack members,
 then its attack non-members, then the shadow training pool; models come in complementary
 pairs on the audited rows, so each audited sample is IN for exactly half of them; every
-model trains on ``population_size`` samples; ``z`` is drawn from the shadow pool. No
-reference model trains on an OOD row, perturbed copies of the non-members included, so
-those rows are OUT for every model. Offline attacks get the OUT mask.
+model trains on ``population_size`` samples; ``z`` is drawn from the shadow pool. A
+perturbed copy of a non-member (scaled, permuted, unnormalised) keeps the IN / OUT models
+of its source sample; no reference model trains on any other OOD row, so those rows are
+OUT for every model. Offline attacks get the OUT mask. Queries are flipped exactly when
+the models trained with flips, unless ``reference.augment_queries`` says otherwise.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import pytest
 import torch
 from protocol_helpers import N_MODELS, REFERENCE
 
+from mistrust.attacks.reference_based import create_reference_attack
 from mistrust.config import load_config
+from mistrust.data.population import Population, make_population
 from mistrust.io import load_npz
-from mistrust.reference import Population, _attack_set, _score, _Signals, make_population
+from mistrust.reference import _attack_set, _fitted, _Signals
 
 
 def _population_images(data) -> torch.Tensor:
@@ -78,7 +82,10 @@ def test_lira_masks_on_the_original_set(pipeline, keep) -> None:
     np.testing.assert_array_equal(offline["args"][2], ~in_mask[:a])  # the OUT mask
 
 
-@pytest.mark.parametrize("ds", ["permuted", "scaled", "noise", "gan", "held-out"])
+PERTURBED = ["permuted", "scaled", "unnormalized"]
+
+
+@pytest.mark.parametrize("ds", ["noise", "gan", "held-out"])
 @pytest.mark.parametrize("attack", ["lira-online", "lira-offline"])
 def test_lira_on_ood_sets_is_offline_with_ood_rows_out(pipeline, keep, attack, ds) -> None:
     in_mask, _, _ = keep
@@ -91,6 +98,23 @@ def test_lira_on_ood_sets_is_offline_with_ood_rows_out(pipeline, keep, attack, d
     assert out[40:].all(), "no reference model trained on an OOD row"
 
 
+@pytest.mark.parametrize("ds", PERTURBED)
+def test_perturbed_copies_keep_the_models_of_their_source_sample(pipeline, keep, ds) -> None:
+    """Row 40 + j of a perturbed set is non-member j perturbed, population row 40 + j: the
+    models that trained on that image are IN for its copy, the others OUT."""
+    in_mask, a, _ = keep
+    (online,) = _calls(pipeline, "lira-online", ds, "lira_online")
+    assert not _calls(pipeline, "lira-online", ds, "lira_offline"), "online runs online"
+    np.testing.assert_array_equal(online["args"][2], in_mask[:a])
+    (offline,) = _calls(pipeline, "lira-offline", ds, "lira_offline")
+    np.testing.assert_array_equal(offline["args"][2], ~in_mask[:a])
+    assert (offline["args"][2][40:].sum(1) == N_MODELS // 2).all(), "half the models are OUT"
+    rows = {(at, d, m): v for _, at, d, m, v in pipeline.result.attack_rows}
+    assert rows[("lira-online", ds, "offline_on_ood")] == 0.0
+    assert rows[("rmia-online", ds, "offline_on_ood")] == 0.0
+    assert rows[("lira-online", "noise", "offline_on_ood")] == 1.0
+
+
 def test_rmia_masks(pipeline, keep) -> None:
     in_mask, a, z = keep
     assert not _calls(pipeline, "rmia-online", "original", "rmia_prior")[0].get("args")[1:]
@@ -99,8 +123,15 @@ def test_rmia_masks(pipeline, keep) -> None:
     np.testing.assert_array_equal(z_call["args"][1], ~in_mask[z])
     assert x_call["a"] == pipeline.cfg.reference.rmia_a
     x_call, _ = _calls(pipeline, "rmia-offline", "scaled", "rmia_prior")
+    np.testing.assert_array_equal(x_call["args"][1], ~in_mask[:a])  # copies: source's OUT
+    x_call, _ = _calls(pipeline, "rmia-offline", "noise", "rmia_prior")
     np.testing.assert_array_equal(x_call["args"][1][:40], ~in_mask[:40])
     assert x_call["args"][1][40:].all()
+
+
+def test_no_flipped_queries_for_models_trained_without_flips(pipeline) -> None:
+    assert pipeline.cfg.data.augment == "none" and pipeline.cfg.reference.augment_queries is None
+    assert not list((pipeline.run_dir / "outputs" / "reference").rglob("*-flip.npz"))
 
 
 # --- the same rules on hand-made signals (fast) ------------------------------------------
@@ -131,17 +162,25 @@ def _tiny() -> tuple[Population, _Signals]:
 
 
 def _record(monkeypatch, name: str) -> list[tuple]:
-    import mistrust.reference as reference
+    import mistrust.attacks.reference_based as reference_based
 
     calls: list[tuple] = []
-    real = getattr(reference, name)
+    real = getattr(reference_based, name)
 
     def spy(*args, **kwargs):
         calls.append((args, kwargs))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(reference, name, spy)
+    monkeypatch.setattr(reference_based, name, spy)
     return calls
+
+
+def _run(name: str, ds: str, pop: Population, sig: _Signals) -> np.ndarray:
+    """Scores of the configured attack ``name`` on ``ds``, run as the stage runs it: online
+    only on ``original``, else as its offline counterpart."""
+    if ds != "original":
+        name = name.replace("online", "offline")
+    return _attack_set(_fitted(name, CFG, pop, sig), ds, pop=pop, sig=sig)
 
 
 CFG = load_config("smoke", ["reference.rmia_a=0.3", "reference.rmia_gamma=1.5"])
@@ -151,16 +190,19 @@ def test_attack_set_hands_lira_the_documented_masks(monkeypatch) -> None:
     pop, sig = _tiny()
     off = _record(monkeypatch, "lira_offline")
     on = _record(monkeypatch, "lira_online")
-    _, online = _attack_set("lira-online", "original", cfg=CFG, pop=pop, sig=sig)
-    assert online and len(on) == 1 and not off
+    online_attack = _fitted("lira-online", CFG, pop, sig)
+    offline_attack = _fitted("lira-offline", CFG, pop, sig)
+    on.clear()  # fitting calls them too (the leave-one-out operating point)
+    off.clear()
+    _attack_set(online_attack, "original", pop=pop, sig=sig)
+    assert len(on) == 1 and not off
     np.testing.assert_array_equal(on[0][0][2], pop.keep.T[:4])
     np.testing.assert_array_equal(on[0][0][0], sig.target_phi["audited"])
     np.testing.assert_array_equal(on[0][0][1], sig.ref_phi["population"][:4])
-    _, online = _attack_set("lira-offline", "original", cfg=CFG, pop=pop, sig=sig)
-    assert not online
+    _attack_set(offline_attack, "original", pop=pop, sig=sig)
     np.testing.assert_array_equal(off[-1][0][2], ~pop.keep.T[:4])
-    _, online = _attack_set("lira-online", "ood", cfg=CFG, pop=pop, sig=sig)
-    assert not online and len(on) == 1
+    _attack_set(offline_attack, "ood", pop=pop, sig=sig)  # what lira-online runs as on OOD
+    assert len(on) == 1
     args = off[-1][0]
     np.testing.assert_array_equal(
         args[0], np.r_[sig.target_phi["audited"][:2], sig.target_phi["ood"]]
@@ -171,25 +213,116 @@ def test_attack_set_hands_lira_the_documented_masks(monkeypatch) -> None:
 
 def test_attack_set_hands_rmia_the_documented_masks(monkeypatch) -> None:
     pop, sig = _tiny()
+    offline = _fitted("rmia-offline", CFG, pop, sig)
+    online = _fitted("rmia-online", CFG, pop, sig)
     prior = _record(monkeypatch, "rmia_prior")
-    _attack_set("rmia-offline", "original", cfg=CFG, pop=pop, sig=sig)
+    _attack_set(offline, "original", pop=pop, sig=sig)
     (x_args, x_kw), (z_args, z_kw) = prior
     np.testing.assert_array_equal(x_args[1], ~pop.keep.T[:4])
     np.testing.assert_array_equal(z_args[1], ~pop.keep.T[[6, 7]])
     np.testing.assert_array_equal(z_args[0], sig.ref_prob["population"][[6, 7]])
     assert x_kw == {"a": 0.3} and z_kw == {"a": 0.3}
     prior.clear()
-    _attack_set("rmia-online", "original", cfg=CFG, pop=pop, sig=sig)
+    _attack_set(online, "original", pop=pop, sig=sig)
     assert [len(a) for a, _ in prior] == [1, 1] and all(not k for _, k in prior)
     prior.clear()
-    _attack_set("rmia-online", "ood", cfg=CFG, pop=pop, sig=sig)
+    _attack_set(offline, "ood", pop=pop, sig=sig)  # what rmia-online runs as on OOD
     np.testing.assert_array_equal(prior[0][0][1], np.r_[~pop.keep.T[:2], np.ones((3, 4), bool)])
+
+
+def test_perturbed_copy_is_scored_with_its_source_samples_out_models(monkeypatch) -> None:
+    """Copies of non-members 1 and 0 (population rows 3 and 2, in that order): the masks
+    handed to LiRA are those rows' masks, not "every model OUT"."""
+    pop, sig = _tiny()
+    sig.ref_phi["copy"], sig.target_phi["copy"] = sig.ref_phi["ood"][:2], sig.target_phi["ood"][:2]
+    offline, online = _fitted("lira-offline", CFG, pop, sig), _fitted("lira-online", CFG, pop, sig)
+    off = _record(monkeypatch, "lira_offline")
+    on = _record(monkeypatch, "lira_online")
+    _attack_set(offline, "copy", pop=pop, sig=sig, source=np.array([1, 0]))
+    np.testing.assert_array_equal(off[0][0][2], ~pop.keep.T[[0, 1, 3, 2]])
+    _attack_set(online, "copy", pop=pop, sig=sig, source=np.array([1, 0]))
+    np.testing.assert_array_equal(on[0][0][2], pop.keep.T[[0, 1, 3, 2]])
+    _attack_set(offline, "ood", pop=pop, sig=sig)  # no source: every model OUT
+    np.testing.assert_array_equal(off[1][0][2][2:], np.ones((3, 4), bool))
+
+
+def test_offline_rmia_on_a_perturbed_copy_by_hand() -> None:
+    """Two models, one member (row 0) and one non-member (row 1), z = rows 2 and 3. The
+    copy of non-member 0 was trained on by model 1 only, which is confident on it (0.9);
+    model 0 gives 0.2. Offline, a = 0.3: Pr(copy) = (1.3 * 0.2 + 0.7) / 2 = 0.48 (from the
+    OUT model alone; counting model 1 as OUT would give (1.3 * 0.55 + 0.7) / 2 = 0.7075).
+    Pr(z) = (1.3 * 0.5 + 0.7) / 2 = 0.675 for both z rows; the target gives z 0.675 and
+    0.81 (ratios 1.0 and 1.2) and the copy 0.6 (ratio 1.25, beating both: score 1; with
+    every model OUT the ratio would be 0.848 and the score 0)."""
+    from mistrust.attacks.reference_based import RMIA
+
+    keep = np.array([[1, 0, 1, 0], [0, 1, 0, 1]], bool)  # (M, P)
+    pop = Population(np.zeros(4, np.int64), np.arange(4), 1, 2, keep, np.array([2, 3]))
+    ref_prob = {
+        "population": np.array([[0.7, 0.3], [0.4, 0.8], [0.5, 0.5], [0.5, 0.5]]),
+        "scaled": np.array([[0.2, 0.9]]),
+    }
+    t_prob = {"audited": np.array([0.9, 0.3]), "z": np.array([0.675, 0.81]), "scaled": [0.6]}
+    sig = _Signals({}, ref_prob, {}, t_prob)
+    attack = RMIA(online=False, a=0.3, gamma=1.0).fit(ref_prob["population"], keep.T, z=pop.z)
+    score = _attack_set(attack, "scaled", pop=pop, sig=sig, source=np.array([0]))
+    assert score[1] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("override", "augment", "flip"),
+    [
+        (None, "none", False),
+        (None, "flip-crop", True),
+        (None, "rotate-crop-flip", True),
+        (True, "none", True),
+        (False, "flip-crop", False),
+    ],
+)
+def test_query_flips_follow_the_training_augmentation(override, augment, flip) -> None:
+    from mistrust.reference import query_flips
+
+    assert query_flips(override, augment) is flip
+
+
+def test_reference_preset_does_not_flip_queries_of_models_trained_without_flips() -> None:
+    from mistrust.reference import query_flips
+    from mistrust.training.trainer import AUGMENT_FLIPS
+
+    cfg = load_config("reference")
+    assert cfg.data.augment == "none"
+    assert query_flips(cfg.reference.augment_queries, cfg.data.augment) is False
+    for augment in AUGMENT_FLIPS:  # every augmentation the config accepts says if it flips
+        load_config("smoke", [f"data.augment={augment}"])
+
+
+def test_copies_of_the_nonmembers_name_their_source_rows(tmp_path) -> None:
+    from mistrust.data.evalsets import EvalContext, build_evalset
+    from mistrust.data.images import ImageSet, Preprocess
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (5, 1, 4, 4), generator=g, dtype=torch.uint8)
+    ctx = EvalContext(
+        preprocess=Preprocess(1, 4, (0.5,), (0.25,)),
+        nonmembers=ImageSet(images, torch.arange(5) % 2),
+        held_out=ImageSet(images[:3], torch.full((3,), 7)),
+        gan_data=ImageSet(images, torch.arange(5) % 2),
+        size=5,
+        seed=1,
+        root=None,
+        download=False,
+        cache_dir=tmp_path,
+    )
+    for name in ("original", *PERTURBED):
+        np.testing.assert_array_equal(build_evalset(name, ctx).source, np.arange(5))
+    for name in ("noise", "held-out"):
+        assert build_evalset(name, ctx).source is None
 
 
 def test_rmia_score_by_hand() -> None:
     """Offline RMIA with a = 0.3, gamma = 1.5, written out for the tiny population."""
     pop, sig = _tiny()
-    score, _ = _attack_set("rmia-offline", "original", cfg=CFG, pop=pop, sig=sig)
+    score = _run("rmia-offline", "original", pop, sig)
     ref, keep = sig.ref_prob["population"], pop.keep.T
 
     def prior(rows: np.ndarray) -> np.ndarray:
@@ -210,13 +343,13 @@ def test_score_routes_online_and_offline(monkeypatch) -> None:
     on = _record(monkeypatch, "lira_online")
     t, ref = np.zeros((2, 1)), np.zeros((2, 2, 1))
     in_x = np.array([[True, False], [False, True]])
-    _score("lira-offline", online=False, cfg=CFG, t_x=t, ref_x=ref, in_x=in_x)
-    _score("lira-online", online=True, cfg=CFG, t_x=t, ref_x=ref, in_x=in_x)
+    create_reference_attack("lira-offline", fixed_variance=True)._score(t, ref, in_x, None)
+    create_reference_attack("lira-online")._score(t, ref, in_x, None)
     np.testing.assert_array_equal(off[0][0][2], ~in_x)
     np.testing.assert_array_equal(on[0][0][2], in_x)
-    assert off[0][1] == {"fixed_variance": CFG.reference.fixed_variance}
+    assert off[0][1] == {"fixed_variance": True}
     with pytest.raises(ValueError, match="population samples z"):
-        _score("rmia-offline", online=False, cfg=CFG, t_x=t[:, 0], ref_x=ref[..., 0], in_x=in_x)
+        create_reference_attack("rmia-offline").fit(ref[..., 0], in_x)
 
 
 def test_population_rows_and_pairs() -> None:
@@ -279,7 +412,6 @@ def test_operating_threshold_by_hand() -> None:
     """Each reference model plays the target once, scored with the other models on the
     population rows that are neither z nor IN / OUT for every model (module docstring)."""
     from mistrust.attacks.lira import lira_offline
-    from mistrust.reference import _calibrate
 
     pop, sig = _tiny()
     keep = pop.keep  # (4, 8); rows 6 and 7 are z; every row has IN and OUT models here
@@ -298,7 +430,7 @@ def test_operating_threshold_by_hand() -> None:
         )
         members.append(keep[k, rows])
     want = _best_threshold(np.concatenate(scores), np.concatenate(members))
-    got = _calibrate("lira-offline", online=False, cfg=CFG, pop=pop, sig=sig)
+    got = _fitted("lira-offline", CFG, pop, sig).operating_score_
     assert got == pytest.approx(want)
 
 
@@ -344,8 +476,15 @@ def _py(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _phi(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    p = _py(logits, labels)
-    return np.log(p) - np.log1p(-p)
+    """``log p_y - log(1 - p_y)`` as ``z_y - logsumexp(z_other)``: finite where p_y rounds
+    to 1 (the scaled set)."""
+    from scipy.special import logsumexp
+
+    z = logits.astype(np.float64)
+    rows = np.arange(len(labels))
+    others = z.copy()
+    others[rows, labels] = -np.inf
+    return z[rows, labels] - logsumexp(others, axis=1)
 
 
 @pytest.fixture(scope="module")
@@ -454,6 +593,23 @@ def test_reference_scores_recomputed_from_the_cached_outputs(tiny_reference) -> 
     )
     for attack in ("lira-offline", "lira-online"):
         np.testing.assert_allclose(saved(attack, "noise")["score"], want, rtol=1e-6)
+    # scaled: the members, then the scaled copies of the non-members (true labels), each
+    # copy with the IN / OUT models of the non-member it was made from
+    sc_t = load_npz(run_dir / "outputs/base/target/scaled.npz")["logits"]
+    y_nm = t_labels[10:]
+    sc_ref = [load_npz(run_dir / f"outputs/reference/{m}/scaled.npz")["logits"] for m in range(2)]
+    sc_phi = np.stack([_phi(r, y_nm) for r in sc_ref], axis=1)
+    t_sc, ref_sc = np.r_[t_phi[:10], _phi(sc_t, y_nm)], np.r_[ref_phi[:10], sc_phi]
+    np.testing.assert_allclose(
+        saved("lira-offline", "scaled")["score"],
+        lira_offline(t_sc, ref_sc, ~mask[:20], fixed_variance=fv),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        saved("lira-online", "scaled")["score"],
+        lira_online(t_sc, ref_sc, mask[:20], fixed_variance=fv),
+        rtol=1e-6,
+    )
     # offline RMIA, written out: prior = ((1 + a) mean_OUT + (1 - a)) / 2
     a, gamma = cfg.reference.rmia_a, cfg.reference.rmia_gamma
     t_z = _py(load_npz(run_dir / "outputs/reference/target/z.npz")["logits"], pop_labels[z])
@@ -478,8 +634,10 @@ def test_reference_rows_and_decisions(tiny_reference) -> None:
     assert {v for v, *_ in rows} == {"base"}
     for attack in REFERENCE:
         for ds in ("original", "scaled", "noise"):
-            # on OOD sets an online attack runs as its offline counterpart, threshold included
-            run_as = attack if ds == "original" else attack.replace("online", "offline")
+            # on OOD sets an online attack runs as its offline counterpart, threshold included;
+            # on perturbed copies of the non-members (scaled) it runs online
+            copies = ds in ("original", "scaled")
+            run_as = attack if copies else attack.replace("online", "offline")
             t = val[(run_as, "shadow", "operating_score")]
             f = load_npz(run_dir / f"scores/base/{attack}/{ds}.npz")
             member = f["is_member"]
@@ -488,7 +646,7 @@ def test_reference_rows_and_decisions(tiny_reference) -> None:
             assert val[(attack, ds, "tpr")] == f["predicted"][member].mean()
             assert val[(attack, ds, "fpr")] == f["predicted"][~member].mean()
             if attack.endswith("online"):
-                assert val[(attack, ds, "offline_on_ood")] == (0.0 if ds == "original" else 1.0)
+                assert val[(attack, ds, "offline_on_ood")] == (0.0 if copies else 1.0)
             else:
                 assert (attack, ds, "offline_on_ood") not in val
         f = load_npz(run_dir / f"scores/base/{attack}/scaled.npz")
@@ -505,8 +663,7 @@ def test_reference_rows_and_decisions(tiny_reference) -> None:
 
 
 def test_reference_config_checks() -> None:
-    from mistrust.config import ConfigError
-    from mistrust.reference import check_reference_config
+    from mistrust.config import ConfigError, check_reference_config
 
     check_reference_config(load_config("smoke", ["reference.attacks=[lira-online]"]))
     with pytest.raises(ConfigError, match="unknown attack 'lira'"):

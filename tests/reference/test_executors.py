@@ -15,7 +15,7 @@ from mistrust.config import Config, DataConfig, ModelConfig, TrainConfig
 from mistrust.data.images import Preprocess
 from mistrust.executors import run_tasks
 from mistrust.io import load_npz
-from mistrust.reference import ReferenceJob, train_reference_model
+from mistrust.reference_models import ReferenceJob, train_reference_model
 
 
 def _offset_pow(shared: int, item: int) -> int:

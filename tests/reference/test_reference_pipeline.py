@@ -6,19 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from mistrust.config import ConfigError, load_config
+from mistrust.attacks import REFERENCE_ATTACKS
+from mistrust.config import ConfigError, check_reference_config, load_config
+from mistrust.data.population import make_population
 from mistrust.experiment import _outputs_for, build_evalsets, load_data
 from mistrust.io import load_npz
 from mistrust.metrics import METRIC_KEYS
 from mistrust.modeling import train_or_load
-from mistrust.reference import (
-    REFERENCE_ATTACKS,
-    check_reference_config,
-    make_population,
-    reference_attack_rows,
-)
+from mistrust.reference import reference_attack_rows
 
-SETS = ["original", "permuted", "scaled"]
+SETS = ["original", "permuted", "scaled", "noise"]
 
 
 def _cfg(*extra: str):
@@ -86,13 +83,17 @@ def test_rows_for_every_attack_and_set(run) -> None:
     values = {(a, d, m): x for _, a, d, m, x in rows}
     for attack in ("lira-online", "rmia-online"):
         assert values[(attack, "original", "offline_on_ood")] == 0.0
-        assert values[(attack, "scaled", "offline_on_ood")] == 1.0
-        # documented: on OOD sets the online attack IS its offline counterpart
+        assert values[(attack, "scaled", "offline_on_ood")] == 0.0  # copies of non-members
+        assert values[(attack, "noise", "offline_on_ood")] == 1.0
+        # documented: on OOD sets the online attack IS its offline counterpart; on perturbed
+        # copies of the non-members it runs online
         off = attack.replace("online", "offline")
-        np.testing.assert_array_equal(
-            load_npz(run_dir / "scores/base" / attack / "scaled.npz")["score"],
-            load_npz(run_dir / "scores/base" / off / "scaled.npz")["score"],
-        )
+
+        def score(name: str, ds: str) -> np.ndarray:
+            return load_npz(run_dir / "scores/base" / name / f"{ds}.npz")["score"]
+
+        np.testing.assert_array_equal(score(attack, "noise"), score(off, "noise"))
+        assert not np.array_equal(score(attack, "scaled"), score(off, "scaled"))
     assert ("lira-offline", "original", "offline_on_ood") not in values
     assert any(d == "shadow" and m == "operating_score" for _, _, d, m, _ in rows)
 

@@ -21,6 +21,12 @@ from functools import partial
 
 from mistrust.attacks import signals
 from mistrust.attacks.base import Attack, NotFittedError
+from mistrust.attacks.reference_based import (
+    RMIA,
+    LiRA,
+    ReferenceAttack,
+    create_reference_attack,
+)
 from mistrust.attacks.registry import attack_names, create_attack, register_attack
 from mistrust.attacks.salem import SalemAttack
 from mistrust.attacks.score_based import SIGNAL_SCORES, EntropyAttack, ThresholdAttack
@@ -31,11 +37,15 @@ __all__ = [
     "SIGNAL_SCORES",
     "Attack",
     "EntropyAttack",
+    "LiRA",
     "NotFittedError",
+    "RMIA",
+    "ReferenceAttack",
     "SalemAttack",
     "ThresholdAttack",
     "attack_names",
     "create_attack",
+    "create_reference_attack",
     "register_attack",
     "signals",
 ]
@@ -51,7 +61,8 @@ SCORE_BASED_ATTACKS: tuple[str, ...] = (
 )
 
 #: the attacks that also need reference models trained on the target's data distribution
-#: (:mod:`mistrust.attacks.lira`, :mod:`mistrust.attacks.rmia`; run by :mod:`mistrust.reference`)
+#: (:class:`LiRA`, :class:`RMIA` in :mod:`mistrust.attacks.reference_based`; run by
+#: :mod:`mistrust.reference`)
 REFERENCE_ATTACKS: tuple[str, ...] = ("lira-online", "lira-offline", "rmia-online", "rmia-offline")
 
 

@@ -85,7 +85,7 @@ def fit_gaussian(
     """
     count = mask.sum(axis=1)
     total = np.where(mask, values, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore"):  # 0 / 0 where no value is selected
         mean = total / count
     dev2 = np.where(mask, (values - np.nan_to_num(mean)[:, None]) ** 2, 0.0).sum(axis=1)
     two = count >= 2

@@ -51,6 +51,9 @@ class EvalInputs:
     labels: torch.Tensor  # (N,) int64; -1 where no class applies (attacks then use argmax)
     display: torch.Tensor  # (N, C', H', W') uint8, what a person sees in the gallery
     note: str = ""
+    # (N,) int64 for sets of copies of the target's attack non-members ("original" and its
+    # perturbations): row i is a copy of non-member source[i]. None: no source.
+    source: torch.Tensor | None = None
 
 
 Builder = Callable[[EvalContext], EvalInputs]
@@ -123,9 +126,16 @@ def _folder(ctx: EvalContext, path: str, name: str) -> ImageSet:
     )
 
 
+def _same(ctx: EvalContext) -> torch.Tensor:
+    """``source`` of a set whose row i is (a copy of) the non-member i."""
+    return torch.arange(len(ctx.nonmembers))
+
+
 def _original(ctx: EvalContext) -> EvalInputs:
     unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
-    return EvalInputs(ctx.preprocess.normalize(unit), ctx.nonmembers.labels, _display(unit))
+    return EvalInputs(
+        ctx.preprocess.normalize(unit), ctx.nonmembers.labels, _display(unit), source=_same(ctx)
+    )
 
 
 def _permuted(ctx: EvalContext) -> EvalInputs:
@@ -136,7 +146,7 @@ def _permuted(ctx: EvalContext) -> EvalInputs:
     # one permutation per image, applied to the unit and normalised tensors alike
     both = permute_pixels(torch.cat([unit, ctx.preprocess.normalize(unit)], 1), generator=g)
     c = unit.shape[1]
-    return EvalInputs(both[:, c:], ctx.nonmembers.labels, _display(both[:, :c]))
+    return EvalInputs(both[:, c:], ctx.nonmembers.labels, _display(both[:, :c]), source=_same(ctx))
 
 
 def _scaled(ctx: EvalContext) -> EvalInputs:
@@ -144,12 +154,14 @@ def _scaled(ctx: EvalContext) -> EvalInputs:
 
     unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
     x = scale(ctx.preprocess.normalize(unit), ctx.scale_factor)
-    return EvalInputs(x, ctx.nonmembers.labels, _display(unit), f"x{ctx.scale_factor:g}")
+    return EvalInputs(
+        x, ctx.nonmembers.labels, _display(unit), f"x{ctx.scale_factor:g}", source=_same(ctx)
+    )
 
 
 def _unnormalized(ctx: EvalContext) -> EvalInputs:
     unit = ctx.preprocess.to_unit(ctx.nonmembers.images)
-    return EvalInputs(unit, ctx.nonmembers.labels, _display(unit))
+    return EvalInputs(unit, ctx.nonmembers.labels, _display(unit), source=_same(ctx))
 
 
 def _noise(ctx: EvalContext, *, kind: str) -> EvalInputs:

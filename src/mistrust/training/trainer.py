@@ -76,6 +76,11 @@ def make_optimizer(model: nn.Module, cfg: TrainSettings) -> torch.optim.Optimize
     )
 
 
+#: whether each training augmentation (``data.augment``) flips images horizontally; the
+#: reference attacks query flipped images only where the models trained on flips
+AUGMENT_FLIPS: dict[str, bool] = {"none": False, "flip-crop": True, "rotate-crop-flip": True}
+
+
 def flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random horizontal flip and a random crop after zero padding, batched: ``(N, C, H, W)``."""
     n, _, h, w = x.shape
