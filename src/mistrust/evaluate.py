@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +43,19 @@ def _pair(members: Outputs, nonmembers: Outputs) -> tuple[np.ndarray, np.ndarray
 
 
 def evaluate_attacks(
-    cfg: Config, variant: str, target: RoleOutputs, shadow: RoleOutputs, scores_dir: Path
+    cfg: Config,
+    variant: str,
+    target: RoleOutputs,
+    shadow: RoleOutputs,
+    scores_dir: Path,
+    *,
+    baseline: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[MetricRow], dict[str, dict[str, np.ndarray]]]:
     """Fit every attack on the shadow outputs, apply to the target paired with each set
     (:func:`mistrust.auditing.audit`), and write ``scores_dir/<attack>/<set>.npz``.
+
+    ``baseline``: the blind baseline's scores per set (:func:`mistrust.blind.run_baseline`)
+    for the trust checks; None: the verdicts say it was not run.
 
     Returns tidy rows ``(variant, attack, dataset, metric, value)`` and the
     per-sample target scores ``{attack: {dataset: score}}``.
@@ -65,6 +75,7 @@ def evaluate_attacks(
         score_precision=cfg.attacks.score_precision,
         salem_score=cfg.attacks.salem_score,
         aupr=cfg.attacks.aupr,
+        baseline_scores=baseline,
     )
     result.save_scores(scores_dir)
     scores = {a: {ds: s.score for ds, s in per_set.items()} for a, per_set in result.scores.items()}
