@@ -115,15 +115,18 @@ def variant_table(
     return ["members (TPR)", *sets], variants, cells
 
 
+def _md_cell(x: float | str | None) -> str:
+    # a text cell (a verdict, or why a number is not shown) is written as it is
+    return "" if x is None else x if isinstance(x, str) else f"{x:.3f}"
+
+
 def markdown_table(
     row_names: list[str], col_names: list[str], cells: dict, corner: str = ""
 ) -> str:
     lines = ["| " + " | ".join([corner, *col_names]) + " |", "|" + "---|" * (len(col_names) + 1)]
     for r in row_names:
         vals = [cells.get((r, c)) for c in col_names]
-        lines.append(
-            "| " + " | ".join([r, *("" if x is None else f"{x:.3f}" for x in vals)]) + " |"
-        )
+        lines.append("| " + " | ".join([r, *(_md_cell(x) for x in vals)]) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -73,7 +73,7 @@ def test_a_memorising_model_shows_leakage() -> None:
 def test_a_model_that_does_not_memorise_shows_nothing() -> None:
     r = _audit((2.0, 2.0), attacks=["threshold"], inputs=INPUTS)
     assert _label(r, "threshold", "original") == NOT_SHOWN
-    assert "does not exclude chance" in _reason(r, "threshold", "original")
+    assert "is not above chance (0.5)" in _reason(r, "threshold", "original")
     assert r.value("threshold", "original", "epsilon_lower_bound") == 0.0
 
 

@@ -6,7 +6,7 @@ order (docs/CHECKS.md):
 1. **degenerate** -> inconclusive: constant decisions on the set, scores tied across most
    samples, or the in-distribution AUROC significantly below 0.5 (inverted polarity).
 2. **null test** failed, or not run (no in-distribution non-members) -> inconclusive.
-3. AUROC interval reaches 0.5 -> not shown (the attack does no better than chance).
+3. AUROC interval not above 0.5 -> not shown (the attack does no better than chance).
 4. **blind baseline** not run: on the in-distribution set -> leakage shown, and the reason
    says the baseline was not run; on any other set -> inconclusive (distribution shift
    not ruled out).
@@ -107,7 +107,7 @@ def verdict(
             f"{_auc(in_dist, 'null_')}, which excludes 0.5",
         )
     if not cell["auroc_ci_low"] > 0.5:
-        return Verdict(NOT_SHOWN, f"{_auc(cell)} does not exclude chance (0.5)")
+        return Verdict(NOT_SHOWN, f"{_auc(cell)} is not above chance (0.5)")
     if "baseline_auroc" not in cell or math.isnan(cell["baseline_auroc"]):
         if in_distribution:
             return Verdict(
@@ -135,7 +135,7 @@ def verdict(
             NOT_SHOWN,
             f"distribution shift, not membership: the blind baseline separates the members "
             f"from {set_name} without the model ({_auc(cell, 'baseline_')}), "
-            f"as well as the attack ({cell['auroc']:.3f}; {diff})",
+            f"at least as well as the attack ({cell['auroc']:.3f}; {diff})",
         )
     return Verdict(
         INCONCLUSIVE,
