@@ -74,7 +74,8 @@ class AuditResult:
 
     ``rows``: per attack, every :data:`mistrust.metrics.METRIC_KEYS` metric on every
     evaluation set, then ``(variant, attack, "shadow", "operating_score", t)`` for attacks
-    with a threshold. ``scores[attack][set]``: the :class:`ScoreSet` of that pair.
+    with a threshold, then the trust checks and ``verdict`` of every set
+    (:func:`mistrust.checks.rows.check_rows`, docs/CHECKS.md). ``scores[attack][set]``: the :class:`ScoreSet` of that pair.
     """
 
     rows: list[MetricRow] = field(default_factory=list)
@@ -329,7 +330,9 @@ def _baseline(
             )
         scores = {}
         for ds, is_member in truth.items():
-            if ds == original:  # the target's own rows
+            if min(is_member.sum(), (~is_member).sum()) < 2:
+                log.warning("blind baseline: %s has fewer than 2 members or non-members", ds)
+            elif ds == original:  # the target's own rows
                 scores[ds] = blind_scores(target, is_member, seed=seed)
             elif ds in inputs:
                 f = np.concatenate([target[t_member], pixel_features(inputs[ds])])

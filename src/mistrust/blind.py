@@ -64,6 +64,9 @@ def run_baseline(
     out = {}
     for name in set_names:
         x = model_ready(data.test, "target_nonmembers") if name == "original" else sets[name].x
+        if min(len(members), len(x)) < 2:  # nothing to cross-fit: the verdicts say so
+            log.warning("blind baseline: %s has fewer than 2 samples; not run", name)
+            continue
         features = np.concatenate([members, pixel_features(x)])
         is_member = np.arange(len(features)) < len(members)
         key = _key(features, is_member, seed)

@@ -177,3 +177,14 @@ def test_verdict_rules_in_order() -> None:
     shift = ok | {"auroc_minus_baseline_ci_low": -0.01, "baseline_auroc_ci_low": 0.51}
     assert label(shift) == NOT_SHOWN
     assert set(VERDICT_CODES.values()) == {1.0, 0.0, -1.0}
+
+
+def test_a_set_too_small_to_cross_fit_gets_no_baseline() -> None:
+    rng = np.random.default_rng(6)
+    one = _logits(np.array([0.0]))
+    inputs = INPUTS | {"one": _images(rng, 1)}
+    r = _audit((4.0, 1.0), eval_sets={"one": one}, attacks=["loss"], inputs=inputs)
+    assert ("loss", "one", "baseline_auroc") not in {
+        (x.attack, x.dataset, x.metric) for x in r.rows
+    }
+    assert "baseline_auroc" in {x.metric for x in r.rows if x.dataset == "original"}
