@@ -75,7 +75,8 @@ class AuditResult:
     ``rows``: per attack, every :data:`mistrust.metrics.METRIC_KEYS` metric on every
     evaluation set, then ``(variant, attack, "shadow", "operating_score", t)`` for attacks
     with a threshold, then the trust checks and ``verdict`` of every set
-    (:func:`mistrust.checks.rows.check_rows`, docs/CHECKS.md). ``scores[attack][set]``: the :class:`ScoreSet` of that pair.
+    (:func:`mistrust.checks.rows.check_rows`, docs/CHECKS.md).
+    ``scores[attack][set]``: the :class:`ScoreSet` of that pair.
     """
 
     rows: list[MetricRow] = field(default_factory=list)
@@ -265,7 +266,7 @@ def audit(
     n_members = len(members[0])
     ind = original if original is not None else "original"
     truth = {
-        ds: t_member if ds == original and original is not None else np.arange(len(lg)) < n_members
+        ds: t_member if ds == original else np.arange(len(lg)) < n_members
         for ds, (lg, _) in sets.items()
     }
     blind = _baseline(baseline_scores, inputs, truth, t_member, original, seed=seed)
@@ -308,6 +309,13 @@ def audit(
     return result
 
 
+def _features(x: Any, name: str) -> np.ndarray:
+    try:
+        return pixel_features(x)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"inputs[{name!r}]: {e}") from None
+
+
 def _baseline(
     scores: Mapping[str, np.ndarray] | None,
     inputs: Mapping[str, Any] | None,
@@ -323,7 +331,7 @@ def _baseline(
     if inputs is not None:
         if "target" not in inputs:
             raise InputError("inputs needs the target's inputs under the key 'target'")
-        target = pixel_features(inputs["target"])
+        target = _features(inputs["target"], "target")
         if len(target) != len(t_member):
             raise InputError(
                 f"inputs['target'] has {len(target)} rows but the target has {len(t_member)}"
@@ -335,7 +343,7 @@ def _baseline(
             elif ds == original:  # the target's own rows
                 scores[ds] = blind_scores(target, is_member, seed=seed)
             elif ds in inputs:
-                f = np.concatenate([target[t_member], pixel_features(inputs[ds])])
+                f = np.concatenate([target[t_member], _features(inputs[ds], ds)])
                 scores[ds] = blind_scores(f, is_member, seed=seed)
     if scores is None:
         return None

@@ -188,3 +188,12 @@ def test_a_set_too_small_to_cross_fit_gets_no_baseline() -> None:
         (x.attack, x.dataset, x.metric) for x in r.rows
     }
     assert "baseline_auroc" in {x.metric for x in r.rows if x.dataset == "original"}
+
+
+def test_inputs_of_the_wrong_shape_are_input_errors() -> None:
+    with pytest.raises(mistrust.errors.InputError, match=r"inputs\['target'\].*\(N, C, H, W\)"):
+        _audit((4.0, 1.0), attacks=["loss"], inputs={"target": np.zeros((2 * N, 64))})
+    with pytest.raises(mistrust.errors.InputError, match="rows but the target has"):
+        _audit((4.0, 1.0), attacks=["loss"], inputs={"target": np.zeros((3, 1, 4, 4))})
+    with pytest.raises(mistrust.errors.InputError, match="under the key 'target'"):
+        _audit((4.0, 1.0), attacks=["loss"], inputs={"original": np.zeros((3, 1, 4, 4))})
