@@ -176,6 +176,8 @@ def test_verdict_rules_in_order() -> None:
     assert label(ok | {"auroc_minus_baseline_ci_low": -0.01}) == INCONCLUSIVE
     shift = ok | {"auroc_minus_baseline_ci_low": -0.01, "baseline_auroc_ci_low": 0.51}
     assert label(shift) == NOT_SHOWN
+    # above a baseline that itself sees a shift: the model's response to it, or membership
+    assert label(shift | {"auroc_minus_baseline_ci_low": 0.01}) == INCONCLUSIVE
     assert set(VERDICT_CODES.values()) == {1.0, 0.0, -1.0}
 
 

@@ -10,10 +10,12 @@ order (docs/CHECKS.md):
 4. **blind baseline** not run: on the in-distribution set -> leakage shown, and the reason
    says the baseline was not run; on any other set -> inconclusive (distribution shift
    not ruled out).
-5. attack AUROC above the baseline's (paired interval of the difference above 0)
+5. the baseline itself separates the set (its interval above 0.5): the set's inputs
+   differ from the members'. Attack no better than the baseline -> not shown:
+   distribution shift, not membership; attack better -> inconclusive (the model's own
+   response to the shift explains that as well as membership does).
+6. attack AUROC above the baseline's (paired interval of the difference above 0)
    -> leakage shown.
-6. the baseline itself separates the set (its interval above 0.5) -> not shown:
-   distribution shift, not membership.
 7. otherwise -> inconclusive (above chance, not clearly above the baseline).
 """
 
@@ -124,11 +126,12 @@ def verdict(
         f"difference {cell['auroc_minus_baseline']:+.3f} "
         f"[{cell['auroc_minus_baseline_ci_low']:+.3f}, {cell['auroc_minus_baseline_ci_high']:+.3f}]"
     )
-    if cell["auroc_minus_baseline_ci_low"] > 0.0:
+    if cell["baseline_auroc_ci_low"] > 0.5 and cell["auroc_minus_baseline_ci_low"] > 0.0:
         return Verdict(
-            LEAKAGE_SHOWN,
-            f"{_auc(cell)} excludes chance and beats the blind baseline's "
-            f"{cell['baseline_auroc']:.3f} ({diff})",
+            INCONCLUSIVE,
+            f"the inputs of {set_name} differ from the members' (blind baseline "
+            f"{_auc(cell, 'baseline_')}); the attack separates them better ({diff}), which "
+            "the model's own response to the shift explains as well as membership",
         )
     if cell["baseline_auroc_ci_low"] > 0.5:
         return Verdict(
@@ -136,6 +139,12 @@ def verdict(
             f"distribution shift, not membership: the blind baseline separates the members "
             f"from {set_name} without the model ({_auc(cell, 'baseline_')}), "
             f"at least as well as the attack ({cell['auroc']:.3f}; {diff})",
+        )
+    if cell["auroc_minus_baseline_ci_low"] > 0.0:
+        return Verdict(
+            LEAKAGE_SHOWN,
+            f"{_auc(cell)} excludes chance and beats the blind baseline's "
+            f"{cell['baseline_auroc']:.3f} ({diff})",
         )
     return Verdict(
         INCONCLUSIVE,

@@ -232,7 +232,7 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
                 "rate",
                 "first row: TPR on the members; "
                 "other rows: FPR on that set's non-members, at the shadow-"
-                "calibrated threshold",
+                "calibrated threshold" + _flagged_note(val, v, c),
                 v,
                 bold_max=True,
             )
@@ -440,6 +440,14 @@ def verdict_lines(rows: list[tuple]) -> list[tuple[str, str, str, list[tuple[str
                 notes.append((d, other.label, other.reason))
         out.append((a, own.label, own.reason, notes))
     return out
+
+
+def _flagged_note(val: dict, v: str, attacks: list[str]) -> str:
+    """``"; flagged: salem (constant (scaled))"``: the attacks whose numbers a flag
+    qualifies (docs/CHECKS.md), or "" when none is flagged."""
+    flagged = [(a, flags_text(val, v, a)) for a in attacks]
+    flagged = [f"{a} ({f})" for a, f in flagged if f != "none"]
+    return f"; flagged: {', '.join(flagged)}" if flagged else ""
 
 
 def _has_verdict(val: dict, v: str, a: str) -> bool:
