@@ -26,6 +26,8 @@ import numpy as np
 from mistrust.attacks import SCORE_BASED_ATTACKS, create_attack
 from mistrust.attacks._checks import check_logits, check_membership
 from mistrust.attacks.signals import at_precision, max_score
+from mistrust.checks import blind_scores, pixel_features
+from mistrust.checks.rows import check_rows
 from mistrust.errors import InputError
 from mistrust.io import atomic_savez, atomic_write_text
 from mistrust.metrics import attack_metrics
@@ -102,7 +104,9 @@ class AuditResult:
 
     ``rows``: per attack, every :data:`mistrust.metrics.METRIC_KEYS` metric on every
     evaluation set, then ``(variant, attack, "shadow", "operating_score", t)`` for attacks
-    with a threshold. ``scores[attack][set]``: the :class:`ScoreSet` of that pair.
+    with a threshold, then the trust checks and ``verdict`` of every set
+    (:func:`mistrust.checks.rows.check_rows`, docs/CHECKS.md).
+    ``scores[attack][set]``: the :class:`ScoreSet` of that pair.
     """
 
     rows: list[MetricRow] = field(default_factory=list)
@@ -228,6 +232,8 @@ def audit(
     score_precision: str = "float64",
     salem_score: str = "logit",
     aupr: str = "average-precision",
+    baseline_scores: Mapping[str, np.ndarray] | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> AuditResult:
     """Fit each attack on the shadow model's outputs and audit the target's on every set.
 
@@ -268,6 +274,20 @@ def audit(
             reported max scores) as the paper's float32 code did.
         salem_score: ``"logit"`` or ``"sigmoid"`` (the paper): what Salem scores with.
         aupr: ``"average-precision"`` or ``"trapezoid"`` (the paper) for the AUPR metric.
+        baseline_scores: the blind baseline's scores per set name, each ``(N,)`` in the
+            set's row order (for ``original``: the target's rows; for an eval set: the
+            target's members, then the set), e.g. from :func:`mistrust.checks.blind_scores`.
+        inputs: instead of ``baseline_scores``, the inputs the models saw, ``(N, C, H, W)``:
+            ``"target"`` (the target's rows) and any eval set by name; the blind baseline
+            is then fitted here (cross-fitted, seeded by ``seed``). Without either, the
+            verdicts say that the baseline was not run.
+
+    Every audit also runs the trust checks of :mod:`mistrust.checks` (docs/CHECKS.md):
+    per attack and set the AUROC's interval, TPR at low FPR with intervals where the
+    non-members resolve it, degenerate-attack flags, the blind baseline's AUROC beside
+    the attack's, on the in-distribution set (``original``) the null test, the polarity
+    flag and the epsilon lower bound, and a ``verdict`` per set. They follow each
+    attack's ``operating_score`` row.
 
     Returns:
         An :class:`AuditResult`. Scores: higher = more likely member, for every attack.
@@ -294,6 +314,12 @@ def audit(
         logits, labels = _nonmember_set(value, name)
         sets[name] = (np.concatenate([members[0], logits]), np.concatenate([members[1], labels]))
     n_members = len(members[0])
+    ind = original if original is not None else "original"
+    truth = {
+        ds: t_member if ds == original else np.arange(len(lg)) < n_members
+        for ds, (lg, _) in sets.items()
+    }
+    blind = _baseline(baseline_scores, inputs, truth, t_member, original, seed=seed)
 
     result = AuditResult()
     for name in attacks:
@@ -313,10 +339,7 @@ def audit(
             continue
         result.scores[name] = {}
         for ds, (logits, labels) in sets.items():
-            if original is not None and ds == original:
-                is_member = t_member
-            else:
-                is_member = np.arange(len(logits)) < n_members
+            is_member = truth[ds]
             top = at_precision(max_score(logits), score_precision)
             if shadow is None:
                 score = attack.shadow_free_score(logits, labels_or_predicted(logits, labels))
@@ -336,5 +359,67 @@ def audit(
             result.rows.append(
                 MetricRow(variant, name, "shadow", "operating_score", float(threshold))
             )
+        scored = {
+            ds: (s.score, s.is_member, None if shadow is None else s.predicted)
+            for ds, s in result.scores[name].items()
+        }
+        result.rows += [
+            MetricRow(*row)
+            for row in check_rows(
+                variant, name, scored, seed=seed, baseline=blind, in_distribution=ind
+            )
+        ]
         log.debug("%s: audited %d sets", name, len(sets))
     return result
+
+
+def _features(x: Any, name: str) -> np.ndarray:
+    try:
+        return pixel_features(x)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"inputs[{name!r}]: {e}") from None
+
+
+def _baseline(
+    scores: Mapping[str, np.ndarray] | None,
+    inputs: Mapping[str, Any] | None,
+    truth: Mapping[str, np.ndarray],
+    t_member: np.ndarray,
+    original: str | None,
+    *,
+    seed: int,
+) -> dict[str, np.ndarray] | None:
+    """The blind baseline's scores per set, checked against each set's rows; None if absent."""
+    if scores is not None and inputs is not None:
+        raise InputError("pass baseline_scores or inputs, not both")
+    if inputs is not None:
+        if "target" not in inputs:
+            raise InputError("inputs needs the target's inputs under the key 'target'")
+        target = _features(inputs["target"], "target")
+        if len(target) != len(t_member):
+            raise InputError(
+                f"inputs['target'] has {len(target)} rows but the target has {len(t_member)}"
+            )
+        scores = {}
+        for ds, is_member in truth.items():
+            if min(is_member.sum(), (~is_member).sum()) < 2:
+                log.warning("blind baseline: %s has fewer than 2 members or non-members", ds)
+            elif ds == original:  # the target's own rows
+                scores[ds] = blind_scores(target, is_member, seed=seed)
+            elif ds in inputs:
+                f = np.concatenate([target[t_member], _features(inputs[ds], ds)])
+                scores[ds] = blind_scores(f, is_member, seed=seed)
+    if scores is None:
+        return None
+    out = {}
+    for ds, s in scores.items():
+        if ds not in truth:
+            raise InputError(f"baseline scores for {ds!r}, which is not an evaluation set")
+        s = np.asarray(s, dtype=np.float64)
+        if s.shape != truth[ds].shape:
+            raise InputError(
+                f"baseline scores of {ds!r} have shape {s.shape}; the set has "
+                f"{len(truth[ds])} rows (members first)"
+            )
+        out[ds] = s
+    return out

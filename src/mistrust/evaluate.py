@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,11 +50,15 @@ def evaluate_attacks(
     scores_dir: Path,
     *,
     seed: int,
+    baseline: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[MetricRow], dict[str, dict[str, np.ndarray]]]:
     """Fit every attack on the shadow outputs, apply to the target paired with each set
     (:func:`mistrust.auditing.audit`), and write ``scores_dir/<attack>/<set>.npz``.
     ``acfg``: the ``attacks`` settings; ``seed`` seeds the attacks that train a model.
     ``shadow=None``: no shadow model (threshold-free metrics only, see ``audit``).
+
+    ``baseline``: the blind baseline's scores per set (:func:`mistrust.blind.run_baseline`)
+    for the trust checks; None: the verdicts say it was not run.
 
     Returns tidy rows ``(variant, attack, dataset, metric, value)`` and the
     per-sample target scores ``{attack: {dataset: score}}``.
@@ -73,6 +78,7 @@ def evaluate_attacks(
         score_precision=acfg.score_precision,
         salem_score=acfg.salem_score,
         aupr=acfg.aupr,
+        baseline_scores=baseline,
     )
     result.save_scores(scores_dir)
     scores = {a: {ds: s.score for ds, s in per_set.items()} for a, per_set in result.scores.items()}

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mistrust.blind import run_baseline
 from mistrust.config import Config, save_config
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
@@ -282,6 +283,8 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     attack_rows: list[tuple] = []
     model_rows: list[tuple] = []
     set_names = list(cfg.eval.sets)
+    with timer.stage("blind baseline", say="blind baseline: inputs only, no model"):
+        blind = run_baseline(data, sets, set_names, run_dir / "baseline", seed=cfg.seed)
     target_scores = {}
     t0 = time.perf_counter()
     for v in variants:
@@ -298,6 +301,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
                 per_role["shadow"],
                 run_dir / "scores" / v.name,
                 seed=cfg.seed,
+                baseline=blind,
             )
             attack_rows += rows
             target_scores[v.name] = scores
@@ -325,6 +329,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
                 device=device,
                 progress=progress,
             )
+            attack_rows += _reference_checks(cfg, run_dir, blind)
     with timer.stage("gallery", say="false-positive galleries"):
         _galleries(cfg, run_dir, sets, target_scores)
     with timer.stage("per-sample"):
@@ -351,6 +356,21 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
 
             build_report(run_dir)
     return result
+
+
+def _reference_checks(cfg: Config, run_dir: Path, blind: dict[str, np.ndarray]) -> list[tuple]:
+    """The trust checks of the reference attacks, from their saved scores (as
+    :func:`mistrust.auditing.audit` runs them for the score-based attacks)."""
+    from mistrust.checks.rows import check_rows
+
+    rows: list[tuple] = []
+    for attack in cfg.reference.attacks:
+        scored = {}
+        for name in cfg.eval.sets:
+            f = load_npz(run_dir / "scores" / "base" / attack / f"{name}.npz")
+            scored[name] = (f["score"], f["is_member"], f["predicted"])
+        rows += check_rows("base", attack, scored, seed=cfg.seed, baseline=blind)
+    return rows
 
 
 def _galleries(

@@ -114,6 +114,15 @@ def variant_table(
     return ["members (TPR)", *sets], variants, cells
 
 
+def _md_cell(x: float | str | None, missing: str = "") -> str:
+    # a text cell (a verdict, or why a number is not shown) is written as it is
+    if x is None:
+        return ""
+    if isinstance(x, str):
+        return x
+    return missing if missing and math.isnan(x) else f"{x:.3f}"
+
+
 def markdown_table(
     row_names: list[str], col_names: list[str], cells: dict, corner: str = "", *, missing: str = ""
 ) -> str:
@@ -121,10 +130,7 @@ def markdown_table(
     lines = ["| " + " | ".join([corner, *col_names]) + " |", "|" + "---|" * (len(col_names) + 1)]
     for r in row_names:
         vals = [cells.get((r, c)) for c in col_names]
-        text = [
-            "" if x is None else missing if missing and math.isnan(x) else f"{x:.3f}" for x in vals
-        ]
-        lines.append("| " + " | ".join([r, *text]) + " |")
+        lines.append("| " + " | ".join([r, *(_md_cell(x, missing) for x in vals)]) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -101,7 +101,9 @@ def test_matches_the_attack_objects_used_by_hand() -> None:
         score, target[2], attack.decide(score), max_score=signals.max_score(target[0])
     )
     got = {r.metric: r.value for r in result.rows if r.dataset == "in-dist"}
-    assert got == pytest.approx(want, nan_ok=True)
+    assert {k: got[k] for k in want} == pytest.approx(want, nan_ok=True)
+    # the rest are the trust checks (tested in tests/checks/)
+    assert set(got) - set(want) >= {"auroc_ci_low", "flag_null", "epsilon_lower_bound", "verdict"}
 
 
 def test_original_none_scores_only_the_given_sets() -> None:

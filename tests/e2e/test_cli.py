@@ -33,7 +33,8 @@ def test_console_shows_one_line_per_stage(smoke_run: Path) -> None:
     err = (smoke_run.parent / "stderr.txt").read_text()
     assert "\r" not in err, "no progress-bar redraws when stderr is not a terminal"
     lines = err.strip().splitlines()
-    stages = ["data", "evaluation sets", "models", "calibration", "attacks and metrics"]
+    stages = ["data", "evaluation sets", "models", "calibration", "blind baseline"]
+    stages += ["attacks and metrics"]
     stages += ["false-positive galleries", "report"]
     assert [ln.split(":")[0].split(" (")[0] for ln in lines] == stages, err
     assert all(re.search(r"\(\d+\.\d s\)$", ln) for ln in lines), err

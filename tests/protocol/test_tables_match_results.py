@@ -43,6 +43,29 @@ MODEL = {
     "MMPS non-members": ("nonmembers", "mmps"),
 }
 
+#: the in-distribution trust checks table: column -> metric of the "original" set
+CHECKS = {
+    "AUROC": "auroc",
+    "AUROC CI low": "auroc_ci_low",
+    "AUROC CI high": "auroc_ci_high",
+    "blind baseline AUROC": "baseline_auroc",
+    "null AUROC": "null_auroc",
+    "null CI low": "null_auroc_ci_low",
+    "null CI high": "null_auroc_ci_high",
+    "TPR@1%FPR CI low": "tpr_at_1fpr_ci_low",
+    "TPR@1%FPR CI high": "tpr_at_1fpr_ci_high",
+    "epsilon lower bound": "epsilon_lower_bound",
+}
+#: results.csv verdict codes, as docs/CHECKS.md defines them
+VERDICTS = {1.0: "leakage shown", 0.0: "not shown", -1.0: "inconclusive"}
+FLAGS = {
+    "flag_constant": "constant",
+    "flag_ties": "ties",
+    "flag_polarity": "polarity",
+    "flag_null": "null test",
+}
+LOW_FPR = {"TPR@0.1%FPR": 0.001, "TPR@1%FPR": 0.01}
+
 Parsed = dict[str, tuple[list[str], list[str], dict[tuple[str, str], str]]]
 
 
@@ -136,8 +159,42 @@ def read_csv(path: Path) -> dict[tuple[str, str, str, str], float]:
         return {tuple(row[:4]): float(row[4]) for row in r}
 
 
-def expected(title: str, row: str, col: str, res: dict, mod: dict) -> float | None:
+def _flags(res: dict, v: str, a: str) -> str:
+    """The flags column: each raised flag, with the sets where it is raised unless that is
+    only the in-distribution set; "none" when no flag is raised."""
+    out = []
+    for key, name in FLAGS.items():
+        where = [k[2] for k, x in res.items() if (k[0], k[1], k[3]) == (v, a, key) and x == 1]
+        if where:
+            out.append(name if where == ["original"] else f"{name} ({', '.join(where)})")
+    return ", ".join(out) or "none"
+
+
+def _reason_numbers_are_results(reason: str, res: dict, v: str, a: str) -> None:
+    """Every number in a verdict's reason is one of the attack's in-distribution values."""
+    own = [x for k, x in res.items() if k[:3] == (v, a, "original")]
+    shown = {f"{x:.3f}" for x in own} | {f"{x:+.3f}" for x in own} | {f"{x:.0%}" for x in own}
+    shown |= {"0.5", "1e-5"}
+    for number in re.findall(r"[+-]?\d+\.\d+%?|\d+%", reason):
+        assert number in shown, (v, a, number, reason)
+
+
+def expected(title: str, row: str, col: str, res: dict, mod: dict) -> float | str | None:
     """The tidy value that cell ``(row, col)`` of the table titled ``title`` shows."""
+    m = re.fullmatch(r"Trust checks on the in-distribution set \((.+)\)", title)
+    if m:
+        v = m.group(1)
+        if col == "flags":
+            return _flags(res, v, row)
+        x = res.get((v, row, "original", CHECKS[col]))
+        return "n/r" if col.startswith("TPR@1%FPR") and x is not None and math.isnan(x) else x
+    m = re.fullmatch(r"Verdict per evaluation set \((.+)\)", title)
+    if m:
+        return VERDICTS[res[(m.group(1), col, row, "verdict")]]
+    m = re.fullmatch(r"Verdict per attack \((.+)\)", title)
+    if m:
+        label = VERDICTS[res[(m.group(1), row, "original", "verdict")]]
+        return label if col == "verdict" else None  # the reason: see check_tables
     m = re.fullmatch(r"(?:False-positive rate|FPR) per evaluation set \((.+)\)", title)
     if m:
         v = m.group(1)
@@ -150,11 +207,22 @@ def expected(title: str, row: str, col: str, res: dict, mod: dict) -> float | No
         return res.get(key)
     m = re.fullmatch(r"AUROC, members vs each set \((.+)\)", title)
     if m:
+        if col == "blind baseline":  # model-free: the same beside every attack
+            same = {
+                x
+                for k, x in res.items()
+                if (k[0], k[2], k[3]) == (m.group(1), row, "baseline_auroc")
+            }
+            assert len(same) == 1, (row, same)
+            return same.pop()
         return res.get((m.group(1), col, row, "auroc"))
     m = re.fullmatch(r"In-distribution operating points \((.+)\)", title)
     if m:
         if col == "threshold":
             return res.get((m.group(1), row, "shadow", "operating_score"))
+        lowest = res.get((m.group(1), row, "original", "min_resolvable_fpr"))
+        if col in LOW_FPR and lowest is not None and LOW_FPR[col] < lowest:
+            return "n/r"  # fewer than 5 false positives at that FPR
         return res.get((m.group(1), row, "original", OPERATING[col]))
     if title == "Target models":
         return mod.get((row, "target", *MODEL[col]))
@@ -163,7 +231,9 @@ def expected(title: str, row: str, col: str, res: dict, mod: dict) -> float | No
     raise AssertionError(f"unexpected table {title!r}")
 
 
-def _shown(x: float | None, style: str) -> set[str]:
+def _shown(x: float | str | None, style: str) -> set[str]:
+    if isinstance(x, str):
+        return {x}
     if x is None:
         return {""} if style == "md" else {"–", "--", ""}
     if math.isnan(x):
@@ -181,6 +251,10 @@ def check_tables(parsed: Parsed, res: dict, mod: dict, style: str) -> int:
             continue
         for r in rows:
             for c in cols:
+                if title.startswith("Verdict per attack") and c == "reason":
+                    _reason_numbers_are_results(cells[(r, c)], res, title[20:-1], r)
+                    n += 1
+                    continue
                 x = expected(title, r, c, res, mod)
                 assert cells[(r, c)] in _shown(x, style), (title, r, c, cells[(r, c)], x)
                 n += x is not None
@@ -261,6 +335,20 @@ def test_report_md(pipeline, truth) -> None:
     assert check_tables(parsed, res, mod, "md") > 200
     check_completeness(parsed, res)
     assert "Target models" in parsed and any(t.startswith("Earth mover") for t in parsed)
+    _has_check_tables(parsed, pipeline.cfg.variants.names)
+
+
+def _has_check_tables(parsed: Parsed, variants: list[str]) -> None:
+    """Every variant's report shows its trust checks and verdicts (docs/CHECKS.md)."""
+    for v in variants:
+        for title in (
+            f"Trust checks on the in-distribution set ({v})",
+            f"Verdict per evaluation set ({v})",
+            f"Verdict per attack ({v})",
+        ):
+            assert title in parsed, title
+        rows, cols, _ = parsed[f"AUROC, members vs each set ({v})"]
+        assert cols[-1] == "blind baseline"
 
 
 def test_per_sample_tables(pipeline) -> None:
@@ -285,6 +373,7 @@ def test_latex_tables(pipeline, truth) -> None:
     assert len(parsed) == len(files) - 1
     assert check_tables(parsed, res, mod, "tex") > 200
     check_completeness(parsed, res)
+    _has_check_tables(parsed, pipeline.cfg.variants.names)
 
 
 def test_html_tables(pipeline, truth) -> None:
@@ -292,6 +381,7 @@ def test_html_tables(pipeline, truth) -> None:
     parsed = parse_html((pipeline.run_dir / "report.html").read_text())
     assert check_tables(parsed, res, mod, "html") > 200
     check_completeness(parsed, res)
+    _has_check_tables(parsed, pipeline.cfg.variants.names)
     rows, cols, cells = next(t for title, t in parsed.items() if title.startswith("At a glance"))
     for v in rows:
         assert cells[(v, "train acc.")] == f"{mod[(v, 'target', 'train', 'accuracy')]:.2f}"

@@ -34,6 +34,7 @@ from mistrust.report.tables import (
     to_markdown,
     tradeoff_points,
     variants_of,
+    verdict_lines,
     write_latex,
 )
 
@@ -74,8 +75,8 @@ class Run:
         return node
 
 
-def _shade(t: Table, row: str, x: float) -> str:
-    if math.isnan(x) or t.shade == "none":
+def _shade(t: Table, row: str, x: float | str) -> str:
+    if isinstance(x, str) or math.isnan(x) or t.shade == "none":
         return ""
     if t.shade == "share":  # a fraction in [0, 1], e.g. an overlap
         hue, level = 212, x
@@ -91,6 +92,8 @@ def table_html(t: Table, css: str = "tablebox") -> str:
     best: dict[str, float] = {}
     if t.bold_max:
         for (r, c), x in t.cells.items():
+            if isinstance(x, str):
+                continue
             if r != MEMBERS and not math.isnan(x) and x > best.get(c, -math.inf):
                 best[c] = x
     head = "".join(f"<th>{escape(c)}</th>" for c in [t.corner, *t.cols])
@@ -100,9 +103,12 @@ def table_html(t: Table, css: str = "tablebox") -> str:
         for c in t.cols:
             x = t.cells.get((r, c))
             cls = ' class="best"' if x is not None and best.get(c) == x else ""
-            text = fmt(x, 3)
-            if t.missing and x is not None and math.isnan(x):
+            if isinstance(x, str):
+                text = escape(x)
+            elif t.missing and x is not None and math.isnan(x):
                 text = escape(t.missing)
+            else:
+                text = fmt(x, 3)
             tds.append(f"<td{cls}{_shade(t, r, x) if x is not None else ''}>{text}</td>")
         tr = ' class="members"' if r == MEMBERS else ""
         body.append(f'<tr{tr}><th scope="row">{escape(r)}</th>{"".join(tds)}</tr>')
@@ -177,7 +183,32 @@ def _summary(run: Run, head_html: str) -> str:
     )
     return (
         f'<section id="summary" class="summary"><p class="headline">{head_html}</p>{warn}'
-        f'<dl class="facts">{dl}</dl>{_overview(run)}</section>'
+        f'{_verdicts(run)}<dl class="facts">{dl}</dl>{_overview(run)}</section>'
+    )
+
+
+def _verdicts(run: Run) -> str:
+    """Verdict per attack (first variant), with the sets whose verdict differs."""
+    lines = verdict_lines(run.rows)
+    if not lines:
+        return '<p class="missing">No trust checks in results.csv: no verdicts.</p>'
+    items = []
+    for attack, label, reason, notes in lines:
+        sub = "".join(
+            f"<li>{escape(d)}: <strong>{escape(lab)}</strong>, {escape(why)}</li>"
+            for d, lab, why in notes
+        )
+        items.append(
+            f'<li><span class="attack">{escape(attack)}</span>: '
+            f'<strong class="verdict">{escape(label)}</strong>, {escape(reason)}'
+            + (f"<ul>{sub}</ul>" if sub else "")
+            + "</li>"
+        )
+    v = variants_of(run.rows)[0]
+    return (
+        f'<div class="verdicts"><h3>Verdict per attack ({escape(v)})</h3>'
+        f'<ul>{"".join(items)}</ul><p class="note">In-distribution members vs non-members; '
+        "indented: other sets. How each verdict is decided: docs/CHECKS.md.</p></div>"
     )
 
 
@@ -464,6 +495,7 @@ def render(run: Run, tables: list[Table]) -> tuple[str, str]:
     md = [
         f"# mistrust audit: {name}\n",
         f"**{head_text}**\n",
+        *_verdicts_md(run),
         "Figures (ROC curves, max-score histograms, galleries, reliability diagrams, "
         "trade-off) are in `report.html`.\n",
     ] + [to_markdown(t) for t in tables]
@@ -473,6 +505,17 @@ def render(run: Run, tables: list[Table]) -> tuple[str, str]:
     if (run.path / "compare.md").is_file():
         md.append((run.path / "compare.md").read_text().replace("# ", "## ", 1))
     return page, "\n".join(md)
+
+
+def _verdicts_md(run: Run) -> list[str]:
+    lines = verdict_lines(run.rows)
+    if not lines:
+        return []
+    text = [f"Verdict per attack ({variants_of(run.rows)[0]}):\n"]
+    for attack, label, reason, notes in lines:
+        text.append(f"- {attack}: **{label}**, {reason}")
+        text += [f"  - {d}: **{lab}**, {why}" for d, lab, why in notes]
+    return ["\n".join(text) + "\n"]
 
 
 def build_report(run_dir: Path) -> Path:

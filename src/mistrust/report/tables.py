@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from mistrust.checks import label_of
+from mistrust.checks.measure import LOW_FPRS
+from mistrust.checks.rows import verdict_of_rows
 from mistrust.io import atomic_write_text
 from mistrust.results import audit_table, markdown_table, variant_table
 
@@ -31,6 +34,29 @@ OPERATING = (
     ("fpr_at_95tpr", "FPR@95%TPR"),
     ("oracle_accuracy", "oracle accuracy"),
 )
+#: the in-distribution checks table: (metric of the "original" set, column)
+CHECKS = (
+    ("auroc", "AUROC"),
+    ("auroc_ci_low", "AUROC CI low"),
+    ("auroc_ci_high", "AUROC CI high"),
+    ("baseline_auroc", "blind baseline AUROC"),
+    ("null_auroc", "null AUROC"),
+    ("null_auroc_ci_low", "null CI low"),
+    ("null_auroc_ci_high", "null CI high"),
+    ("tpr_at_1fpr_ci_low", "TPR@1%FPR CI low"),
+    ("tpr_at_1fpr_ci_high", "TPR@1%FPR CI high"),
+    ("epsilon_lower_bound", "epsilon lower bound"),
+)
+#: flags, in the order the "flags" column names them
+FLAGS = (
+    ("flag_constant", "constant"),
+    ("flag_ties", "ties"),
+    ("flag_polarity", "polarity"),
+    ("flag_null", "null test"),
+)
+BASELINE = "blind baseline"
+NOT_RESOLVED = "n/r"  # a TPR at an FPR the set's non-members cannot resolve
+IN_DISTRIBUTION = "original"
 MODEL = (
     (("train", "accuracy"), "train acc."),
     (("test", "accuracy"), "test acc."),
@@ -50,7 +76,7 @@ class Table:
     title: str
     rows: list[str]
     cols: list[str]
-    cells: dict[tuple[str, str], float]
+    cells: dict[tuple[str, str], float | str]  # str: a verdict, or why a number is absent
     corner: str = ""
     shade: str = "none"  # "rate" (members row blue, others red), "auroc", "none"
     note: str = ""
@@ -117,7 +143,9 @@ def lookup(rows: list[tuple]) -> dict[tuple[str, str, str, str], float]:
     return {(a, b, c, m): x for a, b, c, m, x in rows}
 
 
-def fmt(x: float | None, digits: int = 2) -> str:
+def fmt(x: float | str | None, digits: int = 2) -> str:
+    if isinstance(x, str):
+        return x
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
@@ -235,12 +263,16 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
                 "rate",
                 "first row: TPR on the members; "
                 "other rows: FPR on that set's non-members, at the shadow-"
-                "calibrated threshold",
+                "calibrated threshold" + _flagged_note(val, v, c),
                 v,
                 bold_max=True,
             )
         )
         r, c, cells = audit_table(rows, v, "auroc")
+        base = _baseline_aurocs(rows, v)
+        if base:
+            cells.update({(d, BASELINE): x for d, x in base.items()})
+            c = [*c, BASELINE]
         tables.append(
             Table(
                 f"auroc_v{i}",
@@ -250,7 +282,8 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
                 cells,
                 "set \\ attack",
                 "auroc",
-                "below 0.5: the set's non-members look more like members than the members do",
+                "below 0.5: the set's non-members look more like members than the members do"
+                + ("; blind baseline: a classifier of the inputs alone, no model" if base else ""),
                 v,
             )
         )
@@ -261,6 +294,7 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
             for m, label in OPERATING
             if (v, a, "original", m) in val
         }
+        cells.update(_unresolved(val, v, attacks))
         cells.update(
             {
                 (a, "threshold"): val[(v, a, "shadow", "operating_score")]
@@ -281,7 +315,12 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
                 "attack",
                 "none",
                 "members vs original non-members; CI = exact 95% Clopper-Pearson; "
-                "oracle = best threshold in hindsight; threshold in score units",
+                "oracle = best threshold in hindsight; threshold in score units"
+                + (
+                    f"; {NOT_RESOLVED}: too few non-members to resolve that FPR"
+                    if any(x == NOT_RESOLVED for x in cells.values())
+                    else ""
+                ),
                 v,
             )
         )
@@ -290,6 +329,7 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
                 if t.key != f"auroc_v{i}":
                     t.missing = "no shadow"
                     t.note = NO_SHADOW_NOTE + (" " + t.note if t.note else "")
+        tables += check_tables(rows, v, i)
     if len(variants) > 1:
         for j, a in enumerate(attacks_of(rows)):
             r, c, cells = variant_table(rows, a, "fpr")
@@ -310,6 +350,156 @@ def build_tables(rows: list[tuple], model_rows: list[tuple]) -> list[Table]:
     if model_rows:
         tables += model_tables(model_rows)
     return tables
+
+
+def _baseline_aurocs(rows: list[tuple], v: str) -> dict[str, float]:
+    """The blind baseline's AUROC per set (the same beside every attack: it sees no model)."""
+    out: dict[str, float] = {}
+    for rv, _, d, m, x in rows:
+        if rv == v and m == "baseline_auroc" and d not in out:
+            out[d] = x
+    return out
+
+
+def _unresolved(val: dict, v: str, attacks: list[str]) -> dict[tuple[str, str], str]:
+    """Operating-point cells of a TPR at an FPR below the set's lowest resolvable FPR."""
+    labels = dict(OPERATING)
+    out = {}
+    for a in attacks:
+        lowest = val.get((v, a, IN_DISTRIBUTION, "min_resolvable_fpr"))
+        for key, fpr in LOW_FPRS:
+            if lowest is not None and fpr < lowest - 1e-12:
+                out[(a, labels[key])] = NOT_RESOLVED
+    return out
+
+
+def check_tables(rows: list[tuple], v: str, i: int) -> list[Table]:
+    """The trust checks of variant ``v`` (docs/CHECKS.md), if the run has them: the
+    in-distribution checks per attack, the verdict per set and the verdict with its reason."""
+    val = lookup(rows)
+    attacks = [a for a in attacks_of([r for r in rows if r[0] == v]) if _has_verdict(val, v, a)]
+    if not attacks:
+        return []
+    sets = [
+        d for d in sets_of([r for r in rows if r[0] == v]) if (v, attacks[0], d, "verdict") in val
+    ]
+    cells: dict[tuple[str, str], float | str] = {
+        (a, label): val[(v, a, IN_DISTRIBUTION, m)]
+        for a in attacks
+        for m, label in CHECKS
+        if (v, a, IN_DISTRIBUTION, m) in val
+    }
+    cols = [label for m, label in CHECKS if any((a, label) in cells for a in attacks)]
+    for a in attacks:
+        for bound in ("low", "high"):
+            key = (a, f"TPR@1%FPR CI {bound}")
+            if key in cells and math.isnan(cells[key]):  # type: ignore[arg-type]
+                cells[key] = NOT_RESOLVED  # the bootstrap is left out where 1 % is not resolved
+        cells[(a, "flags")] = flags_text(val, v, a)
+    per_set = {
+        (d, a): label_of(val[(v, a, d, "verdict")])
+        for a in attacks
+        for d in sets
+        if (v, a, d, "verdict") in val
+    }
+    reasons: dict[tuple[str, str], float | str] = {}
+    for a in attacks:
+        verdict = verdict_of_rows(val, v, a, IN_DISTRIBUTION)
+        if verdict is not None:
+            reasons[(a, "verdict")] = verdict.label
+            reasons[(a, "reason")] = verdict.reason
+    out = [
+        Table(
+            f"checks_v{i}",
+            f"Trust checks on the in-distribution set ({v})",
+            attacks,
+            [*cols, "flags"],
+            cells,
+            "attack",
+            "none",
+            "AUROC CI: DeLong 95%; blind baseline: inputs only, no model; null: two halves "
+            "of the non-members, 99% interval must hold 0.5; TPR@1%FPR CI: bootstrap; "
+            "epsilon: certified by the shadow-fixed operating point (delta 1e-5, 95%); "
+            f"{NOT_RESOLVED}: too few non-members to resolve 1% FPR",
+            v,
+        ),
+        Table(
+            f"verdicts_v{i}",
+            f"Verdict per evaluation set ({v})",
+            sets,
+            attacks,
+            per_set,
+            "set \\ attack",
+            "none",
+            "leakage shown / not shown / inconclusive; the reasons are in the verdict table",
+            v,
+        ),
+    ]
+    if reasons:
+        out.append(
+            Table(
+                f"reasons_v{i}",
+                f"Verdict per attack ({v})",
+                [a for a in attacks if (a, "verdict") in reasons],
+                ["verdict", "reason"],
+                reasons,
+                "attack",
+                "none",
+                "on the in-distribution set; docs/CHECKS.md says how the verdict is decided",
+                v,
+            )
+        )
+    return out
+
+
+def verdict_lines(rows: list[tuple]) -> list[tuple[str, str, str, list[tuple[str, str, str]]]]:
+    """The summary's verdicts, first variant: per attack ``(attack, label, reason, notes)``
+    on the in-distribution set; ``notes`` = ``(set, label, reason)`` for every other set
+    where the attack separates the members from the set (leakage, distribution shift) or
+    the verdict is inconclusive."""
+    variants = variants_of(rows)
+    if not variants:
+        return []
+    v, val = variants[0], lookup(rows)
+    out = []
+    for a in attacks_of([r for r in rows if r[0] == v]):
+        own = verdict_of_rows(val, v, a, IN_DISTRIBUTION)
+        if own is None:
+            continue
+        notes = []
+        for d in sets_of([r for r in rows if r[0] == v and r[1] == a]):
+            if d == IN_DISTRIBUTION:
+                continue
+            other = verdict_of_rows(val, v, a, d)
+            if other is not None and (
+                other.label != own.label or other.reason.startswith("distribution shift")
+            ):
+                notes.append((d, other.label, other.reason))
+        out.append((a, own.label, own.reason, notes))
+    return out
+
+
+def _flagged_note(val: dict, v: str, attacks: list[str]) -> str:
+    """``"; flagged: salem (constant (scaled))"``: the attacks whose numbers a flag
+    qualifies (docs/CHECKS.md), or "" when none is flagged."""
+    flagged = [(a, flags_text(val, v, a)) for a in attacks]
+    flagged = [f"{a} ({f})" for a, f in flagged if f != "none"]
+    return f"; flagged: {', '.join(flagged)}" if flagged else ""
+
+
+def _has_verdict(val: dict, v: str, a: str) -> bool:
+    return any(k[0] == v and k[1] == a and k[3] == "verdict" for k in val)
+
+
+def flags_text(val: dict, v: str, a: str) -> str:
+    """The raised flags of attack ``a`` on any set, e.g. ``"constant (scaled), ties"``;
+    ``"none"`` if none."""
+    out = []
+    for key, name in FLAGS:
+        where = [d for (rv, ra, d, m), x in val.items() if (rv, ra, m) == (v, a, key) and x == 1]
+        if where:
+            out.append(name if where == [IN_DISTRIBUTION] else f"{name} ({', '.join(where)})")
+    return ", ".join(out) or "none"
 
 
 def model_tables(model_rows: list[tuple]) -> list[Table]:
@@ -389,6 +579,8 @@ def tex_escape(text: str) -> str:
 def _column_max(table: Table) -> dict[str, float]:
     best: dict[str, float] = {}
     for (r, c), x in table.cells.items():
+        if isinstance(x, str):
+            continue
         if r != MEMBERS and not math.isnan(x) and x > best.get(c, -math.inf):
             best[c] = x
     return best
@@ -411,6 +603,9 @@ def to_latex(table: Table) -> str:
         vals = []
         for c in table.cols:
             x = table.cells.get((r, c))
+            if isinstance(x, str):
+                vals.append(tex_escape(x))
+                continue
             s = "--" if x is None or math.isnan(x) else f"{x:.3f}"
             s = (
                 tex_escape(table.missing)

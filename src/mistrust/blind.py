@@ -1,0 +1,82 @@
+"""The blind baseline of a run: inputs in, per-sample scores cached in the run directory.
+
+The baseline never sees a model (:mod:`mistrust.checks.baseline`); it needs the inputs,
+which only this stage has. Its scores go into the audit core beside every attack's
+(:func:`mistrust.auditing.audit`, ``baseline_scores``). ``RUN/baseline/<set>.npz`` holds
+``score`` (members first, then the set, as the attack scores) and the ``key`` of what
+it was computed from, so a rerun reuses it and a changed input recomputes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mistrust.checks.baseline import BLIND_FOLDS, BLIND_GRID, blind_scores, pixel_features
+from mistrust.data.bundle import Data
+from mistrust.data.evalsets import EvalInputs
+from mistrust.io import atomic_savez, load_npz
+
+log = logging.getLogger(__name__)
+
+__all__ = ["run_baseline"]
+
+
+def _key(features: np.ndarray, is_member: np.ndarray, seed: int) -> str:
+    h = hashlib.sha256(f"logreg-{BLIND_GRID}-{BLIND_FOLDS}-{seed}".encode())
+    h.update(np.ascontiguousarray(features).tobytes())
+    h.update(np.ascontiguousarray(is_member).tobytes())
+    return h.hexdigest()
+
+
+def run_baseline(
+    data: Data,
+    sets: Mapping[str, EvalInputs],
+    set_names: list[str],
+    out_dir: Path,
+    *,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Blind-baseline scores of the target's members paired with each set of ``set_names``.
+
+    Args:
+        data: the run's pools, splits and preprocessing (members: ``target_members`` of
+            the train pool; ``original``: ``target_nonmembers`` of the test pool).
+        sets: the evaluation inputs of every other set, model-ready ``x``.
+        set_names: the sets to score, in the run's order.
+        out_dir: ``RUN/baseline``.
+        seed: the fold assignment's seed.
+
+    Returns:
+        ``{set: score (n_members + n_set,)}``, in the order of the attack scores.
+    """
+    sp = data.splits
+
+    def model_ready(pool: object, split: str) -> torch.Tensor:
+        return data.preprocess(pool.subset(sp[split]).images)  # type: ignore[attr-defined]
+
+    members = pixel_features(model_ready(data.train, "target_members"))
+    out = {}
+    for name in set_names:
+        x = model_ready(data.test, "target_nonmembers") if name == "original" else sets[name].x
+        if min(len(members), len(x)) < 2:  # nothing to cross-fit: the verdicts say so
+            log.warning("blind baseline: %s has fewer than 2 samples; not run", name)
+            continue
+        features = np.concatenate([members, pixel_features(x)])
+        is_member = np.arange(len(features)) < len(members)
+        key = _key(features, is_member, seed)
+        path = Path(out_dir) / f"{name}.npz"
+        if path.is_file():
+            cached = load_npz(path)
+            if str(cached.get("key", "")) == key:
+                out[name] = cached["score"]
+                continue
+        out[name] = blind_scores(features, is_member, seed=seed)
+        atomic_savez(path, score=out[name], key=np.array(key))
+        log.debug("blind baseline: %s scored", name)
+    return out

@@ -1,0 +1,169 @@
+"""The trust checks of one attack on one evaluation set, as flat dicts of floats.
+
+:func:`set_checks` runs on every (attack, set) pair, :func:`in_distribution_checks` once
+per attack on its in-distribution non-members. Their keys are metric names of
+``results.csv``; flags are 1.0 (raised) or 0.0. docs/CHECKS.md describes each.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mistrust.checks.stats import (
+    auroc_difference_interval,
+    auroc_interval,
+    constant_decisions,
+    epsilon_lower_bound,
+    min_resolvable_fpr,
+    null_test,
+    tie_fraction,
+    tpr_at_fpr_interval,
+)
+from mistrust.metrics.rates import check_scores, tpr_at_fpr
+
+__all__ = [
+    "BASELINE_KEYS",
+    "DELTA",
+    "IN_DISTRIBUTION_KEYS",
+    "LOW_FPRS",
+    "SET_CHECK_KEYS",
+    "TIE_LIMIT",
+    "in_distribution_checks",
+    "set_checks",
+]
+
+#: the low FPRs whose TPR ``attack_metrics`` reports: (metric key, FPR)
+LOW_FPRS: tuple[tuple[str, float], ...] = (("tpr_at_0.1fpr", 0.001), ("tpr_at_1fpr", 0.01))
+#: scores tied across more than this share of the samples raise ``flag_ties``
+TIE_LIMIT = 0.5
+#: the delta of the epsilon lower bound (a typical target for datasets of 10^4-10^5)
+DELTA = 1e-5
+
+SET_CHECK_KEYS: tuple[str, ...] = (
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "min_resolvable_fpr",
+    "tpr_at_0.1fpr_ci_low",
+    "tpr_at_0.1fpr_ci_high",
+    "tpr_at_1fpr_ci_low",
+    "tpr_at_1fpr_ci_high",
+    "tied_fraction",
+    "flag_ties",
+    "flag_constant",
+)
+BASELINE_KEYS: tuple[str, ...] = (
+    "baseline_auroc",
+    "baseline_auroc_ci_low",
+    "baseline_auroc_ci_high",
+    "baseline_tpr_at_1fpr",
+    "auroc_minus_baseline",
+    "auroc_minus_baseline_ci_low",
+    "auroc_minus_baseline_ci_high",
+)
+IN_DISTRIBUTION_KEYS: tuple[str, ...] = (
+    "null_auroc",
+    "null_auroc_ci_low",
+    "null_auroc_ci_high",
+    "flag_null",
+    "flag_polarity",
+    "epsilon_lower_bound",
+)
+
+
+def set_checks(
+    score: np.ndarray,
+    is_member: np.ndarray,
+    predicted: np.ndarray | None,
+    *,
+    seed: int,
+    baseline: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Checks of one attack's scores and decisions on one set of members and non-members.
+
+    Args:
+        score, is_member, predicted: ``(N,)`` as for :func:`mistrust.metrics.attack_metrics`;
+            ``predicted`` None: no decisions (no shadow model), ``flag_constant`` is nan.
+        seed: the bootstrap's seed.
+        baseline: ``(N,)`` the blind baseline's scores of the same samples, or None
+            (not run: the :data:`BASELINE_KEYS` are left out).
+
+    Returns:
+        ``{key: float}`` for :data:`SET_CHECK_KEYS` (then :data:`BASELINE_KEYS`): the
+        AUROC's DeLong 95 % interval; the lowest resolvable FPR and bootstrap intervals
+        of TPR at 0.1 % and 1 % FPR (nan where not resolvable); the largest share of
+        tied scores and ``flag_ties``; ``flag_constant`` (every decision the same).
+    """
+    s, m = check_scores(score, is_member)
+    _, low, high = auroc_interval(s, m)
+    n_out = int((~m).sum())
+    out = {
+        "auroc_ci_low": low,
+        "auroc_ci_high": high,
+        "min_resolvable_fpr": min_resolvable_fpr(n_out),
+    }
+    for key, fpr in LOW_FPRS:
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = tpr_at_fpr_interval(s, m, fpr, seed=seed)
+    ties = tie_fraction(s)
+    out |= {
+        "tied_fraction": ties,
+        "flag_ties": float(ties > TIE_LIMIT),
+        # no decisions without a shadow model's threshold: nothing to be constant
+        "flag_constant": math.nan if predicted is None else float(constant_decisions(predicted)),
+    }
+    if baseline is not None:
+        b = np.asarray(baseline, dtype=np.float64)
+        if b.shape != s.shape:
+            raise ValueError(f"baseline scores have shape {b.shape} but the attack's {s.shape}")
+        auc_b, b_low, b_high = auroc_interval(b, m)
+        d, d_low, d_high = auroc_difference_interval(s, b, m)
+        out |= {
+            "baseline_auroc": auc_b,
+            "baseline_auroc_ci_low": b_low,
+            "baseline_auroc_ci_high": b_high,
+            "baseline_tpr_at_1fpr": tpr_at_fpr(b, m, 0.01),
+            "auroc_minus_baseline": d,
+            "auroc_minus_baseline_ci_low": d_low,
+            "auroc_minus_baseline_ci_high": d_high,
+        }
+    return {k: float(v) for k, v in out.items()}
+
+
+def in_distribution_checks(
+    score: np.ndarray,
+    is_member: np.ndarray,
+    predicted: np.ndarray | None,
+    *,
+    seed: int,
+    delta: float = DELTA,
+) -> dict[str, float]:
+    """Checks of one attack on its in-distribution non-members (once per attack).
+
+    Returns ``{key: float}`` for :data:`IN_DISTRIBUTION_KEYS`: the null test (AUROC and
+    99 % interval between two halves of the non-members, ``flag_null`` when the interval
+    excludes 0.5; nan with fewer than 4 non-members), ``flag_polarity`` (the AUROC's
+    95 % interval lies below 0.5: members score lower than non-members), and the
+    epsilon lower bound of the decisions (:func:`~mistrust.checks.stats.epsilon_lower_bound`).
+    """
+    s, m = check_scores(score, is_member)
+    if (~m).sum() >= 4:
+        null, n_low, n_high = null_test(s[~m], seed=seed)
+        flag_null = float(not n_low <= 0.5 <= n_high)
+    else:
+        null = n_low = n_high = flag_null = math.nan
+    _, _, high = auroc_interval(s, m)
+    if predicted is None:  # no decisions (no shadow model): no operating point to bound
+        eps = math.nan
+    else:
+        pred = np.asarray(predicted, dtype=bool)
+        tp, fp = int((pred & m).sum()), int((pred & ~m).sum())
+        eps = epsilon_lower_bound(tp, int(m.sum()), fp, int((~m).sum()), delta=delta)
+    return {
+        "null_auroc": float(null),
+        "null_auroc_ci_low": float(n_low),
+        "null_auroc_ci_high": float(n_high),
+        "flag_null": float(flag_null),
+        "flag_polarity": float(high < 0.5),
+        "epsilon_lower_bound": eps,
+    }

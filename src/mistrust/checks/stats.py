@@ -1,0 +1,222 @@
+"""The statistics behind the trust checks: arrays in, python floats out.
+
+Every function takes ``score (N,)`` (higher = more likely member) and ``is_member (N,)``
+bool with both members and non-members, as :mod:`mistrust.metrics.rates` does.
+
+* :func:`auroc_interval`, :func:`auroc_difference_interval`: DeLong's variance of the
+  AUROC (DeLong, DeLong & Clarke-Pearson 1988), alone and for two scores of the same
+  samples (paired), with a normal interval. Deterministic: no resampling.
+* :func:`tpr_at_fpr_interval`: a stratified bootstrap interval for TPR at a low FPR,
+  whose threshold is chosen on the same data (so no exact binomial interval applies).
+* :func:`min_resolvable_fpr`: the lowest FPR a set of non-members can resolve.
+* :func:`epsilon_lower_bound`: the differential-privacy epsilon an attack's fixed
+  operating point certifies (Kairouz et al. 2015's hypothesis-testing bound, with
+  Clopper-Pearson counts as in Jagielski et al. 2020 and Nasr et al. 2021).
+* :func:`null_test`, :func:`tie_fraction`, :func:`constant_decisions`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import norm, rankdata
+
+from mistrust.metrics.intervals import clopper_pearson
+from mistrust.metrics.rates import check_scores
+
+__all__ = [
+    "MIN_FALSE_POSITIVES",
+    "auroc_difference_interval",
+    "auroc_interval",
+    "constant_decisions",
+    "epsilon_lower_bound",
+    "min_resolvable_fpr",
+    "null_test",
+    "tie_fraction",
+    "tpr_at_fpr_fast",
+    "tpr_at_fpr_interval",
+]
+
+#: TPR at FPR ``x`` is resolved when ``x`` allows at least this many false positives
+#: (``n_nonmembers * x >= MIN_FALSE_POSITIVES``): with fewer, the threshold is set by
+#: one or two non-members and the rate moves in jumps of ``1 / n_nonmembers``.
+MIN_FALSE_POSITIVES = 5
+
+
+def _components(s: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's placement values: ``v10 (n_in,)`` per member, ``v01 (n_out,)`` per non-member.
+
+    ``v10[i]`` = share of non-members that member ``i`` outscores (ties count 1/2),
+    ``v01[j]`` = share of members that outscore non-member ``j``; both means are the AUROC.
+    """
+    x, y = s[m], s[~m]
+    all_ranks = rankdata(np.r_[x, y])  # midranks: ties count one half
+    v10 = (all_ranks[: len(x)] - rankdata(x)) / len(y)
+    v01 = 1.0 - (all_ranks[len(x) :] - rankdata(y)) / len(x)
+    return v10, v01
+
+
+def _interval(centre: float, var: float, alpha: float, lo: float, hi: float) -> tuple[float, float]:
+    half = float(norm.ppf(1 - alpha / 2)) * math.sqrt(max(var, 0.0))
+    return max(lo, centre - half), min(hi, centre + half)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+
+
+def auroc_interval(
+    score: np.ndarray, is_member: np.ndarray, *, alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """``(auroc, low, high)``: the AUROC and DeLong's normal ``1 - alpha`` interval, in [0, 1].
+
+    ``var = var(v10) / n_in + var(v01) / n_out`` (sample variances). A single member or
+    non-member gives no variance estimate: the interval is then ``[0, 1]``.
+    """
+    _check_alpha(alpha)
+    s, m = check_scores(score, is_member)
+    v10, v01 = _components(s, m)
+    auc = float(v10.mean())
+    if len(v10) < 2 or len(v01) < 2:
+        return auc, 0.0, 1.0
+    var = v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01)
+    return (auc, *_interval(auc, var, alpha, 0.0, 1.0))
+
+
+def auroc_difference_interval(
+    score_a: np.ndarray, score_b: np.ndarray, is_member: np.ndarray, *, alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """``(d, low, high)``: ``d = AUROC(a) - AUROC(b)`` on the same samples, DeLong's paired
+    interval. ``var = (S10_aa + S10_bb - 2 S10_ab) / n_in + (S01 ...) / n_out``."""
+    _check_alpha(alpha)
+    sa, m = check_scores(score_a, is_member)
+    sb, _ = check_scores(score_b, m)
+    a10, a01 = _components(sa, m)
+    b10, b01 = _components(sb, m)
+    d = float(a10.mean() - b10.mean())
+    if len(a10) < 2 or len(a01) < 2:
+        return d, -1.0, 1.0
+    var = np.var(a10 - b10, ddof=1) / len(a10) + np.var(a01 - b01, ddof=1) / len(a01)
+    return (d, *_interval(d, float(var), alpha, -1.0, 1.0))
+
+
+def min_resolvable_fpr(
+    n_nonmembers: int, *, min_false_positives: int = MIN_FALSE_POSITIVES
+) -> float:
+    """The lowest FPR at which ``n_nonmembers`` allow ``min_false_positives`` false positives:
+    TPR at FPR ``x`` is reported only where ``x >= min_false_positives / n_nonmembers``."""
+    if n_nonmembers < 1:
+        raise ValueError(f"need at least one non-member, got {n_nonmembers}")
+    return min_false_positives / n_nonmembers
+
+
+def _allowed(fpr: float, n_out: int) -> int:
+    # false positives allowed at FPR <= fpr (the slack of mistrust.metrics.rates.tpr_at_fpr)
+    return int(math.floor((fpr + 1e-12) * n_out))
+
+
+def tpr_at_fpr_fast(member_scores: np.ndarray, nonmember_scores: np.ndarray, fpr: float) -> float:
+    """:func:`mistrust.metrics.tpr_at_fpr` from the two score groups, by one order statistic.
+
+    With ``k`` false positives allowed, the best rule "score >= t" that admits at most ``k``
+    non-members admits every member scoring above the ``(k+1)``-th highest non-member score.
+    """
+    k = _allowed(fpr, len(nonmember_scores))
+    if k >= len(nonmember_scores):
+        return 1.0
+    bar = np.partition(nonmember_scores, len(nonmember_scores) - 1 - k)[-1 - k]
+    return float((member_scores > bar).mean())
+
+
+def tpr_at_fpr_interval(
+    score: np.ndarray,
+    is_member: np.ndarray,
+    fpr: float,
+    *,
+    seed: int,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+) -> tuple[float, float]:
+    """Percentile bootstrap ``1 - alpha`` interval of TPR at FPR ``fpr``.
+
+    Members and non-members are resampled separately (their counts stay fixed), and the
+    threshold is chosen again in every resample, as it was on the data. ``(nan, nan)``
+    where the non-members cannot resolve ``fpr`` (:func:`min_resolvable_fpr`).
+    """
+    _check_alpha(alpha)
+    s, m = check_scores(score, is_member)
+    x, y = s[m], s[~m]
+    if fpr < min_resolvable_fpr(len(y)):
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    k = _allowed(fpr, len(y))
+    if k >= len(y):
+        return 1.0, 1.0
+    ys = rng.choice(y, size=(n_boot, len(y)))
+    bars = np.partition(ys, len(y) - 1 - k, axis=1)[:, len(y) - 1 - k]
+    xs = rng.choice(x, size=(n_boot, len(x)))
+    tprs = (xs > bars[:, None]).mean(axis=1)
+    low, high = np.quantile(tprs, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def epsilon_lower_bound(
+    tp: int, n_members: int, fp: int, n_nonmembers: int, *, delta: float = 1e-5, alpha: float = 0.05
+) -> float:
+    """The epsilon that a fixed decision rule's counts certify, at confidence ``1 - alpha``.
+
+    Any test of "member" against an ``(epsilon, delta)``-DP training algorithm has
+    ``FPR + e^eps FNR >= 1 - delta`` and ``FNR + e^eps FPR >= 1 - delta``, so
+
+        ``eps >= max(log((1 - delta - FPR) / FNR), log((1 - delta - FNR) / FPR))``.
+
+    FPR and FNR are replaced by the upper ends of their Clopper-Pearson ``1 - alpha``
+    intervals (``FNR_up = 1 - TPR_low``), so the bound holds with confidence at least
+    ``1 - alpha``. A term whose numerator is not positive drops out; the result is 0
+    when the counts certify nothing. The rule must be fixed before the counts are taken
+    (here: the threshold calibrated on the shadow model).
+    """
+    if not 0.0 <= delta < 1.0:
+        raise ValueError(f"delta must lie in [0, 1), got {delta}")
+    tpr_low, _ = clopper_pearson(tp, n_members, alpha)
+    _, fpr_high = clopper_pearson(fp, n_nonmembers, alpha)
+    fnr_high = 1.0 - tpr_low
+    bounds = [0.0]
+    for a, b in ((fpr_high, fnr_high), (fnr_high, fpr_high)):
+        if 1.0 - delta - a > 0.0 and b > 0.0:
+            bounds.append(math.log((1.0 - delta - a) / b))
+    return max(bounds)
+
+
+def null_test(
+    nonmember_scores: np.ndarray, *, seed: int, alpha: float = 0.01
+) -> tuple[float, float, float]:
+    """AUROC with its DeLong ``1 - alpha`` interval between two disjoint halves of genuine
+    non-members, the first half (by a seeded permutation) scored as if it were members.
+
+    Both halves come from one distribution, so a sound attack gives an interval that
+    contains 0.5; ``alpha`` is 1 % by default so that a sound attack fails 1 run in 100.
+    Needs at least 4 scores.
+    """
+    y = np.asarray(nonmember_scores, dtype=np.float64)
+    if y.ndim != 1 or len(y) < 4:
+        raise ValueError(f"the null test needs at least 4 non-member scores, got shape {y.shape}")
+    half = np.zeros(len(y), bool)
+    half[np.random.default_rng(seed).permutation(len(y))[: len(y) // 2]] = True
+    return auroc_interval(y, half, alpha=alpha)
+
+
+def tie_fraction(score: np.ndarray) -> float:
+    """The share of samples in the largest group of equal scores (1/N when all differ)."""
+    s = np.asarray(score)
+    if s.ndim != 1 or len(s) == 0:
+        raise ValueError(f"score must be 1-D and non-empty, got shape {s.shape}")
+    return float(np.unique(s, return_counts=True)[1].max() / len(s))
+
+
+def constant_decisions(predicted: np.ndarray) -> bool:
+    """True when every decision is the same (TPR = FPR = 1, or TPR = FPR = 0)."""
+    p = np.asarray(predicted, dtype=bool)
+    return bool(p.all() or not p.any())

@@ -1,0 +1,153 @@
+"""The verdict on one attack and one evaluation set, as a pure function of the check values.
+
+One of "leakage shown", "not shown" or "inconclusive", with the reason. The rules, in
+order (docs/CHECKS.md):
+
+1. **degenerate** -> inconclusive: constant decisions on the set, scores tied across most
+   samples, or the in-distribution AUROC significantly below 0.5 (inverted polarity).
+2. **null test** failed, or not run (no in-distribution non-members) -> inconclusive.
+3. AUROC interval not above 0.5 -> not shown (the attack does no better than chance).
+4. **blind baseline** not run: on the in-distribution set -> leakage shown, and the reason
+   says the baseline was not run; on any other set -> inconclusive (distribution shift
+   not ruled out).
+5. the baseline itself separates the set (its interval above 0.5): the set's inputs
+   differ from the members'. Attack no better than the baseline -> not shown:
+   distribution shift, not membership; attack better -> inconclusive (the model's own
+   response to the shift explains that as well as membership does).
+6. attack AUROC above the baseline's (paired interval of the difference above 0)
+   -> leakage shown.
+7. otherwise -> inconclusive (above chance, not clearly above the baseline).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "INCONCLUSIVE",
+    "LEAKAGE_SHOWN",
+    "NOT_SHOWN",
+    "VERDICT_CODES",
+    "Verdict",
+    "label_of",
+    "verdict",
+]
+
+LEAKAGE_SHOWN = "leakage shown"
+NOT_SHOWN = "not shown"
+INCONCLUSIVE = "inconclusive"
+#: the ``verdict`` value of ``results.csv``
+VERDICT_CODES = {LEAKAGE_SHOWN: 1.0, NOT_SHOWN: 0.0, INCONCLUSIVE: -1.0}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str  # a key of VERDICT_CODES
+    reason: str
+
+    @property
+    def code(self) -> float:
+        return VERDICT_CODES[self.label]
+
+
+def label_of(code: float) -> str:
+    """The verdict label of a ``results.csv`` ``verdict`` value."""
+    for label, c in VERDICT_CODES.items():
+        if c == code:
+            return label
+    raise ValueError(f"no verdict has code {code!r}")
+
+
+def _auc(cell: Mapping[str, float], prefix: str = "") -> str:
+    return (
+        f"AUROC {cell[prefix + 'auroc']:.3f} [{cell[prefix + 'auroc_ci_low']:.3f}, "
+        f"{cell[prefix + 'auroc_ci_high']:.3f}]"
+    )
+
+
+def _flag(cell: Mapping[str, float] | None, key: str) -> bool:
+    return cell is not None and cell.get(key, 0.0) == 1.0
+
+
+def verdict(
+    cell: Mapping[str, float],
+    in_dist: Mapping[str, float] | None,
+    *,
+    set_name: str,
+    in_distribution: bool,
+) -> Verdict:
+    """The verdict on one attack and one set.
+
+    Args:
+        cell: the set's metrics and checks (``results.csv`` metric -> value): at least
+            ``auroc``, ``auroc_ci_low``, ``auroc_ci_high``, ``tpr``, ``fpr``,
+            ``flag_constant``, ``flag_ties``, ``tied_fraction``; the ``baseline_*`` and
+            ``auroc_minus_baseline*`` keys where the blind baseline ran.
+        in_dist: the same attack's in-distribution checks (``flag_null``, ``null_auroc*``,
+            ``flag_polarity``, ``auroc*``), or None when the audit has no
+            in-distribution non-members.
+        set_name: the set, for the reason's wording.
+        in_distribution: whether ``cell`` is the in-distribution set.
+    """
+    degenerate = []
+    if _flag(cell, "flag_constant"):
+        degenerate.append(f"constant decisions (TPR {cell['tpr']:.3f}, FPR {cell['fpr']:.3f})")
+    if _flag(cell, "flag_ties"):
+        degenerate.append(f"{cell['tied_fraction']:.0%} of the scores tied")
+    if _flag(in_dist, "flag_polarity"):
+        degenerate.append(f"inverted polarity: in-distribution {_auc(in_dist)}")
+    if degenerate:
+        return Verdict(INCONCLUSIVE, "degenerate attack: " + "; ".join(degenerate))
+    if in_dist is None or math.isnan(in_dist.get("flag_null", math.nan)):
+        return Verdict(INCONCLUSIVE, "null test not run (too few in-distribution non-members)")
+    if _flag(in_dist, "flag_null"):
+        return Verdict(
+            INCONCLUSIVE,
+            "null test failed: two halves of the in-distribution non-members get "
+            f"{_auc(in_dist, 'null_')}, which excludes 0.5",
+        )
+    if not cell["auroc_ci_low"] > 0.5:
+        return Verdict(NOT_SHOWN, f"{_auc(cell)} is not above chance (0.5)")
+    if "baseline_auroc" not in cell or math.isnan(cell["baseline_auroc"]):
+        if in_distribution:
+            return Verdict(
+                LEAKAGE_SHOWN,
+                f"{_auc(cell)} excludes chance; blind baseline not run (no inputs given)",
+            )
+        return Verdict(
+            INCONCLUSIVE,
+            f"{_auc(cell)} excludes chance, but the blind baseline was not run (no inputs "
+            f"given), so distribution shift between the members and {set_name} is not "
+            "ruled out",
+        )
+    diff = (
+        f"difference {cell['auroc_minus_baseline']:+.3f} "
+        f"[{cell['auroc_minus_baseline_ci_low']:+.3f}, {cell['auroc_minus_baseline_ci_high']:+.3f}]"
+    )
+    if cell["baseline_auroc_ci_low"] > 0.5 and cell["auroc_minus_baseline_ci_low"] > 0.0:
+        return Verdict(
+            INCONCLUSIVE,
+            f"the inputs of {set_name} differ from the members' (blind baseline "
+            f"{_auc(cell, 'baseline_')}); the attack separates them better ({diff}), which "
+            "the model's own response to the shift explains as well as membership",
+        )
+    if cell["baseline_auroc_ci_low"] > 0.5:
+        return Verdict(
+            NOT_SHOWN,
+            f"distribution shift, not membership: the blind baseline separates the members "
+            f"from {set_name} without the model ({_auc(cell, 'baseline_')}), "
+            f"at least as well as the attack ({cell['auroc']:.3f}; {diff})",
+        )
+    if cell["auroc_minus_baseline_ci_low"] > 0.0:
+        return Verdict(
+            LEAKAGE_SHOWN,
+            f"{_auc(cell)} excludes chance and beats the blind baseline's "
+            f"{cell['baseline_auroc']:.3f} ({diff})",
+        )
+    return Verdict(
+        INCONCLUSIVE,
+        f"{_auc(cell)} excludes chance but not clearly the blind baseline's "
+        f"{cell['baseline_auroc']:.3f} ({diff})",
+    )

@@ -1,0 +1,148 @@
+"""The statistics of the trust checks against hand-computed values and brute force."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import beta, norm
+
+from mistrust.checks.stats import (
+    auroc_difference_interval,
+    auroc_interval,
+    constant_decisions,
+    epsilon_lower_bound,
+    min_resolvable_fpr,
+    null_test,
+    tie_fraction,
+    tpr_at_fpr_fast,
+    tpr_at_fpr_interval,
+)
+from mistrust.metrics import tpr_at_fpr
+
+Z = norm.ppf(0.975)
+
+
+def _brute_delong(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> tuple[float, float]:
+    """AUROC difference and its variance from the O(n_in * n_out) kernel matrices."""
+
+    def parts(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = s[m], s[~m]
+        psi = (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+        return psi.mean(1), psi.mean(0)
+
+    a10, a01 = parts(a)
+    b10, b01 = parts(b)
+    n_in, n_out = len(a10), len(a01)
+    s10 = np.cov(np.stack([a10, b10]))  # ddof 1
+    s01 = np.cov(np.stack([a01, b01]))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / n_in + (
+        s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]
+    ) / n_out
+    return a10.mean() - b10.mean(), var
+
+
+def test_delong_interval_by_hand() -> None:
+    # members 3, 2; non-members 1, 2.5: pairs (3,1) (3,2.5) (2,1) win, (2,2.5) loses
+    # v10 = [1, 1/2], v01 = [1, 1/2]: AUROC 3/4, var = 0.125/2 + 0.125/2 = 0.125
+    auc, low, high = auroc_interval([3.0, 2.0, 1.0, 2.5], [True, True, False, False])
+    assert auc == 0.75
+    assert low == pytest.approx(0.75 - Z * math.sqrt(0.125))
+    assert high == 1.0  # clipped
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_delong_matches_brute_force_with_ties(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    m = rng.random(60) < 0.4
+    a = rng.integers(0, 6, 60) + m  # many ties
+    b = rng.normal(size=60)
+    zero = np.zeros(60)
+    d, var = _brute_delong(a, zero, m)
+    auc, low, high = auroc_interval(a, m)
+    assert auc == pytest.approx(d + 0.5)
+    assert (low, high) == pytest.approx((auc - Z * math.sqrt(var), auc + Z * math.sqrt(var)))
+    d, var = _brute_delong(a, b, m)
+    got = auroc_difference_interval(a, b, m)
+    assert got == pytest.approx((d, d - Z * math.sqrt(var), d + Z * math.sqrt(var)))
+    assert auroc_difference_interval(a, a, m) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_tpr_at_fpr_equals_the_roc_version(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    m = rng.random(300) < 0.5
+    s = np.round(rng.normal(size=300) + m, 1)  # ties
+    for fpr in (0.0, 0.001, 0.01, 0.05, 0.3, 1.0):
+        assert tpr_at_fpr_fast(s[m], s[~m], fpr) == tpr_at_fpr(s, m, fpr), fpr
+
+
+def test_low_fpr_resolution_and_bootstrap_interval() -> None:
+    assert min_resolvable_fpr(500) == 0.01  # 5 false positives at 1 %
+    assert min_resolvable_fpr(5000) == 0.001
+    rng = np.random.default_rng(0)
+    m = np.arange(1000) < 500
+    s = rng.normal(size=1000) + 1.5 * m
+    assert math.isnan(tpr_at_fpr_interval(s, m, 0.001, seed=0)[0])  # 500 non-members: 0.5 FP
+    low, high = tpr_at_fpr_interval(s, m, 0.01, seed=0)
+    assert low < tpr_at_fpr(s, m, 0.01) < high
+    assert 0.0 < high - low < 0.3
+    assert tpr_at_fpr_interval(s, m, 0.01, seed=0) == (low, high)  # seeded
+    sep = np.r_[np.ones(500), np.zeros(500)]
+    assert tpr_at_fpr_interval(sep, m, 0.01, seed=1) == (1.0, 1.0)
+
+
+def test_epsilon_lower_bound_by_hand() -> None:
+    # every member found, no false positive, 100 of each: Clopper-Pearson gives
+    # TPR_low = 0.025 ** (1/100) and FPR_high = 1 - 0.025 ** (1/100) in closed form
+    r = 0.025 ** (1 / 100)
+    want = math.log((1 - 1e-5 - (1 - r)) / (1 - r))
+    assert epsilon_lower_bound(100, 100, 0, 100) == pytest.approx(want, rel=1e-9)
+    assert want == pytest.approx(3.2813, abs=1e-4)
+    # TPR 0.9, FPR 0.1 on 100 / 100, with scipy's beta quantiles
+    tpr_low = beta.ppf(0.025, 90, 11)
+    fpr_high = beta.ppf(0.975, 11, 90)
+    want = max(
+        math.log((1 - 1e-5 - fpr_high) / (1 - tpr_low)),
+        math.log((1 - 1e-5 - (1 - tpr_low)) / fpr_high),
+    )
+    assert epsilon_lower_bound(90, 100, 10, 100) == pytest.approx(want, rel=1e-9)
+    assert 1.0 < want < 2.0
+    # a coin flip certifies nothing; nor does "everyone is a member"
+    assert epsilon_lower_bound(50, 100, 50, 100) == 0.0
+    assert epsilon_lower_bound(100, 100, 100, 100) == 0.0
+    # more samples, tighter intervals, a larger certified epsilon
+    assert epsilon_lower_bound(1000, 1000, 0, 1000) > epsilon_lower_bound(100, 100, 0, 100)
+    with pytest.raises(ValueError, match="delta"):
+        epsilon_lower_bound(1, 2, 1, 2, delta=1.0)
+
+
+def test_null_test_on_exchangeable_scores_fails_about_one_run_in_a_hundred() -> None:
+    fails = 0
+    for seed in range(300):
+        y = np.random.default_rng(seed).normal(size=200)
+        auc, low, high = null_test(y, seed=seed)
+        assert low <= auc <= high
+        fails += not low <= 0.5 <= high
+    assert fails <= 9  # 99 % intervals: about 3 expected
+    with pytest.raises(ValueError, match="at least 4"):
+        null_test(np.zeros(3), seed=0)
+
+
+def test_null_test_splits_into_two_disjoint_halves() -> None:
+    # scores 0..99, all distinct: the AUROC is the share of won pairs (first half > rest)
+    y = np.arange(100.0)
+    auc, _, _ = null_test(y, seed=3)
+    half = np.zeros(100, bool)
+    half[np.random.default_rng(3).permutation(100)[:50]] = True
+    assert auc == pytest.approx(sum(int((y[~half] < x).sum()) for x in y[half]) / 2500)
+    assert auc != 0.5  # a different split (another seed) gives a different value
+    assert null_test(y, seed=4)[0] != auc
+
+
+def test_ties_and_constant_decisions() -> None:
+    assert tie_fraction(np.r_[np.ones(6), np.arange(4)]) == 0.7  # six 1.0s plus the 1 in 0..3
+    assert tie_fraction(np.arange(5.0)) == 0.2
+    assert constant_decisions(np.ones(4, bool)) and constant_decisions(np.zeros(4, bool))
+    assert not constant_decisions(np.array([True, False]))
