@@ -92,6 +92,11 @@ def _load(path: Path) -> dict[str, np.ndarray] | None:
     }
 
 
+#: trust-check flags (docs/CHECKS.md) that keep an attack from ranking the members: its
+#: decisions or scores carry no ranking (constant, tied) or point the wrong way
+DEGENERATE_FLAGS = ("flag_constant", "flag_ties", "flag_polarity")
+
+
 def _ordered(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
@@ -144,7 +149,9 @@ def per_sample_view(
         {
             a: value.get((a, ref_set, "auroc"), math.nan)
             for a in loaded
-            if threshold[a] is not None and math.isfinite(threshold[a])
+            if threshold[a] is not None
+            and math.isfinite(threshold[a])
+            and not any(value.get((a, ref_set, f)) == 1.0 for f in DEGENERATE_FLAGS)
         }
     )
     n = int(m.sum())

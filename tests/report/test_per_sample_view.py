@@ -145,3 +145,17 @@ def test_an_attack_with_other_member_rows_is_left_out(tmp_path: Path) -> None:
     ]
     view = per_sample_view(tmp_path, rows, variant="base", k=1)
     assert view.attacks == ["a", "b", "c"] and view.strongest == "a"
+
+
+def test_a_degenerate_attack_does_not_rank_the_members(tmp_path: Path) -> None:
+    # c is the strongest by AUROC but flagged (e.g. every decision "member"): a ranks instead
+    _write_scores(tmp_path)
+    rows = [r for r in ROWS if r[0] == "base"] + [
+        ("base", "c", "original", "auroc", 0.95),
+        ("base", "c", "original", "flag_constant", 1.0),
+        ("base", "a", "original", "flag_constant", 0.0),
+    ]
+    rows = [r for r in rows if r[1:4] != ("c", "original", "auroc") or r[4] == 0.95]
+    assert per_sample_view(tmp_path, rows, variant="base", k=2).strongest == "a"
+    unflagged = [r for r in rows if r[3] != "flag_constant"]
+    assert per_sample_view(tmp_path, unflagged, variant="base", k=2).strongest == "c"

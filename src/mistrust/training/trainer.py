@@ -33,9 +33,12 @@ log = logging.getLogger(__name__)
 
 #: ``train.optimizer`` choices
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
-#: ``data.augment`` choices: none, random flip + 4-pixel-padded crop, or the paper's Dogs
-#: rotation, random crop and flip (:func:`rotate_crop_flip`)
-AUGMENTS: tuple[str, ...] = ("none", "flip-crop", "rotate-crop-flip")
+#: ``data.augment`` choices (none, random flip + 4-pixel-padded crop, or the paper's Dogs
+#: rotation, random crop and flip: :func:`rotate_crop_flip`), each with whether it flips
+#: images horizontally; the reference attacks query flipped images only where the models
+#: trained on flips
+AUGMENT_FLIPS: dict[str, bool] = {"none": False, "flip-crop": True, "rotate-crop-flip": True}
+AUGMENTS: tuple[str, ...] = tuple(AUGMENT_FLIPS)
 
 
 class TrainSettings(Protocol):
@@ -76,9 +79,6 @@ def make_optimizer(model: nn.Module, cfg: TrainSettings) -> torch.optim.Optimize
     )
 
 
-#: whether each training augmentation (``data.augment``) flips images horizontally; the
-#: reference attacks query flipped images only where the models trained on flips
-AUGMENT_FLIPS: dict[str, bool] = {"none": False, "flip-crop": True, "rotate-crop-flip": True}
 
 
 def flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
