@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from mistrust.report.tables import verdict_lines
 from mistrust.results import RunResult, audit_table, variant_table
 
 
@@ -62,10 +63,24 @@ def print_summary(result: RunResult, *, variants: Sequence[str], attacks: Sequen
         rows, cols, cells = variant_table(result.attack_rows, attack)
         print(f"\n{attack}: false-positive rate per variant (first row: TPR on members)")
         print(_table(rows, cols, cells, "set \\ variant"))
+    _print_verdicts(result.attack_rows)
     total = sum(result.timings.values())
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"\nTime {total:.1f}s ({stages})")
     print(f"Results in {result.run_dir}/ (results.csv, results.json, tables.md, figures/)")
+
+
+def _print_verdicts(rows: list[tuple]) -> None:
+    """One line per attack: its verdict on the in-distribution set (docs/CHECKS.md) and
+    how many other sets it separates only by distribution shift."""
+    lines = verdict_lines(rows)
+    if not lines:
+        return
+    print(f"\nVerdicts on the in-distribution set, variant {rows[0][0]!r} (docs/CHECKS.md)")
+    for attack, label, reason, notes in lines:
+        shift = sum(r.startswith("distribution shift") for _, _, r in notes)
+        more = f" [{shift} other set(s): distribution shift, not membership]" if shift else ""
+        print(f"  {attack}: {label}: {reason}{more}")
 
 
 def print_seeds_summary(run_dir: Path, *, seeds: list[str]) -> None:
