@@ -79,8 +79,6 @@ def make_optimizer(model: nn.Module, cfg: TrainSettings) -> torch.optim.Optimize
     )
 
 
-
-
 def flip_crop(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random horizontal flip and a random crop after zero padding, batched: ``(N, C, H, W)``."""
     n, _, h, w = x.shape
