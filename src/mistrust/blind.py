@@ -24,7 +24,7 @@ from mistrust.io import atomic_savez, load_npz
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_baseline"]
+__all__ = ["run_baseline", "score_sets"]
 
 
 def _key(features: np.ndarray, is_member: np.ndarray, seed: int) -> str:
@@ -60,15 +60,40 @@ def run_baseline(
     def model_ready(pool: object, split: str) -> torch.Tensor:
         return data.preprocess(pool.subset(sp[split]).images)  # type: ignore[attr-defined]
 
-    members = pixel_features(model_ready(data.train, "target_members"))
+    inputs = {
+        name: model_ready(data.test, "target_nonmembers") if name == "original" else sets[name].x
+        for name in set_names
+    }
+    return score_sets(model_ready(data.train, "target_members"), inputs, out_dir, seed=seed)
+
+
+def score_sets(
+    members: torch.Tensor,
+    sets: Mapping[str, torch.Tensor],
+    out_dir: Path,
+    *,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Blind-baseline scores of ``members`` paired with each set, cached in ``out_dir``.
+
+    Args:
+        members: ``(M, C, H, W)`` the target's members as the model sees them.
+        sets: per set name, its ``(N, C, H, W)`` non-members as the model sees them.
+        out_dir: ``RUN/baseline``; ``<set>.npz`` is reused while its inputs are the same.
+        seed: the fold assignment's seed.
+
+    Returns:
+        ``{set: score (M + N,)}``, members first, as the attack scores; sets with fewer
+        than 2 samples on a side are left out (the verdicts say the baseline was not run).
+    """
+    member_features = pixel_features(members)
     out = {}
-    for name in set_names:
-        x = model_ready(data.test, "target_nonmembers") if name == "original" else sets[name].x
-        if min(len(members), len(x)) < 2:  # nothing to cross-fit: the verdicts say so
+    for name, x in sets.items():
+        if min(len(member_features), len(x)) < 2:  # nothing to cross-fit: the verdicts say so
             log.warning("blind baseline: %s has fewer than 2 samples; not run", name)
             continue
-        features = np.concatenate([members, pixel_features(x)])
-        is_member = np.arange(len(features)) < len(members)
+        features = np.concatenate([member_features, pixel_features(x)])
+        is_member = np.arange(len(features)) < len(member_features)
         key = _key(features, is_member, seed)
         path = Path(out_dir) / f"{name}.npz"
         if path.is_file():

@@ -33,6 +33,7 @@ from mistrust.audit_config import (
     validate_audit,
 )
 from mistrust.auditing import labels_or_predicted
+from mistrust.blind import score_sets
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.devices import resolve_device
 from mistrust.errors import DataError, InputError
@@ -98,10 +99,11 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
     t0 = time.perf_counter()
     key = _forget_stale_outputs(cfg, run_dir)
     base = run_dir / "outputs" / "base"
+    blind: dict[str, np.ndarray] | None = None  # no inputs, no blind baseline
     if cfg.logits_only:
         sets, displays = _outputs_from_files(cfg, base), {}
     else:
-        sets, displays = _outputs_from_model(cfg, run_dir, base, progress)
+        sets, displays, blind = _outputs_from_model(cfg, run_dir, base, progress)
     atomic_write_text(run_dir / "inputs.sha256", key + "\n")  # the outputs now match them
     timings["outputs"] = time.perf_counter() - t0
     log.info("outputs: %s (%.1f s)", ", ".join(["original", *sets]), timings["outputs"])
@@ -138,6 +140,7 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
             per_role.get("shadow"),
             run_dir / "scores" / v,
             seed=cfg.seed,
+            baseline=blind,
         )
         attack_rows += rows
         first_scores = first_scores or scores
@@ -366,7 +369,9 @@ def _role_images(cfg: AuditConfig, role: str, pre: Preprocess) -> dict[str, Imag
 
 def _outputs_from_model(
     cfg: AuditConfig, run_dir: Path, base: Path, progress: bool
-) -> tuple[list[str], dict[str, torch.Tensor]]:
+) -> tuple[list[str], dict[str, torch.Tensor], dict[str, np.ndarray]]:
+    """Outputs of the target (and shadow) on every set, cached under ``base``; returns the
+    set names, the images to draw, and the blind baseline's scores per set."""
     from mistrust.data.evalsets import EvalContext, build_evalset
     from mistrust.data.sources import default_cache
 
@@ -398,10 +403,16 @@ def _outputs_from_model(
         fit=cfg.preprocess.fit,
     )
     displays: dict[str, torch.Tensor] = {}
+    inputs: dict[str, torch.Tensor] = {}  # what the blind baseline sees, per audited set
     for name in ["original", *names]:
-        if name != "original" and (base / "target" / f"{name}.npz").is_file():
-            continue  # cached (its gallery was drawn when it was computed)
+        cached = name != "original" and (base / "target" / f"{name}.npz").is_file()
+        if cached and name not in cfg.eval.sets:
+            continue
         s = build_evalset(name, ctx)
+        if name == "original" or name in cfg.eval.sets:
+            inputs[name] = s.x
+        if cached:
+            continue  # outputs cached (its gallery was drawn when they were computed)
         if name in cfg.eval.sets:
             displays[name] = s.display
         if name == "original":
@@ -431,7 +442,9 @@ def _outputs_from_model(
             Outputs(logits, np.full(len(logits), -1, np.int64), feats).save(
                 base / "shadow" / "noise.npz"
             )
-    return [n for n in cfg.eval.sets if n != "original"], displays
+    members = pre(images["members"].images)
+    blind = score_sets(members, inputs, run_dir / "baseline", seed=cfg.seed)
+    return [n for n in cfg.eval.sets if n != "original"], displays, blind
 
 
 def _role_from_model(

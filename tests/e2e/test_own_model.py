@@ -88,6 +88,18 @@ def test_cli_audits_the_exported_model_with_ood_sets_and_variants(trained: Path)
     feats = torch.from_numpy(load_npz(base / "train.npz")["features"])
     with torch.no_grad():
         np.testing.assert_allclose(net.classifier(feats).numpy(), want, atol=1e-4)
+    # the blind baseline saw the members, then each set's inputs as the model saw them
+    from mistrust.checks.baseline import blind_scores, pixel_features
+
+    x = torch.cat([_transform(members["images"]), _transform(nonmembers["images"]) * 255.0])
+    is_member = np.arange(len(x)) < len(members["images"])
+    np.testing.assert_allclose(
+        load_npz(run / "baseline" / "scaled.npz")["score"],
+        blind_scores(pixel_features(x), is_member, seed=_seed(trained)),
+        atol=1e-6,
+    )
+    checked = {(r[0], r[2]) for r in rows if r[3] == "baseline_auroc"}
+    assert {("base", ds) for ds in ("original", "permuted", "scaled", "unnormalized")} <= checked
     # a rerun reuses every output and gives the same bytes
     first = (run / "results.csv").read_bytes()
     assert main(["audit", str(trained / "audit.yaml"), "--out", str(run), *FAST]) == 0
@@ -174,3 +186,9 @@ def test_bad_model_inputs_one_line_exit_2(
     # the last layer named wrong
     err = _error(capsys, cfg, out, *no_shadow, "--set", "target.last_layer=head")
     assert "no linear layer 'head'" in err and "classifier" in err
+
+
+def _seed(trained: Path) -> int:
+    import yaml
+
+    return int(yaml.safe_load((trained / "run" / "config.yaml").read_text())["seed"])
