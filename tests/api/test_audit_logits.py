@@ -83,6 +83,10 @@ def test_logits_only_run_directory_and_values(files: Path, capsys: pytest.Captur
     assert rows[("base", "threshold", "soft", "n_nonmembers")] == 150
     out = capsys.readouterr().out
     assert "False-positive rate per evaluation set, variant 'temperature'" in out
+    # the report names what was audited: saved outputs, the members' file
+    html = (run / "report.html").read_text()
+    assert "saved outputs on t_mem.npz · 2 variant(s)" in html
+    assert "<dt>model</dt><dd>saved outputs</dd><dt>data</dt><dd>t_mem.npz</dd>" in html
 
 
 def test_rerun_and_python_api_give_the_same_bytes(files: Path) -> None:

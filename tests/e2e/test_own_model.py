@@ -66,6 +66,7 @@ def test_cli_audits_the_exported_model_with_ood_sets_and_variants(trained: Path)
     for rel in ("report.html", "tables.md", "config.yaml", "models/trained/shadow.pt"):
         assert (run / rel).is_file(), rel
     assert (run / "figures" / "gallery_scaled.png").is_file()
+    assert "target.pt2 on members.npz · 3 variant(s)" in (run / "report.html").read_text()
     # the outputs are the model's own, through the preprocessing the config names:
     # recomputed here from the state dict with train.py's transform
     sys.path.insert(0, str(EXAMPLE))

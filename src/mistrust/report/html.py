@@ -151,10 +151,36 @@ def _overview(run: Run) -> str:
     )
 
 
+def _file_of(spec: object) -> str | None:
+    """``out/target.pt2`` -> ``target.pt2``; a data section ``{npz: out/m.npz, ...}`` ->
+    ``m.npz`` (the first of its npz, folder or dataset that is given)."""
+    if isinstance(spec, str) and spec:
+        return Path(spec).name
+    if isinstance(spec, dict):
+        given = [spec.get(k) for k in ("npz", "folder", "dataset") if spec.get(k)]
+        return _file_of(given[0]) if given else None
+    return None
+
+
+def _subject(run: Run) -> tuple[str | None, str | None]:
+    """What was audited, on what: the registry model and dataset of ``mistrust run``, or
+    the model file / factory (or saved outputs) and the members' data of ``mistrust audit``."""
+    outputs = _file_of(run.get("logits.target.members"))
+    model = (
+        run.get("model.arch")
+        or _file_of(run.get("target.model"))
+        or run.get("target.factory")
+        or ("saved outputs" if outputs else None)
+    )
+    data = run.get("data.dataset") or _file_of(run.get("target.members")) or outputs
+    return (None if model is None else str(model)), (None if data is None else str(data))
+
+
 def _summary(run: Run, head_html: str) -> str:
+    model, data = _subject(run)
     facts = [
-        ("model", run.get("model.arch")),
-        ("data", run.get("data.dataset")),
+        ("model", model),
+        ("data", data),
         (
             "per role",
             f"{run.get('data.train_size')} train / {run.get('data.test_size')} "
@@ -486,8 +512,8 @@ def render(run: Run, tables: list[Table]) -> tuple[str, str]:
         nav="".join(f'<a href="#{k}">{t}</a>' for k, t in nav),
         body=body + paper + _config(run),
         subtitle=escape(
-            f"{run.get('model.arch', '?')} on {run.get('data.dataset', '?')} · "
-            f"{len(variants_of(run.rows))} variant(s) · "
+            " on ".join(x or "?" for x in _subject(run))
+            + f" · {len(variants_of(run.rows))} variant(s) · "
             f"{len(attacks_of(run.rows))} attack(s) · run folder {run.path.name}"
         ),
         version=escape(str((run.doc.get("versions") or {}).get("mistrust", ""))),
