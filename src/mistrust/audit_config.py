@@ -30,13 +30,11 @@ from mistrust.config import (
     EvalConfig,
     TrainConfig,
     VariantsConfig,
-    _build,
-    _merge,
-    _read_yaml,
     check_name,
     parse_override,
     validate,
 )
+from mistrust.config.loading import _build, _merge, _read_yaml
 
 __all__ = [
     "AuditConfig",
