@@ -17,6 +17,7 @@ from mistrust.checks import label_of
 from mistrust.checks.measure import LOW_FPRS
 from mistrust.checks.rows import verdict_of_rows
 from mistrust.io import atomic_write_text
+from mistrust.metrics.persample import strongest_attack
 from mistrust.results import audit_table, markdown_table, variant_table
 
 MEMBERS = "members (TPR)"
@@ -83,6 +84,13 @@ class Table:
     group: str = ""  # the variant a table belongs to ("" for cross-variant tables)
     bold_max: bool = field(default=False)
     missing: str = ""  # what a NaN cell says, e.g. "no shadow" ("" : a dash)
+
+
+def _best_by_auroc(val: dict, v: str, attacks: list[str]) -> str:
+    """The attack with the highest in-distribution AUROC (the first listed on a tie, or
+    when none has one)."""
+    auroc = {a: val.get((v, a, "original", "auroc"), math.nan) for a in attacks}
+    return strongest_attack(auroc) or attacks[0]
 
 
 def _read(path: Path) -> list[tuple]:
@@ -187,11 +195,7 @@ def headline(rows: list[tuple]) -> tuple[str, str]:
                 ]
             parts += [(", but ", False), (f"FPR {fmt(fpr)}", True), (f" on {s} inputs.", False)]
     elif no_shadow(rows, v):  # no threshold: the threshold-free finding
-        auc = [
-            (val.get((v, a, "original", "auroc"), math.nan), -i, a) for i, a in enumerate(attacks)
-        ]
-        valid = [x for x in auc if not math.isnan(x[0])]
-        a = max(valid)[2] if valid else attacks[0]
+        a = _best_by_auroc(val, v, attacks)
         parts = [
             (f"{a} attack ({v}), no shadow model: ", False),
             (f"AUROC {fmt(val.get((v, a, 'original', 'auroc')))}", True),
@@ -204,11 +208,7 @@ def headline(rows: list[tuple]) -> tuple[str, str]:
             parts += [(", ", False), (f"AUROC {fmt(x)}", True), (f" on {s} (lowest)", False)]
         parts.append(("; no threshold, so no TPR or FPR.", False))
     else:
-        auc = [
-            (val.get((v, a, "original", "auroc"), math.nan), -i, a) for i, a in enumerate(attacks)
-        ]
-        valid = [x for x in auc if not math.isnan(x[0])]
-        a = max(valid)[2] if valid else attacks[0]
+        a = _best_by_auroc(val, v, attacks)
         parts = [
             (f"{a} attack ({v}): ", False),
             (f"TPR {fmt(val.get((v, a, 'original', 'tpr')))}", True),
