@@ -31,6 +31,7 @@ from mistrust.checks.rows import check_rows
 from mistrust.errors import InputError
 from mistrust.io import atomic_savez, atomic_write_text
 from mistrust.metrics import attack_metrics
+from mistrust.run_paths import RunPaths, file_name
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class AuditResult:
         for attack, per_set in self.scores.items():
             for name, s in per_set.items():
                 atomic_savez(
-                    Path(directory) / _file_name(attack) / f"{_file_name(name)}.npz",
+                    Path(directory) / file_name(attack) / f"{file_name(name)}.npz",
                     score=s.score,
                     is_member=s.is_member,
                     predicted=s.predicted,
@@ -159,29 +160,21 @@ class AuditResult:
         from mistrust.persample import per_sample_view, write_per_sample
         from mistrust.report import build_report
 
-        directory = Path(directory)
-        self.to_csv(directory / "results.csv")
+        paths = RunPaths(directory)
+        self.to_csv(paths.results_csv)
         variants = list(dict.fromkeys(r.variant for r in self.rows))
         for variant in variants:
-            self.save_scores(directory / "scores" / _file_name(variant))
+            self.save_scores(paths.variant_scores(variant))
         # the most vulnerable members and how far the attacks agree (vulnerable.csv,
         # agreement.csv); a member's index is its position among the target's members
         first = next((s for per_set in self.scores.values() for s in per_set.values()), None)
         index = np.arange(0 if first is None else int(first.is_member.sum()))
         views = [
-            per_sample_view(
-                directory / "scores" / v, self.rows, variant=v, k=16, member_index=index
-            )
+            per_sample_view(paths.variant_scores(v), self.rows, variant=v, k=16, member_index=index)
             for v in variants
         ]
-        write_per_sample(directory, views)
-        return build_report(directory)
-
-
-def _file_name(name: str) -> str:
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise InputError(f"{name!r} cannot be a file name; use letters, digits, '_', '-', '.'")
-    return name
+        write_per_sample(paths.root, views)
+        return build_report(paths.root)
 
 
 def _arrays(value: Any, what: str) -> Arrays:

@@ -1,0 +1,186 @@
+"""Every file of a run directory, named in one place.
+
+The layout is the README's "Run directory" section; docs/ARCHITECTURE.md says who
+writes what. Stages take a :class:`RunPaths` (or the one directory they own) and never
+assemble a path of the run directory from strings, so the layout can change here
+without hunting through the stages.
+
+Names that come from users (attacks, evaluation sets, variants) become file or folder
+names; :func:`file_name` refuses the ones that would leave their folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mistrust.errors import InputError
+
+#: the reference attacks' own outputs: ``outputs/reference/<model>/`` and ``models/reference/``
+REFERENCE = "reference"
+#: the target model's outputs on the reference attacks' queries
+REFERENCE_TARGET = "target"
+
+
+def file_name(name: str) -> str:
+    """``name`` unchanged if it can be one file or folder name inside its folder."""
+    if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise InputError(f"{name!r} cannot be a file name; use letters, digits, '_', '-', '.'")
+    return name
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The paths of one run directory ``root`` (nothing is created or read here)."""
+
+    root: Path
+
+    def __init__(self, root: str | Path) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    # -- files at the top ---------------------------------------------------------------
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def splits(self) -> Path:
+        return self.root / "splits.npz"
+
+    @property
+    def results_csv(self) -> Path:
+        return self.root / "results.csv"
+
+    @property
+    def model_metrics_csv(self) -> Path:
+        return self.root / "model_metrics.csv"
+
+    @property
+    def results_json(self) -> Path:
+        return self.root / "results.json"
+
+    @property
+    def tables_md(self) -> Path:
+        return self.root / "tables.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def report_md(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log.txt"
+
+    @property
+    def inputs_key(self) -> Path:
+        """SHA-256 of an audit's inputs; outputs computed from other inputs are stale."""
+        return self.root / "inputs.sha256"
+
+    @property
+    def vulnerable_csv(self) -> Path:
+        return self.root / "vulnerable.csv"
+
+    @property
+    def agreement_csv(self) -> Path:
+        return self.root / "agreement.csv"
+
+    @property
+    def compare_csv(self) -> Path:
+        return self.root / "compare.csv"
+
+    @property
+    def compare_md(self) -> Path:
+        return self.root / "compare.md"
+
+    @property
+    def reference_keep(self) -> Path:
+        """The reference population and which reference model trained on which sample."""
+        return self.root / "reference_keep.npz"
+
+    # -- repeats over seeds ------------------------------------------------------------
+    @property
+    def results_seeds_csv(self) -> Path:
+        return self.root / "results_seeds.csv"
+
+    @property
+    def model_metrics_seeds_csv(self) -> Path:
+        return self.root / "model_metrics_seeds.csv"
+
+    @property
+    def tables_seeds_md(self) -> Path:
+        return self.root / "tables_seeds.md"
+
+    def seed_run(self, seed: int) -> RunPaths:
+        """The sub-run of one seed of ``--seeds K``."""
+        return RunPaths(self.root / f"seed-{int(seed)}")
+
+    # -- models and outputs ------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def model(self, variant: str, role: str) -> Path:
+        """Weights and metadata of one model: ``models/<variant>/<role>.pt``."""
+        return self.models_dir / file_name(variant) / f"{file_name(role)}.pt"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.root / "outputs"
+
+    def role_outputs(self, variant: str, role: str) -> Path:
+        """The folder of one model's outputs: ``outputs/<variant>/<role>/``."""
+        return self.outputs_dir / file_name(variant) / file_name(role)
+
+    def outputs(self, variant: str, role: str, dataset: str) -> Path:
+        """One model's outputs on one set: ``outputs/<variant>/<role>/<dataset>.npz``."""
+        return self.role_outputs(variant, role) / f"{file_name(dataset)}.npz"
+
+    def reference_model(self, index: int) -> Path:
+        return self.models_dir / REFERENCE / f"{int(index)}.pt"
+
+    def reference_outputs(self, model: int | str) -> Path:
+        """Outputs of reference model ``model`` (or of ``"target"``) on the queries."""
+        return self.outputs_dir / REFERENCE / file_name(str(model))
+
+    # -- scores, baseline, figures, tables -----------------------------------------------
+    @property
+    def scores_dir(self) -> Path:
+        return self.root / "scores"
+
+    def variant_scores(self, variant: str) -> Path:
+        """``scores/<variant>/``: one folder per attack."""
+        return self.scores_dir / file_name(variant)
+
+    def scores(self, variant: str, attack: str, dataset: str) -> Path:
+        """``scores/<variant>/<attack>/<dataset>.npz``."""
+        return self.variant_scores(variant) / file_name(attack) / f"{file_name(dataset)}.npz"
+
+    @property
+    def baseline_dir(self) -> Path:
+        return self.root / "baseline"
+
+    def baseline(self, dataset: str) -> Path:
+        return self.baseline_dir / f"{file_name(dataset)}.npz"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.root / "figures"
+
+    def figure(self, name: str) -> Path:
+        """``figures/<name>.png``."""
+        return self.figures_dir / f"{file_name(name)}.png"
+
+    def gallery(self, dataset: str) -> Path:
+        return self.figure(f"gallery_{file_name(dataset)}")
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.root / "tables"
+
+    def table(self, key: str, suffix: str) -> Path:
+        """``tables/<key>.<suffix>`` (``csv`` or ``tex``)."""
+        return self.tables_dir / f"{file_name(key)}.{suffix}"
