@@ -45,7 +45,7 @@ bench: setup data
 # mutant at a time (the default is one per CPU).
 JOBS ?=
 MUTATE ?= mistrust.evaluate* mistrust.data.evalsets* mistrust.data.perturb* \
-	mistrust.data.splits* mistrust.posthoc* mistrust.results* mistrust.report.tables* \
+	mistrust.data.splits* mistrust.posthoc* mistrust.results* mistrust.tables* \
 	mistrust.reference*
 mutation: setup
 	rm -rf mutants

@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from mistrust.checks.rows import check_rows
 from mistrust.errors import InputError
 from mistrust.io import atomic_savez, atomic_write_text
 from mistrust.metrics import attack_metrics
+from mistrust.rows import MetricRow
 from mistrust.run_paths import RunPaths, file_name
 
 log = logging.getLogger(__name__)
@@ -68,16 +69,6 @@ NO_SHADOW = "no_shadow"
 
 #: ``(logits (N, C), labels (N,), is_member (N,) bool)``
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-class MetricRow(NamedTuple):
-    """One value of the tidy result table (a row of ``results.csv``)."""
-
-    variant: str  # e.g. "base", or the calibration the outputs went through
-    attack: str
-    dataset: str  # evaluation set, or "shadow" for the operating point
-    metric: str  # a key of mistrust.metrics.METRIC_KEYS, or "operating_score"
-    value: float
 
 
 @dataclass(frozen=True)
@@ -356,12 +347,9 @@ def audit(
             ds: (s.score, s.is_member, None if shadow is None else s.predicted)
             for ds, s in result.scores[name].items()
         }
-        result.rows += [
-            MetricRow(*row)
-            for row in check_rows(
-                variant, name, scored, seed=seed, baseline=blind, in_distribution=ind
-            )
-        ]
+        result.rows += check_rows(
+            variant, name, scored, seed=seed, baseline=blind, in_distribution=ind
+        )
         log.debug("%s: audited %d sets", name, len(sets))
     return result
 

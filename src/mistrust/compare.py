@@ -24,6 +24,7 @@ import yaml
 
 from mistrust.errors import ConfigError
 from mistrust.io import atomic_write_text
+from mistrust.rows import MetricRow, ModelRow
 
 __all__ = ["COMPARE_COLUMNS", "Comparison", "compare_rows", "compare_run", "paper_tables"]
 
@@ -185,19 +186,18 @@ def _preset_of(config: dict) -> str:
 
 
 def compare_rows(
-    tables: list[PaperTable], attack_rows: list[tuple], model_rows: list[tuple]
+    tables: list[PaperTable], attack_rows: list[MetricRow], model_rows: list[ModelRow]
 ) -> list[Comparison]:
     """One :class:`Comparison` per value both the paper's tables and our rows hold.
 
-    ``attack_rows`` / ``model_rows``: ``(variant, attack|role, dataset, metric, value)``
-    as in ``results.csv`` / ``model_metrics.csv``. NaN values of ours are skipped. In the
+    ``attack_rows`` / ``model_rows``: the rows of ``results.csv`` / ``model_metrics.csv``. NaN values of ours are skipped. In the
     order of our rows; model metrics appear as attack ``"target model"`` / ``"shadow model"``.
     """
     ours: dict[tuple[str, str, str, str], float] = {}
-    for v, a, d, m, x in attack_rows:
-        ours[(v, a, d, m)] = float(x)
-    for v, role, d, m, x in model_rows:
-        ours[(v, f"{role} model", d, m)] = float(x)
+    for r in attack_rows:
+        ours[(r.variant, r.attack, r.dataset, r.metric)] = float(r.value)
+    for m in model_rows:
+        ours[(m.variant, f"{m.role} model", m.dataset, m.metric)] = float(m.value)
     present = {d for (_, _, d, _) in ours}
     out = []
     for table in tables:
@@ -293,7 +293,7 @@ def compare_run(run_dir: Path, *, report: bool = True) -> list[Path]:
         FileNotFoundError: no ``results.csv`` in ``run_dir``.
         ConfigError: the run is not one of the paper presets.
     """
-    from mistrust.report.tables import read_attack_rows, read_model_rows
+    from mistrust.tables import read_attack_rows, read_model_rows
 
     run_dir = Path(run_dir)
     attack_rows = read_attack_rows(run_dir)

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from mistrust.attacks.signals import max_score
-from mistrust.auditing import MetricRow, audit, labels_or_predicted
+from mistrust.auditing import audit, labels_or_predicted
 from mistrust.config import AttackConfig
 from mistrust.metrics import emd
 from mistrust.metrics.calibration import accuracy, ece, mmps, nll, overconfidence_error
 from mistrust.outputs import Outputs
+from mistrust.rows import MetricRow, ModelRow
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,8 @@ def evaluate_attacks(
     return list(result.rows), scores
 
 
-def model_metrics(variant: str, role: str, outs: RoleOutputs) -> list[tuple]:
-    """Rows ``(variant, role, dataset, metric, value)`` for one model."""
+def model_metrics(variant: str, role: str, outs: RoleOutputs) -> list[ModelRow]:
+    """The quality rows of one model (``model_metrics.csv``)."""
     rows = [
         (variant, role, "train", "accuracy", accuracy(outs.train.logits, outs.train.labels)),
         (variant, role, "test", "accuracy", accuracy(outs.test.logits, outs.test.labels)),
@@ -109,4 +110,4 @@ def model_metrics(variant: str, role: str, outs: RoleOutputs) -> list[tuple]:
         rows.append((variant, role, ds, "mmps", mmps(out.logits)))
     for ds, out in outs.sets.items():
         rows.append((variant, role, ds, "emd_max_score", emd(member_top, max_score(out.logits))))
-    return [(v, r, d, m, float(x)) for v, r, d, m, x in rows]
+    return [ModelRow(v, r, d, m, float(x)) for v, r, d, m, x in rows]

@@ -24,6 +24,7 @@ import numpy as np
 from mistrust.io import atomic_write_text, load_npz
 from mistrust.metrics.persample import jaccard_matrix, most_vulnerable, strongest_attack
 from mistrust.results import tidy_csv
+from mistrust.rows import MetricRow
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def _ordered(values: list[str]) -> list[str]:
 
 def per_sample_view(
     scores_dir: Path,
-    rows: Sequence[tuple],
+    rows: Sequence[MetricRow],
     *,
     variant: str,
     k: int,
@@ -114,7 +115,7 @@ def per_sample_view(
 
     Args:
         scores_dir: holds ``<attack>/<set>.npz`` (score, is_member, predicted, max_score).
-        rows: tidy result rows ``(variant, attack, dataset, metric, value)``; AUROC on the
+        rows: the result rows (``results.csv``); AUROC on the
             in-distribution set and ``("shadow", "operating_score")`` are read from them.
         variant: rows of other variants are ignored.
         k: how many members to rank.
@@ -124,11 +125,11 @@ def per_sample_view(
     Returns:
         A :class:`PerSample`; empty lists where the variant has no saved scores.
     """
-    own = [r for r in rows if r[0] == variant]
-    sets = _ordered([r[2] for r in own if r[2] != "shadow"])
+    own = [r for r in rows if r.variant == variant]
+    sets = _ordered([r.dataset for r in own if r.dataset != "shadow"])
     ref_set = "original" if "original" in sets else (sets[0] if sets else "original")
     loaded: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    for attack in _ordered([r[1] for r in own]):
+    for attack in _ordered([r.attack for r in own]):
         per_set = {s: d for s in sets if (d := _load(scores_dir / attack / f"{s}.npz"))}
         if ref_set in per_set:
             loaded[attack] = per_set
@@ -143,7 +144,7 @@ def per_sample_view(
     view = PerSample(variant, list(loaded), ref_set, None)
     if not loaded:
         return view
-    value = {(r[1], r[2], r[3]): r[4] for r in own}
+    value = {(r.attack, r.dataset, r.metric): r.value for r in own}
     threshold = {a: value.get((a, "shadow", "operating_score")) for a in loaded}
     view.strongest = strongest_attack(
         {

@@ -23,7 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from mistrust.io import atomic_write_text
-from mistrust.results import audit_table, tidy_csv
+from mistrust.rows import MetricRow, ModelRow, ModelSeedRow, SeedRow
+from mistrust.run_paths import RunPaths
+from mistrust.tables import Table, read_attack_rows, read_model_rows, set_table
+from mistrust.tables.formats import markdown, tidy_csv
+from mistrust.tables.model import ordered
 
 __all__ = [
     "MODEL_SEED_COLUMNS",
@@ -37,8 +41,8 @@ __all__ = [
     "write_seed_results",
 ]
 
-SEED_COLUMNS = ("variant", "attack", "dataset", "metric", "n", "mean", "sd")
-MODEL_SEED_COLUMNS = ("variant", "role", "dataset", "metric", "n", "mean", "sd")
+SEED_COLUMNS = SeedRow._fields  # ("variant", "attack", "dataset", "metric", "n", "mean", "sd")
+MODEL_SEED_COLUMNS = ModelSeedRow._fields  # ("variant", "role", ...)
 _SEED_DIR = re.compile(r"seed-(\d+)")
 
 
@@ -57,14 +61,17 @@ def seed_dirs(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def aggregate(per_seed: Sequence[Sequence[tuple]]) -> list[tuple]:
+def aggregate(
+    per_seed: Sequence[Sequence[MetricRow | ModelRow]], row: type[SeedRow | ModelSeedRow] = SeedRow
+) -> list:
     """Mean and sd across seeds of tidy rows ``(a, b, c, metric, value)``.
 
     Args:
         per_seed: one list of rows per seed (``results.csv`` or ``model_metrics.csv``).
+        row: the type of the rows returned (:class:`ModelSeedRow` for model rows).
 
     Returns:
-        ``(a, b, c, metric, n, mean, sd)`` per key, in order of first appearance; ``n``
+        ``row(a, b, c, metric, n, mean, sd)`` per key, in order of first appearance; ``n``
         counts the seeds with a non-NaN value; ``sd`` has ddof 1 (NaN for ``n < 2``);
         ``mean`` is NaN for ``n = 0``.
     """
@@ -79,42 +86,42 @@ def aggregate(per_seed: Sequence[Sequence[tuple]]) -> list[tuple]:
         arr = np.array(xs, dtype=np.float64)
         mean = float(arr.mean()) if len(arr) else math.nan
         sd = float(arr.std(ddof=1)) if len(arr) > 1 else math.nan
-        out.append((*key, len(arr), mean, sd))
+        out.append(row(*key, len(arr), mean, sd))
     return out
 
 
-def _read_tidy(path: Path) -> list[tuple]:
-    """Rows ``(a, b, c, metric, value)`` of a tidy CSV (``results.csv``); [] if missing."""
-    if not path.is_file():
-        return []
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        return [(*r[:4], float(r[4])) for r in reader if r]
-
-
-def read_seed_rows(path: Path) -> list[tuple]:
-    """Rows ``(a, b, c, metric, n, mean, sd)`` of ``results_seeds.csv``; [] if missing."""
+def read_seed_rows(path: Path, row: type[SeedRow | ModelSeedRow] = SeedRow) -> list:
+    """The rows of ``results_seeds.csv`` (``model_metrics_seeds.csv`` with
+    ``row=ModelSeedRow``); [] if missing."""
     if not Path(path).is_file():
         return []
     with Path(path).open(newline="") as fh:
         reader = csv.reader(fh)
         next(reader, None)
-        return [(*r[:4], int(r[4]), float(r[5]), float(r[6])) for r in reader if r]
+        return [row(*r[:4], int(r[4]), float(r[5]), float(r[6])) for r in reader if r]
 
 
-def seed_table(
-    rows: Sequence[tuple], variant: str, metric: str
-) -> tuple[list[str], list[str], dict[tuple[str, str], tuple[int, float, float]]]:
-    """``(row names, attacks, {(row, attack): (n, mean, sd)})`` of aggregated ``rows``:
-    evaluation sets as rows (members' TPR first for ``fpr``), as :func:`results.audit_table`."""
-    means = [(v, a, d, m, x) for v, a, d, m, _, x, _ in rows]
-    r, c, mean = audit_table(means, variant, metric)
-    _, _, sd = audit_table([(v, a, d, m, x) for v, a, d, m, _, _, x in rows], variant, metric)
-    _, _, n = audit_table([(v, a, d, m, k) for v, a, d, m, k, _, _ in rows], variant, metric)
-    if metric != "fpr":
-        r = r[1:]  # the members' row is TPR, shown with the false-positive rates only
-    return r, c, {k: (int(n[k]), mean[k], sd[k]) for k in mean if k[0] in r}
+def seed_table(rows: Sequence[SeedRow], variant: str, metric: str) -> Table:
+    """The table of :func:`mistrust.tables.set_table` for mean, sd and n across seeds:
+    evaluation sets as rows (members' TPR first for ``fpr``), attacks as columns, cells
+    ``(n, mean, sd)``; :func:`seed_cells` writes them as text."""
+    tables = {
+        part: set_table(
+            [MetricRow(r.variant, r.attack, r.dataset, r.metric, getattr(r, part)) for r in rows],
+            variant=variant,
+            metric=metric,
+        )
+        for part in ("n", "mean", "sd")
+    }
+    t = tables["mean"]
+    t.cells = {k: (int(tables["n"].cells[k]), x, tables["sd"].cells[k]) for k, x in t.cells.items()}
+    return t
+
+
+def seed_cells(t: Table, seeds: int) -> Table:
+    """``t`` with every cell written by :func:`format_cell` ("–" where absent)."""
+    cells = {(r, c): format_cell(t.cells.get((r, c)), seeds) for r in t.rows for c in t.cols}
+    return Table(t.key, t.title, t.rows, t.cols, cells, t.corner, group=t.group)
 
 
 def format_cell(cell: tuple[int, float, float] | None, seeds: int, digits: int = 3) -> str:
@@ -126,34 +133,27 @@ def format_cell(cell: tuple[int, float, float] | None, seeds: int, digits: int =
     return text + ("" if n == seeds else f" (n={n})")
 
 
-def _markdown(rows: list[tuple], seeds: int) -> str:
+def _markdown(rows: list[SeedRow], seeds: int) -> str:
     out = []
-    variants = list(dict.fromkeys(r[0] for r in rows))
-    for v in variants:
+    for v in ordered(r.variant for r in rows):
         for metric, title in (("fpr", "FPR per evaluation set"), ("auroc", "AUROC")):
-            r, c, cells = seed_table(rows, v, metric)
-            if not cells:
+            t = seed_table(rows, v, metric)
+            if not t.cells:
                 continue
             out.append(f"## {title} ({v}), mean ± sd over {seeds} seeds\n")
-            out.append("| " + " | ".join(["set \\ attack", *c]) + " |")
-            out.append("|" + "---|" * (len(c) + 1))
-            out += [
-                "| " + " | ".join([x, *(format_cell(cells.get((x, a)), seeds) for a in c)]) + " |"
-                for x in r
-            ]
-            out.append("")
+            out.append(markdown(seed_cells(t, seeds)))
     return "\n".join(out)
 
 
-def write_seed_results(run_dir: Path, runs: Sequence[Path]) -> list[tuple]:
+def write_seed_results(run_dir: Path, runs: Sequence[Path]) -> list[SeedRow]:
     """Aggregate the sub-runs ``runs`` into ``run_dir`` (the files of the module doc).
 
     Returns the rows of ``results_seeds.csv``.
     """
-    run_dir = Path(run_dir)
-    rows = aggregate([_read_tidy(p / "results.csv") for p in runs])
-    model = aggregate([_read_tidy(p / "model_metrics.csv") for p in runs])
-    atomic_write_text(run_dir / "results_seeds.csv", tidy_csv(SEED_COLUMNS, rows))
-    atomic_write_text(run_dir / "model_metrics_seeds.csv", tidy_csv(MODEL_SEED_COLUMNS, model))
-    atomic_write_text(run_dir / "tables_seeds.md", _markdown(rows, len(runs)))
+    paths, subs = RunPaths(run_dir), [RunPaths(p) for p in runs]
+    rows = aggregate([read_attack_rows(p) for p in subs if p.results_csv.is_file()])
+    model = aggregate([read_model_rows(p) for p in subs], ModelSeedRow)
+    atomic_write_text(paths.results_seeds_csv, tidy_csv(SEED_COLUMNS, rows))
+    atomic_write_text(paths.model_metrics_seeds_csv, tidy_csv(MODEL_SEED_COLUMNS, model))
+    atomic_write_text(paths.tables_seeds_md, _markdown(rows, len(runs)))
     return rows

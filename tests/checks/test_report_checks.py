@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 import mistrust
-from mistrust.report.tables import build_tables, to_markdown, verdict_lines
+from mistrust.rows import MetricRow
+from mistrust.tables import build_tables
+from mistrust.tables.findings import verdict_lines
+from mistrust.tables.formats import to_markdown
 
 
 def _logits(margins: np.ndarray) -> np.ndarray:
     return np.stack([margins, np.zeros_like(margins)], axis=1)
 
 
-def _rows() -> list[tuple]:
+def _rows() -> list[MetricRow]:
     rng = np.random.default_rng(0)
     n = 200
     member = np.arange(2 * n) < n
@@ -25,7 +28,7 @@ def _rows() -> list[tuple]:
     result = mistrust.audit(
         shadow, target, eval_sets={"shifted": shifted}, attacks=["threshold"], inputs=inputs
     )
-    return [tuple(r) for r in result.rows]
+    return list(result.rows)
 
 
 def test_tables_and_summary_name_the_flag_and_the_shift() -> None:

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mistrust.repeats import aggregate, format_cell, seed_dirs, seed_table, write_seed_results
+from mistrust.repeats import (
+    aggregate,
+    format_cell,
+    seed_cells,
+    seed_dirs,
+    seed_table,
+    write_seed_results,
+)
 
 SEED_ROWS = [
     [
@@ -72,12 +79,14 @@ def test_cells_say_mean_sd_and_missing_seeds() -> None:
 
 
 def test_seed_table_is_the_audit_table_layout() -> None:
-    rows, cols, cells = seed_table(aggregate(SEED_ROWS), "base", "fpr")
-    assert rows == ["members (TPR)", "original", "scaled"] and cols == ["threshold", "loss"]
-    assert cells[("members (TPR)", "threshold")] == (3, pytest.approx(0.7), pytest.approx(0.1))
-    assert cells[("original", "loss")] == (1, 0.3, pytest.approx(math.nan, nan_ok=True))
-    rows, _, cells = seed_table(aggregate(SEED_ROWS), "base", "auroc")
-    assert rows == ["original"] and cells[("original", "threshold")][0] == 0
+    t = seed_table(aggregate(SEED_ROWS), "base", "fpr")
+    assert t.rows == ["members (TPR)", "original", "scaled"] and t.cols == ["threshold", "loss"]
+    assert t.cells[("members (TPR)", "threshold")] == (3, pytest.approx(0.7), pytest.approx(0.1))
+    assert t.cells[("original", "loss")] == (1, 0.3, pytest.approx(math.nan, nan_ok=True))
+    assert ("scaled", "loss") not in t.cells  # loss never ran on scaled
+    assert seed_cells(t, 3).cells[("scaled", "loss")] == "–"
+    t = seed_table(aggregate(SEED_ROWS), "base", "auroc")
+    assert t.rows == ["original"] and t.cells[("original", "threshold")][0] == 0
 
 
 def _write(path: Path, rows: list[tuple]) -> None:

@@ -10,7 +10,7 @@ from mistrust.compare import compare_run, paper_tables
 from mistrust.config import load_config
 from mistrust.experiment import run_experiment
 from mistrust.io import load_npz
-from mistrust.report.tables import read_attack_rows
+from mistrust.tables import read_attack_rows
 
 TINY = [
     "data.stand_in=true",

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mistrust.rows import MetricRow, ModelRow
+
 MEMBERS = "members (TPR)"
 OPERATING = {
     "TPR": "tpr",
@@ -420,7 +422,7 @@ def test_csv_tables(pipeline, truth) -> None:
 # --- the same checks on hand-made rows (fast; no run) -----------------------------------------
 
 
-def _synthetic() -> tuple[list[tuple], list[tuple]]:
+def _synthetic() -> tuple[list[MetricRow], list[ModelRow]]:
     rng = np.random.default_rng(7)
     rows, model_rows = [], []
     metrics = ["tpr", "fpr", *OPERATING.values(), "oracle_tpr", "advantage"]
@@ -431,14 +433,14 @@ def _synthetic() -> tuple[list[tuple], list[tuple]]:
                     x = float(rng.uniform())
                     if (v, a, ds, m) == ("temp_&", "loss", "noise", "fpr"):
                         x = math.nan
-                    rows.append((v, a, ds, m, x))
+                    rows.append(MetricRow(v, a, ds, m, x))
             if a != "loss":
-                rows.append((v, a, "shadow", "operating_score", float(rng.uniform(2, 3))))
+                rows.append(MetricRow(v, a, "shadow", "operating_score", float(rng.uniform(2, 3))))
         for role in ("target", "shadow"):
             for d, m in MODEL.values():
-                model_rows.append((v, role, d, m, float(rng.uniform())))
+                model_rows.append(ModelRow(v, role, d, m, float(rng.uniform())))
             for ds in ("original", "scaled", "noise"):
-                model_rows.append((v, role, ds, "emd_max_score", float(rng.uniform())))
+                model_rows.append(ModelRow(v, role, ds, "emd_max_score", float(rng.uniform())))
     return rows, model_rows
 
 
@@ -447,8 +449,8 @@ def _as_dicts(rows, model_rows):
 
 
 def test_rendered_tables_match_rows_by_hand() -> None:
-    from mistrust.report.html import table_html
-    from mistrust.report.tables import build_tables, to_latex, to_markdown
+    from mistrust.tables import build_tables
+    from mistrust.tables.formats import to_html, to_latex, to_markdown
 
     rows, model_rows = _synthetic()
     res, mod = _as_dicts(rows, model_rows)
@@ -471,7 +473,7 @@ def test_rendered_tables_match_rows_by_hand() -> None:
     tex: Parsed = {}
     for t in tables:
         tex.update(parse_latex(to_latex(t)))
-    html = parse_html("".join(table_html(t) for t in tables))
+    html = parse_html("".join(to_html(t) for t in tables))
     for parsed, style in ((md, "md"), (tex, "tex"), (html, "html")):
         assert len(parsed) == len(tables)
         assert check_tables(parsed, res, mod, style) == 162  # 2 x (12 + 9 + 38) + 24 + 14 + 6
@@ -495,7 +497,7 @@ def test_written_results_match_rows_by_hand(tmp_path: Path) -> None:
     cfg = load_config(
         "smoke", ["variants.names=[base, temperature]", "attacks.names=[threshold, loss]"]
     )
-    rows = [("temperature" if r[0] == "temp_&" else r[0], *r[1:]) for r in rows]
+    rows = [r._replace(variant="temperature") if r.variant == "temp_&" else r for r in rows]
     rows = [r for r in rows if r[1] != "odd_%name"]
     write_results(RunResult(tmp_path, rows, model_rows, {}, {}, {}), **_names(cfg))
     res = read_csv(tmp_path / "results.csv")
@@ -531,19 +533,19 @@ def test_written_results_match_rows_by_hand(tmp_path: Path) -> None:
 # --- the headline, the trade-off points, reading and writing tables (fast) ---------------------
 
 
-def _rows(fprs: dict[tuple[str, str], float], tprs: dict[str, float]) -> list[tuple]:
+def _rows(fprs: dict[tuple[str, str], float], tprs: dict[str, float]) -> list[MetricRow]:
     rows = []
     for (a, ds), x in fprs.items():
-        rows.append(("base", a, ds, "fpr", x))
-        rows.append(("base", a, ds, "auroc", 0.5 + x / 10))
+        rows.append(MetricRow("base", a, ds, "fpr", x))
+        rows.append(MetricRow("base", a, ds, "auroc", 0.5 + x / 10))
     for a, x in tprs.items():
-        rows.append(("base", a, "original", "tpr", x))
-        rows.append(("base", a, "original", "tpr_at_1fpr", x / 2))
+        rows.append(MetricRow("base", a, "original", "tpr", x))
+        rows.append(MetricRow("base", a, "original", "tpr_at_1fpr", x / 2))
     return rows
 
 
 def test_headline_names_the_worst_ood_set() -> None:
-    from mistrust.report.tables import headline
+    from mistrust.tables.findings import headline
 
     rows = _rows(
         {
@@ -571,7 +573,7 @@ def test_headline_names_the_worst_ood_set() -> None:
 
 
 def test_headline_when_nothing_beats_the_original_or_no_ood_set() -> None:
-    from mistrust.report.tables import headline
+    from mistrust.tables.findings import headline
 
     rows = _rows({("loss", "original"): 0.4, ("loss", "noise"): 0.4}, {"loss": 0.6})
     assert headline(rows)[1] == (
@@ -586,13 +588,13 @@ def test_headline_when_nothing_beats_the_original_or_no_ood_set() -> None:
     assert headline(only)[1] == (
         "loss attack (base): TPR 0.60, FPR 0.30 on in-distribution non-members (AUROC 0.53)."
     )
-    nan = [r if r[3] != "auroc" else (*r[:4], math.nan) for r in only]
+    nan = [r if r.metric != "auroc" else r._replace(value=math.nan) for r in only]
     assert headline(nan)[1].startswith("loss attack (base): TPR 0.60, FPR 0.30")
     assert headline(nan)[1].endswith("(AUROC –).")
 
 
 def test_tradeoff_points_by_hand() -> None:
-    from mistrust.report.tables import tradeoff_points
+    from mistrust.tables.findings import tradeoff_points
 
     rows = _rows(
         {
@@ -604,11 +606,11 @@ def test_tradeoff_points_by_hand() -> None:
         },
         {"loss": 0.6, "salem": 0.4},
     )
-    rows.append(("temp", "loss", "original", "auroc", 0.7))
-    rows.append(("temp", "loss", "noise", "fpr", 0.25))
+    rows.append(MetricRow("temp", "loss", "original", "auroc", 0.7))
+    rows.append(MetricRow("temp", "loss", "noise", "fpr", 0.25))
     # a point needs both an OOD FPR and the in-distribution AUROC: neither pair below has one
-    rows.append(("temp", "entropy", "original", "auroc", 0.8))  # no OOD FPR
-    rows.append(("temp", "salem", "noise", "fpr", 0.5))  # no in-distribution AUROC
+    rows.append(MetricRow("temp", "entropy", "original", "auroc", 0.8))  # no OOD FPR
+    rows.append(MetricRow("temp", "salem", "noise", "fpr", 0.5))  # no in-distribution AUROC
     pts = tradeoff_points(rows)
     assert pts[0] == pytest.approx(("base", "loss", 0.75, 0.52, 0.3))
     assert pts[1] == pytest.approx(("base", "salem", 0.3, 0.51, 0.2))
@@ -617,12 +619,9 @@ def test_tradeoff_points_by_hand() -> None:
 
 
 def test_tables_are_read_back_and_written_as_latex(tmp_path: Path) -> None:
-    from mistrust.report.tables import (
-        build_tables,
-        read_attack_rows,
-        read_model_rows,
-        write_latex,
-    )
+    from mistrust.report.html import write_latex
+    from mistrust.run_paths import RunPaths
+    from mistrust.tables import build_tables, read_attack_rows, read_model_rows
 
     rows, model_rows = _synthetic()
     with pytest.raises(FileNotFoundError, match="no results.csv"):
@@ -634,10 +633,11 @@ def test_tables_are_read_back_and_written_as_latex(tmp_path: Path) -> None:
         fh.write("\n")
     got = read_attack_rows(tmp_path)
     assert got[:5] == [tuple(r) for r in rows[:5]] and len(got) == 5
-    assert all(isinstance(r[4], float) for r in got)
+    assert all(isinstance(r, MetricRow) and isinstance(r.value, float) for r in got)
     with open(tmp_path / "model_metrics.csv", "w") as fh:
         fh.write("variant,role,dataset,metric,value\nbase,target,test,ece,0.25\n")
-    assert read_model_rows(tmp_path) == [("base", "target", "test", "ece", 0.25)]
+    assert read_model_rows(tmp_path) == [ModelRow("base", "target", "test", "ece", 0.25)]
+    assert read_model_rows(tmp_path)[0].role == "target"
     (tmp_path / "model_metrics.csv").write_text("a,b\nx,y\n")
     with pytest.raises(ValueError, match="expected 5 columns"):
         read_model_rows(tmp_path)
@@ -645,7 +645,7 @@ def test_tables_are_read_back_and_written_as_latex(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected 5 columns"):
         read_model_rows(tmp_path)
     tables = build_tables(rows, model_rows)
-    paths = write_latex(tmp_path, tables)
+    paths = write_latex(RunPaths(tmp_path), tables)
     assert [p.name for p in paths] == [f"{t.key}.tex" for t in tables]
     assert [t.key for t in tables][:3] == ["fpr_v0", "auroc_v0", "operating_v0"]
     index = (tmp_path / "tables/all.tex").read_text()
@@ -656,13 +656,14 @@ def test_tables_are_read_back_and_written_as_latex(tmp_path: Path) -> None:
 
 
 def to_latex_of(table) -> str:
-    from mistrust.report.tables import to_latex
+    from mistrust.tables.formats import to_latex
 
     return to_latex(table)
 
 
 def test_latex_marks_each_columns_largest_rate() -> None:
-    from mistrust.report.tables import build_tables, to_latex
+    from mistrust.tables import build_tables
+    from mistrust.tables.formats import to_latex
 
     rows, model_rows = _synthetic()
     res = {r[:4]: r[4] for r in rows}
@@ -683,7 +684,9 @@ def test_latex_marks_each_columns_largest_rate() -> None:
 def test_run_result_value() -> None:
     from mistrust.results import RunResult
 
-    r = RunResult(Path("."), [("b", "a", "d", "m", 0.5), ("b", "a", "d", "n", 0.25)])
+    r = RunResult(
+        Path("."), [MetricRow("b", "a", "d", "m", 0.5), MetricRow("b", "a", "d", "n", 0.25)]
+    )
     assert r.value("b", "a", "d", "n") == 0.25
     with pytest.raises(KeyError):
         r.value("b", "a", "d", "x")
@@ -738,7 +741,7 @@ def test_results_json_and_file_layout(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_results(bad, **_names(cfg))
     cfg2 = load_config("smoke", ["variants.names=[base, laplace]", "attacks.names=[loss]"])
-    rows2 = rows + [("laplace", *r[1:]) for r in rows]
+    rows2 = rows + [r._replace(variant="laplace") for r in rows]
     write_results(RunResult(tmp_path, rows2, model_rows, {}, {}, {}), **_names(cfg2))
     assert "| set \\ variant | base | laplace |" in (tmp_path / "tables.md").read_text()
     assert (tmp_path / "tables/variants_loss.csv").read_text().startswith("set,base,laplace\n")
@@ -749,11 +752,11 @@ def test_results_json_and_file_layout(tmp_path: Path) -> None:
 def test_table_layout_and_notes() -> None:
     """What a reader sees around the numbers: corners, shading, grouping and the notes
     that say what each table shows."""
-    from mistrust.report.tables import build_tables
+    from mistrust.tables import build_tables
 
     rows, model_rows = _synthetic()
     rows += [
-        ("solo", "entropy", ds, m, 0.25)
+        MetricRow("solo", "entropy", ds, m, 0.25)
         for ds in ("original", "gan")
         for m in ("fpr", "tpr", "auroc")
     ]
@@ -817,14 +820,14 @@ def test_table_layout_and_notes() -> None:
 def test_emd_rows_are_the_targets_sets() -> None:
     """The EMD table lists the sets the target has an EMD for, in its order; the shadow's
     sets (here other ones, in another order) and values never reach it."""
-    from mistrust.report.tables import model_tables
+    from mistrust.tables.build import model_tables
 
     model_rows = []
     for v in ("base", "temp"):
         for i, ds in enumerate(("original", "scaled", "noise")):
-            model_rows.append((v, "target", ds, "emd_max_score", 0.1 * i + (v == "temp")))
+            model_rows.append(ModelRow(v, "target", ds, "emd_max_score", 0.1 * i + (v == "temp")))
         for ds in ("gan", "noise", "original"):
-            model_rows.append((v, "shadow", ds, "emd_max_score", 9.0))
+            model_rows.append(ModelRow(v, "shadow", ds, "emd_max_score", 9.0))
     emd = {t.key: t for t in model_tables(model_rows)}["emd"]
     assert emd.rows == ["original", "scaled", "noise"] and emd.cols == ["base", "temp"]
     assert emd.cells == {
@@ -838,7 +841,8 @@ def test_emd_rows_are_the_targets_sets() -> None:
 
 
 def test_single_variant_has_no_cross_variant_tables_and_bold_only_where_asked() -> None:
-    from mistrust.report.tables import build_tables, to_latex
+    from mistrust.tables import build_tables
+    from mistrust.tables.formats import to_latex
 
     rows, model_rows = _synthetic()
     rows = [r for r in rows if r[0] == "base"]

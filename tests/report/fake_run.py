@@ -18,6 +18,7 @@ from mistrust.config import Config
 from mistrust.metrics import attack_metrics, emd, oracle_threshold
 from mistrust.metrics.calibration import accuracy, ece, nll, overconfidence_error, softmax
 from mistrust.metrics.calibration import mmps as model_mmps
+from mistrust.rows import MetricRow, ModelRow
 
 # logit scale per evaluation set (members use 6.0): the larger, the more confident
 SET_SCALE = {
@@ -125,8 +126,8 @@ def make_fake_run(
         shadow_members=idx[2 * n : 3 * n],
         shadow_nonmembers=idx[2 * n : 3 * n],
     )
-    attack_rows: list[tuple] = []
-    model_rows: list[tuple] = []
+    attack_rows: list[MetricRow] = []
+    model_rows: list[ModelRow] = []
     info: dict = {}
     for v in variants:
         t = VARIANT_TEMPERATURE.get(v, 1.0 + len(v) % 3)
@@ -151,19 +152,23 @@ def make_fake_run(
                     np.savez(out_s, logits=z, labels=np.full(n, -1, np.int64))
         for role in ("target", "shadow"):
             model_rows += [
-                (v, role, "train", "accuracy", accuracy(train, y_train)),
-                (v, role, "test", "accuracy", accuracy(test, y_test)),
-                (v, role, "test", "ece", ece(test, y_test)),
-                (v, role, "test", "overconfidence_error", overconfidence_error(test, y_test)),
-                (v, role, "test", "nll", nll(test, y_test)),
-                (v, role, "members", "mmps", model_mmps(members)),
-                (v, role, "nonmembers", "mmps", model_mmps(test[:n])),
+                ModelRow(v, role, "train", "accuracy", accuracy(train, y_train)),
+                ModelRow(v, role, "test", "accuracy", accuracy(test, y_test)),
+                ModelRow(v, role, "test", "ece", ece(test, y_test)),
+                ModelRow(
+                    v, role, "test", "overconfidence_error", overconfidence_error(test, y_test)
+                ),
+                ModelRow(v, role, "test", "nll", nll(test, y_test)),
+                ModelRow(v, role, "members", "mmps", model_mmps(members)),
+                ModelRow(v, role, "nonmembers", "mmps", model_mmps(test[:n])),
             ]
         member_top = softmax(members).max(1)
         for s, z in set_logits.items():
-            model_rows.append((v, "target", s, "emd_max_score", emd(member_top, softmax(z).max(1))))
+            model_rows.append(
+                ModelRow(v, "target", s, "emd_max_score", emd(member_top, softmax(z).max(1)))
+            )
             if s != "original":
-                model_rows.append((v, "target", s, "mmps", model_mmps(z)))
+                model_rows.append(ModelRow(v, "target", s, "mmps", model_mmps(z)))
         for a in attacks:
             shadow_score = _signal(a, np.concatenate([members, test[n:]]))
             shadow_member = np.r_[np.ones(n, bool), np.zeros(n, bool)]
@@ -178,8 +183,8 @@ def make_fake_run(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(path, score=score, is_member=is_member, predicted=predicted, max_score=top)
                 met = attack_metrics(score, is_member, predicted, max_score=top)
-                attack_rows += [(v, a, s, k, float(x)) for k, x in met.items()]
-            attack_rows.append((v, a, "shadow", "operating_score", float(tau)))
+                attack_rows += [MetricRow(v, a, s, k, float(x)) for k, x in met.items()]
+            attack_rows.append(MetricRow(v, a, "shadow", "operating_score", float(tau)))
     _write_csv(
         run / "results.csv", ("variant", "attack", "dataset", "metric", "value"), attack_rows
     )

@@ -12,6 +12,7 @@ import pytest
 
 from mistrust.io import atomic_savez
 from mistrust.persample import per_sample_view, write_per_sample
+from mistrust.rows import MetricRow
 
 # 4 members, then the set's non-members; decisions as an attack at its threshold made them
 MEMBER_SCORE = {"a": [0.4, 0.9, 0.6, 0.9], "b": [5.0, 1.0, 2.0, 6.0], "c": [0.0, 2.0, 0.5, 0.1]}
@@ -21,14 +22,14 @@ NONMEMBER_FLAG = {
     "scaled": {"a": [1, 1], "c": [0, 1]},  # b has no scores on this set
 }
 ROWS = [
-    ("base", "a", "original", "auroc", 0.8),
-    ("base", "b", "original", "auroc", 0.9),  # highest, but no threshold: cannot rank
-    ("base", "c", "original", "auroc", 0.7),
-    ("base", "a", "scaled", "auroc", 0.3),
-    ("base", "a", "shadow", "operating_score", 0.5),
-    ("base", "c", "shadow", "operating_score", 1.0),
-    ("other", "c", "original", "auroc", 0.99),  # another variant: ignored
-    ("other", "c", "shadow", "operating_score", 0.0),
+    MetricRow("base", "a", "original", "auroc", 0.8),
+    MetricRow("base", "b", "original", "auroc", 0.9),  # highest, but no threshold: cannot rank
+    MetricRow("base", "c", "original", "auroc", 0.7),
+    MetricRow("base", "a", "scaled", "auroc", 0.3),
+    MetricRow("base", "a", "shadow", "operating_score", 0.5),
+    MetricRow("base", "c", "shadow", "operating_score", 1.0),
+    MetricRow("other", "c", "original", "auroc", 0.99),  # another variant: ignored
+    MetricRow("other", "c", "shadow", "operating_score", 0.0),
 ]
 
 
@@ -116,16 +117,17 @@ def test_unknown_index_and_class_are_minus_one(tmp_path: Path) -> None:
 
 
 def test_report_shows_the_view(run: Path) -> None:
-    from mistrust.report.html import Run, _per_sample
+    from mistrust.report.figures import per_sample
+    from mistrust.report.run import Run
 
-    html = _per_sample(Run(run, ROWS, []))
+    html = per_sample(Run(run, ROWS, []))
     assert "Most vulnerable members (base), ranked by a" in html
     assert "<td>11</td><td>8</td><td>0.400</td>" in html  # rank 1: index, class, margin
     assert "Agreement: members each attack calls member (base)" in html
     assert "Agreement: false positives on scaled (base)" in html
     assert "a (3)" in html  # a flags 3 members
     assert '%)">0.250</td>' in html  # a vs b on members, shaded
-    empty = _per_sample(Run(run / "nothing", ROWS, []))
+    empty = per_sample(Run(run / "nothing", ROWS, []))
     assert "per-sample view omitted" in empty
 
 
@@ -140,8 +142,8 @@ def test_an_attack_with_other_member_rows_is_left_out(tmp_path: Path) -> None:
     )
     rows = [
         *ROWS,
-        ("base", "d", "original", "auroc", 1.0),
-        ("base", "d", "shadow", "operating_score", 0.0),
+        MetricRow("base", "d", "original", "auroc", 1.0),
+        MetricRow("base", "d", "shadow", "operating_score", 0.0),
     ]
     view = per_sample_view(tmp_path, rows, variant="base", k=1)
     assert view.attacks == ["a", "b", "c"] and view.strongest == "a"
@@ -151,9 +153,9 @@ def test_a_degenerate_attack_does_not_rank_the_members(tmp_path: Path) -> None:
     # c is the strongest by AUROC but flagged (e.g. every decision "member"): a ranks instead
     _write_scores(tmp_path)
     rows = [r for r in ROWS if r[0] == "base"] + [
-        ("base", "c", "original", "auroc", 0.95),
-        ("base", "c", "original", "flag_constant", 1.0),
-        ("base", "a", "original", "flag_constant", 0.0),
+        MetricRow("base", "c", "original", "auroc", 0.95),
+        MetricRow("base", "c", "original", "flag_constant", 1.0),
+        MetricRow("base", "a", "original", "flag_constant", 0.0),
     ]
     rows = [r for r in rows if r[1:4] != ("c", "original", "auroc") or r[4] == 0.95]
     assert per_sample_view(tmp_path, rows, variant="base", k=2).strongest == "a"

@@ -12,7 +12,11 @@ from fake_run import EVIL, EVIL_PATH, make_fake_run, shared_report
 
 from mistrust.report import build_report
 from mistrust.report.plots import load_scores, operating_point
-from mistrust.report.tables import headline, lookup, read_attack_rows, tex_escape
+from mistrust.rows import MetricRow
+from mistrust.tables import read_attack_rows
+from mistrust.tables.findings import headline
+from mistrust.tables.formats import tex_escape
+from mistrust.tables.model import lookup
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +149,7 @@ def test_missing_results_names_the_run_dir(tmp_path: Path) -> None:
 
 def test_headline_when_no_ood_set_beats_original() -> None:
     rows = [
-        ("v", "a", d, m, x)
+        MetricRow("v", "a", d, m, x)
         for d, m, x in (("original", "tpr", 0.9), ("original", "fpr", 0.5), ("scaled", "fpr", 0.2))
     ]
     _, text = headline(rows)

@@ -10,6 +10,7 @@ import numpy as np
 from mistrust.checks.measure import in_distribution_checks, set_checks
 from mistrust.checks.verdict import Verdict, verdict
 from mistrust.metrics.rates import auroc
+from mistrust.rows import MetricRow
 
 __all__ = ["check_rows", "verdict_of_rows"]
 
@@ -33,7 +34,7 @@ def check_rows(
     seed: int,
     baseline: Mapping[str, np.ndarray] | None = None,
     in_distribution: str | None = "original",
-) -> list[tuple[str, str, str, str, float]]:
+) -> list[MetricRow]:
     """The checks of ``attack`` on every set, then its verdict per set.
 
     Args:
@@ -46,7 +47,7 @@ def check_rows(
             epsilon lower bound), or None / a name not in ``scored``: none.
 
     Returns:
-        ``(variant, attack, set, metric, value)`` per set: the
+        A :class:`~mistrust.rows.MetricRow` per set and value: the
         :data:`~mistrust.checks.SET_CHECK_KEYS` (and :data:`~mistrust.checks.BASELINE_KEYS`),
         the :data:`~mistrust.checks.IN_DISTRIBUTION_KEYS` on the in-distribution set, and
         ``verdict`` (:data:`~mistrust.checks.VERDICT_CODES`).
@@ -58,13 +59,13 @@ def check_rows(
     ind = in_distribution if in_distribution in scored else None
     if ind is not None:
         cells[ind] |= in_distribution_checks(*scored[ind], seed=seed)
-    rows = []
+    rows: list[MetricRow] = []
     for name, cell in cells.items():
-        rows += [(variant, attack, name, k, v) for k, v in cell.items()]
+        rows += [MetricRow(variant, attack, name, k, v) for k, v in cell.items()]
         cell = cell | {"auroc": _auroc_of(scored[name])} | _rates(*scored[name][1:])
         in_dist = None if ind is None else cells[ind] | {"auroc": _auroc_of(scored[ind])}
         v = verdict(cell, in_dist, set_name=name, in_distribution=name == ind)
-        rows.append((variant, attack, name, "verdict", v.code))
+        rows.append(MetricRow(variant, attack, name, "verdict", v.code))
     return rows
 
 

@@ -16,11 +16,12 @@ def build_report(run_dir: Path) -> Path:
     ``mistrust.report.gallery`` stays cheap to import.
     """
     from mistrust.report.html import build_report as build
+    from mistrust.run_paths import RunPaths
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "results.csv").is_file() and (run_dir / "results_seeds.csv").is_file():
+    paths = RunPaths(run_dir)
+    if not paths.results_csv.is_file() and paths.results_seeds_csv.is_file():
         from mistrust.report.seeds import build_seeds_report
 
-        return build_seeds_report(run_dir)
+        return build_seeds_report(paths.root)
 
-    return build(Path(run_dir))
+    return build(paths)

@@ -1,7 +1,7 @@
 """The report's per-sample view, read from ``vulnerable.csv`` and ``agreement.csv``.
 
 :func:`agreement_tables` turns the Jaccard rows of one variant into one attack x attack
-:class:`~mistrust.report.tables.Table` per group of samples (members, then the false
+:class:`~mistrust.tables.Table` per group of samples (members, then the false
 positives of each set); :func:`vulnerable_html` / :func:`vulnerable_markdown` list the
 most vulnerable members. Files written by :mod:`mistrust.persample`.
 """
@@ -13,8 +13,11 @@ import math
 from html import escape
 from pathlib import Path
 
-from mistrust.persample import AGREEMENT_FILE, MEMBERS, VULNERABLE_FILE
-from mistrust.report.tables import Table, fmt, ordered
+from mistrust.persample import MEMBERS
+from mistrust.run_paths import RunPaths
+from mistrust.tables import Table
+from mistrust.tables.formats import fmt
+from mistrust.tables.model import ordered
 
 _FIXED = ("variant", "rank", "index", "class", "ranked_by", "margin", "max_score")
 _FIXED += ("flagged_by", "n_attacks")
@@ -31,9 +34,9 @@ def _float(text: str) -> float:
     return float(text) if text not in ("", None) else math.nan
 
 
-def agreement_tables(run_dir: Path, variant: str) -> list[Table]:
+def agreement_tables(paths: RunPaths, variant: str) -> list[Table]:
     """Jaccard matrices of ``variant``: members first, then each set's false positives."""
-    rows = [r for r in _read(Path(run_dir) / AGREEMENT_FILE) if r["variant"] == variant]
+    rows = [r for r in _read(paths.agreement_csv) if r["variant"] == variant]
     out = []
     for i, samples in enumerate(ordered([r["samples"] for r in rows])):
         own = [r for r in rows if r["samples"] == samples]
@@ -64,16 +67,15 @@ def agreement_tables(run_dir: Path, variant: str) -> list[Table]:
     return out
 
 
-def _vulnerable(run_dir: Path, variant: str) -> tuple[list[dict[str, str]], list[str]]:
-    path = Path(run_dir) / VULNERABLE_FILE
-    rows = [r for r in _read(path) if r["variant"] == variant]
+def _vulnerable(paths: RunPaths, variant: str) -> tuple[list[dict[str, str]], list[str]]:
+    rows = [r for r in _read(paths.vulnerable_csv) if r["variant"] == variant]
     attacks = [c for c in (rows[0] if rows else {}) if c not in _FIXED]
     return rows, [a for a in attacks if any(r[a] != "" for r in rows)]
 
 
-def vulnerable_html(run_dir: Path, variant: str) -> str:
+def vulnerable_html(paths: RunPaths, variant: str) -> str:
     """The ranking of ``variant`` as an HTML table ('' if the run has none)."""
-    rows, attacks = _vulnerable(run_dir, variant)
+    rows, attacks = _vulnerable(paths, variant)
     if not rows:
         return ""
     head = ["rank", "index", "class", "margin", "max score", "flagged by", *attacks]
@@ -99,9 +101,9 @@ def vulnerable_html(run_dir: Path, variant: str) -> str:
     )
 
 
-def vulnerable_markdown(run_dir: Path, variant: str) -> str:
+def vulnerable_markdown(paths: RunPaths, variant: str) -> str:
     """The ranking of ``variant`` as a Markdown table ('' if the run has none)."""
-    rows, attacks = _vulnerable(run_dir, variant)
+    rows, attacks = _vulnerable(paths, variant)
     if not rows:
         return ""
     head = ["rank", "index", "class", "margin", "flagged by", *attacks]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -18,9 +19,12 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from mistrust.errors import InputError
 from mistrust.io import load_npz
 from mistrust.metrics import emd, roc_curve
 from mistrust.metrics.calibration import reliability_bins
+from mistrust.run_paths import RunPaths
+from mistrust.tables.findings import TradeoffPoint
 
 DPI = 90
 STYLE = {
@@ -74,11 +78,18 @@ def _inside(root: Path, path: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
 
 
-def load_scores(run_dir: Path, variant: str, attack: str, dataset: str) -> dict | None:
+def _run(run_dir: Path | RunPaths) -> RunPaths:
+    return run_dir if isinstance(run_dir, RunPaths) else RunPaths(run_dir)
+
+
+def load_scores(run_dir: Path | RunPaths, variant: str, attack: str, dataset: str) -> dict | None:
     """``score``, ``is_member``, ``predicted``, ``max_score`` of one set, or ``None``."""
-    root = Path(run_dir) / "scores"
-    path = root / variant / attack / f"{dataset}.npz"
-    if not _inside(root, path) or not path.is_file():
+    paths = _run(run_dir)
+    try:
+        path = paths.scores(variant, attack, dataset)
+    except InputError:  # a name that cannot be a file name has no scores
+        return None
+    if not _inside(paths.scores_dir, path) or not path.is_file():
         return None
     d = load_npz(path)
     return {k: d[k] for k in ("score", "is_member", "predicted", "max_score") if k in d}
@@ -122,7 +133,9 @@ def _curve(ax, d: dict, color: str, name: str) -> None:
     ax.plot([x], [y], marker="o", ms=7, color=color, mec="black", mew=1, ls="none")
 
 
-def roc_figure(run_dir: Path, variant: str, attack: str, sets: list[str]) -> Figure | None:
+def roc_figure(
+    run_dir: Path | RunPaths, variant: str, attack: str, sets: list[str]
+) -> Figure | None:
     """Members vs each evaluation set: ROC and log-log ROC, operating points marked."""
     data = [(i, s, load_scores(run_dir, variant, attack, s)) for i, s in enumerate(sets)]
     data = [(i, s, d) for i, s, d in data if d is not None]
@@ -146,7 +159,7 @@ def roc_figure(run_dir: Path, variant: str, attack: str, sets: list[str]) -> Fig
 
 
 def variant_roc_figure(
-    run_dir: Path, variants: list[str], attacks: list[str], dataset: str = "original"
+    run_dir: Path | RunPaths, variants: list[str], attacks: list[str], dataset: str = "original"
 ) -> Figure | None:
     """Log-log ROC on in-distribution data, one panel per attack, one curve per variant."""
     panels = [
@@ -174,7 +187,7 @@ def variant_roc_figure(
 
 
 def histogram_figure(
-    run_dir: Path, variant: str, attack: str, sets: list[str], emds: dict[str, float]
+    run_dir: Path | RunPaths, variant: str, attack: str, sets: list[str], emds: dict[str, float]
 ) -> Figure | None:
     """Max-score histograms, members vs each set, annotated with the EMD."""
     data = [(i, s, load_scores(run_dir, variant, attack, s)) for i, s in enumerate(sets)]
@@ -211,12 +224,16 @@ def histogram_figure(
     return fig
 
 
-def reliability_figure(run_dir: Path, variants: list[str]) -> Figure | None:
+def reliability_figure(run_dir: Path | RunPaths, variants: list[str]) -> Figure | None:
     """Reliability diagrams (15 equal-width bins) of each variant's target test outputs."""
     data = []
     for v in variants:
-        path = Path(run_dir) / "outputs" / v / "target" / "test.npz"
-        if _inside(Path(run_dir) / "outputs", path) and path.is_file():
+        paths = _run(run_dir)
+        try:
+            path = paths.outputs(v, "target", "test")
+        except InputError:
+            continue
+        if _inside(paths.outputs_dir, path) and path.is_file():
             out = load_npz(path)
             keep = out["labels"] >= 0
             if keep.any():
@@ -263,20 +280,20 @@ def reliability_figure(run_dir: Path, variants: list[str]) -> Figure | None:
     return fig
 
 
-def tradeoff_figure(points: list[tuple[str, str, float, float, float]]) -> Figure | None:
-    """Over-confidence vs leakage: ``(variant, attack, ood_fpr, auroc, tpr_at_1fpr)`` points."""
+def tradeoff_figure(points: Sequence[TradeoffPoint]) -> Figure | None:
+    """Over-confidence vs leakage: one point per (variant, attack)."""
     if not points:
         return None
-    variants = list(dict.fromkeys(p[0] for p in points))
-    attacks = list(dict.fromkeys(p[1] for p in points))
+    variants = list(dict.fromkeys(p.variant for p in points))
+    attacks = list(dict.fromkeys(p.attack for p in points))
     with style():
         fig, axes = _grid(2, 2, (5.0, 3.9))
-        for ax, k, ylab in (
-            (axes[0], 3, "in-distribution AUROC"),
-            (axes[1], 4, "in-distribution TPR at 1% FPR"),
+        for ax, key, ylab in (
+            (axes[0], "auroc", "in-distribution AUROC"),
+            (axes[1], "tpr_at_1fpr", "in-distribution TPR at 1% FPR"),
         ):
-            for v, a, *vals in points:
-                x, y = vals[0], vals[k - 2]
+            for p in points:
+                v, a, x, y = p.variant, p.attack, p.ood_fpr, getattr(p, key)
                 if math.isnan(x) or math.isnan(y):
                     continue
                 ax.plot(
@@ -299,7 +316,7 @@ def tradeoff_figure(points: list[tuple[str, str, float, float, float]]) -> Figur
                         color="0.25",
                     )
             for a in attacks:  # arrows: how each variant moves an attack from the first one
-                own = {p[0]: (p[2], p[k]) for p in points if p[1] == a}
+                own = {p.variant: (p.ood_fpr, getattr(p, key)) for p in points if p.attack == a}
                 start = own.get(variants[0])
                 for v, end in own.items():
                     if v != variants[0] and start and not any(map(math.isnan, (*start, *end))):

@@ -17,60 +17,50 @@ import yaml
 
 from mistrust._version import __version__
 from mistrust.io import atomic_write_text
-from mistrust.repeats import format_cell, read_seed_rows, seed_dir, seed_dirs, seed_table
+from mistrust.repeats import read_seed_rows, seed_cells, seed_dirs, seed_table
+from mistrust.rows import ModelSeedRow
+from mistrust.run_paths import RunPaths
+from mistrust.tables import Table
+from mistrust.tables.formats import to_html
+from mistrust.tables.model import ordered
 
 __all__ = ["build_seeds_report", "render"]
 
-SEEDS_FILE = "results_seeds.csv"
 
-
-def _table(
-    title: str, rows: list[str], cols: list[str], cells: dict, seeds: int, corner: str
-) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in [corner, *cols])
-    body = "".join(
-        f'<tr><th scope="row">{escape(r)}</th>'
-        + "".join(f"<td>{escape(format_cell(cells.get((r, c)), seeds))}</td>" for c in cols)
-        + "</tr>"
-        for r in rows
-    )
-    return (
-        f'<div class="tablebox"><table><caption>{escape(title)}</caption><thead><tr>{head}'
-        f"</tr></thead><tbody>{body}</tbody></table></div>"
-    )
-
-
-def _model_cells(model_rows: list[tuple]) -> tuple[list[str], list[str], dict]:
+def _model_table(model_rows: list[ModelSeedRow], seeds: int) -> Table:
+    """Train / test accuracy and ECE of each variant's target model, mean ± sd."""
     wanted = (("train", "accuracy", "train acc."), ("test", "accuracy", "test acc."))
     wanted += (("test", "ece", "ECE"),)
     cells = {
-        (v, label): (n, mean, sd)
-        for v, role, d, m, n, mean, sd in model_rows
-        for dd, mm, label in wanted
-        if role == "target" and (d, m) == (dd, mm)
+        (r.variant, label): (r.n, r.mean, r.sd)
+        for r in model_rows
+        for d, m, label in wanted
+        if r.role == "target" and (r.dataset, r.metric) == (d, m)
     }
-    variants = list(dict.fromkeys(k[0] for k in cells))
-    return variants, [label for *_, label in wanted], cells
+    variants = ordered(k[0] for k in cells)
+    t = Table(
+        "models", "Target models", variants, [label for *_, label in wanted], cells, "variant"
+    )
+    return seed_cells(t, seeds)
 
 
 def render(run_dir: Path) -> tuple[str, str]:
     """``(html, markdown)`` of the report across seeds in ``run_dir``."""
-    run_dir = Path(run_dir)
-    rows = read_seed_rows(run_dir / SEEDS_FILE)
-    model_rows = read_seed_rows(run_dir / "model_metrics_seeds.csv")
-    config_text = (
-        (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
-    )
+    paths = RunPaths(run_dir)
+    rows = read_seed_rows(paths.results_seeds_csv)
+    model_rows = read_seed_rows(paths.model_metrics_seeds_csv, ModelSeedRow)
+    config_text = paths.config.read_text() if paths.config.is_file() else ""
     config = (yaml.safe_load(config_text) if config_text else None) or {}
     if "seed" in config and "seeds" in config:
         seeds = [int(config["seed"]) + i for i in range(int(config["seeds"]))]
     else:
-        seeds = [int(p.name.split("-", 1)[1]) for p in seed_dirs(run_dir)]
+        seeds = [int(p.name.split("-", 1)[1]) for p in seed_dirs(paths.root)]
     k = len(seeds)
-    name = str(config.get("name", run_dir.name))
+    name = str(config.get("name", paths.root.name))
     links = ", ".join(
-        f'<a href="{escape(f"seed-{s}/report.html")}">{s}</a>'
-        if (seed_dir(run_dir, s) / "report.html").is_file()
+        f'<a href="{escape(paths.seed_run(s).report_html.relative_to(paths.root).as_posix())}">'
+        f"{s}</a>"
+        if paths.seed_run(s).report_html.is_file()
         else str(s)
         for s in seeds
     )
@@ -84,20 +74,21 @@ def render(run_dir: Path) -> tuple[str, str]:
         '<section id="tables"><h2>Across seeds</h2><div class="tables">',
     ]
     md = [f"# mistrust audit: {name}, {k} seeds\n", f"Seeds: {', '.join(map(str, seeds))}.\n"]
-    for v in dict.fromkeys(r[0] for r in rows):
+    for v in ordered(r.variant for r in rows):
         for metric, title in (
             ("fpr", "False-positive rate per evaluation set"),
             ("auroc", "AUROC"),
         ):
-            r, c, cells = seed_table(rows, v, metric)
-            if cells:
-                parts.append(_table(f"{title} ({v})", r, c, cells, k, "set \\ attack"))
-    variants, cols, cells = _model_cells(model_rows)
-    if cells:
-        parts.append(_table("Target models", variants, cols, cells, k, "variant"))
+            t = seed_table(rows, v, metric)
+            if t.cells:
+                t.title = f"{title} ({v})"
+                parts.append(to_html(seed_cells(t, k)))
+    models = _model_table(model_rows, k)
+    if models.rows:
+        parts.append(to_html(models))
     parts.append("</div></section>")
-    if (run_dir / "tables_seeds.md").is_file():
-        md.append((run_dir / "tables_seeds.md").read_text())
+    if paths.tables_seeds_md.is_file():
+        md.append(paths.tables_seeds_md.read_text())
     cfg = f"<pre>{escape(config_text)}</pre>" if config_text else ""
     parts.append(f'<section id="config"><h2>Configuration</h2>{cfg}</section>')
     nav = (("summary", "Summary"), ("tables", "Across seeds"), ("config", "Config"))
@@ -107,7 +98,7 @@ def render(run_dir: Path) -> tuple[str, str]:
         nav="".join(f'<a href="#{key}">{t}</a>' for key, t in nav),
         body="".join(parts),
         subtitle=escape(
-            f"mean ± sd over seeds {', '.join(map(str, seeds))} · run folder {run_dir.name}"
+            f"mean ± sd over seeds {', '.join(map(str, seeds))} · run folder {paths.root.name}"
         ),
         version=escape(__version__),
     )
@@ -116,11 +107,11 @@ def render(run_dir: Path) -> tuple[str, str]:
 
 def build_seeds_report(run_dir: Path) -> Path:
     """Write ``report.html`` and ``report.md`` across seeds into ``run_dir``; return the HTML."""
-    run_dir = Path(run_dir)
-    if not (run_dir / SEEDS_FILE).is_file():
-        raise FileNotFoundError(f"no {SEEDS_FILE} in run directory {run_dir}")
-    page, md = render(run_dir)
-    atomic_write_text(run_dir / "report.md", md)
-    out = run_dir / "report.html"
+    paths = RunPaths(run_dir)
+    if not paths.results_seeds_csv.is_file():
+        raise FileNotFoundError(f"no {paths.results_seeds_csv.name} in run directory {run_dir}")
+    page, md = render(paths.root)
+    atomic_write_text(paths.report_md, md)
+    out = paths.report_html
     atomic_write_text(out, page)
     return out

@@ -1,0 +1,58 @@
+"""The typed rows of a run's results: one type per tidy file.
+
+``results.csv`` holds :class:`MetricRow`s, ``model_metrics.csv`` :class:`ModelRow`s,
+``results_seeds.csv`` :class:`SeedRow`s and ``model_metrics_seeds.csv``
+:class:`ModelSeedRow`s; each file's columns are its type's field names, in order. The
+tables (:mod:`mistrust.tables`) are built from these rows only. docs/ARCHITECTURE.md
+says who writes and reads each file.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["MetricRow", "ModelRow", "ModelSeedRow", "SeedRow"]
+
+
+class MetricRow(NamedTuple):
+    """One value of the tidy result table (a row of ``results.csv``)."""
+
+    variant: str  # e.g. "base", or the calibration the outputs went through
+    attack: str
+    dataset: str  # evaluation set, or "shadow" for the operating point
+    metric: str  # a key of mistrust.metrics.METRIC_KEYS, or "operating_score"
+    value: float
+
+
+class ModelRow(NamedTuple):
+    """One quality value of one model (a row of ``model_metrics.csv``)."""
+
+    variant: str
+    role: str  # "target" or "shadow"
+    dataset: str  # "train", "test", "members", "nonmembers" or an evaluation set
+    metric: str  # e.g. "accuracy", "ece", "mmps", "emd_max_score"
+    value: float
+
+
+class SeedRow(NamedTuple):
+    """One :class:`MetricRow` key across seeds (a row of ``results_seeds.csv``)."""
+
+    variant: str
+    attack: str
+    dataset: str
+    metric: str
+    n: int  # seeds with a value (NaN values are left out)
+    mean: float  # NaN for n = 0
+    sd: float  # sample standard deviation (ddof 1); NaN for n < 2
+
+
+class ModelSeedRow(NamedTuple):
+    """One :class:`ModelRow` key across seeds (a row of ``model_metrics_seeds.csv``)."""
+
+    variant: str
+    role: str
+    dataset: str
+    metric: str
+    n: int
+    mean: float
+    sd: float
