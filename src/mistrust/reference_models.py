@@ -31,6 +31,7 @@ from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.population import Population
 from mistrust.executors import run_tasks, training_resources
 from mistrust.io import atomic_write_text
+from mistrust.models.layout import memory_format_for
 from mistrust.outputs import Outputs, cached, compute_outputs
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,8 @@ def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) 
     out_dir = run_dir / "outputs" / "reference" / str(i)
     if fresh:
         shutil.rmtree(out_dir, ignore_errors=True)
+    # in compute_outputs' layout once for every set below (the model is this task's own)
+    model.to(memory_format=memory_format_for(model))
     bs, pre, dev = job.tcfg.eval_batch_size, job.preprocess, job.device
     n = len(job.images)
     _cached(
@@ -206,7 +209,7 @@ def target_extra_outputs(job: ReferenceJob, pop: Population) -> dict[str, Output
     model, meta = load_model(
         run_dir / "models" / "base" / "target.pt", job.model, stand_in=job.data.stand_in
     )
-    model.to(device)
+    model.to(device, memory_format=memory_format_for(model))  # once for every set below
     out_dir = run_dir / "outputs" / "reference" / "target"
     marker = out_dir / "fingerprint.txt"
     if not marker.is_file() or marker.read_text() != meta["fingerprint"]:

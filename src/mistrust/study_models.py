@@ -27,7 +27,7 @@ from mistrust.config import DataConfig, ModelConfig, TrainConfig
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.splits import ROLES
 from mistrust.executors import run_tasks, training_resources
-from mistrust.outputs import cached, compute_outputs
+from mistrust.outputs import cached, compute_outputs, inference_layout
 from mistrust.variants import BASE, get_variant, sets_fitted_on
 
 log = logging.getLogger(__name__)
@@ -75,24 +75,25 @@ def cache_outputs(model: torch.nn.Module, job: StudyJob, role: str, out_dir: Pat
     """``model``'s outputs on ``role``'s train and test splits and on the evaluation sets
     that role needs, each cached as ``out_dir/<name>.npz`` (computed only if missing)."""
     dev, bs = job.device, job.eval_batch_size
-    for split in ("train", "test"):
-        subset = job.splits[f"{role}_{split}"]
-        cached(
-            out_dir / f"{split}.npz",
-            lambda s=subset: compute_outputs(
-                model, job.preprocess(s.images), s.labels, batch_size=bs, device=dev
-            ),
-        )
-    fitted_on = sets_fitted_on()
-    for name, (x, labels) in job.sets.items():
-        # "original" is a subset of the test split; every other set only the target sees,
-        # except those a post-hoc variant fits on (the Laplace prior's noise set), per role
-        if name == "original" or (role == "shadow" and name not in fitted_on):
-            continue
-        cached(
-            out_dir / f"{name}.npz",
-            lambda x=x, y=labels: compute_outputs(model, x, y, batch_size=bs, device=dev),
-        )
+    with inference_layout(model):  # once for every set, not twice per set
+        for split in ("train", "test"):
+            subset = job.splits[f"{role}_{split}"]
+            cached(
+                out_dir / f"{split}.npz",
+                lambda s=subset: compute_outputs(
+                    model, job.preprocess(s.images), s.labels, batch_size=bs, device=dev
+                ),
+            )
+        fitted_on = sets_fitted_on()
+        for name, (x, labels) in job.sets.items():
+            # "original" is a subset of the test split; every other set only the target
+            # sees, except those a post-hoc variant fits on (the Laplace prior's noise set)
+            if name == "original" or (role == "shadow" and name not in fitted_on):
+                continue
+            cached(
+                out_dir / f"{name}.npz",
+                lambda x=x, y=labels: compute_outputs(model, x, y, batch_size=bs, device=dev),
+            )
 
 
 def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
