@@ -10,10 +10,6 @@ import pytest
 # steals the core its partner needs (a 2048 x 2048 eigendecomposition: 28 s spinning,
 # 3.4 s sleeping, at load 14). The console runs the tests start inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") != "1":
-    # `make test` runs two pytest processes (pytest-xdist) on the two cores: one torch
-    # thread each, and the console runs they start, instead of two threads competing
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
