@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Before torch loads its OpenMP runtime (read once, at load): idle OpenMP threads sleep
+# instead of spinning. Results do not change; on a shared 2-core machine a spinning thread
+# steals the core its partner needs (a 2048 x 2048 eigendecomposition: 28 s spinning,
+# 3.4 s sleeping, at load 14). The console runs the tests start inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 

@@ -151,7 +151,8 @@ def _study_job(
     device: torch.device,
     progress: bool,
 ) -> StudyJob:
-    """The inputs every model task reads: each role's splits and the evaluation sets."""
+    """What every model task reads: the ``data`` and ``model`` sections, the training
+    settings of each trained variant, each role's splits and the evaluation sets."""
     splits = {
         f"{role}_{split}": (data.train if split == "train" else data.test).subset(
             data.splits[f"{role}_{split}"]
@@ -161,8 +162,13 @@ def _study_job(
     }
     inputs = {name: (s.x, s.labels) for name, s in sets.items()}
     local = cfg.executor == "local"
+    trained = trained_variants(cfg.variants.names, reference=bool(cfg.reference.attacks))
     return StudyJob(
-        cfg,
+        cfg.data,
+        cfg.model,
+        {v: get_variant(v).train_config(cfg.train, cfg.variants) for v in trained},
+        cfg.seed,
+        cfg.train.eval_batch_size,
         str(run_dir),
         data.preprocess,
         data.num_classes,
@@ -263,10 +269,11 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     with timer.stage("evaluation sets", say=f"evaluation sets: {', '.join(cfg.eval.sets)}"):
         sets = build_evalsets(cfg, data, default_cache(), device, progress)
     variants = [get_variant(v) for v in cfg.variants.names]
-    say = f"models: {', '.join(trained_variants(cfg))} x {', '.join(ROLES)} ({cfg.executor})"
+    job = _study_job(cfg, data, sets, run_dir, device, progress)
+    say = f"models: {', '.join(job.train)} x {', '.join(ROLES)} ({cfg.executor})"
     with timer.stage("models", say=say):
         train_times = train_study_models(
-            cfg, _study_job(cfg, data, sets, run_dir, device, progress), progress=progress
+            job, executor=cfg.executor, address=cfg.ray_address, progress=progress
         )
     info: dict[str, dict] = {}
     posthoc = [v.name for v in variants if v.posthoc]

@@ -285,7 +285,8 @@ def _check_variants(
                 f"{fix}, set variants.calibration_set: nonmembers (the paper's choice), "
                 f"or drop {v.name} from variants.names"
             )
-    return trained_variants(cfg), [v.name for v in variants if v.posthoc]
+    trained = trained_variants(cfg.variants.names, reference=bool(cfg.reference.attacks))
+    return trained, [v.name for v in variants if v.posthoc]
 
 
 def _check_eval_sets(

@@ -249,8 +249,10 @@ def reference_attack_rows(
     images, labels = population_images(data, pop)
     flip = query_flips(r.augment_queries, cfg.data.augment)
     job = ReferenceJob(
-        cfg,
+        cfg.data,
+        cfg.model,
         dataclasses.replace(cfg.train, epochs=r.epochs or cfg.train.epochs),
+        cfg.seed,
         str(run_dir),
         data.preprocess,
         data.num_classes,
@@ -261,7 +263,9 @@ def reference_attack_rows(
         str(device),
         progress and cfg.executor == "local",
     )
-    train_reference_models(job, pop, progress=progress)
+    train_reference_models(
+        job, pop, executor=cfg.executor, address=cfg.ray_address, progress=progress
+    )
 
     train, test = Outputs.load(target_dir / "train.npz"), Outputs.load(target_dir / "test.npz")
     sp = data.splits

@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from mistrust.config import Config, TrainConfig
+from mistrust.config import DataConfig, ModelConfig, TrainConfig
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.population import Population
 from mistrust.executors import run_tasks, training_resources
 from mistrust.io import atomic_write_text
+from mistrust.models.layout import memory_format_for
 from mistrust.outputs import Outputs, cached, compute_outputs
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,14 @@ _SEED_OFFSET = 1000  # reference model i trains with seed + 1000 + i (target: se
 
 @dataclass
 class ReferenceJob:
-    """What every reference-training task needs (put once into Ray's object store)."""
+    """What every reference-training task needs (put once into Ray's object store): the
+    run's ``data`` and ``model`` sections, the reference models' training settings and seed,
+    and the population and queries."""
 
-    cfg: Config
-    tcfg: TrainConfig
+    data: DataConfig
+    model: ModelConfig
+    tcfg: TrainConfig  # the run's train section with reference.epochs; its eval_batch_size
+    seed: int  # the run's; reference model i trains with seed + 1000 + i
     run_dir: str
     preprocess: Preprocess
     num_classes: int
@@ -116,22 +121,24 @@ def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) 
     rows_t = torch.as_tensor(rows, dtype=torch.long)
     subset = ImageSet(job.images[rows_t], job.labels[rows_t], [], f"reference-{i}")
     model, meta, fresh = train_or_load(
-        job.cfg.data,
-        job.cfg.model,
+        job.data,
+        job.model,
         job.tcfg,
         role=f"reference-{i}-{digest}",
         train_set=subset,
         preprocess=job.preprocess,
         num_classes=job.num_classes,
         model_path=run_dir / "models" / "reference" / f"{i}.pt",
-        seed=job.cfg.seed + _SEED_OFFSET + i,
+        seed=job.seed + _SEED_OFFSET + i,
         device=torch.device(job.device),
         progress=job.progress,
     )
     out_dir = run_dir / "outputs" / "reference" / str(i)
     if fresh:
         shutil.rmtree(out_dir, ignore_errors=True)
-    bs, pre, dev = job.cfg.train.eval_batch_size, job.preprocess, job.device
+    # in compute_outputs' layout once for every set below (the model is this task's own)
+    model.to(memory_format=memory_format_for(model))
+    bs, pre, dev = job.tcfg.eval_batch_size, job.preprocess, job.device
     n = len(job.images)
     _cached(
         out_dir / "population.npz",
@@ -169,17 +176,18 @@ def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) 
     }
 
 
-def train_reference_models(job: ReferenceJob, pop: Population, *, progress: bool) -> None:
-    """Run one :func:`train_reference_model` task per row of ``pop.keep`` on the config's
-    executor (local or Ray)."""
-    cfg = job.cfg
+def train_reference_models(
+    job: ReferenceJob, pop: Population, *, executor: str, address: str | None, progress: bool
+) -> None:
+    """Run one :func:`train_reference_model` task per row of ``pop.keep`` on ``executor``
+    (``"local"`` or ``"ray"``; ``address``: the Ray cluster's, None for a local instance)."""
     tasks = [(i, np.flatnonzero(pop.keep[i]), pop.digest(i)) for i in range(len(pop.keep))]
     metas = run_tasks(
         train_reference_model,
         tasks,
         shared=job,
-        executor=cfg.executor,
-        address=cfg.ray_address,
+        executor=executor,
+        address=address,
         **training_resources(job.device),
         progress=progress,
         desc="reference models",
@@ -196,18 +204,18 @@ def target_extra_outputs(job: ReferenceJob, pop: Population) -> dict[str, Output
     ``<set>-flip``; cached under ``RUN/outputs/reference/target`` (cleared on a new target)."""
     from mistrust.modeling import load_model
 
-    cfg, run_dir, device = job.cfg, Path(job.run_dir), torch.device(job.device)
+    run_dir, device = Path(job.run_dir), torch.device(job.device)
     images, labels, pre = job.images, job.labels, job.preprocess
     model, meta = load_model(
-        run_dir / "models" / "base" / "target.pt", cfg.model, stand_in=cfg.data.stand_in
+        run_dir / "models" / "base" / "target.pt", job.model, stand_in=job.data.stand_in
     )
-    model.to(device)
+    model.to(device, memory_format=memory_format_for(model))  # once for every set below
     out_dir = run_dir / "outputs" / "reference" / "target"
     marker = out_dir / "fingerprint.txt"
     if not marker.is_file() or marker.read_text() != meta["fingerprint"]:
         shutil.rmtree(out_dir, ignore_errors=True)
         atomic_write_text(marker, meta["fingerprint"])
-    bs, dev, a = cfg.train.eval_batch_size, str(device), pop.n_audited
+    bs, dev, a = job.tcfg.eval_batch_size, str(device), pop.n_audited
     z = torch.as_tensor(pop.z)
     out = {
         "z": _cached(

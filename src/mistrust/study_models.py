@@ -16,17 +16,18 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mistrust.config import Config
+from mistrust.config import DataConfig, ModelConfig, TrainConfig
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.splits import ROLES
 from mistrust.executors import run_tasks, training_resources
-from mistrust.outputs import cached, compute_outputs
+from mistrust.outputs import cached, compute_outputs, inference_layout
 from mistrust.variants import BASE, get_variant, sets_fitted_on
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,14 @@ __all__ = [
 
 @dataclass
 class StudyJob:
-    """What every model task needs (put once into Ray's object store)."""
+    """What every model task needs (put once into Ray's object store): the run's ``data``
+    and ``model`` sections, each trained variant's training settings, and the inputs."""
 
-    cfg: Config
+    data: DataConfig
+    model: ModelConfig
+    train: dict[str, TrainConfig]  # trained variant -> its training settings, in run order
+    seed: int  # the target's; the shadow trains with seed + 1
+    eval_batch_size: int
     run_dir: str
     preprocess: Preprocess
     num_classes: int
@@ -54,11 +60,12 @@ class StudyJob:
     progress: bool
 
 
-def trained_variants(cfg: Config) -> list[str]:
-    """Variants with their own models; ``base`` too when a post-hoc variant or the
-    reference attacks need its models."""
-    names = [v for v in cfg.variants.names if not get_variant(v).posthoc]
-    needs_base = any(get_variant(v).posthoc for v in cfg.variants.names) or cfg.reference.attacks
+def trained_variants(variant_names: Sequence[str], *, reference: bool) -> list[str]:
+    """Of ``variant_names`` (``variants.names``), those with their own models; ``base`` too
+    when a post-hoc variant or the reference attacks (``reference``: any configured) need
+    its models."""
+    names = [v for v in variant_names if not get_variant(v).posthoc]
+    needs_base = any(get_variant(v).posthoc for v in variant_names) or reference
     if needs_base and BASE not in names:
         names.insert(0, BASE)
     return names
@@ -67,25 +74,26 @@ def trained_variants(cfg: Config) -> list[str]:
 def cache_outputs(model: torch.nn.Module, job: StudyJob, role: str, out_dir: Path) -> None:
     """``model``'s outputs on ``role``'s train and test splits and on the evaluation sets
     that role needs, each cached as ``out_dir/<name>.npz`` (computed only if missing)."""
-    dev, bs = job.device, job.cfg.train.eval_batch_size
-    for split in ("train", "test"):
-        subset = job.splits[f"{role}_{split}"]
-        cached(
-            out_dir / f"{split}.npz",
-            lambda s=subset: compute_outputs(
-                model, job.preprocess(s.images), s.labels, batch_size=bs, device=dev
-            ),
-        )
-    fitted_on = sets_fitted_on()
-    for name, (x, labels) in job.sets.items():
-        # "original" is a subset of the test split; every other set only the target sees,
-        # except those a post-hoc variant fits on (the Laplace prior's noise set), per role
-        if name == "original" or (role == "shadow" and name not in fitted_on):
-            continue
-        cached(
-            out_dir / f"{name}.npz",
-            lambda x=x, y=labels: compute_outputs(model, x, y, batch_size=bs, device=dev),
-        )
+    dev, bs = job.device, job.eval_batch_size
+    with inference_layout(model):  # once for every set, not twice per set
+        for split in ("train", "test"):
+            subset = job.splits[f"{role}_{split}"]
+            cached(
+                out_dir / f"{split}.npz",
+                lambda s=subset: compute_outputs(
+                    model, job.preprocess(s.images), s.labels, batch_size=bs, device=dev
+                ),
+            )
+        fitted_on = sets_fitted_on()
+        for name, (x, labels) in job.sets.items():
+            # "original" is a subset of the test split; every other set only the target
+            # sees, except those a post-hoc variant fits on (the Laplace prior's noise set)
+            if name == "original" or (role == "shadow" and name not in fitted_on):
+                continue
+            cached(
+                out_dir / f"{name}.npz",
+                lambda x=x, y=labels: compute_outputs(model, x, y, batch_size=bs, device=dev),
+            )
 
 
 def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
@@ -97,18 +105,17 @@ def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
     from mistrust.modeling import train_or_load
 
     vname, role = task
-    cfg = job.cfg
     run_dir = Path(job.run_dir)
     out_dir = run_dir / "outputs" / vname / role
     model, meta, fresh = train_or_load(
-        cfg.data,
-        cfg.model,
-        get_variant(vname).train_config(cfg.train, cfg.variants),
+        job.data,
+        job.model,
+        job.train[vname],
         role=role,
         train_set=job.splits[f"{role}_train"],
         preprocess=job.preprocess,
         num_classes=job.num_classes,
-        seed=cfg.seed + ROLES.index(role),
+        seed=job.seed + ROLES.index(role),
         device=torch.device(job.device),
         progress=job.progress,
         model_path=run_dir / "models" / vname / f"{role}.pt",
@@ -127,22 +134,24 @@ def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
 
 
 def train_study_models(
-    cfg: Config,
     job: StudyJob,
     *,
+    executor: str,
+    address: str | None,
     progress: bool,
 ) -> dict[str, float]:
-    """Run every ``(variant, role)`` task on ``cfg.executor``; training seconds of the
-    models trained now, by ``"<variant>/<role>"``."""
-    tasks = [(v, role) for v in trained_variants(cfg) for role in ROLES]
+    """Run a ``(variant, role)`` task for every variant of ``job.train`` and every role on
+    ``executor`` (``address``: the Ray cluster's, None for a local instance); training
+    seconds of the models trained now, by ``"<variant>/<role>"``."""
+    tasks = [(v, role) for v in job.train for role in ROLES]
     metas = run_tasks(
         train_study_model,
         tasks,
         shared=job,
-        executor=cfg.executor,
-        address=cfg.ray_address,
+        executor=executor,
+        address=address,
         **training_resources(job.device),
-        progress=progress and cfg.executor != "local",
+        progress=progress and executor != "local",
         desc="models",
     )
     fresh = [m for m in metas if m["trained"]]

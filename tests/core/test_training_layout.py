@@ -9,7 +9,7 @@ import torch
 from mistrust.config import TrainConfig
 from mistrust.data.images import Preprocess
 from mistrust.models import create_model
-from mistrust.outputs import compute_outputs
+from mistrust.outputs import compute_outputs, inference_layout
 from mistrust.training import make_optimizer, train_model
 
 PRE = Preprocess(1, 16, (0.5,), (0.25,))
@@ -51,6 +51,24 @@ def test_trained_model_is_contiguous_and_matches_a_reloaded_copy() -> None:
     a = compute_outputs(model, PRE(x), y)
     b = compute_outputs(reloaded.eval(), PRE(x), y)
     assert (a.logits == b.logits).all() and (a.features == b.features).all()
+
+
+def test_inference_layout_converts_once_with_the_same_outputs() -> None:
+    x, y = _data()
+    model = _cnn().eval()
+    alone = [compute_outputs(model, PRE(x[i::2]), y[i::2]) for i in range(2)]
+    weights = [p for p in model.parameters() if p.dim() == 4]  # the convolutions
+    assert weights and all(w.is_contiguous() for w in weights)  # handed back contiguous
+    with inference_layout(model):
+        assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+        storage = [w.data_ptr() for w in weights]
+        inside = [compute_outputs(model, PRE(x[i::2]), y[i::2]) for i in range(2)]
+        # no copy of the weights per call: the same storage, still channels-last
+        assert [w.data_ptr() for w in weights] == storage
+        assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    assert all(w.is_contiguous() for w in weights)
+    for a, b in zip(alone, inside, strict=True):
+        assert (a.logits == b.logits).all() and (a.features == b.features).all()
 
 
 def test_optimizer_is_fused_on_cpu() -> None:

@@ -91,8 +91,13 @@ def test_rerun_resumes_and_is_identical(seeds_run: Path) -> None:
         (["--set", "seeds=two"], "seeds: expected an integer, got 'two'"),
     ],
 )
-def test_bad_seeds_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    proc = _run("run", "--preset", "smoke", *args, "--out", str(tmp_path / "r"))
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == f"mistrust: error: {message}"
+def test_bad_seeds_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    # in-process: the console script's own exit path is tests/e2e/test_cli.py's
+    from mistrust.cli import main
+
+    code = main(["run", "--preset", "smoke", *args, "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"mistrust: error: {message}"
     assert not (tmp_path / "r").exists()

@@ -49,8 +49,10 @@ def _job(run_dir: Path) -> tuple[ReferenceJob, list]:
     )
     ood = torch.randn(10, 1, 8, 8, generator=g)
     job = ReferenceJob(
-        cfg,
+        cfg.data,
+        cfg.model,
         cfg.train,
+        cfg.seed,
         str(run_dir),
         Preprocess(1, 8, (0.5,), (0.25,)),
         3,

@@ -443,8 +443,9 @@ class _Fake:
     def __init__(self) -> None:
         self.flip: bool | None = None
 
-    def train(self, job, pop, *, progress: bool) -> None:
+    def train(self, job, pop, *, executor: str, address: str | None, progress: bool) -> None:
         self.flip, self.job, self.progress = job.flip, job, progress
+        self.executor, self.address = executor, address
         root = Path(job.run_dir) / "outputs" / "reference"
         n = len(job.images)
         for m in range(len(pop.keep)):
@@ -708,7 +709,9 @@ def test_stage_hands_the_training_task_its_inputs(tmp_path, monkeypatch, executo
     extra = [f"executor={executor}", f"reference.epochs={epochs or 'null'}", "train.epochs=2"]
     cfg, data, _, _, fake = _stage(tmp_path, monkeypatch, *extra, progress=True)
     job = fake.job
-    assert job.cfg is cfg and job.tcfg.epochs == (epochs or 2)
+    assert job.data is cfg.data and job.model is cfg.model and job.seed == cfg.seed
+    assert (fake.executor, fake.address) == (executor, None)
+    assert job.tcfg.epochs == (epochs or 2)
     assert job.tcfg.lr == cfg.train.lr  # the target's training config otherwise
     assert job.preprocess is data.preprocess and job.num_classes == C
     assert job.run_dir == str(tmp_path / "run") and job.device == "cpu"
