@@ -14,12 +14,20 @@ directory every worker can reach (a shared filesystem on a cluster).
 ``threads`` makes every task run torch with that many threads (Ray starts its
 workers with one): float reductions then add up in the same order as in this
 process, so a Ray run gives the same bytes as a local one on the same kind of CPU.
+
+``workers`` runs local tasks in that many forked processes at once (each with
+``threads`` torch threads). Small convnets use two cores better as two 1-thread
+trainings than as one 2-thread training (BENCHMARKS.md), and since every task
+runs with the same thread count, the bytes do not depend on ``workers``.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from mistrust.devices import EXECUTORS
@@ -51,15 +59,27 @@ def _import_ray() -> Any:
     return ray
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def training_resources(device: str) -> dict[str, Any]:
-    """``run_tasks`` resources of a model-training task on ``device``: one GPU on CUDA, and
-    the driver's torch threads (so a task on Ray adds up floats as it would here)."""
+    """``run_tasks`` resources of a model-training task on ``device``.
+
+    On a CPU: one torch thread per task and one task per usable core. A task's bytes
+    then depend neither on the machine's core count nor on the executor, and two
+    1-thread trainings of a small convnet beat one 2-thread training (BENCHMARKS.md).
+    On CUDA: one GPU per task, tasks one after another here, with the driver's threads.
+    """
     import torch
 
-    return {
-        "gpus_per_task": 1.0 if torch.device(device).type == "cuda" else 0.0,
-        "threads": torch.get_num_threads(),
-    }
+    if torch.device(device).type == "cuda":
+        return {"gpus_per_task": 1.0, "threads": torch.get_num_threads(), "workers": 1}
+    return {"gpus_per_task": 0.0, "threads": 1, "workers": usable_cpus()}
 
 
 def run_tasks(
@@ -73,6 +93,7 @@ def run_tasks(
     cpus_per_task: float = 1.0,
     gpus_per_task: float = 0.0,
     threads: int | None = None,
+    workers: int = 1,
     progress: bool = False,
     desc: str = "",
 ) -> list[Any]:
@@ -89,6 +110,8 @@ def run_tasks(
         cpus_per_task, gpus_per_task: Ray resources each task reserves (with ``threads``
             set, a CPU task reserves that many CPUs, at most a whole Ray node's worth).
         threads: torch threads of every task (None: leave the worker's setting).
+        workers: local only: run up to this many tasks at once, in forked processes
+            (1: a loop in this process). Ray spreads tasks by ``cpus_per_task`` instead.
         progress: a progress bar over finished tasks (tqdm).
         desc: the bar's label.
 
@@ -104,19 +127,86 @@ def run_tasks(
 
         bar = tqdm(total=len(items), desc=desc or "tasks", unit="task")
     try:
+        if executor == "local" and workers > 1 and len(items) > 1:
+            return _run_forked(fn, items, shared, min(workers, len(items)), threads, bar)
         if executor == "local":
-            out = []
-            for item in items:
-                out.append(_call(fn, shared is not _NO_SHARED, shared, item, threads))
-                if bar is not None:
-                    bar.update(1)
-            return out
+            return _run_here(fn, items, shared, threads, bar)
         return _run_ray(
             fn, items, shared, address, num_cpus, cpus_per_task, gpus_per_task, threads, bar
         )
     finally:
         if bar is not None:
             bar.close()
+
+
+def _run_here(
+    fn: Callable[..., Any], items: list[Any], shared: Any, threads: int | None, bar: Any
+) -> list[Any]:
+    """One task after another in this process, which gets its thread count back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        out = []
+        for item in items:
+            out.append(_call(fn, shared is not _NO_SHARED, shared, item, threads))
+            if bar is not None:
+                bar.update(1)
+        return out
+    finally:
+        torch.set_num_threads(before)
+
+
+# what a forked worker calls with: set in the parent just before the fork, so the
+# (bulky, read-only) shared input is inherited rather than pickled to every worker
+_FORK_STATE: tuple[Callable[..., Any], bool, Any, int | None] | None = None
+
+
+def _forked_init() -> None:
+    if _FORK_STATE is not None and _FORK_STATE[3]:
+        import torch
+
+        # before any parallel region: a forked OpenMP pool is not usable in the child
+        torch.set_num_threads(_FORK_STATE[3])
+
+
+def _forked_call(item: Any) -> Any:
+    assert _FORK_STATE is not None, "called outside a run_tasks worker"
+    fn, has_shared, shared, threads = _FORK_STATE
+    return _call(fn, has_shared, shared, item, threads)
+
+
+def _run_forked(
+    fn: Callable[..., Any],
+    items: list[Any],
+    shared: Any,
+    workers: int,
+    threads: int | None,
+    bar: Any,
+) -> list[Any]:
+    """``items`` over ``workers`` forked processes; results in input order.
+
+    Forking keeps the start cheap (no re-import of torch, no copy of ``shared``) and
+    is what PyTorch's own data-loader workers do; where there is no fork, tasks run
+    in this process one after another.
+    """
+    global _FORK_STATE
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return _run_here(fn, items, shared, threads, bar)
+    _FORK_STATE = (fn, shared is not _NO_SHARED, shared, threads)
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_forked_init,
+        ) as pool:
+            futures = [pool.submit(_forked_call, item) for item in items]
+            for _ in as_completed(futures):
+                if bar is not None:
+                    bar.update(1)
+            return [f.result() for f in futures]
+    finally:
+        _FORK_STATE = None
 
 
 def _run_ray(

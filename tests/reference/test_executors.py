@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,51 @@ def _offset_pow(shared: int, item: int) -> int:
 def test_local_keeps_order_and_passes_shared() -> None:
     assert run_tasks(math.factorial, [5, 3, 4]) == [120, 6, 24]
     assert run_tasks(_offset_pow, [1, 2, 3], shared=10, progress=True, desc="t") == [11, 14, 19]
+
+
+def _where(item: int) -> tuple[int, int, int]:
+    return item, os.getpid(), torch.get_num_threads()
+
+
+def test_local_workers_run_tasks_in_other_processes_with_set_threads() -> None:
+    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("no fork on this platform: tasks run in this process")
+    out = run_tasks(_where, list(range(6)), workers=2, threads=1)
+    assert [o[0] for o in out] == list(range(6))  # input order
+    pids = {o[1] for o in out}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert {o[2] for o in out} == {1}
+    assert run_tasks(_offset_pow, [1, 2, 3], shared=10, workers=2) == [11, 14, 19]
+
+
+def test_local_workers_give_the_same_bytes_as_one_after_another(tmp_path: Path) -> None:
+    """Two models trained at once in two 1-thread processes equal the same two trained
+    one after another in this process (the same thread count, so the same float sums)."""
+    seq_job, tasks = _job(tmp_path / "seq")
+    par_job, _ = _job(tmp_path / "par")
+    threads = torch.get_num_threads()
+    try:
+        run_tasks(train_reference_model, tasks, shared=seq_job, threads=1)
+        metas = run_tasks(train_reference_model, tasks, shared=par_job, threads=1, workers=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert [m["index"] for m in metas] == [0, 1] and all(m["trained"] for m in metas)
+    a, b = _files(tmp_path / "seq"), _files(tmp_path / "par")
+    assert a.keys() == b.keys() and len(a) > 4
+    for name in a:
+        for key in a[name]:
+            assert np.array_equal(a[name][key], b[name][key]), f"{name}:{key}"
+
+
+def test_cpu_training_runs_one_thread_per_task_on_every_core() -> None:
+    from mistrust.executors import training_resources, usable_cpus
+
+    assert training_resources("cpu") == {
+        "gpus_per_task": 0.0,
+        "threads": 1,
+        "workers": usable_cpus(),
+    }
+    assert usable_cpus() >= 1
 
 
 def test_unknown_executor() -> None:
