@@ -34,7 +34,7 @@ from mistrust.devices import EXECUTORS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXECUTORS", "run_tasks"]
+__all__ = ["EXECUTORS", "Background", "run_tasks"]
 
 _NO_SHARED = object()
 
@@ -207,6 +207,53 @@ def _run_forked(
             return [f.result() for f in futures]
     finally:
         _FORK_STATE = None
+
+
+def _background_main(send: Any, fn: Callable[..., Any], item: Any, threads: int | None) -> None:
+    try:
+        send.send((True, _call(fn, False, None, item, threads)))
+    except BaseException as exc:  # handed to result() in the parent
+        send.send((False, exc))
+
+
+class Background:
+    """``fn(item)`` in a forked process that starts now, while this one goes on.
+
+    ``result()`` waits for it and returns its value or raises its exception;
+    ``cancel()`` stops it. Where there is no fork, ``fn(item)`` runs here, at once.
+    ``threads``: torch threads of the task (as in :func:`run_tasks`). The value comes
+    back pickled through a pipe after the process has ended: return plain values, not
+    tensors (torch shares those through the sending process).
+    """
+
+    def __init__(self, fn: Callable[..., Any], item: Any, *, threads: int | None = None) -> None:
+        self._proc: Any = None
+        if "fork" not in multiprocessing.get_all_start_methods():
+            self._value = _run_here(fn, [item], _NO_SHARED, threads, None)[0]
+            return
+        ctx = multiprocessing.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_background_main, args=(send, fn, item, threads))
+        self._proc.start()
+        send.close()
+
+    def result(self) -> Any:
+        if self._proc is None:
+            return self._value
+        try:
+            ok, value = self._recv.recv()
+        except EOFError:
+            self._proc.join()
+            raise RuntimeError(f"background task died (exit code {self._proc.exitcode})") from None
+        self._proc.join()
+        if not ok:
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join()
 
 
 def _run_ray(
