@@ -162,7 +162,22 @@ def _run_here(
 _FORK_STATE: tuple[Callable[..., Any], bool, Any, int | None] | None = None
 
 
-def _forked_init() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: have a forked worker killed when the process that started it dies, even by
+    SIGKILL, so that a killed run leaves no worker writing into its directory."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker ends with its task
+        return
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
+
+
+def _forked_init(parent: int) -> None:
+    _die_with_parent(parent)
     if _FORK_STATE is not None and _FORK_STATE[3]:
         import torch
 
@@ -199,6 +214,7 @@ def _run_forked(
             max_workers=workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_forked_init,
+            initargs=(os.getpid(),),
         ) as pool:
             futures = [pool.submit(_forked_call, item) for item in items]
             for _ in as_completed(futures):
@@ -209,7 +225,10 @@ def _run_forked(
         _FORK_STATE = None
 
 
-def _background_main(send: Any, fn: Callable[..., Any], item: Any, threads: int | None) -> None:
+def _background_main(
+    send: Any, parent: int, fn: Callable[..., Any], item: Any, threads: int | None
+) -> None:
+    _die_with_parent(parent)
     try:
         send.send((True, _call(fn, False, None, item, threads)))
     except BaseException as exc:  # handed to result() in the parent
@@ -233,7 +252,9 @@ class Background:
             return
         ctx = multiprocessing.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_background_main, args=(send, fn, item, threads))
+        self._proc = ctx.Process(
+            target=_background_main, args=(send, os.getpid(), fn, item, threads)
+        )
         self._proc.start()
         send.close()
 

@@ -211,3 +211,35 @@ def test_study_on_ray_equals_local(ray_instance, tmp_path: Path, monkeypatch) ->
         for key in a:
             assert np.array_equal(a[key], b[key]), f"{rel}:{key}"
     assert (local / "results.csv").read_bytes() == (ray / "results.csv").read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_run() -> None:
+    """A run killed by SIGKILL leaves no worker behind to write into its directory."""
+    import signal
+    import subprocess
+    import time
+
+    code = "import time; from mistrust.executors import run_tasks; run_tasks(time.sleep, [60, 60], workers=2)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    children: list[int] = []
+    children_file = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 120
+    while len(children) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if children_file.exists():
+            children = [int(c) for c in children_file.read_text().split()]
+    assert len(children) >= 2, "the workers did not start"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while any(alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(c) for c in children)
