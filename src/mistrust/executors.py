@@ -70,7 +70,8 @@ def usable_cpus() -> int:
 def training_resources(device: str) -> dict[str, Any]:
     """``run_tasks`` resources of a model-training task on ``device``.
 
-    On a CPU: one torch thread per task and one task per usable core. A task's bytes
+    On a CPU: one torch thread per task and one task per usable core not held by a
+    running :class:`Background` task (on 2 cores beside the GAN: one). A task's bytes
     then depend neither on the machine's core count nor on the executor, and two
     1-thread trainings of a small convnet beat one 2-thread training (BENCHMARKS.md).
     On CUDA: one GPU per task, tasks one after another here, with the driver's threads.
@@ -79,7 +80,8 @@ def training_resources(device: str) -> dict[str, Any]:
 
     if torch.device(device).type == "cuda":
         return {"gpus_per_task": 1.0, "threads": torch.get_num_threads(), "workers": 1}
-    return {"gpus_per_task": 0.0, "threads": 1, "workers": usable_cpus()}
+    # a running Background task holds a core of its own
+    return {"gpus_per_task": 0.0, "threads": 1, "workers": max(1, usable_cpus() - _BUSY[0])}
 
 
 def run_tasks(
@@ -235,6 +237,9 @@ def _background_main(
         send.send((False, exc))
 
 
+_BUSY = [0]  # Background tasks running now
+
+
 class Background:
     """``fn(item)`` in a forked process that starts now, while this one goes on.
 
@@ -247,6 +252,7 @@ class Background:
 
     def __init__(self, fn: Callable[..., Any], item: Any, *, threads: int | None = None) -> None:
         self._proc: Any = None
+        self._holds = False
         if "fork" not in multiprocessing.get_all_start_methods():
             self._value = _run_here(fn, [item], _NO_SHARED, threads, None)[0]
             return
@@ -257,6 +263,12 @@ class Background:
         )
         self._proc.start()
         send.close()
+        self._hold(True)
+
+    def _hold(self, on: bool) -> None:
+        if on != self._holds:
+            _BUSY[0] += 1 if on else -1
+            self._holds = on
 
     def result(self) -> Any:
         if self._proc is None:
@@ -266,12 +278,15 @@ class Background:
         except EOFError:
             self._proc.join()
             raise RuntimeError(f"background task died (exit code {self._proc.exitcode})") from None
+        finally:
+            self._hold(False)
         self._proc.join()
         if not ok:
             raise value
         return value
 
     def cancel(self) -> None:
+        self._hold(False)
         if self._proc is not None and self._proc.is_alive():
             self._proc.terminate()
             self._proc.join()

@@ -156,9 +156,10 @@ def _gan_beside_models(
     cfg: Config, names: list[str], ctx: EvalContext, device: torch.device
 ) -> Background | None:
     """Start training the ``gan`` set's generator in a process of its own, to run beside
-    the model tasks (one 1-thread process per core, GAN included), or None where the
-    run has no such set, the set comes from a folder, or the models do not train here
-    on more than one CPU. The GAN trains with one thread either way: the same bytes."""
+    the model tasks (it holds one core, the 1-thread model tasks share the others), or
+    None where the run has no such set, the set comes from a folder, or the models do
+    not train here on more than one CPU. The GAN trains with one thread either way: the
+    same bytes."""
     local_cpu = cfg.executor == "local" and device.type == "cpu" and usable_cpus() > 1
     if "gan" not in names or (ctx.folders and "gan" in ctx.folders) or not local_cpu:
         return None

@@ -243,3 +243,19 @@ def test_workers_die_with_a_killed_run() -> None:
     while any(alive(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(c) for c in children)
+
+
+def test_a_background_task_holds_a_core() -> None:
+    import time
+
+    from mistrust.executors import Background, training_resources, usable_cpus
+
+    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("no fork on this platform: a background task runs at once, here")
+    bg = Background(time.sleep, 0.2)
+    assert training_resources("cpu")["workers"] == max(1, usable_cpus() - 1)
+    bg.result()
+    assert training_resources("cpu")["workers"] == usable_cpus()
+    bg = Background(time.sleep, 5)
+    bg.cancel()
+    assert training_resources("cpu")["workers"] == usable_cpus()
