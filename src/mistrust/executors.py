@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -159,6 +160,11 @@ def _run_here(
         torch.set_num_threads(before)
 
 
+def _can_fork() -> bool:
+    """Fork only on Linux: macOS lists it but system frameworks are not fork-safe there."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
 # what a forked worker calls with: set in the parent just before the fork, so the
 # (bulky, read-only) shared input is inherited rather than pickled to every worker
 _FORK_STATE: tuple[Callable[..., Any], bool, Any, int | None] | None = None
@@ -208,7 +214,7 @@ def _run_forked(
     in this process one after another.
     """
     global _FORK_STATE
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not _can_fork():
         return _run_here(fn, items, shared, threads, bar)
     _FORK_STATE = (fn, shared is not _NO_SHARED, shared, threads)
     try:
@@ -253,7 +259,7 @@ class Background:
     def __init__(self, fn: Callable[..., Any], item: Any, *, threads: int | None = None) -> None:
         self._proc: Any = None
         self._holds = False
-        if "fork" not in multiprocessing.get_all_start_methods():
+        if not _can_fork():
             self._value = _run_here(fn, [item], _NO_SHARED, threads, None)[0]
             return
         ctx = multiprocessing.get_context("fork")

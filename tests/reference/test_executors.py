@@ -33,7 +33,7 @@ def _where(item: int) -> tuple[int, int, int]:
 
 
 def test_local_workers_run_tasks_in_other_processes_with_set_threads() -> None:
-    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+    if not __import__("mistrust.executors").executors._can_fork():
         pytest.skip("no fork on this platform: tasks run in this process")
     out = run_tasks(_where, list(range(6)), workers=2, threads=1)
     assert [o[0] for o in out] == list(range(6))  # input order
@@ -250,7 +250,7 @@ def test_a_background_task_holds_a_core() -> None:
 
     from mistrust.executors import Background, training_resources, usable_cpus
 
-    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+    if not __import__("mistrust.executors").executors._can_fork():
         pytest.skip("no fork on this platform: a background task runs at once, here")
     bg = Background(time.sleep, 0.2)
     assert training_resources("cpu")["workers"] == max(1, usable_cpus() - 1)
