@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_train.py              # all preset models, peak, achieved FLOP/s
     python benchmarks/bench_train.py --quick      # salem-cnn and resnet18-cifar only, fewer steps
     python benchmarks/bench_train.py --compare    # also the default loop's optimisations, side by side
+    python benchmarks/bench_train.py --workers-ab # 2 models: one 2-thread process vs two 1-thread
 
 Throughput is measured through the project's own ``train_model`` (uint8 images
 in, preprocessing, Adam, checkpoint-free) after one warm-up call. Forward FLOPs
@@ -237,6 +238,48 @@ def compare_outputs(n: int, rounds: int) -> list[tuple[str, float, float]]:
     return [(name, t, base / t) for name, t in best.items()]
 
 
+# ---- --workers-ab: how a study spreads its models over the cores ----
+
+
+def _train_salem(shared: tuple[torch.Tensor, torch.Tensor, int], seed: int) -> float:
+    """One default-preset model: padded SalemCNN, Adam, batch 64; returns its seconds."""
+    x, y, epochs = shared
+    pre = Preprocess(1, 28, *MEAN_STD[1])
+    torch.manual_seed(seed)
+    model = create_model("salem-cnn", channels=1, num_classes=10, size=28)
+    return train_model(
+        model, x, y, pre, TrainConfig(epochs=epochs, batch_size=64), seed=seed
+    ).seconds
+
+
+def compare_workers(
+    n_models: int, n: int, epochs: int, rounds: int
+) -> list[tuple[str, float, float]]:
+    """Wall seconds of ``n_models`` trainings (``n`` images x ``epochs``): one after another
+    with 2 torch threads vs over 2 forked 1-thread workers (``run_tasks``, as a study runs
+    them), best of ``rounds``, round-robin."""
+    from mistrust.executors import run_tasks
+
+    x, y = _images(n, 1, 28)
+    shared, seeds = (x, y, epochs), list(range(n_models))
+    threads = torch.get_num_threads()
+    variants = {
+        "1 process x 2 threads, models one after another": {"threads": 2, "workers": 1},
+        "2 processes x 1 thread (run_tasks workers=2)": {"threads": 1, "workers": 2},
+    }
+    best = dict.fromkeys(variants, float("inf"))
+    try:
+        for _ in range(rounds):
+            for name, kw in variants.items():
+                t0 = time.perf_counter()
+                run_tasks(_train_salem, seeds, shared=shared, **kw)
+                best[name] = min(best[name], time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    base = next(iter(best.values()))
+    return [(name, t, base / t) for name, t in best.items()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer models and steps")
@@ -244,17 +287,34 @@ def main() -> None:
     ap.add_argument("--mm-size", type=int, default=2048)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
+    ap.add_argument("--workers-ab", action="store_true", help="2 models: 1x2 vs 2x1 threads")
+    ap.add_argument("--no-table", action="store_true", help="skip the per-model table")
+    ap.add_argument("--models", nargs="+", help="only these architectures (e.g. salem-cnn)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message="TF32 acceleration")  # from mkldnn.flags()
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    if args.workers_ab:
+        n, epochs, rounds = (500, 4, 2) if args.quick else (500, 10, 3)
+        load = os.getloadavg()[0]
+        print(
+            f"Two default-preset models (padded salem-cnn, {n} images x {epochs} epochs, batch "
+            f"64), wall seconds, best of {rounds}, round-robin; 1-min load {load:.2f}:\n"
+        )
+        print("| how | seconds | speed-up |")
+        print("|---|---:|---:|")
+        for name, t, ratio in compare_workers(2, n, epochs, rounds):
+            print(f"| {name} | {t:.2f} | {ratio:.2f}x |")
+        print(f"\n1-min load after: {os.getloadavg()[0]:.2f}\n")
+        if args.no_table:
+            return
     load0 = os.getloadavg()[0]
     peak0, conv0 = matmul_peak(args.mm_size, args.repeat), conv_peak(args.repeat)
     rows = []
     for arch, c, s, b, n_full, n_quick in MODELS:
         n = n_quick if args.quick else n_full
-        if n is not None:
+        if n is not None and (not args.models or arch in args.models):
             rows.append(train_throughput(arch, c, s, b, n))
     peak1, conv1 = matmul_peak(args.mm_size, args.repeat), conv_peak(args.repeat)
     peak, conv = max(peak0, peak1), max(conv0, conv1)

@@ -14,19 +14,28 @@ directory every worker can reach (a shared filesystem on a cluster).
 ``threads`` makes every task run torch with that many threads (Ray starts its
 workers with one): float reductions then add up in the same order as in this
 process, so a Ray run gives the same bytes as a local one on the same kind of CPU.
+
+``workers`` runs local tasks in that many forked processes at once (each with
+``threads`` torch threads). Small convnets use two cores better as two 1-thread
+trainings than as one 2-thread training (BENCHMARKS.md), and since every task
+runs with the same thread count, the bytes do not depend on ``workers``.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from mistrust.devices import EXECUTORS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXECUTORS", "run_tasks"]
+__all__ = ["EXECUTORS", "Background", "run_tasks"]
 
 _NO_SHARED = object()
 
@@ -51,15 +60,29 @@ def _import_ray() -> Any:
     return ray
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def training_resources(device: str) -> dict[str, Any]:
-    """``run_tasks`` resources of a model-training task on ``device``: one GPU on CUDA, and
-    the driver's torch threads (so a task on Ray adds up floats as it would here)."""
+    """``run_tasks`` resources of a model-training task on ``device``.
+
+    On a CPU: one torch thread per task and one task per usable core not held by a
+    running :class:`Background` task (on 2 cores beside the GAN: one). A task's bytes
+    then depend neither on the machine's core count nor on the executor, and two
+    1-thread trainings of a small convnet beat one 2-thread training (BENCHMARKS.md).
+    On CUDA: one GPU per task, tasks one after another here, with the driver's threads.
+    """
     import torch
 
-    return {
-        "gpus_per_task": 1.0 if torch.device(device).type == "cuda" else 0.0,
-        "threads": torch.get_num_threads(),
-    }
+    if torch.device(device).type == "cuda":
+        return {"gpus_per_task": 1.0, "threads": torch.get_num_threads(), "workers": 1}
+    # a running Background task holds a core of its own
+    return {"gpus_per_task": 0.0, "threads": 1, "workers": max(1, usable_cpus() - _BUSY[0])}
 
 
 def run_tasks(
@@ -73,6 +96,7 @@ def run_tasks(
     cpus_per_task: float = 1.0,
     gpus_per_task: float = 0.0,
     threads: int | None = None,
+    workers: int = 1,
     progress: bool = False,
     desc: str = "",
 ) -> list[Any]:
@@ -89,6 +113,8 @@ def run_tasks(
         cpus_per_task, gpus_per_task: Ray resources each task reserves (with ``threads``
             set, a CPU task reserves that many CPUs, at most a whole Ray node's worth).
         threads: torch threads of every task (None: leave the worker's setting).
+        workers: local only: run up to this many tasks at once, in forked processes
+            (1: a loop in this process). Ray spreads tasks by ``cpus_per_task`` instead.
         progress: a progress bar over finished tasks (tqdm).
         desc: the bar's label.
 
@@ -104,19 +130,172 @@ def run_tasks(
 
         bar = tqdm(total=len(items), desc=desc or "tasks", unit="task")
     try:
+        if executor == "local" and workers > 1 and len(items) > 1:
+            return _run_forked(fn, items, shared, min(workers, len(items)), threads, bar)
         if executor == "local":
-            out = []
-            for item in items:
-                out.append(_call(fn, shared is not _NO_SHARED, shared, item, threads))
-                if bar is not None:
-                    bar.update(1)
-            return out
+            return _run_here(fn, items, shared, threads, bar)
         return _run_ray(
             fn, items, shared, address, num_cpus, cpus_per_task, gpus_per_task, threads, bar
         )
     finally:
         if bar is not None:
             bar.close()
+
+
+def _run_here(
+    fn: Callable[..., Any], items: list[Any], shared: Any, threads: int | None, bar: Any
+) -> list[Any]:
+    """One task after another in this process, which gets its thread count back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        out = []
+        for item in items:
+            out.append(_call(fn, shared is not _NO_SHARED, shared, item, threads))
+            if bar is not None:
+                bar.update(1)
+        return out
+    finally:
+        torch.set_num_threads(before)
+
+
+def _can_fork() -> bool:
+    """Fork only on Linux: macOS lists it but system frameworks are not fork-safe there."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+# what a forked worker calls with: set in the parent just before the fork, so the
+# (bulky, read-only) shared input is inherited rather than pickled to every worker
+_FORK_STATE: tuple[Callable[..., Any], bool, Any, int | None] | None = None
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: have a forked worker killed when the process that started it dies, even by
+    SIGKILL, so that a killed run leaves no worker writing into its directory."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker ends with its task
+        return
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
+
+
+def _forked_init(parent: int) -> None:
+    _die_with_parent(parent)
+    if _FORK_STATE is not None and _FORK_STATE[3]:
+        import torch
+
+        # before any parallel region: a forked OpenMP pool is not usable in the child
+        torch.set_num_threads(_FORK_STATE[3])
+
+
+def _forked_call(item: Any) -> Any:
+    assert _FORK_STATE is not None, "called outside a run_tasks worker"
+    fn, has_shared, shared, threads = _FORK_STATE
+    return _call(fn, has_shared, shared, item, threads)
+
+
+def _run_forked(
+    fn: Callable[..., Any],
+    items: list[Any],
+    shared: Any,
+    workers: int,
+    threads: int | None,
+    bar: Any,
+) -> list[Any]:
+    """``items`` over ``workers`` forked processes; results in input order.
+
+    Forking keeps the start cheap (no re-import of torch, no copy of ``shared``) and
+    is what PyTorch's own data-loader workers do; where there is no fork, tasks run
+    in this process one after another.
+    """
+    global _FORK_STATE
+    if not _can_fork():
+        return _run_here(fn, items, shared, threads, bar)
+    _FORK_STATE = (fn, shared is not _NO_SHARED, shared, threads)
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_forked_init,
+            initargs=(os.getpid(),),
+        ) as pool:
+            futures = [pool.submit(_forked_call, item) for item in items]
+            for _ in as_completed(futures):
+                if bar is not None:
+                    bar.update(1)
+            return [f.result() for f in futures]
+    finally:
+        _FORK_STATE = None
+
+
+def _background_main(
+    send: Any, parent: int, fn: Callable[..., Any], item: Any, threads: int | None
+) -> None:
+    _die_with_parent(parent)
+    try:
+        send.send((True, _call(fn, False, None, item, threads)))
+    except BaseException as exc:  # handed to result() in the parent
+        send.send((False, exc))
+
+
+_BUSY = [0]  # Background tasks running now
+
+
+class Background:
+    """``fn(item)`` in a forked process that starts now, while this one goes on.
+
+    ``result()`` waits for it and returns its value or raises its exception;
+    ``cancel()`` stops it. Where there is no fork, ``fn(item)`` runs here, at once.
+    ``threads``: torch threads of the task (as in :func:`run_tasks`). The value comes
+    back pickled through a pipe after the process has ended: return plain values, not
+    tensors (torch shares those through the sending process).
+    """
+
+    def __init__(self, fn: Callable[..., Any], item: Any, *, threads: int | None = None) -> None:
+        self._proc: Any = None
+        self._holds = False
+        if not _can_fork():
+            self._value = _run_here(fn, [item], _NO_SHARED, threads, None)[0]
+            return
+        ctx = multiprocessing.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(
+            target=_background_main, args=(send, os.getpid(), fn, item, threads)
+        )
+        self._proc.start()
+        send.close()
+        self._hold(True)
+
+    def _hold(self, on: bool) -> None:
+        if on != self._holds:
+            _BUSY[0] += 1 if on else -1
+            self._holds = on
+
+    def result(self) -> Any:
+        if self._proc is None:
+            return self._value
+        try:
+            ok, value = self._recv.recv()
+        except EOFError:
+            self._proc.join()
+            raise RuntimeError(f"background task died (exit code {self._proc.exitcode})") from None
+        finally:
+            self._hold(False)
+        self._proc.join()
+        if not ok:
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        self._hold(False)
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join()
 
 
 def _run_ray(

@@ -22,12 +22,13 @@ import torch
 from mistrust.blind import run_baseline
 from mistrust.config import Config, save_config
 from mistrust.data.bundle import Data
-from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
+from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset, gan_generator
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.sources import default_cache, get_source, load_source
 from mistrust.data.splits import ROLES, make_splits, positions
 from mistrust.devices import resolve_device
 from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
+from mistrust.executors import Background, usable_cpus
 from mistrust.io import atomic_savez, exclusive, load_npz
 from mistrust.outputs import Outputs
 from mistrust.posthoc import apply_posthoc
@@ -115,6 +116,14 @@ def gan_training_images(data: Data, n: int, *, seed: int) -> ImageSet:
 def build_evalsets(
     cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
 ) -> dict[str, EvalInputs]:
+    names, ctx = evalset_context(cfg, data, cache_dir, device, progress)
+    return {name: build_evalset(name, ctx) for name in names}
+
+
+def evalset_context(
+    cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
+) -> tuple[list[str], EvalContext]:
+    """The evaluation sets a run needs, in order, and what their builders read."""
     names = list(cfg.eval.sets)
     for name in sets_needed(cfg.variants.names):  # e.g. the Laplace prior's noise set
         if name not in names:
@@ -140,7 +149,28 @@ def build_evalsets(
         fit=cfg.data.fit,
         stand_in=cfg.data.stand_in,
     )
-    return {name: build_evalset(name, ctx) for name in names}
+    return names, ctx
+
+
+def _gan_beside_models(
+    cfg: Config, names: list[str], ctx: EvalContext, device: torch.device
+) -> Background | None:
+    """Start training the ``gan`` set's generator in a process of its own, to run beside
+    the model tasks (it holds one core, the 1-thread model tasks share the others), or
+    None where the run has no such set, the set comes from a folder, or the models do
+    not train here on more than one CPU. The GAN trains with one thread either way: the
+    same bytes."""
+    local_cpu = cfg.executor == "local" and device.type == "cpu" and usable_cpus() > 1
+    if "gan" not in names or (ctx.folders and "gan" in ctx.folders) or not local_cpu:
+        return None
+    log.debug("training the GAN beside the models")
+    return Background(_cache_gan, dataclasses.replace(ctx, progress=False), threads=1)
+
+
+def _cache_gan(ctx: EvalContext) -> None:
+    """Background task: the fake set's generator, trained into its cache (the run then
+    loads it from there; a module is not sent back through the pipe)."""
+    gan_generator(ctx)
 
 
 def _study_job(
@@ -267,14 +297,29 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         data = load_data(cfg)
         _save_splits(run_dir / "splits.npz", data.splits)
     with timer.stage("evaluation sets", say=f"evaluation sets: {', '.join(cfg.eval.sets)}"):
-        sets = build_evalsets(cfg, data, default_cache(), device, progress)
+        names, ctx = evalset_context(cfg, data, default_cache(), device, progress)
+        gan = _gan_beside_models(cfg, names, ctx, device)
+        sets = {n: build_evalset(n, ctx) for n in names if gan is None or n != "gan"}
     variants = [get_variant(v) for v in cfg.variants.names]
     job = _study_job(cfg, data, sets, run_dir, device, progress)
     say = f"models: {', '.join(job.train)} x {', '.join(ROLES)} ({cfg.executor})"
-    with timer.stage("models", say=say):
-        train_times = train_study_models(
-            job, executor=cfg.executor, address=cfg.ray_address, progress=progress
-        )
+    with timer.stage("models", say=say + (" and the GAN beside them" if gan else "")):
+        try:
+            train_times = train_study_models(
+                job, executor=cfg.executor, address=cfg.ray_address, progress=progress
+            )
+            if gan is not None:  # the fake set, then its outputs (every other one is cached)
+                gan.result()
+                sets = {n: sets[n] if n in sets else build_evalset(n, ctx) for n in names}
+                train_study_models(
+                    _study_job(cfg, data, sets, run_dir, device, False),
+                    executor=cfg.executor,
+                    address=cfg.ray_address,
+                    progress=False,
+                )
+        finally:
+            if gan is not None:
+                gan.cancel()
     info: dict[str, dict] = {}
     posthoc = [v.name for v in variants if v.posthoc]
     with timer.stage("calibration", say=f"calibration: {', '.join(posthoc)}" if posthoc else None):

@@ -151,3 +151,28 @@ def test_damaged_cache_file_is_retrained(tmp_path) -> None:
     cached.write_bytes(cached.read_bytes()[:100])  # truncated by a crash or a full disk
     again = sample_gan(load_or_train_gan(images, **kw), 4, seed=1)
     assert torch.equal(first, again)
+
+
+def test_cpu_training_uses_one_thread_whatever_the_callers_count(monkeypatch) -> None:
+    """The GAN trains with one torch thread (the same weights on any core count) and
+    gives the caller its thread count back."""
+    seen = []
+    real = gan_module.Generator.forward
+
+    def spy(self, z, c=None):
+        seen.append(torch.get_num_threads())
+        return real(self, z, c)
+
+    monkeypatch.setattr(gan_module.Generator, "forward", spy)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a = train_gan(_images(), seed=3, **TINY)
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)
+        b = train_gan(_images(), seed=3, **TINY)
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
+    for wa, wb in zip(_weights(a), _weights(b), strict=True):
+        assert torch.equal(wa, wb)

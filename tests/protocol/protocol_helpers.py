@@ -105,6 +105,10 @@ def install_recorders(mp: pytest.MonkeyPatch, rec: Recorded) -> None:
 
     RecordingAttack.calls = rec.attack_calls
     mp.setitem(registry._REGISTRY, "recording", RecordingAttack)
+    # the recorders live in this process: every task runs here (no worker processes, no
+    # GAN beside the models), as on a one-core machine
+    mp.setattr("mistrust.executors.usable_cpus", lambda: 1)
+    mp.setattr("mistrust.experiment.usable_cpus", lambda: 1)
 
     real_gan = gan.load_or_train_gan
 

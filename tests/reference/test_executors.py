@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,51 @@ def _offset_pow(shared: int, item: int) -> int:
 def test_local_keeps_order_and_passes_shared() -> None:
     assert run_tasks(math.factorial, [5, 3, 4]) == [120, 6, 24]
     assert run_tasks(_offset_pow, [1, 2, 3], shared=10, progress=True, desc="t") == [11, 14, 19]
+
+
+def _where(item: int) -> tuple[int, int, int]:
+    return item, os.getpid(), torch.get_num_threads()
+
+
+def test_local_workers_run_tasks_in_other_processes_with_set_threads() -> None:
+    if not __import__("mistrust.executors").executors._can_fork():
+        pytest.skip("no fork on this platform: tasks run in this process")
+    out = run_tasks(_where, list(range(6)), workers=2, threads=1)
+    assert [o[0] for o in out] == list(range(6))  # input order
+    pids = {o[1] for o in out}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert {o[2] for o in out} == {1}
+    assert run_tasks(_offset_pow, [1, 2, 3], shared=10, workers=2) == [11, 14, 19]
+
+
+def test_local_workers_give_the_same_bytes_as_one_after_another(tmp_path: Path) -> None:
+    """Two models trained at once in two 1-thread processes equal the same two trained
+    one after another in this process (the same thread count, so the same float sums)."""
+    seq_job, tasks = _job(tmp_path / "seq")
+    par_job, _ = _job(tmp_path / "par")
+    threads = torch.get_num_threads()
+    try:
+        run_tasks(train_reference_model, tasks, shared=seq_job, threads=1)
+        metas = run_tasks(train_reference_model, tasks, shared=par_job, threads=1, workers=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert [m["index"] for m in metas] == [0, 1] and all(m["trained"] for m in metas)
+    a, b = _files(tmp_path / "seq"), _files(tmp_path / "par")
+    assert a.keys() == b.keys() and len(a) > 4
+    for name in a:
+        for key in a[name]:
+            assert np.array_equal(a[name][key], b[name][key]), f"{name}:{key}"
+
+
+def test_cpu_training_runs_one_thread_per_task_on_every_core() -> None:
+    from mistrust.executors import training_resources, usable_cpus
+
+    assert training_resources("cpu") == {
+        "gpus_per_task": 0.0,
+        "threads": 1,
+        "workers": usable_cpus(),
+    }
+    assert usable_cpus() >= 1
 
 
 def test_unknown_executor() -> None:
@@ -167,3 +213,51 @@ def test_study_on_ray_equals_local(ray_instance, tmp_path: Path, monkeypatch) ->
         for key in a:
             assert np.array_equal(a[key], b[key]), f"{rel}:{key}"
     assert (local / "results.csv").read_bytes() == (ray / "results.csv").read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_run() -> None:
+    """A run killed by SIGKILL leaves no worker behind to write into its directory."""
+    import signal
+    import subprocess
+    import time
+
+    code = "import time; from mistrust.executors import run_tasks; run_tasks(time.sleep, [60, 60], workers=2)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    children: list[int] = []
+    children_file = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 120
+    while len(children) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if children_file.exists():
+            children = [int(c) for c in children_file.read_text().split()]
+    assert len(children) >= 2, "the workers did not start"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while any(alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(c) for c in children)
+
+
+def test_a_background_task_holds_a_core() -> None:
+    import time
+
+    from mistrust.executors import Background, training_resources, usable_cpus
+
+    if not __import__("mistrust.executors").executors._can_fork():
+        pytest.skip("no fork on this platform: a background task runs at once, here")
+    bg = Background(time.sleep, 0.2)
+    assert training_resources("cpu")["workers"] == max(1, usable_cpus() - 1)
+    bg.result()
+    assert training_resources("cpu")["workers"] == usable_cpus()
+    bg = Background(time.sleep, 5)
+    bg.cancel()
+    assert training_resources("cpu")["workers"] == usable_cpus()

@@ -179,11 +179,13 @@ def _held_out(ctx: EvalContext) -> EvalInputs:
     return _from_images(ctx.held_out, ctx)
 
 
-def _gan(ctx: EvalContext) -> EvalInputs:
-    from mistrust.data.gan import load_or_train_gan, sample_gan
+def gan_generator(ctx: EvalContext) -> torch.nn.Module:
+    """The generator of the ``gan`` set: trained on ``ctx.gan_data``, or loaded from the cache
+    under ``ctx.cache_dir`` (a run can call this beside other work, then build the set)."""
+    from mistrust.data.gan import load_or_train_gan
 
     data = ctx.gan_data
-    gen = load_or_train_gan(
+    return load_or_train_gan(
         data.images,
         labels=data.labels,
         cache_dir=ctx.cache_dir / "gan",
@@ -192,6 +194,13 @@ def _gan(ctx: EvalContext) -> EvalInputs:
         device=ctx.device,
         progress=ctx.progress,
     )
+
+
+def _gan(ctx: EvalContext) -> EvalInputs:
+    from mistrust.data.gan import sample_gan
+
+    data = ctx.gan_data
+    gen = gan_generator(ctx)
     fakes = sample_gan(gen, ctx.size, seed=ctx.seed, size=data.images.shape[-1])
     return _from_images(ImageSet(fakes, torch.full((len(fakes),), -1), [], "gan"), ctx)
 

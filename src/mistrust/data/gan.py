@@ -28,6 +28,8 @@ import logging
 import pickle
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,10 @@ class Generator(nn.Module):
                 raise ValueError("class-conditional generator needs one-hot c (N, c_dim)")
             z = torch.cat([z, c.to(z.dtype)], dim=1)
         h = self.fc(z).view(-1, self.chans0, self.start, self.start)
+        if self.net[1].weight.is_contiguous(memory_format=torch.channels_last):
+            # as train_gan runs it: convert the small map, not the upsampled one the first
+            # convolution would convert (1.10x a training step, the same bits: BENCHMARKS.md)
+            h = h.contiguous(memory_format=torch.channels_last)
         return self.net(h)
 
 
@@ -149,6 +155,18 @@ def _rng_devices(device: str) -> list[int]:
     return [dev.index or 0] if dev.type == "cuda" else []
 
 
+@contextmanager
+def _one_cpu_thread(device: str) -> Iterator[None]:
+    """One torch thread inside (on a CPU), the caller's count again after."""
+    threads = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def train_gan(
     images: torch.Tensor,
     *,
@@ -171,8 +189,9 @@ def train_gan(
     target 0.9). The defaults (20 epochs, batch 32, lr 5e-4) give recognisable
     Fashion-MNIST clothing from 4,000 images in a few CPU minutes; the DCGAN
     default lr 2e-4 at batch 64 was still blurry after 20 epochs. The global RNG
-    is left untouched; the same seed gives the same weights on CPU (with the same
-    number of torch threads).
+    is left untouched. On a CPU it trains with one torch thread whatever the
+    machine, so the same seed gives the same weights everywhere (on CPUs of one
+    kind) and a run can train it beside the models, one core each (BENCHMARKS.md).
     """
     if epochs < 0 or batch_size < 2:
         raise ValueError(f"need epochs >= 0 and batch_size >= 2, got {epochs} and {batch_size}")
@@ -190,7 +209,7 @@ def train_gan(
             raise ValueError("labels must be non-negative class indices")
         c_dim = int(labels.max()) + 1
         c_all = F.one_hot(labels, c_dim).float()
-    with torch.random.fork_rng(devices=_rng_devices(device)):
+    with _one_cpu_thread(device), torch.random.fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         g_net = Generator(

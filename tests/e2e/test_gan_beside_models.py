@@ -1,0 +1,86 @@
+"""The GAN of the fake set trains in a process of its own beside the model tasks: the run
+writes the same bytes as one that trains the GAN first, and a failing task still fails."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mistrust.executors import Background
+
+TINY = [
+    "data.train_size=60",
+    "data.test_size=60",
+    "data.members=30",
+    "data.nonmembers=30",
+    "model.width=8",
+    "train.epochs=1",
+    "variants.names=[base, label-smoothing]",
+    "attacks.names=[threshold]",
+    "eval.sets=[original, scaled, gan]",
+    "eval.gan_images=64",
+    "eval.gan_epochs=2",
+    "eval.gallery_size=2",
+]
+
+
+def _fail(item: int) -> int:
+    raise KeyError(f"task {item}")
+
+
+def _pid(item: int) -> tuple[int, int]:
+    return item, os.getpid()
+
+
+def test_background_returns_value_and_raises_its_error() -> None:
+    from mistrust.executors import _can_fork
+
+    item, pid = Background(_pid, 7).result()
+    assert item == 7 and (pid != os.getpid()) == _can_fork()
+    with pytest.raises(KeyError, match="task 3"):
+        Background(_fail, 3).result()
+
+
+@pytest.mark.trains
+def test_gan_beside_models_gives_the_same_bytes(tmp_path: Path, monkeypatch) -> None:
+    from mistrust import experiment
+    from mistrust.config import load_config
+
+    monkeypatch.setattr("mistrust.report.build_report", lambda run_dir: run_dir / "report.html")
+    started = []
+    real = experiment._gan_beside_models
+
+    def spy(*args, **kwargs):
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    runs = {}
+    for how in ("beside", "first"):
+        # a cache of its own, so that each run trains its GAN
+        monkeypatch.setenv("MISTRUST_CACHE", str(tmp_path / f"cache-{how}"))
+        if how == "beside":
+            monkeypatch.setattr(experiment, "_gan_beside_models", spy)
+        else:  # one CPU: the GAN trains while the sets are built, before the models
+            monkeypatch.setattr(experiment, "usable_cpus", lambda: 1)
+        runs[how] = tmp_path / how
+        experiment.run_experiment(load_config("smoke", TINY), runs[how])
+    if started[0] is None:
+        pytest.skip("no fork here, or one CPU: the GAN trains before the models")
+    beside, first = runs["beside"], runs["first"]
+    assert (beside / "results.csv").read_bytes() == (first / "results.csv").read_bytes()
+    gan = sorted(p.relative_to(beside) for p in beside.glob("outputs/*/*/gan.npz"))
+    assert [str(p) for p in gan] == [
+        "outputs/base/target/gan.npz",
+        "outputs/label-smoothing/target/gan.npz",
+    ]
+    for rel in gan:
+        a, b = np.load(beside / rel), np.load(first / rel)
+        assert a.files == b.files
+        for key in a.files:
+            assert np.array_equal(a[key], b[key]), f"{rel}:{key}"
+    cached = [sorted((tmp_path / f"cache-{h}" / "gan").iterdir()) for h in ("beside", "first")]
+    assert [p.name for p in cached[0]] == [p.name for p in cached[1]] and len(cached[0]) == 1
+    assert cached[0][0].read_bytes() == cached[1][0].read_bytes()  # the same generator
