@@ -5,10 +5,10 @@ A task trains its model (or reuses a finished one, or resumes from the epoch
 checkpoint of an interrupted one, :func:`mistrust.modeling.train_or_load`) and
 caches its outputs on its role's splits and on the evaluation sets, into
 ``RUN/models/<variant>/<role>.pt`` and ``RUN/outputs/<variant>/<role>/``. Tasks
-share nothing but the read-only inputs, so they run in any order, in this
-process (``executor: local``) or spread over a Ray cluster (``executor: ray``,
-:func:`mistrust.executors.run_tasks`), with the same bytes either way: every task
-runs torch with this process's thread count.
+share nothing but the read-only inputs, so they run in any order, on this machine
+(``executor: local``, one task per core) or spread over a Ray cluster (``executor:
+ray``, :func:`mistrust.executors.run_tasks`), with the same bytes either way: on a
+CPU every task runs torch with one thread (:func:`mistrust.executors.training_resources`).
 """
 
 from __future__ import annotations
