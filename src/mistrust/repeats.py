@@ -24,6 +24,7 @@ import numpy as np
 
 from mistrust.io import atomic_write_text
 from mistrust.results import audit_table, tidy_csv
+from mistrust.run_paths import RunPaths
 
 __all__ = [
     "MODEL_SEED_COLUMNS",
@@ -44,7 +45,7 @@ _SEED_DIR = re.compile(r"seed-(\d+)")
 
 def seed_dir(run_dir: Path, seed: int) -> Path:
     """Where the repeat with ``seed`` runs: ``run_dir/seed-<seed>``."""
-    return Path(run_dir) / f"seed-{seed}"
+    return RunPaths(run_dir).seed_run(seed).root
 
 
 def seed_dirs(run_dir: Path) -> list[Path]:
@@ -52,7 +53,7 @@ def seed_dirs(run_dir: Path) -> list[Path]:
     found = []
     for p in Path(run_dir).iterdir() if Path(run_dir).is_dir() else []:
         m = _SEED_DIR.fullmatch(p.name)
-        if m and (p / "results.csv").is_file():
+        if m and RunPaths(p).results_csv.is_file():
             found.append((int(m.group(1)), p))
     return [p for _, p in sorted(found)]
 
@@ -150,10 +151,10 @@ def write_seed_results(run_dir: Path, runs: Sequence[Path]) -> list[tuple]:
 
     Returns the rows of ``results_seeds.csv``.
     """
-    run_dir = Path(run_dir)
-    rows = aggregate([_read_tidy(p / "results.csv") for p in runs])
-    model = aggregate([_read_tidy(p / "model_metrics.csv") for p in runs])
-    atomic_write_text(run_dir / "results_seeds.csv", tidy_csv(SEED_COLUMNS, rows))
-    atomic_write_text(run_dir / "model_metrics_seeds.csv", tidy_csv(MODEL_SEED_COLUMNS, model))
-    atomic_write_text(run_dir / "tables_seeds.md", _markdown(rows, len(runs)))
+    paths, subs = RunPaths(run_dir), [RunPaths(p) for p in runs]
+    rows = aggregate([_read_tidy(p.results_csv) for p in subs])
+    model = aggregate([_read_tidy(p.model_metrics_csv) for p in subs])
+    atomic_write_text(paths.results_seeds_csv, tidy_csv(SEED_COLUMNS, rows))
+    atomic_write_text(paths.model_metrics_seeds_csv, tidy_csv(MODEL_SEED_COLUMNS, model))
+    atomic_write_text(paths.tables_seeds_md, _markdown(rows, len(runs)))
     return rows

@@ -16,6 +16,7 @@ from mistrust.data.images import Preprocess
 from mistrust.executors import run_tasks
 from mistrust.io import load_npz
 from mistrust.reference_models import ReferenceJob, train_reference_model
+from mistrust.run_paths import RunPaths
 
 
 def _offset_pow(shared: int, item: int) -> int:
@@ -51,7 +52,7 @@ def _job(run_dir: Path) -> tuple[ReferenceJob, list]:
     job = ReferenceJob(
         cfg,
         cfg.train,
-        str(run_dir),
+        RunPaths(run_dir),
         Preprocess(1, 8, (0.5,), (0.25,)),
         3,
         images.to(torch.uint8),
