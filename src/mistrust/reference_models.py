@@ -135,6 +135,7 @@ def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) 
         preprocess=job.preprocess,
         num_classes=job.num_classes,
         model_path=job.paths.reference_model(i),
+        label=f"{REFERENCE}/reference-{i}-{digest}",
         seed=job.cfg.seed + _SEED_OFFSET + i,
         device=torch.device(job.device),
         progress=job.progress,

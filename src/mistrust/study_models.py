@@ -116,6 +116,7 @@ def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
         device=torch.device(job.device),
         progress=job.progress,
         model_path=job.paths.model(vname, role),
+        label=f"{vname}/{role}",
     )
     if fresh:
         shutil.rmtree(job.paths.role_outputs(vname, role), ignore_errors=True)
