@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mistrust.errors import InputError
 from mistrust.io import atomic_write_text, load_npz
 from mistrust.metrics.persample import jaccard_matrix, most_vulnerable, strongest_attack
 from mistrust.results import tidy_csv
@@ -99,6 +100,14 @@ def _load(path: Path) -> dict[str, np.ndarray] | None:
 DEGENERATE_FLAGS = ("flag_constant", "flag_ties", "flag_polarity")
 
 
+def _load_scores(scores_dir: Path, attack: str, dataset: str) -> dict[str, np.ndarray] | None:
+    try:
+        path = score_file(scores_dir, attack, dataset)
+    except InputError:  # a name that cannot be a file name was never saved as scores
+        return None
+    return _load(path)
+
+
 def _ordered(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
@@ -131,7 +140,7 @@ def per_sample_view(
     ref_set = "original" if "original" in sets else (sets[0] if sets else "original")
     loaded: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for attack in _ordered([r[1] for r in own]):
-        per_set = {s: d for s in sets if (d := _load(score_file(scores_dir, attack, s)))}
+        per_set = {s: d for s in sets if (d := _load_scores(scores_dir, attack, s))}
         if ref_set in per_set:
             loaded[attack] = per_set
     if loaded:  # every attack must score the same members in the same rows
