@@ -32,7 +32,7 @@ from mistrust.errors import InputError
 from mistrust.io import atomic_savez, atomic_write_text
 from mistrust.metrics import attack_metrics
 from mistrust.rows import MetricRow
-from mistrust.run_paths import RunPaths, file_name
+from mistrust.run_paths import RunPaths, score_file
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class AuditResult:
         for attack, per_set in self.scores.items():
             for name, s in per_set.items():
                 atomic_savez(
-                    Path(directory) / file_name(attack) / f"{file_name(name)}.npz",
+                    score_file(directory, attack, name),
                     score=s.score,
                     is_member=s.is_member,
                     predicted=s.predicted,
@@ -164,7 +164,7 @@ class AuditResult:
             per_sample_view(paths.variant_scores(v), self.rows, variant=v, k=16, member_index=index)
             for v in variants
         ]
-        write_per_sample(paths.root, views)
+        write_per_sample(paths, views)
         return build_report(paths.root)
 
 

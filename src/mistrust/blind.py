@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ from mistrust.checks.baseline import BLIND_FOLDS, BLIND_GRID, blind_scores, pixe
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
 from mistrust.io import atomic_savez, load_npz
+from mistrust.run_paths import RunPaths
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def run_baseline(
     data: Data,
     sets: Mapping[str, EvalInputs],
     set_names: list[str],
-    out_dir: Path,
+    paths: RunPaths,
     *,
     seed: int,
 ) -> dict[str, np.ndarray]:
@@ -49,7 +49,7 @@ def run_baseline(
             the train pool; ``original``: ``target_nonmembers`` of the test pool).
         sets: the evaluation inputs of every other set, model-ready ``x``.
         set_names: the sets to score, in the run's order.
-        out_dir: ``RUN/baseline``.
+        paths: the run directory; scores are cached as ``baseline/<set>.npz``.
         seed: the fold assignment's seed.
 
     Returns:
@@ -64,22 +64,23 @@ def run_baseline(
         name: model_ready(data.test, "target_nonmembers") if name == "original" else sets[name].x
         for name in set_names
     }
-    return score_sets(model_ready(data.train, "target_members"), inputs, out_dir, seed=seed)
+    return score_sets(model_ready(data.train, "target_members"), inputs, paths, seed=seed)
 
 
 def score_sets(
     members: torch.Tensor,
     sets: Mapping[str, torch.Tensor],
-    out_dir: Path,
+    paths: RunPaths,
     *,
     seed: int,
 ) -> dict[str, np.ndarray]:
-    """Blind-baseline scores of ``members`` paired with each set, cached in ``out_dir``.
+    """Blind-baseline scores of ``members`` paired with each set, cached in the run's ``baseline/``.
 
     Args:
         members: ``(M, C, H, W)`` the target's members as the model sees them.
         sets: per set name, its ``(N, C, H, W)`` non-members as the model sees them.
-        out_dir: ``RUN/baseline``; ``<set>.npz`` is reused while its inputs are the same.
+        paths: the run directory; ``baseline/<set>.npz`` is reused while its inputs are the
+            same.
         seed: the fold assignment's seed.
 
     Returns:
@@ -95,7 +96,7 @@ def score_sets(
         features = np.concatenate([member_features, pixel_features(x)])
         is_member = np.arange(len(features)) < len(member_features)
         key = _key(features, is_member, seed)
-        path = Path(out_dir) / f"{name}.npz"
+        path = paths.baseline(name)
         if path.is_file():
             cached = load_npz(path)
             if str(cached.get("key", "")) == key:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mistrust.errors import MistrustError
+from mistrust.run_paths import RunPaths
 
 if TYPE_CHECKING:  # the CLI imports the package lazily, so that --help stays fast
     from mistrust.config import Config
@@ -49,7 +50,7 @@ def _setup_logging(run_dir: Path | None, verbose: bool) -> None:
     _add_handler(root, console)
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        fh = logging.FileHandler(run_dir / "log.txt")
+        fh = logging.FileHandler(RunPaths(run_dir).log)
         fh.setLevel(logging.DEBUG)
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         _add_handler(root, fh)

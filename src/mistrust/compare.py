@@ -25,6 +25,7 @@ import yaml
 from mistrust.errors import ConfigError
 from mistrust.io import atomic_write_text
 from mistrust.rows import MetricRow, ModelRow
+from mistrust.run_paths import RunPaths
 
 __all__ = ["COMPARE_COLUMNS", "Comparison", "compare_rows", "compare_run", "paper_tables"]
 
@@ -295,19 +296,20 @@ def compare_run(run_dir: Path, *, report: bool = True) -> list[Path]:
     """
     from mistrust.tables import read_attack_rows, read_model_rows
 
-    run_dir = Path(run_dir)
+    paths = RunPaths(run_dir)
+    run_dir = paths.root
     attack_rows = read_attack_rows(run_dir)
-    config_path = run_dir / "config.yaml"
+    config_path = paths.config
     config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
     preset = _preset_of(config or {})
     tables = paper_tables(preset)
     rows = compare_rows(tables, attack_rows, read_model_rows(run_dir))
-    out_csv, out_md = run_dir / "compare.csv", run_dir / "compare.md"
+    out_csv, out_md = paths.compare_csv, paths.compare_md
     atomic_write_text(out_csv, _csv(rows))
     notes = _setting_notes(tables, config, rows)
     atomic_write_text(out_md, _markdown(preset, rows, notes, config))
     written = [out_csv, out_md]
-    if report and (run_dir / "report.html").is_file():  # add the comparison to the report
+    if report and paths.report_html.is_file():  # add the comparison to the report
         from mistrust.report import build_report
 
         written.append(build_report(run_dir))

@@ -33,6 +33,7 @@ from mistrust.io import atomic_savez, exclusive, load_npz
 from mistrust.outputs import Outputs
 from mistrust.posthoc import apply_posthoc
 from mistrust.results import RunResult, write_results
+from mistrust.run_paths import RunPaths
 from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
 from mistrust.variants import BASE, get_variant, sets_needed
 
@@ -94,14 +95,14 @@ def load_data(cfg: Config) -> Data:
     return Data(train, test, held_out, pre, num_classes, splits)
 
 
-def _save_splits(path: Path, splits: dict[str, np.ndarray]) -> None:
-    if path.is_file():
-        old = load_npz(path)
+def _save_splits(paths: RunPaths, splits: dict[str, np.ndarray]) -> None:
+    if paths.splits.is_file():
+        old = load_npz(paths.splits)
         if old.keys() == splits.keys() and all(np.array_equal(old[k], splits[k]) for k in old):
             return
         log.warning("splits changed since the last run in this directory; outputs are recomputed")
-        shutil.rmtree(path.parent / "outputs", ignore_errors=True)
-    atomic_savez(path, **splits)
+        shutil.rmtree(paths.outputs_dir, ignore_errors=True)
+    atomic_savez(paths.splits, **splits)
 
 
 def gan_training_images(data: Data, n: int, *, seed: int) -> ImageSet:
@@ -177,7 +178,7 @@ def _study_job(
     cfg: Config,
     data: Data,
     sets: dict[str, EvalInputs],
-    run_dir: Path,
+    paths: RunPaths,
     device: torch.device,
     progress: bool,
 ) -> StudyJob:
@@ -199,7 +200,7 @@ def _study_job(
         {v: get_variant(v).train_config(cfg.train, cfg.variants) for v in trained},
         cfg.seed,
         cfg.train.eval_batch_size,
-        str(run_dir),
+        paths,
         data.preprocess,
         data.num_classes,
         splits,
@@ -214,26 +215,32 @@ def _outputs_for(
     role: str,
     data: Data,
     sets: dict[str, EvalInputs],
-    out_dir: Path,
+    paths: RunPaths,
     cfg: Config,
     device: torch.device,
 ) -> None:
-    """Cache the outputs of a model trained outside a study task (as a task does)."""
-    job = _study_job(cfg, data, sets, out_dir, device, False)
-    cache_outputs(model, job, role, out_dir)
+    """Cache the base outputs of a model trained outside a study task (as a task does)."""
+    job = _study_job(cfg, data, sets, paths, device, False)
+    cache_outputs(model, job, BASE, role)
 
 
 def role_outputs(
-    out_dir: Path, role: str, splits: dict[str, np.ndarray], set_names: list[str]
+    paths: RunPaths, variant: str, role: str, splits: dict[str, np.ndarray], set_names: list[str]
 ) -> RoleOutputs:
-    train = Outputs.load(out_dir / "train.npz")
-    test = Outputs.load(out_dir / "test.npz")
+    """``role``'s cached outputs of ``variant``: its splits, attack members and non-members,
+    and (the target's) evaluation sets."""
+    train = Outputs.load(paths.outputs(variant, role, "train"))
+    test = Outputs.load(paths.outputs(variant, role, "test"))
     members = train.subset(positions(splits[f"{role}_train"], splits[f"{role}_members"]))
     nonmembers = test.subset(positions(splits[f"{role}_test"], splits[f"{role}_nonmembers"]))
     sets = {}
     if role == "target":
         for name in set_names:
-            sets[name] = nonmembers if name == "original" else Outputs.load(out_dir / f"{name}.npz")
+            sets[name] = (
+                nonmembers
+                if name == "original"
+                else Outputs.load(paths.outputs(variant, role, name))
+            )
     return RoleOutputs(members, nonmembers, train, test, sets)
 
 
@@ -259,21 +266,19 @@ def run_seeds(
     then ``run_dir`` gets ``config.yaml`` (with ``seeds``), the aggregate tables of
     :mod:`mistrust.repeats` and, unless ``report=False``, a ``report.html`` of them.
     """
-    from mistrust.repeats import seed_dir, write_seed_results
+    from mistrust.repeats import write_seed_results
 
+    paths = RunPaths(run_dir)
     with exclusive(run_dir, what=f"run directory {run_dir}"):
         results = []
         for i in range(cfg.seeds):
             sub = dataclasses.replace(cfg, seed=cfg.seed + i, seeds=1)
-            log.info(
-                "seed %d (%d of %d): %s", sub.seed, i + 1, cfg.seeds, seed_dir(run_dir, sub.seed)
-            )
-            results.append(
-                run_experiment(sub, seed_dir(run_dir, sub.seed), progress=progress, report=report)
-            )
+            sub_dir = paths.seed_run(sub.seed).root
+            log.info("seed %d (%d of %d): %s", sub.seed, i + 1, cfg.seeds, sub_dir)
+            results.append(run_experiment(sub, sub_dir, progress=progress, report=report))
         write_seed_results(run_dir, [r.run_dir for r in results])
-        save_config(cfg, run_dir / "config.yaml")
-        if (run_dir / "results.csv").is_file():
+        save_config(cfg, paths.config)
+        if paths.results_csv.is_file():
             log.warning(
                 "%s also holds the results of a single-seed run (results.csv); they are left "
                 "as they are, and `mistrust report` on it builds their report",
@@ -287,6 +292,7 @@ def run_seeds(
 
 
 def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> RunResult:
+    paths = RunPaths(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.rglob(".*.tmp"):  # half-written files of a killed run
         stale.unlink(missing_ok=True)
@@ -295,13 +301,13 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     stand_in = " (stand-in)" if cfg.data.stand_in else ""
     with timer.stage("data", say=f"data: {cfg.data.dataset}{stand_in}"):
         data = load_data(cfg)
-        _save_splits(run_dir / "splits.npz", data.splits)
+        _save_splits(paths, data.splits)
     with timer.stage("evaluation sets", say=f"evaluation sets: {', '.join(cfg.eval.sets)}"):
         names, ctx = evalset_context(cfg, data, default_cache(), device, progress)
         gan = _gan_beside_models(cfg, names, ctx, device)
         sets = {n: build_evalset(n, ctx) for n in names if gan is None or n != "gan"}
     variants = [get_variant(v) for v in cfg.variants.names]
-    job = _study_job(cfg, data, sets, run_dir, device, progress)
+    job = _study_job(cfg, data, sets, paths, device, progress)
     say = f"models: {', '.join(job.train)} x {', '.join(ROLES)} ({cfg.executor})"
     with timer.stage("models", say=say + (" and the GAN beside them" if gan else "")):
         try:
@@ -312,7 +318,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
                 gan.result()
                 sets = {n: sets[n] if n in sets else build_evalset(n, ctx) for n in names}
                 train_study_models(
-                    _study_job(cfg, data, sets, run_dir, device, False),
+                    _study_job(cfg, data, sets, paths, device, False),
                     executor=cfg.executor,
                     address=cfg.ray_address,
                     progress=False,
@@ -327,7 +333,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
             info[name] = apply_posthoc(
                 name,
                 cfg.variants,
-                run_dir / "outputs",
+                paths,
                 data.splits,
                 seed=cfg.seed,
                 batch_size=cfg.train.batch_size,
@@ -336,14 +342,13 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     model_rows: list[tuple] = []
     set_names = list(cfg.eval.sets)
     with timer.stage("blind baseline", say="blind baseline: inputs only, no model"):
-        blind = run_baseline(data, sets, set_names, run_dir / "baseline", seed=cfg.seed)
+        blind = run_baseline(data, sets, set_names, paths, seed=cfg.seed)
     target_scores = {}
     t0 = time.perf_counter()
     for v in variants:
         log.debug("attacks and metrics: %s", v.name)
         per_role = {
-            role: role_outputs(run_dir / "outputs" / v.name / role, role, data.splits, set_names)
-            for role in ROLES
+            role: role_outputs(paths, v.name, role, data.splits, set_names) for role in ROLES
         }
         with timer.stage("attacks"):
             rows, scores = evaluate_attacks(
@@ -351,7 +356,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
                 v.name,
                 per_role["target"],
                 per_role["shadow"],
-                run_dir / "scores" / v.name,
+                paths.variant_scores(v.name),
                 seed=cfg.seed,
                 baseline=blind,
             )
@@ -376,16 +381,15 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
                 cfg,
                 data,
                 sets,
-                run_dir,
-                run_dir / "outputs" / BASE / "target",
+                paths,
                 device=device,
                 progress=progress,
             )
-            attack_rows += _reference_checks(cfg, run_dir, blind)
+            attack_rows += _reference_checks(cfg, paths, blind)
     with timer.stage("gallery", say="false-positive galleries"):
-        _galleries(cfg, run_dir, sets, target_scores)
+        _galleries(cfg, paths, sets, target_scores)
     with timer.stage("per-sample"):
-        _per_sample(cfg, run_dir, data, attack_rows)
+        _per_sample(cfg, paths, data, attack_rows)
     result = RunResult(
         run_dir=run_dir,
         attack_rows=attack_rows,
@@ -395,7 +399,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         train_times=train_times,
     )
     with timer.stage("results"):
-        save_config(cfg, run_dir / "config.yaml")
+        save_config(cfg, paths.config)
         write_results(
             result,
             variants=cfg.variants.names,
@@ -403,14 +407,14 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
             config=cfg.to_dict(),
         )
     if report:
-        with timer.stage("report", say=f"report: {run_dir / 'report.html'}"):
+        with timer.stage("report", say=f"report: {paths.report_html}"):
             from mistrust.report import build_report
 
             build_report(run_dir)
     return result
 
 
-def _reference_checks(cfg: Config, run_dir: Path, blind: dict[str, np.ndarray]) -> list[tuple]:
+def _reference_checks(cfg: Config, paths: RunPaths, blind: dict[str, np.ndarray]) -> list[tuple]:
     """The trust checks of the reference attacks, from their saved scores (as
     :func:`mistrust.auditing.audit` runs them for the score-based attacks)."""
     from mistrust.checks.rows import check_rows
@@ -419,7 +423,7 @@ def _reference_checks(cfg: Config, run_dir: Path, blind: dict[str, np.ndarray]) 
     for attack in cfg.reference.attacks:
         scored = {}
         for name in cfg.eval.sets:
-            f = load_npz(run_dir / "scores" / "base" / attack / f"{name}.npz")
+            f = load_npz(paths.scores(BASE, attack, name))
             scored[name] = (f["score"], f["is_member"], f["predicted"])
         rows += check_rows("base", attack, scored, seed=cfg.seed, baseline=blind)
     return rows
@@ -427,7 +431,7 @@ def _reference_checks(cfg: Config, run_dir: Path, blind: dict[str, np.ndarray]) 
 
 def _galleries(
     cfg: Config,
-    run_dir: Path,
+    paths: RunPaths,
     sets: dict[str, EvalInputs],
     scores: dict[str, dict[str, dict[str, np.ndarray]]],
 ) -> None:
@@ -439,16 +443,16 @@ def _galleries(
         n_members = len(score) - len(sets[name].x)
         nonmember_score = score[n_members:]
         top = top_scored(nonmember_score, cfg.eval.gallery_size)
-        max_scores = load_npz(run_dir / "scores" / variant / attack / f"{name}.npz")["max_score"]
+        max_scores = load_npz(paths.scores(variant, attack, name))["max_score"]
         save_gallery(
             sets[name].display[torch.from_numpy(top)],
             max_scores[n_members:][top],
-            run_dir / "figures" / f"gallery_{name}.png",
+            paths.gallery(name),
             title=f"{name}: highest {attack} scores among non-members ({variant})",
         )
 
 
-def _per_sample(cfg: Config, run_dir: Path, data: Data, rows: list[tuple]) -> None:
+def _per_sample(cfg: Config, paths: RunPaths, data: Data, rows: list[tuple]) -> None:
     """``vulnerable.csv`` and ``agreement.csv`` for every variant, from the saved scores;
     the most vulnerable members of the first variant drawn as ``figures/vulnerable.png``."""
     from mistrust.persample import per_sample_view, write_per_sample
@@ -458,7 +462,7 @@ def _per_sample(cfg: Config, run_dir: Path, data: Data, rows: list[tuple]) -> No
     label = data.train.labels.numpy()[index]
     views = [
         per_sample_view(
-            run_dir / "scores" / v,
+            paths.variant_scores(v),
             rows,
             variant=v,
             k=cfg.eval.gallery_size,
@@ -467,14 +471,14 @@ def _per_sample(cfg: Config, run_dir: Path, data: Data, rows: list[tuple]) -> No
         )
         for v in cfg.variants.names
     ]
-    write_per_sample(run_dir, views)
+    write_per_sample(paths, views)
     first = views[0]
     if first.vulnerable:
         top = [x.index for x in first.vulnerable]
         save_gallery(
             data.train.images[torch.as_tensor(top)],
             np.array([x.max_score for x in first.vulnerable]),
-            run_dir / "figures" / "vulnerable.png",
+            paths.figure("vulnerable"),
             title=f"Most vulnerable members: largest {first.strongest} margin ({first.variant})",
             captions=[f"#{x.index} · class {x.label}" for x in first.vulnerable],
             is_member=np.ones(len(top), dtype=bool),

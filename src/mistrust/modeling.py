@@ -189,12 +189,15 @@ def train_or_load(
     seed: int,
     device: torch.device,
     progress: bool,
+    label: str = "",
 ) -> tuple[Classifier, dict[str, Any], bool]:
     """Returns (model, metadata, trained_now). Reuses ``model_path`` when its fingerprint matches.
 
     ``dcfg``, ``mcfg``, ``tcfg``: the run's ``data`` and ``model`` sections and the variant's
-    training settings; all of them are in the fingerprint.
+    training settings; all of them are in the fingerprint. ``label``: the model's name in
+    the log and progress bar (e.g. ``"base/target"``; default ``role``).
     """
+    label = label or role
     fp = fingerprint(dcfg, mcfg, tcfg, role, seed)
     if model_path.is_file():
         model, meta = load_model(model_path, mcfg, stand_in=dcfg.stand_in)
@@ -203,9 +206,8 @@ def train_or_load(
             return model.to(device), meta, False
         log.info("%s was trained with another config; retraining", model_path)
     log.debug(
-        "training %s/%s (%s, %d images, %d epochs)",
-        model_path.parent.name,
-        role,
+        "training %s (%s, %d images, %d epochs)",
+        label,
         mcfg.arch,
         len(train_set),
         tcfg.epochs,
@@ -231,7 +233,7 @@ def train_or_load(
         checkpoint=ckpt,
         fingerprint=fp,
         progress=progress,
-        desc=f"{model_path.parent.name}/{role}",
+        desc=label,
     )
     meta = {
         "arch": mcfg.arch,

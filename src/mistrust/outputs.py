@@ -137,8 +137,11 @@ def inference_layout(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         model.to(memory_format=torch.contiguous_format)
 
 
-def cached(path: Path, compute: Callable[[], Outputs]) -> Outputs:
+def cached(path: Path, compute: Callable[[], Outputs], *, model: str, dataset: str) -> Outputs:
     """Load ``path`` if present, else compute and save it atomically.
+
+    ``model`` (e.g. ``"base/target"``) and ``dataset`` (``"train"``, ``"test"`` or a set)
+    name what the file holds in error messages.
 
     A damaged or inconsistent file is recomputed (with a warning). Outputs with
     NaN or Inf logits raise :class:`~mistrust.errors.OutputsError` and are never
@@ -153,11 +156,10 @@ def cached(path: Path, compute: Callable[[], Outputs]) -> Outputs:
             log.warning("recomputing unreadable cache %s (%s)", path, exc)
     out = compute()
     out.check_shapes(str(path))
-    # outputs/<variant>/<role>/<set>.npz
-    what = f"outputs of {path.parent.parent.name}/{path.parent.name} on {path.stem}"
+    what = f"outputs of {model} on {dataset}"
     hint = (
         ""
-        if path.stem in ("train", "test")
+        if dataset in ("train", "test")
         else (
             "the model diverged in training (lower train.lr) or these inputs overflow it "
             "(e.g. lower eval.scale_factor)"

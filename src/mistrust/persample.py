@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mistrust.errors import InputError
 from mistrust.io import atomic_write_text, load_npz
 from mistrust.metrics.persample import jaccard_matrix, most_vulnerable, strongest_attack
 from mistrust.results import tidy_csv
 from mistrust.rows import MetricRow
+from mistrust.run_paths import RunPaths, score_file
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,9 @@ __all__ = [
     "write_per_sample",
 ]
 
-VULNERABLE_FILE = "vulnerable.csv"
-AGREEMENT_FILE = "agreement.csv"
+# file names of RunPaths.vulnerable_csv / agreement_csv, for readers given only a folder
+VULNERABLE_FILE = RunPaths(".").vulnerable_csv.name
+AGREEMENT_FILE = RunPaths(".").agreement_csv.name
 #: the ``samples`` value of agreement rows about members (other rows name a set)
 MEMBERS = "members"
 AGREEMENT_COLUMNS = (
@@ -98,6 +101,14 @@ def _load(path: Path) -> dict[str, np.ndarray] | None:
 DEGENERATE_FLAGS = ("flag_constant", "flag_ties", "flag_polarity")
 
 
+def _load_scores(scores_dir: Path, attack: str, dataset: str) -> dict[str, np.ndarray] | None:
+    try:
+        path = score_file(scores_dir, attack, dataset)
+    except InputError:  # a name that cannot be a file name was never saved as scores
+        return None
+    return _load(path)
+
+
 def _ordered(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
@@ -130,7 +141,7 @@ def per_sample_view(
     ref_set = "original" if "original" in sets else (sets[0] if sets else "original")
     loaded: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for attack in _ordered([r.attack for r in own]):
-        per_set = {s: d for s in sets if (d := _load(scores_dir / attack / f"{s}.npz"))}
+        per_set = {s: d for s in sets if (d := _load_scores(scores_dir, attack, s))}
         if ref_set in per_set:
             loaded[attack] = per_set
     if loaded:  # every attack must score the same members in the same rows
@@ -249,13 +260,13 @@ def vulnerable_rows(views: Sequence[PerSample]) -> tuple[tuple[str, ...], list[t
     return columns, rows
 
 
-def write_per_sample(run_dir: Path, views: Sequence[PerSample]) -> list[Path]:
-    """Write ``vulnerable.csv`` and ``agreement.csv`` into ``run_dir``; return their paths."""
-    run_dir = Path(run_dir)
+def write_per_sample(paths: RunPaths, views: Sequence[PerSample]) -> list[Path]:
+    """Write ``vulnerable.csv`` and ``agreement.csv`` into the run directory ``paths``;
+    return their paths."""
     columns, rows = vulnerable_rows(views)
-    paths = [run_dir / VULNERABLE_FILE, run_dir / AGREEMENT_FILE]
-    atomic_write_text(paths[0], tidy_csv(columns, rows))
+    written = [paths.vulnerable_csv, paths.agreement_csv]
+    atomic_write_text(written[0], tidy_csv(columns, rows))
     atomic_write_text(
-        paths[1], tidy_csv(AGREEMENT_COLUMNS, [r for v in views for r in v.agreement])
+        written[1], tidy_csv(AGREEMENT_COLUMNS, [r for v in views for r in v.agreement])
     )
-    return paths
+    return written

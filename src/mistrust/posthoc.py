@@ -25,14 +25,16 @@ import torch
 from mistrust.data.splits import ROLES, positions
 from mistrust.errors import ConfigError
 from mistrust.outputs import Outputs
+from mistrust.run_paths import RunPaths
 from mistrust.variants import BASE, VariantSettings, get_variant
 
 log = logging.getLogger(__name__)
 
 
 def _calibration_set(
-    base: Path, role: str, splits: dict[str, np.ndarray], what: str, source: str
+    test: Path, role: str, splits: dict[str, np.ndarray], what: str, source: str
 ) -> Outputs:
+    """The rows of ``role``'s cached test-split outputs (the file ``test``) it calibrates on."""
     part = "nonmembers" if source == "nonmembers" else "calibration"
     index = positions(splits[f"{role}_test"], splits[f"{role}_{part}"])
     if len(index) == 0:
@@ -40,7 +42,7 @@ def _calibration_set(
             f"variant {what} needs held-out data: make data.test_size larger than data.nonmembers"
             ", or set variants.calibration_set: nonmembers"
         )
-    return Outputs.load(base / "test.npz").subset(index)
+    return Outputs.load(test).subset(index)
 
 
 def _head(model_path: Path) -> torch.nn.Linear:
@@ -56,33 +58,37 @@ class _RoleBase:
 
     def __init__(
         self,
-        outputs_root: Path,
+        paths: RunPaths,
         role: str,
         splits: dict[str, np.ndarray],
         variant: str,
         source: str,
     ) -> None:
-        self.dir = outputs_root / BASE / role
-        self.model_path = outputs_root.parent / "models" / BASE / f"{role}.pt"
+        self.paths = paths
         self.role, self.splits, self.variant, self.source = role, splits, variant, source
 
+    def _file(self, dataset: str) -> Path:
+        return self.paths.outputs(BASE, self.role, dataset)
+
     def head(self) -> torch.nn.Linear:
-        return _head(self.model_path)
+        return _head(self.paths.model(BASE, self.role))
 
     def train(self) -> Outputs:
-        return Outputs.load(self.dir / "train.npz")
+        return Outputs.load(self._file("train"))
 
     def calibration(self) -> Outputs:
-        return _calibration_set(self.dir, self.role, self.splits, self.variant, self.source)
+        return _calibration_set(
+            self._file("test"), self.role, self.splits, self.variant, self.source
+        )
 
     def noise(self) -> Outputs:
-        return Outputs.load(self.dir / "noise.npz")
+        return Outputs.load(self._file("noise"))
 
 
 def apply_posthoc(
     name: str,
     vcfg: VariantSettings,
-    outputs_root: Path,
+    paths: RunPaths,
     splits: dict[str, np.ndarray],
     *,
     seed: int,
@@ -91,7 +97,7 @@ def apply_posthoc(
 ) -> dict[str, Any]:
     """Write ``outputs/<name>/<role>/*.npz`` from ``outputs/base``; return what was fitted.
 
-    ``vcfg``: the ``variants`` settings; ``seed`` seeds the fits (Monte-Carlo draws);
+    ``paths``: the run directory, whose base models' heads and outputs are read; ``vcfg``: the ``variants`` settings; ``seed`` seeds the fits (Monte-Carlo draws);
     ``batch_size``: the training batch size (the paper's Laplace loaders use twice it).
     """
     variant = get_variant(name)
@@ -99,15 +105,14 @@ def apply_posthoc(
         raise ValueError(f"{name!r} is not a post-hoc variant")
     info: dict[str, Any] = {}
     for role in roles:
-        base = _RoleBase(outputs_root, role, splits, name, vcfg.calibration_set)
-        dest = outputs_root / name / role
-        files = sorted(base.dir.glob("*.npz"))
+        base = _RoleBase(paths, role, splits, name, vcfg.calibration_set)
+        files = sorted(paths.role_outputs(BASE, role).glob("*.npz"))
         t0 = time.perf_counter()
         step = variant.step(vcfg, seed=seed, batch_size=batch_size).fit(base)
         info[role] = step.fitted()
         for f in files:
             out = Outputs.load(f)
-            Outputs(step.transform(out), out.labels).save(dest / f.name)
+            Outputs(step.transform(out), out.labels).save(paths.outputs(name, role, f.stem))
         info[role]["seconds"] = time.perf_counter() - t0
         log.debug("%s/%s: %s", name, role, info[role])
     return info

@@ -75,7 +75,9 @@ from mistrust.reference_models import (
     target_extra_outputs,
     train_reference_models,
 )
+from mistrust.run_paths import RunPaths
 from mistrust.training.trainer import AUGMENT_FLIPS
+from mistrust.variants import BASE
 
 __all__ = ["query_flips", "reference_attack_rows"]
 
@@ -96,15 +98,16 @@ def _phi_prob(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _load_signals(
-    run_dir: Path, n_models: int, keys: dict[str, np.ndarray], queries: list[str]
+    paths: RunPaths, n_models: int, keys: dict[str, np.ndarray], flips: list[bool]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Reference ``phi (n, M, Q)`` and ``prob (n, M)`` per key; ``keys``: key -> labels."""
-    phi = {k: np.empty((len(y), n_models, len(queries))) for k, y in keys.items()}
+    """Reference ``phi (n, M, Q)`` and ``prob (n, M)`` per key; ``keys``: key -> labels;
+    ``flips``: per query, whether it is the flipped one (``[False]`` or ``[False, True]``)."""
+    phi = {k: np.empty((len(y), n_models, len(flips))) for k, y in keys.items()}
     prob = {k: np.empty((len(y), n_models)) for k, y in keys.items()}
     for m in range(n_models):
         for k, labels in keys.items():
-            for q, suffix in enumerate(queries):
-                out = Outputs.load(run_dir / "outputs" / "reference" / str(m) / f"{k}{suffix}.npz")
+            for q, flip in enumerate(flips):
+                out = Outputs.load(paths.reference_output(m, k, flip=flip))
                 phi[k][:, m, q], p = _phi_prob(out.logits, labels)
                 if q == 0:
                     prob[k][:, m] = p
@@ -200,8 +203,7 @@ def reference_attack_rows(
     cfg: Config,
     data: Data,
     sets: dict[str, EvalInputs],
-    run_dir: Path,
-    target_dir: Path,
+    paths: RunPaths,
     *,
     device: torch.device | str,
     progress: bool,
@@ -213,9 +215,9 @@ def reference_attack_rows(
         data: :class:`mistrust.data.bundle.Data` (pools, preprocess, splits).
         sets: evaluation inputs by name (every OOD name of ``eval.sets``; ``original``
             is taken from the test pool).
-        run_dir: the run directory; the base target model must exist at
-            ``models/base/target.pt``.
-        target_dir: the base target's outputs (``train.npz``, ``test.npz``, ``<set>.npz``).
+        paths: the run directory; the base target model must exist at
+            ``models/base/target.pt`` and its outputs under ``outputs/base/target/``
+            (``train.npz``, ``test.npz``, ``<set>.npz``).
         device: where models train and run.
         progress: progress bars.
 
@@ -232,7 +234,7 @@ def reference_attack_rows(
     r = cfg.reference
     if not r.attacks:
         return []
-    run_dir, target_dir, device = Path(run_dir), Path(target_dir), torch.device(device)
+    device = torch.device(device)
     set_names = list(cfg.eval.sets)
     ood = [n for n in set_names if n != "original"]
     missing = [n for n in ood if n not in sets]
@@ -245,7 +247,7 @@ def reference_attack_rows(
         seed=cfg.seed,
         population_size=r.population_size or cfg.data.train_size,
     )
-    pop.save(run_dir / "reference_keep.npz")
+    pop.save(paths.reference_keep)
     images, labels = population_images(data, pop)
     flip = query_flips(r.augment_queries, cfg.data.augment)
     job = ReferenceJob(
@@ -253,7 +255,7 @@ def reference_attack_rows(
         cfg.model,
         dataclasses.replace(cfg.train, epochs=r.epochs or cfg.train.epochs),
         cfg.seed,
-        str(run_dir),
+        paths,
         data.preprocess,
         data.num_classes,
         images,
@@ -267,17 +269,20 @@ def reference_attack_rows(
         job, pop, executor=cfg.executor, address=cfg.ray_address, progress=progress
     )
 
-    train, test = Outputs.load(target_dir / "train.npz"), Outputs.load(target_dir / "test.npz")
+    def target(name: str) -> Outputs:
+        return Outputs.load(paths.outputs(BASE, "target", name))
+
+    train, test = target("train"), target("test")
     sp = data.splits
     members = train.subset(positions(sp["target_train"], sp["target_members"]))
     nonmembers = test.subset(positions(sp["target_test"], sp["target_nonmembers"]))
-    target_sets = {n: Outputs.load(target_dir / f"{n}.npz") for n in ood}
+    target_sets = {n: target(n) for n in ood}
     extra = target_extra_outputs(job, pop)
     pop_labels = labels.numpy()
     audited_logits = np.concatenate([members.logits, nonmembers.logits])
     keys = {"population": pop_labels, **{n: attack_labels(target_sets[n]) for n in ood}}
-    flips = ["", "-flip"] if flip else [""]
-    ref_phi, ref_prob = _load_signals(run_dir, r.n_models, keys, flips)
+    flips = [False, True] if flip else [False]
+    ref_phi, ref_prob = _load_signals(paths, r.n_models, keys, flips)
     t_phi, t_prob = {}, {"z": _phi_prob(extra["z"].logits, pop_labels[pop.z])[1]}
     for key, logits in [("audited", audited_logits), *[(n, target_sets[n].logits) for n in ood]]:
         y = pop_labels[: pop.n_audited] if key == "audited" else keys[key]
@@ -308,7 +313,7 @@ def reference_attack_rows(
                 source=sources.get(ds),
                 logits=np.concatenate([members.logits, nm.logits]),
                 n_members=len(members),
-                out=run_dir / "scores" / "base" / name / f"{ds}.npz",
+                out=paths.scores(BASE, name, ds),
                 aupr=cfg.attacks.aupr,
             )
         if name in fitted and np.isfinite(fitted[name].operating_score_):

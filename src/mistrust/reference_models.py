@@ -20,7 +20,6 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +32,8 @@ from mistrust.executors import run_tasks, training_resources
 from mistrust.io import atomic_write_text
 from mistrust.models.layout import memory_format_for
 from mistrust.outputs import Outputs, cached, compute_outputs
+from mistrust.run_paths import REFERENCE, REFERENCE_TARGET, RunPaths
+from mistrust.variants import BASE
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class ReferenceJob:
     model: ModelConfig
     tcfg: TrainConfig  # the run's train section with reference.epochs; its eval_batch_size
     seed: int  # the run's; reference model i trains with seed + 1000 + i
-    run_dir: str
+    paths: RunPaths  # the run directory: models/reference/, outputs/reference/
     preprocess: Preprocess
     num_classes: int
     images: torch.Tensor  # (P, C, H, W) uint8, the population
@@ -94,9 +95,20 @@ def _logits_only(out: Outputs) -> Outputs:
     return Outputs(out.logits, out.labels)
 
 
-def _cached(path: Path, n: int, compute: Callable[[], Outputs]) -> Outputs:
-    """:func:`mistrust.outputs.cached`, recomputed when the row count no longer matches."""
-    out = cached(path, compute)
+def _cached(
+    paths: RunPaths,
+    model: int | str,
+    dataset: str,
+    n: int,
+    compute: Callable[[], Outputs],
+    *,
+    flip: bool = False,
+) -> Outputs:
+    """:func:`mistrust.outputs.cached` of ``outputs/reference/<model>/<dataset>[-flip].npz``,
+    recomputed when the row count no longer matches."""
+    path = paths.reference_output(model, dataset, flip=flip)
+    what = dataset + ("-flip" if flip else "")
+    out = cached(path, compute, model=f"{REFERENCE}/{model}", dataset=what)
     if len(out) != n:
         log.warning("recomputing %s: %d rows cached, %d expected", path, len(out), n)
         out = compute()
@@ -117,7 +129,6 @@ def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) 
     from mistrust.modeling import train_or_load
 
     i, rows, digest = task
-    run_dir = Path(job.run_dir)
     rows_t = torch.as_tensor(rows, dtype=torch.long)
     subset = ImageSet(job.images[rows_t], job.labels[rows_t], [], f"reference-{i}")
     model, meta, fresh = train_or_load(
@@ -128,32 +139,40 @@ def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) 
         train_set=subset,
         preprocess=job.preprocess,
         num_classes=job.num_classes,
-        model_path=run_dir / "models" / "reference" / f"{i}.pt",
+        model_path=job.paths.reference_model(i),
+        label=f"{REFERENCE}/reference-{i}-{digest}",
         seed=job.seed + _SEED_OFFSET + i,
         device=torch.device(job.device),
         progress=job.progress,
     )
-    out_dir = run_dir / "outputs" / "reference" / str(i)
+    paths = job.paths
     if fresh:
-        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(paths.reference_outputs(i), ignore_errors=True)
     # in compute_outputs' layout once for every set below (the model is this task's own)
     model.to(memory_format=memory_format_for(model))
     bs, pre, dev = job.tcfg.eval_batch_size, job.preprocess, job.device
     n = len(job.images)
     _cached(
-        out_dir / "population.npz",
+        paths,
+        i,
+        "population",
         n,
         lambda: _outputs_of(model, job.images, job.labels, pre, bs, dev),
     )
     if job.flip:
         _cached(
-            out_dir / "population-flip.npz",
+            paths,
+            i,
+            "population",
             n,
             lambda: _outputs_of(model, job.images, job.labels, _flipped(pre), bs, dev),
+            flip=True,
         )
     for name, (x, labels) in job.queries.items():
         _cached(
-            out_dir / f"{name}.npz",
+            paths,
+            i,
+            name,
             len(x),
             lambda x=x, y=labels: _logits_only(
                 compute_outputs(model, x, y, batch_size=bs, device=dev)
@@ -161,11 +180,14 @@ def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) 
         )
         if job.flip:
             _cached(
-                out_dir / f"{name}-flip.npz",
+                paths,
+                i,
+                name,
                 len(x),
                 lambda x=x, y=labels: _logits_only(
                     compute_outputs(model, x.flip(-1), y, batch_size=bs, device=dev)
                 ),
+                flip=True,
             )
     acc = meta.get("train_accuracy") or [float("nan")]
     return {
@@ -204,38 +226,43 @@ def target_extra_outputs(job: ReferenceJob, pop: Population) -> dict[str, Output
     ``<set>-flip``; cached under ``RUN/outputs/reference/target`` (cleared on a new target)."""
     from mistrust.modeling import load_model
 
-    run_dir, device = Path(job.run_dir), torch.device(job.device)
+    paths, device = job.paths, torch.device(job.device)
     images, labels, pre = job.images, job.labels, job.preprocess
-    model, meta = load_model(
-        run_dir / "models" / "base" / "target.pt", job.model, stand_in=job.data.stand_in
-    )
+    model, meta = load_model(paths.model(BASE, "target"), job.model, stand_in=job.data.stand_in)
     model.to(device, memory_format=memory_format_for(model))  # once for every set below
-    out_dir = run_dir / "outputs" / "reference" / "target"
-    marker = out_dir / "fingerprint.txt"
+    marker, me = paths.reference_fingerprint, REFERENCE_TARGET
     if not marker.is_file() or marker.read_text() != meta["fingerprint"]:
-        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(paths.reference_outputs(me), ignore_errors=True)
         atomic_write_text(marker, meta["fingerprint"])
     bs, dev, a = job.tcfg.eval_batch_size, str(device), pop.n_audited
     z = torch.as_tensor(pop.z)
     out = {
         "z": _cached(
-            out_dir / "z.npz",
+            paths,
+            me,
+            "z",
             len(z),
             lambda: _outputs_of(model, images[z], labels[z], pre, bs, dev),
         )
     }
     if job.flip:
         out["audited-flip"] = _cached(
-            out_dir / "audited-flip.npz",
+            paths,
+            me,
+            "audited",
             a,
             lambda: _outputs_of(model, images[:a], labels[:a], _flipped(pre), bs, dev),
+            flip=True,
         )
         for name, (x, y) in job.queries.items():
             out[f"{name}-flip"] = _cached(
-                out_dir / f"{name}-flip.npz",
+                paths,
+                me,
+                name,
                 len(x),
                 lambda x=x, y=y: _logits_only(
                     compute_outputs(model, x.flip(-1), y, batch_size=bs, device=dev)
                 ),
+                flip=True,
             )
     return out

@@ -48,7 +48,7 @@ _SEED_DIR = re.compile(r"seed-(\d+)")
 
 def seed_dir(run_dir: Path, seed: int) -> Path:
     """Where the repeat with ``seed`` runs: ``run_dir/seed-<seed>``."""
-    return Path(run_dir) / f"seed-{seed}"
+    return RunPaths(run_dir).seed_run(seed).root
 
 
 def seed_dirs(run_dir: Path) -> list[Path]:
@@ -56,7 +56,7 @@ def seed_dirs(run_dir: Path) -> list[Path]:
     found = []
     for p in Path(run_dir).iterdir() if Path(run_dir).is_dir() else []:
         m = _SEED_DIR.fullmatch(p.name)
-        if m and (p / "results.csv").is_file():
+        if m and RunPaths(p).results_csv.is_file():
             found.append((int(m.group(1)), p))
     return [p for _, p in sorted(found)]
 

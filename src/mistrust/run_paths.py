@@ -20,6 +20,8 @@ from mistrust.errors import InputError
 REFERENCE = "reference"
 #: the target model's outputs on the reference attacks' queries
 REFERENCE_TARGET = "target"
+#: a shadow trained by ``mistrust audit`` (``models/trained/shadow.pt``)
+TRAINED = "trained"
 
 
 def file_name(name: str) -> str:
@@ -27,6 +29,17 @@ def file_name(name: str) -> str:
     if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
         raise InputError(f"{name!r} cannot be a file name; use letters, digits, '_', '-', '.'")
     return name
+
+
+def set_file(folder: str | Path, dataset: str, *, suffix: str = "") -> Path:
+    """``folder/<dataset><suffix>.npz``: the one file per set of a folder of outputs, scores
+    or baseline scores (``suffix``: ``"-flip"`` for horizontally flipped queries)."""
+    return Path(folder) / f"{file_name(dataset + suffix)}.npz"
+
+
+def score_file(variant_scores: str | Path, attack: str, dataset: str) -> Path:
+    """``<attack>/<dataset>.npz`` inside a variant's scores folder (:meth:`RunPaths.scores`)."""
+    return set_file(Path(variant_scores) / file_name(attack), dataset)
 
 
 @dataclass(frozen=True)
@@ -136,8 +149,19 @@ class RunPaths:
         return self.outputs_dir / file_name(variant) / file_name(role)
 
     def outputs(self, variant: str, role: str, dataset: str) -> Path:
-        """One model's outputs on one set: ``outputs/<variant>/<role>/<dataset>.npz``."""
-        return self.role_outputs(variant, role) / f"{file_name(dataset)}.npz"
+        """One model's outputs on one set: ``outputs/<variant>/<role>/<dataset>.npz``
+        (``dataset``: also ``train`` / ``test``, the role's whole splits)."""
+        return set_file(self.role_outputs(variant, role), dataset)
+
+    def parts(self, role: str) -> Path:
+        """``outputs/base/<role>/parts.json`` of ``mistrust audit``: how many rows of
+        ``test.npz`` are non-members (the rest are calibration images)."""
+        return self.role_outputs("base", role) / "parts.json"
+
+    @property
+    def trained_shadow(self) -> Path:
+        """A shadow that ``mistrust audit`` trained from a factory (with its fingerprint)."""
+        return self.models_dir / TRAINED / "shadow.pt"
 
     def reference_model(self, index: int) -> Path:
         return self.models_dir / REFERENCE / f"{int(index)}.pt"
@@ -145,6 +169,16 @@ class RunPaths:
     def reference_outputs(self, model: int | str) -> Path:
         """Outputs of reference model ``model`` (or of ``"target"``) on the queries."""
         return self.outputs_dir / REFERENCE / file_name(str(model))
+
+    def reference_output(self, model: int | str, dataset: str, *, flip: bool = False) -> Path:
+        """``outputs/reference/<model>/<dataset>[-flip].npz``: ``population``, ``z``,
+        ``audited`` or an OOD set, queried as is or horizontally flipped."""
+        return set_file(self.reference_outputs(model), dataset, suffix="-flip" if flip else "")
+
+    @property
+    def reference_fingerprint(self) -> Path:
+        """The fingerprint of the target whose extra reference outputs are cached."""
+        return self.reference_outputs(REFERENCE_TARGET) / "fingerprint.txt"
 
     # -- scores, baseline, figures, tables -----------------------------------------------
     @property
@@ -157,14 +191,14 @@ class RunPaths:
 
     def scores(self, variant: str, attack: str, dataset: str) -> Path:
         """``scores/<variant>/<attack>/<dataset>.npz``."""
-        return self.variant_scores(variant) / file_name(attack) / f"{file_name(dataset)}.npz"
+        return score_file(self.variant_scores(variant), attack, dataset)
 
     @property
     def baseline_dir(self) -> Path:
         return self.root / "baseline"
 
     def baseline(self, dataset: str) -> Path:
-        return self.baseline_dir / f"{file_name(dataset)}.npz"
+        return set_file(self.baseline_dir, dataset)
 
     @property
     def figures_dir(self) -> Path:

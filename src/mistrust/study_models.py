@@ -18,7 +18,6 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +27,7 @@ from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.splits import ROLES
 from mistrust.executors import run_tasks, training_resources
 from mistrust.outputs import cached, compute_outputs, inference_layout
+from mistrust.run_paths import RunPaths
 from mistrust.variants import BASE, get_variant, sets_fitted_on
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class StudyJob:
     train: dict[str, TrainConfig]  # trained variant -> its training settings, in run order
     seed: int  # the target's; the shadow trains with seed + 1
     eval_batch_size: int
-    run_dir: str
+    paths: RunPaths  # the run directory: models/<variant>/<role>.pt, outputs/<variant>/<role>/
     preprocess: Preprocess
     num_classes: int
     splits: dict[str, ImageSet]  # "<role>_train" / "<role>_test": uint8 images of the split
@@ -71,18 +71,22 @@ def trained_variants(variant_names: Sequence[str], *, reference: bool) -> list[s
     return names
 
 
-def cache_outputs(model: torch.nn.Module, job: StudyJob, role: str, out_dir: Path) -> None:
+def cache_outputs(model: torch.nn.Module, job: StudyJob, variant: str, role: str) -> None:
     """``model``'s outputs on ``role``'s train and test splits and on the evaluation sets
-    that role needs, each cached as ``out_dir/<name>.npz`` (computed only if missing)."""
+    that role needs, each cached as ``outputs/<variant>/<role>/<name>.npz`` (computed only
+    if missing)."""
     dev, bs = job.device, job.eval_batch_size
+    what = f"{variant}/{role}"
     with inference_layout(model):  # once for every set, not twice per set
         for split in ("train", "test"):
             subset = job.splits[f"{role}_{split}"]
             cached(
-                out_dir / f"{split}.npz",
+                job.paths.outputs(variant, role, split),
                 lambda s=subset: compute_outputs(
                     model, job.preprocess(s.images), s.labels, batch_size=bs, device=dev
                 ),
+                model=what,
+                dataset=split,
             )
         fitted_on = sets_fitted_on()
         for name, (x, labels) in job.sets.items():
@@ -91,8 +95,10 @@ def cache_outputs(model: torch.nn.Module, job: StudyJob, role: str, out_dir: Pat
             if name == "original" or (role == "shadow" and name not in fitted_on):
                 continue
             cached(
-                out_dir / f"{name}.npz",
+                job.paths.outputs(variant, role, name),
                 lambda x=x, y=labels: compute_outputs(model, x, y, batch_size=bs, device=dev),
+                model=what,
+                dataset=name,
             )
 
 
@@ -105,8 +111,6 @@ def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
     from mistrust.modeling import train_or_load
 
     vname, role = task
-    run_dir = Path(job.run_dir)
-    out_dir = run_dir / "outputs" / vname / role
     model, meta, fresh = train_or_load(
         job.data,
         job.model,
@@ -118,12 +122,13 @@ def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
         seed=job.seed + ROLES.index(role),
         device=torch.device(job.device),
         progress=job.progress,
-        model_path=run_dir / "models" / vname / f"{role}.pt",
+        model_path=job.paths.model(vname, role),
+        label=f"{vname}/{role}",
     )
     if fresh:
-        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(job.paths.role_outputs(vname, role), ignore_errors=True)
     t0 = time.perf_counter()
-    cache_outputs(model, job, role, out_dir)
+    cache_outputs(model, job, vname, role)
     return {
         "variant": vname,
         "role": role,

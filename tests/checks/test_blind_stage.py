@@ -10,6 +10,7 @@ from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.metrics import auroc
+from mistrust.run_paths import RunPaths
 
 
 def _data() -> tuple[Data, dict[str, EvalInputs]]:
@@ -29,12 +30,15 @@ def _data() -> tuple[Data, dict[str, EvalInputs]]:
 
 def test_members_first_shift_separated_and_cached(tmp_path, monkeypatch) -> None:
     data, sets = _data()
-    out = run_baseline(data, sets, ["original", "bright"], tmp_path, seed=1)
+    out = run_baseline(data, sets, ["original", "bright"], RunPaths(tmp_path), seed=1)
     assert out["original"].shape == (40,) and out["bright"].shape == (50,)
     member = np.arange(50) < 20
     assert auroc(out["bright"], member) > 0.95  # brighter images: visible without a model
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bright.npz", "original.npz"]
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(p.name for p in (tmp_path / "baseline").iterdir()) == [
+        "bright.npz",
+        "original.npz",
+    ]
+    before = {p.name: p.read_bytes() for p in (tmp_path / "baseline").iterdir()}
 
     # a rerun reads the cache and fits nothing
     import mistrust.blind as blind
@@ -43,11 +47,11 @@ def test_members_first_shift_separated_and_cached(tmp_path, monkeypatch) -> None
         raise AssertionError("refitted although cached")
 
     monkeypatch.setattr(blind, "blind_scores", refuse)
-    again = run_baseline(data, sets, ["original", "bright"], tmp_path, seed=1)
+    again = run_baseline(data, sets, ["original", "bright"], RunPaths(tmp_path), seed=1)
     assert all(np.array_equal(again[k], out[k]) for k in out)
     # a changed seed (or input) recomputes, with the same bytes as a fresh directory
     monkeypatch.undo()
-    other = run_baseline(data, sets, ["original"], tmp_path, seed=2)
-    fresh = run_baseline(data, sets, ["original"], tmp_path / "fresh", seed=2)
+    other = run_baseline(data, sets, ["original"], RunPaths(tmp_path), seed=2)
+    fresh = run_baseline(data, sets, ["original"], RunPaths(tmp_path / "fresh"), seed=2)
     assert other["original"].tobytes() == fresh["original"].tobytes()
-    assert (tmp_path / "original.npz").read_bytes() != before["original.npz"]
+    assert (tmp_path / "baseline" / "original.npz").read_bytes() != before["original.npz"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from mistrust.errors import InputError
-from mistrust.run_paths import RunPaths, file_name
+from mistrust.run_paths import RunPaths, file_name, score_file, set_file
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -58,3 +58,39 @@ def test_names_that_would_leave_their_folder_are_refused(bad):
 def test_plain_names_pass_unchanged():
     assert file_name("modified-entropy") == "modified-entropy"
     assert file_name("tpr_at_0.1fpr") == "tpr_at_0.1fpr"
+
+
+def test_files_of_audits_and_reference_attacks():
+    p = RunPaths("RUN")
+    assert p.outputs("base", "shadow", "train") == Path("RUN/outputs/base/shadow/train.npz")
+    assert p.parts("target") == Path("RUN/outputs/base/target/parts.json")
+    assert p.trained_shadow == Path("RUN/models/trained/shadow.pt")
+    assert p.inputs_key == Path("RUN/inputs.sha256")
+    assert p.reference_keep == Path("RUN/reference_keep.npz")
+    assert p.reference_output(2, "population") == Path("RUN/outputs/reference/2/population.npz")
+    assert p.reference_output(0, "noise", flip=True) == Path(
+        "RUN/outputs/reference/0/noise-flip.npz"
+    )
+    assert p.reference_output("target", "z") == Path("RUN/outputs/reference/target/z.npz")
+    assert p.reference_output("target", "audited", flip=True).name == "audited-flip.npz"
+    assert p.reference_fingerprint == Path("RUN/outputs/reference/target/fingerprint.txt")
+    assert p.figure("vulnerable") == Path("RUN/figures/vulnerable.png")
+
+
+def test_folder_helpers_name_the_same_files():
+    p = RunPaths("RUN")
+    assert score_file("RUN/scores/base", "loss", "gan") == p.scores("base", "loss", "gan")
+    assert set_file("RUN/baseline", "scaled") == p.baseline("scaled")
+    assert set_file("x", "noise", suffix="-flip") == Path("x/noise-flip.npz")
+    with pytest.raises(InputError):
+        p.reference_output(0, "../z")
+    with pytest.raises(InputError):
+        score_file("RUN/scores/base", "a/b", "gan")
+
+
+def test_paths_are_values():
+    # a job carries RunPaths to executor tasks: equal by root, and picklable
+    import pickle
+
+    assert RunPaths("RUN") == RunPaths(Path("RUN"))
+    assert pickle.loads(pickle.dumps(RunPaths("RUN"))) == RunPaths("RUN")

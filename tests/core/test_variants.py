@@ -10,6 +10,7 @@ import pytest
 from mistrust import variants
 from mistrust.config import ConfigError, TrainConfig, load_config
 from mistrust.outputs import Outputs
+from mistrust.run_paths import RunPaths
 from mistrust.variants import PosthocVariant, TrainingVariant, get_variant, register_variant
 
 
@@ -62,11 +63,13 @@ def test_a_registered_posthoc_variant_runs_per_role(monkeypatch, tmp_path) -> No
     splits |= {"target_calibration": np.array([0, 1]), "shadow_calibration": np.array([7])}
     logits = {"target": np.arange(12.0).reshape(4, 3), "shadow": -np.arange(12.0).reshape(4, 3)}
     for role, z in logits.items():
-        Outputs(z.astype(np.float32), np.zeros(4, int)).save(tmp_path / f"base/{role}/test.npz")
-    info = apply_posthoc("shift", cfg.variants, tmp_path, splits, seed=0, batch_size=1)
+        Outputs(z.astype(np.float32), np.zeros(4, int)).save(
+            tmp_path / f"outputs/base/{role}/test.npz"
+        )
+    info = apply_posthoc("shift", cfg.variants, RunPaths(tmp_path), splits, seed=0, batch_size=1)
     # target rows 0, 1 hold 0..5 (mean 2.5); shadow row 3 (split position of 7) holds -9..-11
     assert info["target"]["shift"] == 2.5 and info["shadow"]["shift"] == -10.0
-    out = Outputs.load(tmp_path / "shift/shadow/test.npz")
+    out = Outputs.load(tmp_path / "outputs/shift/shadow/test.npz")
     np.testing.assert_array_equal(out.logits, logits["shadow"] + 10.0)
     assert get_variant("shift").needs_held_out(cfg.variants)
 

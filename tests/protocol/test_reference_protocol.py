@@ -439,6 +439,7 @@ def test_signals_are_read_per_model_and_label(tmp_path) -> None:
     probability; the flipped query fills phi's second column only."""
     from mistrust.outputs import Outputs
     from mistrust.reference import _load_signals
+    from mistrust.run_paths import RunPaths
 
     rng = np.random.default_rng(2)
     labels = np.array([0, 2, 1])
@@ -450,7 +451,7 @@ def test_signals_are_read_per_model_and_label(tmp_path) -> None:
             Outputs(z.astype(np.float32), np.full(3, -1)).save(
                 tmp_path / f"outputs/reference/{m}/population{suffix}.npz"
             )
-    phi, prob = _load_signals(tmp_path, 2, {"population": labels}, ["", "-flip"])
+    phi, prob = _load_signals(RunPaths(tmp_path), 2, {"population": labels}, [False, True])
     assert phi["population"].shape == (3, 2, 2) and prob["population"].shape == (3, 2)
     for m in range(2):
         for q, suffix in enumerate(("", "-flip")):
@@ -493,6 +494,7 @@ def tiny_reference(tmp_path_factory):
     from mistrust.experiment import _outputs_for, build_evalsets, load_data
     from mistrust.modeling import train_or_load
     from mistrust.reference import reference_attack_rows
+    from mistrust.run_paths import RunPaths
 
     cfg = load_config(
         "smoke",
@@ -531,9 +533,9 @@ def tiny_reference(tmp_path_factory):
         device=torch.device("cpu"),
         progress=False,
     )
-    target_dir = run_dir / "outputs/base/target"
-    _outputs_for(model, "target", data, sets, target_dir, cfg, torch.device("cpu"))
-    rows = reference_attack_rows(cfg, data, sets, run_dir, target_dir, device="cpu", progress=False)
+    paths = RunPaths(run_dir)
+    _outputs_for(model, "target", data, sets, paths, cfg, torch.device("cpu"))
+    rows = reference_attack_rows(cfg, data, sets, paths, device="cpu", progress=False)
     return cfg, data, run_dir, rows
 
 

@@ -14,6 +14,7 @@ import pytest
 from mistrust.config import ConfigError, load_config
 from mistrust.data.splits import make_splits, positions
 from mistrust.outputs import Outputs
+from mistrust.run_paths import RunPaths
 
 
 def _cfg(*extra: str):
@@ -114,9 +115,9 @@ def _outputs_dir(tmp_path, splits) -> None:
         # depends on which rows it sees
         right = rng.uniform(size=n) < np.where(np.arange(n) % 2 == 0, 0.8, 0.4)
         labels = np.where(right, logits.argmax(1), (logits.argmax(1) + 1) % 3)
-        Outputs(logits.astype(np.float32), labels).save(tmp_path / f"base/{role}/test.npz")
+        Outputs(logits.astype(np.float32), labels).save(tmp_path / f"outputs/base/{role}/test.npz")
         Outputs(logits[:5].astype(np.float32), labels[:5]).save(
-            tmp_path / f"base/{role}/scaled.npz"
+            tmp_path / f"outputs/base/{role}/scaled.npz"
         )
 
 
@@ -135,21 +136,21 @@ def test_temperature_fit_uses_each_roles_own_calibration_split(tmp_path) -> None
     info = apply_posthoc(
         "temperature-fit",
         cfg.variants,
-        tmp_path,
+        RunPaths(tmp_path),
         sp,
         seed=cfg.seed,
         batch_size=cfg.train.batch_size,
     )
     for role in ("target", "shadow"):
-        test = Outputs.load(tmp_path / f"base/{role}/test.npz")
+        test = Outputs.load(tmp_path / f"outputs/base/{role}/test.npz")
         pos = np.searchsorted(sp[f"{role}_test"], sp[f"{role}_calibration"])
         want = fit_temperature(test.logits[pos], test.labels[pos])
         assert info[role]["temperature"] == pytest.approx(float(want))
         wrong = fit_temperature(test.logits, test.labels)  # all of the test split
         assert abs(float(wrong) - float(want)) > 1e-3
         for name in ("test", "scaled"):
-            base = Outputs.load(tmp_path / f"base/{role}/{name}.npz")
-            out = Outputs.load(tmp_path / f"temperature-fit/{role}/{name}.npz")
+            base = Outputs.load(tmp_path / f"outputs/base/{role}/{name}.npz")
+            out = Outputs.load(tmp_path / f"outputs/temperature-fit/{role}/{name}.npz")
             np.testing.assert_allclose(out.logits, base.logits / want, rtol=1e-5)
             np.testing.assert_array_equal(out.labels, base.labels)
     assert info["target"]["temperature"] != pytest.approx(info["shadow"]["temperature"])
@@ -167,24 +168,34 @@ def test_fixed_temperature_and_errors(tmp_path) -> None:
     }
     _outputs_dir(tmp_path, sp)
     info = apply_posthoc(
-        "temperature", cfg.variants, tmp_path, sp, seed=cfg.seed, batch_size=cfg.train.batch_size
+        "temperature",
+        cfg.variants,
+        RunPaths(tmp_path),
+        sp,
+        seed=cfg.seed,
+        batch_size=cfg.train.batch_size,
     )
     assert info["target"]["temperature"] == 2.5 and info["shadow"]["temperature"] == 2.5
-    base = Outputs.load(tmp_path / "base/shadow/scaled.npz")
-    out = Outputs.load(tmp_path / "temperature/shadow/scaled.npz")
+    base = Outputs.load(tmp_path / "outputs/base/shadow/scaled.npz")
+    out = Outputs.load(tmp_path / "outputs/temperature/shadow/scaled.npz")
     np.testing.assert_allclose(out.logits, base.logits / 2.5, rtol=1e-6)
     with pytest.raises(ConfigError, match="held-out data"):
         apply_posthoc(
             "temperature-fit",
             cfg.variants,
-            tmp_path,
+            RunPaths(tmp_path),
             sp,
             seed=cfg.seed,
             batch_size=cfg.train.batch_size,
         )
     with pytest.raises(ValueError, match="not a post-hoc variant"):
         apply_posthoc(
-            "base", cfg.variants, tmp_path, sp, seed=cfg.seed, batch_size=cfg.train.batch_size
+            "base",
+            cfg.variants,
+            RunPaths(tmp_path),
+            sp,
+            seed=cfg.seed,
+            batch_size=cfg.train.batch_size,
         )
 
 
@@ -234,7 +245,7 @@ def test_laplace_fits_each_role_on_its_own_data(tmp_path, monkeypatch) -> None:
     info = apply_posthoc(
         "laplace",
         cfg.variants,
-        tmp_path / "outputs",
+        RunPaths(tmp_path),
         sp,
         seed=cfg.seed,
         batch_size=cfg.train.batch_size,

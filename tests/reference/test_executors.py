@@ -17,6 +17,7 @@ from mistrust.data.images import Preprocess
 from mistrust.executors import run_tasks
 from mistrust.io import load_npz
 from mistrust.reference_models import ReferenceJob, train_reference_model
+from mistrust.run_paths import RunPaths
 
 
 def _offset_pow(shared: int, item: int) -> int:
@@ -99,7 +100,7 @@ def _job(run_dir: Path) -> tuple[ReferenceJob, list]:
         cfg.model,
         cfg.train,
         cfg.seed,
-        str(run_dir),
+        RunPaths(run_dir),
         Preprocess(1, 8, (0.5,), (0.25,)),
         3,
         images.to(torch.uint8),

@@ -14,6 +14,7 @@ from mistrust.io import load_npz
 from mistrust.metrics import METRIC_KEYS
 from mistrust.modeling import train_or_load
 from mistrust.reference import reference_attack_rows
+from mistrust.run_paths import RunPaths
 
 SETS = ["original", "permuted", "scaled", "noise"]
 
@@ -60,12 +61,8 @@ def run(tmp_path_factory: pytest.TempPathFactory):
         device=torch.device("cpu"),
         progress=False,
     )
-    _outputs_for(
-        model, "target", data, sets, run_dir / "outputs/base/target", cfg, torch.device("cpu")
-    )
-    rows = reference_attack_rows(
-        cfg, data, sets, run_dir, run_dir / "outputs/base/target", device="cpu", progress=False
-    )
+    _outputs_for(model, "target", data, sets, RunPaths(run_dir), cfg, torch.device("cpu"))
+    rows = reference_attack_rows(cfg, data, sets, RunPaths(run_dir), device="cpu", progress=False)
     return cfg, data, sets, run_dir, rows
 
 
@@ -121,9 +118,7 @@ def test_second_call_trains_nothing(run, monkeypatch: pytest.MonkeyPatch) -> Non
         raise AssertionError("a reference model was retrained")
 
     monkeypatch.setattr("mistrust.modeling.train_model", fail)
-    again = reference_attack_rows(
-        cfg, data, sets, run_dir, run_dir / "outputs/base/target", device="cpu", progress=False
-    )
+    again = reference_attack_rows(cfg, data, sets, RunPaths(run_dir), device="cpu", progress=False)
     np.testing.assert_equal(again, rows)
 
 

@@ -10,7 +10,6 @@ from logits written to the run directory by a stand-in for the training task.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +29,7 @@ from mistrust.errors import ConfigError
 from mistrust.io import load_npz
 from mistrust.metrics import METRIC_KEYS, attack_metrics
 from mistrust.outputs import Outputs
+from mistrust.run_paths import RunPaths
 
 SPLITS = {
     "target_members": np.array([3, 5, 9]),
@@ -446,7 +446,7 @@ class _Fake:
     def train(self, job, pop, *, executor: str, address: str | None, progress: bool) -> None:
         self.flip, self.job, self.progress = job.flip, job, progress
         self.executor, self.address = executor, address
-        root = Path(job.run_dir) / "outputs" / "reference"
+        root = job.paths.outputs_dir / "reference"
         n = len(job.images)
         for m in range(len(pop.keep)):
             for suffix in ("", "-flip") if job.flip else ("",):
@@ -517,7 +517,7 @@ def _stage(tmp_path, monkeypatch, *extra: str, progress: bool = False):
     from mistrust.reference import reference_attack_rows
 
     rows = reference_attack_rows(
-        cfg, data, sets, run_dir, target_dir, device="cpu", progress=progress
+        cfg, data, sets, RunPaths(run_dir), device="cpu", progress=progress
     )
     return cfg, data, run_dir, rows, fake
 
@@ -692,7 +692,7 @@ def test_stage_checks_its_inputs(tmp_path, monkeypatch) -> None:
     cfg = load_config("smoke", ["reference.attacks=[]"])
     assert (
         reference.reference_attack_rows(
-            cfg, data, {}, tmp_path, tmp_path, device="cpu", progress=False
+            cfg, data, {}, RunPaths(tmp_path), device="cpu", progress=False
         )
         == []
     )
@@ -700,7 +700,7 @@ def test_stage_checks_its_inputs(tmp_path, monkeypatch) -> None:
     cfg = load_config("smoke", ["eval.sets=[original, noise]", "reference.attacks=[lira-online]"])
     with pytest.raises(ValueError, match=r"evaluation sets \['noise'\] are in eval.sets but"):
         reference.reference_attack_rows(
-            cfg, data, {}, tmp_path, tmp_path, device="cpu", progress=False
+            cfg, data, {}, RunPaths(tmp_path), device="cpu", progress=False
         )
 
 
@@ -714,7 +714,7 @@ def test_stage_hands_the_training_task_its_inputs(tmp_path, monkeypatch, executo
     assert job.tcfg.epochs == (epochs or 2)
     assert job.tcfg.lr == cfg.train.lr  # the target's training config otherwise
     assert job.preprocess is data.preprocess and job.num_classes == C
-    assert job.run_dir == str(tmp_path / "run") and job.device == "cpu"
+    assert job.paths == RunPaths(tmp_path / "run") and job.device == "cpu"
     pop = make_population(data.splits, n_models=4, population_size=6, z_size=5, seed=cfg.seed)
     images, labels = population_images(data, pop)
     assert torch.equal(job.images, images) and torch.equal(job.labels, labels)

@@ -213,12 +213,13 @@ def make_fake_run(
     (run / "tables.md").write_text("# fake\n")
     if per_sample:  # vulnerable.csv and agreement.csv, by the pipeline's own stage
         from mistrust.persample import per_sample_view, write_per_sample
+        from mistrust.run_paths import RunPaths
 
         views = [
             per_sample_view(run / "scores" / v, attack_rows, variant=v, k=8, member_index=idx[:n])
             for v in variants
         ]
-        write_per_sample(run, views)
+        write_per_sample(RunPaths(run), views)
     return run
 
 

@@ -13,6 +13,7 @@ import pytest
 from mistrust.io import atomic_savez
 from mistrust.persample import per_sample_view, write_per_sample
 from mistrust.rows import MetricRow
+from mistrust.run_paths import RunPaths
 
 # 4 members, then the set's non-members; decisions as an attack at its threshold made them
 MEMBER_SCORE = {"a": [0.4, 0.9, 0.6, 0.9], "b": [5.0, 1.0, 2.0, 6.0], "c": [0.0, 2.0, 0.5, 0.1]}
@@ -57,7 +58,7 @@ def run(tmp_path: Path) -> Path:
         member_index=np.array([10, 11, 12, 13]),
         member_label=np.array([7, 8, 9, 6]),
     )
-    write_per_sample(tmp_path, [view])
+    write_per_sample(RunPaths(tmp_path), [view])
     return tmp_path
 
 
