@@ -22,7 +22,13 @@ import torch
 from mistrust.blind import run_baseline
 from mistrust.config import Config, save_config
 from mistrust.data.bundle import Data
-from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset, gan_generator
+from mistrust.data.evalsets import (
+    EvalContext,
+    EvalInputs,
+    build_evalset,
+    gan_generator,
+    gan_is_cached,
+)
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.sources import default_cache, get_source, load_source
 from mistrust.data.splits import ROLES, make_splits, positions
@@ -158,11 +164,13 @@ def _gan_beside_models(
 ) -> Background | None:
     """Start training the ``gan`` set's generator in a process of its own, to run beside
     the model tasks (it holds one core, the 1-thread model tasks share the others), or
-    None where the run has no such set, the set comes from a folder, or the models do
-    not train here on more than one CPU. The GAN trains with one thread either way: the
+    None where the run has no such set, the set comes from a folder, the generator is
+    already cached, or the models do not train here on more than one CPU. The GAN trains with one thread either way: the
     same bytes."""
     local_cpu = cfg.executor == "local" and device.type == "cpu" and usable_cpus() > 1
     if "gan" not in names or (ctx.folders and "gan" in ctx.folders) or not local_cpu:
+        return None
+    if gan_is_cached(ctx):  # loads in a moment: every core goes to the models
         return None
     log.debug("training the GAN beside the models")
     return Background(_cache_gan, dataclasses.replace(ctx, progress=False), threads=1)

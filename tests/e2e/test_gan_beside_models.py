@@ -84,3 +84,37 @@ def test_gan_beside_models_gives_the_same_bytes(tmp_path: Path, monkeypatch) -> 
     cached = [sorted((tmp_path / f"cache-{h}" / "gan").iterdir()) for h in ("beside", "first")]
     assert [p.name for p in cached[0]] == [p.name for p in cached[1]] and len(cached[0]) == 1
     assert cached[0][0].read_bytes() == cached[1][0].read_bytes()  # the same generator
+
+
+@pytest.mark.trains
+def test_a_cached_gan_leaves_every_core_to_the_models(tmp_path: Path, monkeypatch) -> None:
+    """Once the generator is cached, nothing trains beside the models, so their tasks get
+    every core; the cache key is the one load_or_train_gan writes."""
+    from mistrust import experiment
+    from mistrust.config import load_config
+    from mistrust.data import evalsets
+
+    monkeypatch.setenv("MISTRUST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("mistrust.report.build_report", lambda run_dir: run_dir / "report.html")
+    monkeypatch.setattr(experiment, "usable_cpus", lambda: 2)
+    started, cached = [], []
+    real, real_cached = experiment._gan_beside_models, evalsets.gan_is_cached
+
+    def spy(*args, **kwargs):
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    def cached_spy(ctx):
+        cached.append(real_cached(ctx))
+        return cached[-1]
+
+    monkeypatch.setattr(experiment, "_gan_beside_models", spy)
+    monkeypatch.setattr(experiment, "gan_is_cached", cached_spy)
+    experiment.run_experiment(load_config("smoke", TINY), tmp_path / "first")
+    if started[0] is None:
+        pytest.skip("no fork here: the GAN trains before the models")
+    experiment.run_experiment(load_config("smoke", TINY), tmp_path / "second")
+    assert cached == [False, True]  # the first run trained and cached it, the second found it
+    assert started[1] is None
+    first, second = (tmp_path / r / "results.csv" for r in ("first", "second"))
+    assert first.read_bytes() == second.read_bytes()

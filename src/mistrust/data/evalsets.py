@@ -184,15 +184,24 @@ def gan_generator(ctx: EvalContext) -> torch.nn.Module:
     under ``ctx.cache_dir`` (a run can call this beside other work, then build the set)."""
     from mistrust.data.gan import load_or_train_gan
 
-    data = ctx.gan_data
     return load_or_train_gan(
-        data.images,
-        labels=data.labels,
+        ctx.gan_data.images, device=ctx.device, progress=ctx.progress, **_gan_args(ctx)
+    )
+
+
+def gan_is_cached(ctx: EvalContext) -> bool:
+    """Whether :func:`gan_generator` would load its generator rather than train it."""
+    from mistrust.data.gan import gan_cache_path
+
+    return gan_cache_path(ctx.gan_data.images, **_gan_args(ctx)).is_file()
+
+
+def _gan_args(ctx: EvalContext) -> dict:
+    return dict(
+        labels=ctx.gan_data.labels,
         cache_dir=ctx.cache_dir / "gan",
         epochs=ctx.gan_epochs,
         seed=ctx.seed,
-        device=ctx.device,
-        progress=ctx.progress,
     )
 
 

@@ -42,7 +42,9 @@ from mistrust.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+# 2: trained with one torch thread on a CPU, so the bytes no longer depend on the core
+# count; a generator cached by format 1 (trained with all threads) is trained again
+CACHE_FORMAT = 2
 DEFAULT_EPOCHS = 20
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_LR = 5e-4
@@ -331,6 +333,45 @@ def _sha(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
+def gan_cache_path(
+    images: torch.Tensor,
+    *,
+    cache_dir: Path,
+    labels: torch.Tensor | None = None,
+    epochs: int = DEFAULT_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    latent_dim: int = 64,
+    width: int = 16,
+    lr: float = DEFAULT_LR,
+    seed: int = 42,
+) -> Path:
+    """Where :func:`load_or_train_gan` caches the GAN of these arguments: ``cache_dir/gan-<key16>.pt``.
+
+    The key hashes the images, the labels, the hyper-parameters and the cache
+    format (not the device: a GAN trained on a GPU is reused on a CPU).
+    """
+    hyper = _hyper(epochs, batch_size, latent_dim, width, lr, seed)
+    key_src = json.dumps(
+        {
+            "format": CACHE_FORMAT,
+            "hyper": hyper,
+            "images": [_sha(images), str(images.dtype), list(images.shape)],
+            "labels": None if labels is None else _sha(torch.as_tensor(labels, dtype=torch.long)),
+        },
+        sort_keys=True,
+    )
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"gan-{key}.pt"
+
+
+def _hyper(
+    epochs: int, batch_size: int, latent_dim: int, width: int, lr: float, seed: int
+) -> dict[str, Any]:
+    return dict(
+        epochs=epochs, batch_size=batch_size, latent_dim=latent_dim, width=width, lr=lr, seed=seed
+    )
+
+
 def load_or_train_gan(
     images: torch.Tensor,
     *,
@@ -345,25 +386,9 @@ def load_or_train_gan(
     device: str = "cpu",
     progress: bool = False,
 ) -> Generator:
-    """``train_gan`` with an on-disk cache ``cache_dir/gan-<key16>.pt``.
-
-    The key hashes the images, the labels, the hyper-parameters and the cache
-    format (not the device: a GAN trained on a GPU is reused on a CPU).
-    """
-    hyper = dict(
-        epochs=epochs, batch_size=batch_size, latent_dim=latent_dim, width=width, lr=lr, seed=seed
-    )
-    key_src = json.dumps(
-        {
-            "format": CACHE_FORMAT,
-            "hyper": hyper,
-            "images": [_sha(images), str(images.dtype), list(images.shape)],
-            "labels": None if labels is None else _sha(torch.as_tensor(labels, dtype=torch.long)),
-        },
-        sort_keys=True,
-    )
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"gan-{key}.pt"
+    """``train_gan`` with an on-disk cache at :func:`gan_cache_path`."""
+    hyper = _hyper(epochs, batch_size, latent_dim, width, lr, seed)
+    path = gan_cache_path(images, cache_dir=cache_dir, labels=labels, **hyper)
     if path.exists():
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
