@@ -29,9 +29,8 @@ from mistrust.data.evalsets import (
     gan_generator,
     gan_is_cached,
 )
-from mistrust.data.images import ImageSet, Preprocess
-from mistrust.data.sources import default_cache, get_source, load_source
-from mistrust.data.splits import ROLES, make_splits, positions
+from mistrust.data.sources import default_cache
+from mistrust.data.splits import ROLES, positions
 from mistrust.devices import resolve_device
 from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
 from mistrust.executors import Background, usable_cpus
@@ -40,8 +39,9 @@ from mistrust.outputs import Outputs
 from mistrust.posthoc import apply_posthoc
 from mistrust.results import RunResult, write_results
 from mistrust.run_paths import RunPaths
+from mistrust.study_data import evalset_context, load_data
 from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
-from mistrust.variants import BASE, get_variant, sets_needed
+from mistrust.variants import BASE, get_variant
 
 log = logging.getLogger(__name__)
 
@@ -63,44 +63,6 @@ class Timer:
             log.info("%s (%.1f s)", say, time.perf_counter() - t0)
 
 
-def load_data(cfg: Config) -> Data:
-    d = cfg.data
-    spec = get_source(d.dataset)
-    size = d.image_size or spec.size
-    load = d.load_size or size  # kept at load size; the model sees ``size`` (Preprocess)
-    if d.stand_in:
-        from mistrust.data.standin import stand_in_set
-        from mistrust.plan import stand_in_pool_sizes
-
-        n_train, n_test = stand_in_pool_sizes(cfg)
-        train = stand_in_set(spec, n=n_train, split="train", size=load, seed=cfg.seed)
-        test = stand_in_set(spec, n=n_test, split="test", size=load, seed=cfg.seed)
-    else:
-        kw = {"root": d.root, "download": d.download, "size": load, "channels": spec.channels}
-        kw["fit"] = d.fit
-        train = load_source(d.dataset, split="train", **kw)
-        test = load_source(d.dataset, split="test", **kw)
-    num_classes = int(max(train.labels.max(), test.labels.max())) + 1
-    splits = make_splits(train.labels.numpy(), test.labels.numpy(), d, seed=cfg.seed)
-    held_out = None
-    if d.held_out_classes:
-        # keep the remaining classes contiguous so the model has no dead outputs
-        kept = [c for c in range(num_classes) if c not in set(d.held_out_classes)]
-        remap = torch.full((num_classes,), -1, dtype=torch.long)
-        remap[kept] = torch.arange(len(kept))
-        held_out = test.subset(splits["held_out_test"])
-        train = ImageSet(
-            train.images,
-            remap[train.labels],
-            [train.classes[c] for c in kept] if train.classes else [],
-            train.name,
-        )
-        test = ImageSet(test.images, remap[test.labels], train.classes, test.name)
-        num_classes = len(kept)
-    pre = Preprocess(spec.channels, size, spec.mean, spec.std)
-    return Data(train, test, held_out, pre, num_classes, splits)
-
-
 def _save_splits(paths: RunPaths, splits: dict[str, np.ndarray]) -> None:
     if paths.splits.is_file():
         old = load_npz(paths.splits)
@@ -109,54 +71,6 @@ def _save_splits(paths: RunPaths, splits: dict[str, np.ndarray]) -> None:
         log.warning("splits changed since the last run in this directory; outputs are recomputed")
         shutil.rmtree(paths.outputs_dir, ignore_errors=True)
     atomic_savez(paths.splits, **splits)
-
-
-def gan_training_images(data: Data, n: int, *, seed: int) -> ImageSet:
-    """Up to ``n`` training-pool images outside the target's train split (never its members)."""
-    allowed = np.setdiff1d(
-        np.flatnonzero(data.train.labels.numpy() >= 0), data.splits["target_train"]
-    )
-    pick = np.random.default_rng(seed).permutation(allowed)[:n]
-    return data.train.subset(np.sort(pick))
-
-
-def build_evalsets(
-    cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
-) -> dict[str, EvalInputs]:
-    names, ctx = evalset_context(cfg, data, cache_dir, device, progress)
-    return {name: build_evalset(name, ctx) for name in names}
-
-
-def evalset_context(
-    cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
-) -> tuple[list[str], EvalContext]:
-    """The evaluation sets a run needs, in order, and what their builders read."""
-    names = list(cfg.eval.sets)
-    for name in sets_needed(cfg.variants.names):  # e.g. the Laplace prior's noise set
-        if name not in names:
-            names.append(name)
-    target_nonmembers = data.test.subset(data.splits["target_nonmembers"])
-    ctx = EvalContext(
-        preprocess=data.preprocess,
-        nonmembers=target_nonmembers,
-        held_out=data.held_out,
-        gan_data=gan_training_images(data, cfg.eval.gan_images, seed=cfg.seed),
-        size=cfg.eval.size or cfg.data.nonmembers,
-        seed=cfg.seed,
-        root=cfg.data.root,
-        download=cfg.data.download,
-        cache_dir=cache_dir,
-        scale_factor=cfg.eval.scale_factor,
-        gan_epochs=cfg.eval.gan_epochs,
-        folders=cfg.eval.folders,
-        device=str(device),
-        progress=progress,
-        ood_split=cfg.eval.ood_split,
-        full_sets=tuple(cfg.eval.full_sets),
-        fit=cfg.data.fit,
-        stand_in=cfg.data.stand_in,
-    )
-    return names, ctx
 
 
 def _gan_beside_models(

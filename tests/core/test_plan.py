@@ -223,7 +223,7 @@ def test_missing_evaluation_folder_dataset(tmp_path: Path) -> None:
 
 def test_stand_in_other_datasets_are_planned_and_built(tmp_path: Path) -> None:
     """With data.stand_in every dataset evaluation set is a stand-in, in the plan and the run."""
-    from mistrust.experiment import build_evalsets, load_data
+    from mistrust.study_data import build_evalsets, load_data
 
     cfg = load_config("smoke", ["data.stand_in=true", "eval.sets=[original, afhq-cat, svhn]"])
     plan = check_plan(cfg)
@@ -236,7 +236,7 @@ def test_stand_in_other_datasets_are_planned_and_built(tmp_path: Path) -> None:
 @pytest.mark.realdata
 def test_fashion_mnist_is_an_evaluation_set(tmp_path: Path) -> None:
     """Registered as a dataset, so usable as a set of non-members too (Debian's copy)."""
-    from mistrust.experiment import build_evalsets, load_data
+    from mistrust.study_data import build_evalsets, load_data
 
     cfg = load_config("smoke", ["eval.sets=[original, fashion-mnist]"])
     planned = {e.name: e.size for e in check_plan(cfg).eval_sets}

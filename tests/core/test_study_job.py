@@ -27,7 +27,8 @@ def test_trained_variants(names, reference, trained) -> None:
 
 
 def test_study_job_holds_each_variants_training_settings_and_pickles(tmp_path) -> None:
-    from mistrust.experiment import _study_job, load_data
+    from mistrust.experiment import _study_job
+    from mistrust.study_data import load_data
 
     cfg = load_config(
         "smoke",

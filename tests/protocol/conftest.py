@@ -27,7 +27,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
 @pytest.fixture(scope="session")
 def data(pipeline: PipelineRun):
     """The run's pools and splits, loaded again (``load_data`` is deterministic)."""
-    from mistrust.experiment import load_data
+    from mistrust.study_data import load_data
 
     return load_data(pipeline.cfg)
 

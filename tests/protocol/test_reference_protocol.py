@@ -491,10 +491,11 @@ def _phi(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def tiny_reference(tmp_path_factory):
     """A tiny target, two reference models and every reference attack (a few seconds)."""
-    from mistrust.experiment import _outputs_for, build_evalsets, load_data
+    from mistrust.experiment import _outputs_for
     from mistrust.modeling import train_or_load
     from mistrust.reference import reference_attack_rows
     from mistrust.run_paths import RunPaths
+    from mistrust.study_data import build_evalsets, load_data
 
     cfg = load_config(
         "smoke",

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from protocol_helpers import SETS, run_model
 
-from mistrust.experiment import gan_training_images
+from mistrust.study_data import gan_training_images
 
 UNLABELLED = ["noise", "gan", "held-out"]
 

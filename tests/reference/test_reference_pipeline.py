@@ -9,12 +9,13 @@ import torch
 from mistrust.attacks import REFERENCE_ATTACKS
 from mistrust.config import ConfigError, check_reference_config, load_config
 from mistrust.data.population import make_population
-from mistrust.experiment import _outputs_for, build_evalsets, load_data
+from mistrust.experiment import _outputs_for
 from mistrust.io import load_npz
 from mistrust.metrics import METRIC_KEYS
 from mistrust.modeling import train_or_load
 from mistrust.reference import reference_attack_rows
 from mistrust.run_paths import RunPaths
+from mistrust.study_data import build_evalsets, load_data
 
 SETS = ["original", "permuted", "scaled", "noise"]
 
