@@ -38,6 +38,7 @@ from mistrust.io import atomic_savez, exclusive, load_npz
 from mistrust.outputs import Outputs
 from mistrust.posthoc import apply_posthoc
 from mistrust.results import RunResult, write_results
+from mistrust.rows import MetricRow, ModelRow
 from mistrust.run_paths import RunPaths
 from mistrust.study_data import evalset_context, load_data
 from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
@@ -260,8 +261,8 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
                 seed=cfg.seed,
                 batch_size=cfg.train.batch_size,
             )
-    attack_rows: list[tuple] = []
-    model_rows: list[tuple] = []
+    attack_rows: list[MetricRow] = []
+    model_rows: list[ModelRow] = []
     set_names = list(cfg.eval.sets)
     with timer.stage("blind baseline", say="blind baseline: inputs only, no model"):
         blind = run_baseline(data, sets, set_names, paths, seed=cfg.seed)
@@ -336,12 +337,14 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     return result
 
 
-def _reference_checks(cfg: Config, paths: RunPaths, blind: dict[str, np.ndarray]) -> list[tuple]:
+def _reference_checks(
+    cfg: Config, paths: RunPaths, blind: dict[str, np.ndarray]
+) -> list[MetricRow]:
     """The trust checks of the reference attacks, from their saved scores (as
     :func:`mistrust.auditing.audit` runs them for the score-based attacks)."""
     from mistrust.checks.rows import check_rows
 
-    rows: list[tuple] = []
+    rows: list[MetricRow] = []
     for attack in cfg.reference.attacks:
         scored = {}
         for name in cfg.eval.sets:
@@ -374,7 +377,7 @@ def _galleries(
         )
 
 
-def _per_sample(cfg: Config, paths: RunPaths, data: Data, rows: list[tuple]) -> None:
+def _per_sample(cfg: Config, paths: RunPaths, data: Data, rows: list[MetricRow]) -> None:
     """``vulnerable.csv`` and ``agreement.csv`` for every variant, from the saved scores;
     the most vulnerable members of the first variant drawn as ``figures/vulnerable.png``."""
     from mistrust.persample import per_sample_view, write_per_sample

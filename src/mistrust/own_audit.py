@@ -43,6 +43,7 @@ from mistrust.own_results import (
 )
 from mistrust.posthoc import apply_posthoc
 from mistrust.results import RunResult, write_results
+from mistrust.rows import MetricRow, ModelRow
 from mistrust.run_paths import RunPaths
 from mistrust.variants import get_variant
 
@@ -123,8 +124,8 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
                 roles=roles,
             )
     timings["calibration"] = time.perf_counter() - t0
-    attack_rows: list[tuple] = []
-    metric_rows: list[tuple] = []
+    attack_rows: list[MetricRow] = []
+    metric_rows: list[ModelRow] = []
     t0 = time.perf_counter()
     first_scores: dict[str, dict[str, np.ndarray]] = {}
     for v in cfg.variants.names:
