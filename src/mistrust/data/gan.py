@@ -338,23 +338,18 @@ def gan_cache_path(
     *,
     cache_dir: Path,
     labels: torch.Tensor | None = None,
-    epochs: int = DEFAULT_EPOCHS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    latent_dim: int = 64,
-    width: int = 16,
-    lr: float = DEFAULT_LR,
-    seed: int = 42,
+    **hyper: Any,
 ) -> Path:
-    """Where :func:`load_or_train_gan` caches the GAN of these arguments: ``cache_dir/gan-<key16>.pt``.
+    """Where :func:`load_or_train_gan` caches the GAN of the same arguments:
+    ``cache_dir/gan-<key16>.pt`` (``hyper``: its hyper-parameters, defaults as there).
 
     The key hashes the images, the labels, the hyper-parameters and the cache
     format (not the device: a GAN trained on a GPU is reused on a CPU).
     """
-    hyper = _hyper(epochs, batch_size, latent_dim, width, lr, seed)
     key_src = json.dumps(
         {
             "format": CACHE_FORMAT,
-            "hyper": hyper,
+            "hyper": _hyper(**hyper),
             "images": [_sha(images), str(images.dtype), list(images.shape)],
             "labels": None if labels is None else _sha(torch.as_tensor(labels, dtype=torch.long)),
         },
@@ -365,8 +360,14 @@ def gan_cache_path(
 
 
 def _hyper(
-    epochs: int, batch_size: int, latent_dim: int, width: int, lr: float, seed: int
+    epochs: int = DEFAULT_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    latent_dim: int = 64,
+    width: int = 16,
+    lr: float = DEFAULT_LR,
+    seed: int = 42,
 ) -> dict[str, Any]:
+    """The hyper-parameters of :func:`train_gan` that the cache key covers."""
     return dict(
         epochs=epochs, batch_size=batch_size, latent_dim=latent_dim, width=width, lr=lr, seed=seed
     )
