@@ -116,6 +116,32 @@ def _cached(
     return out
 
 
+def _query_outputs(
+    paths: RunPaths,
+    owner: int | str,
+    name: str,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bs: int,
+    device: str,
+    *,
+    flip: bool,
+) -> Outputs:
+    """``owner``'s cached logits on the (already preprocessed) evaluation set ``name``,
+    mirrored horizontally with ``flip``."""
+    return _cached(
+        paths,
+        owner,
+        name,
+        len(x),
+        lambda: _logits_only(
+            compute_outputs(model, x.flip(-1) if flip else x, y, batch_size=bs, device=device)
+        ),
+        flip=flip,
+    )
+
+
 def _flipped(pre: Preprocess) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: pre(x).flip(-1)
 
@@ -169,26 +195,8 @@ def train_reference_model(job: ReferenceJob, task: tuple[int, np.ndarray, str]) 
             flip=True,
         )
     for name, (x, labels) in job.queries.items():
-        _cached(
-            paths,
-            i,
-            name,
-            len(x),
-            lambda x=x, y=labels: _logits_only(
-                compute_outputs(model, x, y, batch_size=bs, device=dev)
-            ),
-        )
-        if job.flip:
-            _cached(
-                paths,
-                i,
-                name,
-                len(x),
-                lambda x=x, y=labels: _logits_only(
-                    compute_outputs(model, x.flip(-1), y, batch_size=bs, device=dev)
-                ),
-                flip=True,
-            )
+        for flip in (False, True) if job.flip else (False,):
+            _query_outputs(paths, i, name, model, x, labels, bs, dev, flip=flip)
     acc = meta.get("train_accuracy") or [float("nan")]
     return {
         "index": i,
@@ -255,14 +263,5 @@ def target_extra_outputs(job: ReferenceJob, pop: Population) -> dict[str, Output
             flip=True,
         )
         for name, (x, y) in job.queries.items():
-            out[f"{name}-flip"] = _cached(
-                paths,
-                me,
-                name,
-                len(x),
-                lambda x=x, y=y: _logits_only(
-                    compute_outputs(model, x.flip(-1), y, batch_size=bs, device=dev)
-                ),
-                flip=True,
-            )
+            out[f"{name}-flip"] = _query_outputs(paths, me, name, model, x, y, bs, dev, flip=True)
     return out
