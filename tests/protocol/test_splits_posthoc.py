@@ -104,6 +104,15 @@ def test_positions() -> None:
 # --- post-hoc ---------------------------------------------------------------------------
 
 
+def _apply(name: str, cfg, run_dir, sp) -> dict:
+    """apply_posthoc(name) on the outputs under ``run_dir``, with the run's seed and batch size."""
+    from mistrust.posthoc import apply_posthoc
+
+    return apply_posthoc(
+        name, cfg.variants, RunPaths(run_dir), sp, seed=cfg.seed, batch_size=cfg.train.batch_size
+    )
+
+
 def _outputs_dir(tmp_path, splits) -> None:
     """base outputs for both roles: test.npz rows follow ``{role}_test``; labels = class 0
     with logits that make the two roles' best temperatures differ clearly."""
@@ -123,7 +132,6 @@ def _outputs_dir(tmp_path, splits) -> None:
 
 def test_temperature_fit_uses_each_roles_own_calibration_split(tmp_path) -> None:
     from mistrust.calibration import fit_temperature
-    from mistrust.posthoc import apply_posthoc
 
     cfg = load_config("smoke", [])
     sp = {
@@ -133,14 +141,7 @@ def test_temperature_fit_uses_each_roles_own_calibration_split(tmp_path) -> None
         "shadow_calibration": np.arange(41, 80, 2),
     }
     _outputs_dir(tmp_path, sp)
-    info = apply_posthoc(
-        "temperature-fit",
-        cfg.variants,
-        RunPaths(tmp_path),
-        sp,
-        seed=cfg.seed,
-        batch_size=cfg.train.batch_size,
-    )
+    info = _apply("temperature-fit", cfg, tmp_path, sp)
     for role in ("target", "shadow"):
         test = Outputs.load(tmp_path / f"outputs/base/{role}/test.npz")
         pos = np.searchsorted(sp[f"{role}_test"], sp[f"{role}_calibration"])
@@ -157,8 +158,6 @@ def test_temperature_fit_uses_each_roles_own_calibration_split(tmp_path) -> None
 
 
 def test_fixed_temperature_and_errors(tmp_path) -> None:
-    from mistrust.posthoc import apply_posthoc
-
     cfg = load_config("smoke", ["variants.temperature=2.5"])
     sp = {
         "target_test": np.arange(0, 40),
@@ -167,36 +166,15 @@ def test_fixed_temperature_and_errors(tmp_path) -> None:
         "shadow_calibration": np.arange(0, 0),
     }
     _outputs_dir(tmp_path, sp)
-    info = apply_posthoc(
-        "temperature",
-        cfg.variants,
-        RunPaths(tmp_path),
-        sp,
-        seed=cfg.seed,
-        batch_size=cfg.train.batch_size,
-    )
+    info = _apply("temperature", cfg, tmp_path, sp)
     assert info["target"]["temperature"] == 2.5 and info["shadow"]["temperature"] == 2.5
     base = Outputs.load(tmp_path / "outputs/base/shadow/scaled.npz")
     out = Outputs.load(tmp_path / "outputs/temperature/shadow/scaled.npz")
     np.testing.assert_allclose(out.logits, base.logits / 2.5, rtol=1e-6)
     with pytest.raises(ConfigError, match="held-out data"):
-        apply_posthoc(
-            "temperature-fit",
-            cfg.variants,
-            RunPaths(tmp_path),
-            sp,
-            seed=cfg.seed,
-            batch_size=cfg.train.batch_size,
-        )
+        _apply("temperature-fit", cfg, tmp_path, sp)
     with pytest.raises(ValueError, match="not a post-hoc variant"):
-        apply_posthoc(
-            "base",
-            cfg.variants,
-            RunPaths(tmp_path),
-            sp,
-            seed=cfg.seed,
-            batch_size=cfg.train.batch_size,
-        )
+        _apply("base", cfg, tmp_path, sp)
 
 
 def test_laplace_fits_each_role_on_its_own_data(tmp_path, monkeypatch) -> None:
@@ -205,7 +183,6 @@ def test_laplace_fits_each_role_on_its_own_data(tmp_path, monkeypatch) -> None:
     import torch
 
     import mistrust.calibration as calibration
-    from mistrust.posthoc import apply_posthoc
 
     cfg = load_config("smoke", ["variants.laplace_grid=4", "variants.laplace_samples=7"])
     rng = np.random.default_rng(5)
@@ -242,14 +219,7 @@ def test_laplace_fits_each_role_on_its_own_data(tmp_path, monkeypatch) -> None:
         return Fitted(float(len(calls)))
 
     monkeypatch.setattr(calibration, "fit_last_layer_laplace", fake_fit)
-    info = apply_posthoc(
-        "laplace",
-        cfg.variants,
-        RunPaths(tmp_path),
-        sp,
-        seed=cfg.seed,
-        batch_size=cfg.train.batch_size,
-    )
+    info = _apply("laplace", cfg, tmp_path, sp)
     assert len(calls) == 2
     for (head, feats, labels, kw), role in zip(calls, ("target", "shadow"), strict=True):
         torch.testing.assert_close(head.weight.data, files[(role, "head")]["head.weight"])
