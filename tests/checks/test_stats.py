@@ -18,6 +18,7 @@ from mistrust.checks.stats import (
     tie_fraction,
     tpr_at_fpr_fast,
     tpr_at_fpr_interval,
+    tpr_at_fpr_intervals,
 )
 from mistrust.metrics import tpr_at_fpr
 
@@ -91,6 +92,20 @@ def test_low_fpr_resolution_and_bootstrap_interval() -> None:
     assert tpr_at_fpr_interval(s, m, 0.01, seed=0) == (low, high)  # seeded
     sep = np.r_[np.ones(500), np.zeros(500)]
     assert tpr_at_fpr_interval(sep, m, 0.01, seed=1) == (1.0, 1.0)
+
+
+def test_intervals_at_several_fprs_equal_one_at_a_time() -> None:
+    # one set of resamples serves every FPR: the same numbers as separate seeded calls,
+    # and an unresolvable FPR is nan wherever it sits in the list
+    rng = np.random.default_rng(3)
+    m = np.arange(1200) < 400
+    s = rng.normal(size=1200) + m
+    fprs = [0.0001, 0.01, 0.05, 1.0]
+    got = tpr_at_fpr_intervals(s, m, fprs, seed=7)
+    for fpr, interval in zip(fprs[1:], got[1:], strict=True):
+        assert interval == tpr_at_fpr_interval(s, m, fpr, seed=7)
+    assert math.isnan(got[0][0]) and got[-1] == (1.0, 1.0)
+    assert got[1][1] < got[2][0]  # 5 % admits more members than 1 %, well outside the noise
 
 
 def test_epsilon_lower_bound_by_hand() -> None:

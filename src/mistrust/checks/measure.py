@@ -19,7 +19,7 @@ from mistrust.checks.stats import (
     min_resolvable_fpr,
     null_test,
     tie_fraction,
-    tpr_at_fpr_interval,
+    tpr_at_fpr_intervals,
 )
 from mistrust.metrics.rates import check_scores, tpr_at_fpr
 
@@ -103,8 +103,9 @@ def set_checks(
         "auroc_ci_high": high,
         "min_resolvable_fpr": min_resolvable_fpr(n_out),
     }
-    for key, fpr in LOW_FPRS:
-        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = tpr_at_fpr_interval(s, m, fpr, seed=seed)
+    intervals = tpr_at_fpr_intervals(s, m, [fpr for _, fpr in LOW_FPRS], seed=seed)
+    for (key, _), (low, high) in zip(LOW_FPRS, intervals, strict=True):
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = low, high
     ties = tie_fraction(s)
     out |= {
         "tied_fraction": ties,

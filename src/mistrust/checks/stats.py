@@ -18,6 +18,7 @@ bool with both members and non-members, as :mod:`mistrust.metrics.rates` does.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import norm, rankdata
@@ -145,21 +146,45 @@ def tpr_at_fpr_interval(
     threshold is chosen again in every resample, as it was on the data. ``(nan, nan)``
     where the non-members cannot resolve ``fpr`` (:func:`min_resolvable_fpr`).
     """
+    return tpr_at_fpr_intervals(score, is_member, [fpr], seed=seed, n_boot=n_boot, alpha=alpha)[0]
+
+
+def tpr_at_fpr_intervals(
+    score: np.ndarray,
+    is_member: np.ndarray,
+    fprs: Sequence[float],
+    *,
+    seed: int,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+) -> list[tuple[float, float]]:
+    """:func:`tpr_at_fpr_interval` at each of ``fprs``, from one set of resamples.
+
+    The resamples do not depend on the FPR, so each interval equals the one
+    :func:`tpr_at_fpr_interval` gives with the same seed, at a fraction of the cost.
+    """
     _check_alpha(alpha)
     s, m = check_scores(score, is_member)
     x, y = s[m], s[~m]
-    if fpr < min_resolvable_fpr(len(y)):
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    k = _allowed(fpr, len(y))
-    if k >= len(y):
-        return 1.0, 1.0
-    ys = rng.choice(y, size=(n_boot, len(y)))
-    bars = np.partition(ys, len(y) - 1 - k, axis=1)[:, len(y) - 1 - k]
-    xs = rng.choice(x, size=(n_boot, len(x)))
-    tprs = (xs > bars[:, None]).mean(axis=1)
-    low, high = np.quantile(tprs, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+    out: list[tuple[float, float]] = []
+    ys = xs = None
+    for fpr in fprs:
+        k = _allowed(fpr, len(y))
+        if fpr < min_resolvable_fpr(len(y)):
+            out.append((math.nan, math.nan))
+            continue
+        if k >= len(y):
+            out.append((1.0, 1.0))
+            continue
+        if ys is None or xs is None:  # drawn once, in this order, whatever the FPR
+            rng = np.random.default_rng(seed)
+            ys = rng.choice(y, size=(n_boot, len(y)))
+            xs = rng.choice(x, size=(n_boot, len(x)))
+        bars = np.partition(ys, len(y) - 1 - k, axis=1)[:, len(y) - 1 - k]
+        tprs = (xs > bars[:, None]).mean(axis=1)
+        low, high = np.quantile(tprs, [alpha / 2, 1 - alpha / 2])
+        out.append((float(low), float(high)))
+    return out
 
 
 def epsilon_lower_bound(

@@ -5,10 +5,14 @@ drawn by :mod:`mistrust.report.plots`."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from html import escape
 from pathlib import Path
 
 from mistrust.errors import InputError
+from mistrust.io import atomic_write_bytes
 from mistrust.report import persample, plots
 from mistrust.report.run import Run
 from mistrust.tables.findings import tradeoff_points
@@ -16,15 +20,34 @@ from mistrust.tables.formats import to_html
 from mistrust.tables.model import attacks_of, lookup, of_variant, sets_of, variants_of
 
 
-def _figure(fig: object, caption: str, alt: str, css: str = "", save: Path | None = None) -> str:
-    """An embedded figure; ``save`` also keeps it as a PNG file in the run directory."""
-    if fig is None:
-        return ""
-    cls = f' class="{css}"' if css else ""
-    return (
-        f'<figure{cls}><img alt="{escape(alt)}" src="{plots.png_uri(fig, save=save)}">'
-        f"<figcaption>{escape(caption)}</figcaption></figure>"
-    )
+@dataclass(frozen=True)
+class _Plot:
+    """A figure of the report: ``draw()`` makes it (None: its inputs are missing)."""
+
+    draw: Callable[[], object]
+    caption: str
+    alt: str
+    css: str = ""
+    save: Path | None = None  # also kept as a PNG file in the run directory
+
+
+def _render(specs: list[_Plot]) -> list[str]:
+    """Each plot as an embedded ``<figure>`` ("" where it has no inputs), drawn in parallel
+    (:func:`mistrust.report.plots.draw_pngs`)."""
+    pngs = plots.draw_pngs([p.draw for p in specs])
+    html = []
+    for p, png in zip(specs, pngs, strict=True):
+        if png is None:
+            html.append("")
+            continue
+        if p.save is not None:
+            atomic_write_bytes(p.save, png)
+        cls = f' class="{p.css}"' if p.css else ""
+        html.append(
+            f'<figure{cls}><img alt="{escape(p.alt)}" src="{plots.data_uri(png)}">'
+            f"<figcaption>{escape(p.caption)}</figcaption></figure>"
+        )
+    return html
 
 
 def _section(key: str, title: str, items: list[str], missing: str) -> str:
@@ -90,8 +113,8 @@ def figures(run: Run) -> str:
     v0, sets = variants[0], sets_of(of_variant(run.rows, variants[0]))
     mval = lookup(run.model_rows)
     roc = [
-        _figure(
-            plots.roc_figure(run.paths, v0, a, sets),
+        _Plot(
+            partial(plots.roc_figure, run.paths, v0, a, sets),
             f"{a}: ROC (left) and log-log ROC "
             f"(right), members vs each set; dots mark the shadow-calibrated threshold",
             f"ROC curves of {a}",
@@ -100,16 +123,17 @@ def figures(run: Run) -> str:
     ]
     if len(variants) > 1:
         roc.append(
-            _figure(
-                plots.variant_roc_figure(run.paths, variants, attacks),
+            _Plot(
+                partial(plots.variant_roc_figure, run.paths, variants, attacks),
                 "In-distribution log-log ROC per variant",
                 "ROC per variant",
                 "full",
             )
         )
     hist = [
-        _figure(
-            plots.histogram_figure(
+        _Plot(
+            partial(
+                plots.histogram_figure,
                 run.paths,
                 v,
                 attacks[0],
@@ -126,25 +150,30 @@ def figures(run: Run) -> str:
         )
         for v in variants
     ]
-    rel = _figure(
-        plots.reliability_figure(run.paths, variants),
+    rel = _Plot(
+        partial(plots.reliability_figure, run.paths, variants),
         "Accuracy per confidence bin (15 equal-width bins, empty bins left out); red "
         "dashes: the bin's mean confidence (above the bar: over-confident)",
         "reliability diagrams",
         "full",
         run.paths.figure("reliability"),
     )
-    trade = _figure(
-        plots.tradeoff_figure(tradeoff_points(run.rows)),
+    trade = _Plot(
+        partial(plots.tradeoff_figure, tradeoff_points(run.rows)),
         "One point per (variant, attack); colour = attack, marker = variant",
         "over-confidence vs leakage trade-off",
         "full",
         run.paths.figure("tradeoff"),
     )
+    drawn = iter(_render([*roc, *hist, rel, trade]))
+    roc_html, hist_html = [next(drawn) for _ in roc], [next(drawn) for _ in hist]
+    rel_html, trade_html = next(drawn), next(drawn)
     return "".join(
         [
-            _section("roc", "ROC curves", roc, "No stored scores: ROC curves omitted."),
-            _section("histograms", "Max-score distributions", hist, "No stored scores: omitted."),
+            _section("roc", "ROC curves", roc_html, "No stored scores: ROC curves omitted."),
+            _section(
+                "histograms", "Max-score distributions", hist_html, "No stored scores: omitted."
+            ),
             _section(
                 "galleries",
                 "False-positive galleries",
@@ -154,13 +183,13 @@ def figures(run: Run) -> str:
             _section(
                 "reliability",
                 "Reliability diagrams",
-                [rel],
+                [rel_html],
                 "No outputs/<variant>/target/test.npz: reliability diagrams omitted.",
             ),
             _section(
                 "tradeoff",
                 "Over-confidence vs leakage",
-                [trade],
+                [trade_html],
                 "No out-of-distribution sets: trade-off plot omitted.",
             ),
         ]

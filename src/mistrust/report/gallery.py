@@ -22,6 +22,7 @@ PANEL = 1.5  # inches per image
 LABEL = 0.35  # inches below each image for its score
 CAPTION = 0.3  # inches above each image for its caption, when captions are given
 TITLE = 0.45  # inches for the figure title
+MARGIN = 0.08  # inches around each image inside its panel
 MEMBER, NON_MEMBER = "#1a9641", "#d7191c"  # frame colours (green / red, as the paper)
 
 
@@ -73,6 +74,7 @@ def save_gallery(
     default) is written atomically and is byte-identical for identical input.
     """
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     hwc = _to_hwc(images)
     scores = np.asarray(max_scores, dtype=np.float64).reshape(-1)
@@ -88,28 +90,38 @@ def save_gallery(
 
     width, height = gallery_figsize(k, columns=columns, captions=captions is not None)
     cols = max(1, min(columns, k))
-    rows = max(1, math.ceil(k / cols))
     fig = Figure(figsize=(width, height), dpi=DPI)
-    fig.suptitle(title, fontsize=13, fontweight="bold")
+    fig.suptitle(title, fontsize=13, fontweight="bold", y=1 - 0.08 / height, va="top")
+    # one axes in inches, y down, holding every image: one set of axes per image cost
+    # 20 ms each in axis set-up and layout
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    cell = PANEL + LABEL + (CAPTION if captions is not None else 0.0)
+    side = PANEL - 2 * MARGIN
     for i in range(k):
-        ax = fig.add_subplot(rows, cols, i + 1)
+        r, c = divmod(i, cols)
+        x0 = c * PANEL + MARGIN
+        y0 = TITLE + r * cell + (CAPTION if captions is not None else 0.0) + MARGIN / 2
+        box = (x0, x0 + side, y0 + side, y0)  # extent: left, right, bottom, top
         img = hwc[i]
         if img.shape[-1] == 1:
-            ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest",
+                      extent=box)  # fmt: skip
         else:
-            ax.imshow(img, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_xlabel(f"{scores[i]:.4f}", fontsize=11, fontweight="bold", labelpad=3)
-        if captions is not None:
-            ax.set_title(str(captions[i]), fontsize=10)
+            ax.imshow(img, interpolation="nearest", extent=box)
         color = "0.6" if is_member is None else (MEMBER if is_member[i] else NON_MEMBER)
-        for spine in ax.spines.values():
-            spine.set_color(color)
-            spine.set_linewidth(0.8 if is_member is None else 3.0)
+        frame = 0.8 if is_member is None else 3.0
+        ax.add_patch(Rectangle((x0, y0), side, side, fill=False, ec=color, lw=frame))
+        ax.text(x0 + side / 2, y0 + side + 0.06, f"{scores[i]:.4f}", ha="center", va="top",
+                fontsize=11, fontweight="bold")  # fmt: skip
+        if captions is not None:
+            ax.text(x0 + side / 2, y0 - 0.06, str(captions[i]), ha="center", va="bottom",
+                    fontsize=10)  # fmt: skip
+    ax.set_aspect("auto")
     if k == 0:
         fig.text(0.5, 0.5, "no images", ha="center", va="center", fontsize=11)
-    fig.tight_layout(pad=0.4)
 
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"

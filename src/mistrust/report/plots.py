@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -57,6 +57,11 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a ``data:image/png;base64`` URI."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def png_uri(fig: Figure, *, save: Path | None = None) -> str:
     """The figure as a ``data:image/png;base64`` URI; also written to ``save`` if given."""
     data = png_bytes(fig)
@@ -64,7 +69,27 @@ def png_uri(fig: Figure, *, save: Path | None = None) -> str:
         from mistrust.io import atomic_write_bytes
 
         atomic_write_bytes(save, data)
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    return data_uri(data)
+
+
+def _draw_png(draws: Sequence[Callable[[], Figure | None]], i: int) -> bytes | None:
+    fig = draws[i]()
+    return None if fig is None else png_bytes(fig)
+
+
+def draw_pngs(draws: Sequence[Callable[[], Figure | None]]) -> list[bytes | None]:
+    """``png_bytes(draw())`` of every figure (None where ``draw`` returns None), in order.
+
+    matplotlib draws on one core, and a report's figures are independent, so they are
+    drawn in forked processes, one per usable core (:func:`mistrust.executors.run_tasks`;
+    a dozen figures: 10 s in one process on the default preset, BENCHMARKS.md). The
+    bytes are the same either way.
+    """
+    from mistrust.executors import run_tasks, usable_cpus
+
+    return run_tasks(
+        _draw_png, range(len(draws)), shared=list(draws), threads=1, workers=usable_cpus()
+    )
 
 
 def label(text: str, limit: int = 28) -> str:
@@ -202,7 +227,15 @@ def histogram_figure(
             members, others = d["max_score"][m], d["max_score"][~m]
             for x, kw in (
                 (members, {"histtype": "step", "color": "black", "lw": 1.3, "label": "members"}),
-                (others, {"color": COLORS[i % 10], "alpha": 0.55, "label": "evaluation set"}),
+                (
+                    others,
+                    {
+                        "histtype": "stepfilled",
+                        "color": COLORS[i % 10],
+                        "alpha": 0.55,
+                        "label": "evaluation set",
+                    },
+                ),
             ):
                 ax.hist(x, bins=bins, weights=np.full(len(x), 1.0 / max(len(x), 1)), **kw)
             dist = emds.get(s, emd(members, others))
