@@ -36,7 +36,7 @@ from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
 from mistrust.executors import Background, usable_cpus
 from mistrust.io import atomic_savez, exclusive, load_npz
 from mistrust.outputs import Outputs
-from mistrust.posthoc import apply_posthoc
+from mistrust.posthoc import start_posthoc
 from mistrust.results import RunResult, write_results
 from mistrust.rows import MetricRow, ModelRow
 from mistrust.run_paths import RunPaths
@@ -249,45 +249,57 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         finally:
             if gan is not None:
                 gan.cancel()
-    info: dict[str, dict] = {}
     posthoc = [v.name for v in variants if v.posthoc]
-    with timer.stage("calibration", say=f"calibration: {', '.join(posthoc)}" if posthoc else None):
-        for name in posthoc:
-            info[name] = apply_posthoc(
-                name,
-                cfg.variants,
-                paths,
-                data.splits,
-                seed=cfg.seed,
-                batch_size=cfg.train.batch_size,
-            )
+    # beside the blind baseline and the trained variants' attacks, which need none of it
+    calibration = (
+        start_posthoc(
+            posthoc,
+            cfg.variants,
+            paths,
+            data.splits,
+            seed=cfg.seed,
+            batch_size=cfg.train.batch_size,
+        )
+        if posthoc
+        else None
+    )
+    info: dict[str, dict] = {}
     attack_rows: list[MetricRow] = []
     model_rows: list[ModelRow] = []
     set_names = list(cfg.eval.sets)
-    with timer.stage("blind baseline", say="blind baseline: inputs only, no model"):
-        blind = run_baseline(data, sets, set_names, paths, seed=cfg.seed)
-    target_scores = {}
-    t0 = time.perf_counter()
-    for v in variants:
-        log.debug("attacks and metrics: %s", v.name)
-        per_role = {
-            role: role_outputs(paths, v.name, role, data.splits, set_names) for role in ROLES
-        }
-        with timer.stage("attacks"):
-            rows, scores = evaluate_attacks(
-                cfg.attacks,
-                v.name,
-                per_role["target"],
-                per_role["shadow"],
-                paths.variant_scores(v.name),
-                seed=cfg.seed,
-                baseline=blind,
-            )
-            attack_rows += rows
-            target_scores[v.name] = scores
-        with timer.stage("metrics"):
-            for role in ROLES:
-                model_rows += model_metrics(v.name, role, per_role[role])
+    try:
+        with timer.stage("blind baseline", say="blind baseline: inputs only, no model"):
+            blind = run_baseline(data, sets, set_names, paths, seed=cfg.seed)
+        target_scores = {}
+        t0 = time.perf_counter()
+        for v in variants:
+            if v.posthoc and calibration is not None:
+                say = f"calibration: {', '.join(posthoc)} (beside the attacks; waited)"
+                with timer.stage("calibration", say=say):
+                    info = calibration.result()
+                calibration = None
+            log.debug("attacks and metrics: %s", v.name)
+            per_role = {
+                role: role_outputs(paths, v.name, role, data.splits, set_names) for role in ROLES
+            }
+            with timer.stage("attacks"):
+                rows, scores = evaluate_attacks(
+                    cfg.attacks,
+                    v.name,
+                    per_role["target"],
+                    per_role["shadow"],
+                    paths.variant_scores(v.name),
+                    seed=cfg.seed,
+                    baseline=blind,
+                )
+                attack_rows += rows
+                target_scores[v.name] = scores
+            with timer.stage("metrics"):
+                for role in ROLES:
+                    model_rows += model_metrics(v.name, role, per_role[role])
+    finally:
+        if calibration is not None:
+            calibration.cancel()
     log.info(
         "attacks and metrics: %d variants x %d attacks (%.1f s)",
         len(variants),

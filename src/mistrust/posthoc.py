@@ -24,6 +24,7 @@ import torch
 
 from mistrust.data.splits import ROLES, positions
 from mistrust.errors import ConfigError
+from mistrust.executors import Background
 from mistrust.outputs import Outputs
 from mistrust.run_paths import RunPaths
 from mistrust.variants import BASE, VariantSettings, get_variant
@@ -116,3 +117,29 @@ def apply_posthoc(
         info[role]["seconds"] = time.perf_counter() - t0
         log.debug("%s/%s: %s", name, role, info[role])
     return info
+
+
+def _apply_all(job: tuple) -> dict[str, dict[str, Any]]:
+    names, vcfg, paths, splits, seed, batch_size = job
+    return {
+        n: apply_posthoc(n, vcfg, paths, splits, seed=seed, batch_size=batch_size) for n in names
+    }
+
+
+def start_posthoc(
+    names: list[str],
+    vcfg: VariantSettings,
+    paths: RunPaths,
+    splits: dict[str, np.ndarray],
+    *,
+    seed: int,
+    batch_size: int,
+) -> Background:
+    """:func:`apply_posthoc` of every variant in ``names``, in a process that starts now.
+
+    The attacks on the trained variants need none of it, so they run meanwhile (on the
+    default preset the Laplace fits and their library's import take as long as those
+    attacks). ``result()`` gives ``{name: fitted}``. The fits run with one torch thread,
+    so their numbers do not depend on the machine's core count, as the models' do not.
+    """
+    return Background(_apply_all, (names, vcfg, paths, splits, seed, batch_size), threads=1)
