@@ -27,15 +27,16 @@ import logging
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from typing import Any
 
 from mistrust.devices import EXECUTORS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXECUTORS", "Background", "run_tasks"]
+__all__ = ["EXECUTORS", "Background", "free_cores", "run_tasks"]
 
 _NO_SHARED = object()
 
@@ -66,6 +67,28 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+@contextmanager
+def free_cores() -> Iterator[int]:
+    """Run the block with as many torch, BLAS and OpenMP threads as there are usable cores
+    not held by a running :class:`Background` task (at least one); yields that number.
+
+    A 2-thread step beside a 1-thread background task on 2 cores waits for a descheduled
+    thread at every parallel region: the blind baseline's logistic regressions took
+    16 s beside the Laplace fits instead of 0.5 s.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    n = max(1, usable_cpus() - _BUSY[0])
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(n):
+            yield n
+    finally:
+        torch.set_num_threads(before)
 
 
 def training_resources(device: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from mistrust.data.sources import default_cache
 from mistrust.data.splits import ROLES, positions
 from mistrust.devices import resolve_device
 from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
-from mistrust.executors import Background, usable_cpus
+from mistrust.executors import Background, free_cores, usable_cpus
 from mistrust.io import atomic_savez, exclusive, load_npz
 from mistrust.outputs import Outputs
 from mistrust.posthoc import start_posthoc
@@ -268,35 +268,37 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     model_rows: list[ModelRow] = []
     set_names = list(cfg.eval.sets)
     try:
-        with timer.stage("blind baseline", say="blind baseline: inputs only, no model"):
-            blind = run_baseline(data, sets, set_names, paths, seed=cfg.seed)
-        target_scores = {}
-        t0 = time.perf_counter()
-        for v in variants:
-            if v.posthoc and calibration is not None:
-                say = f"calibration: {', '.join(posthoc)} (beside the attacks; waited)"
-                with timer.stage("calibration", say=say):
-                    info = calibration.result()
-                calibration = None
-            log.debug("attacks and metrics: %s", v.name)
-            per_role = {
-                role: role_outputs(paths, v.name, role, data.splits, set_names) for role in ROLES
-            }
-            with timer.stage("attacks"):
-                rows, scores = evaluate_attacks(
-                    cfg.attacks,
-                    v.name,
-                    per_role["target"],
-                    per_role["shadow"],
-                    paths.variant_scores(v.name),
-                    seed=cfg.seed,
-                    baseline=blind,
-                )
-                attack_rows += rows
-                target_scores[v.name] = scores
-            with timer.stage("metrics"):
-                for role in ROLES:
-                    model_rows += model_metrics(v.name, role, per_role[role])
+        with free_cores():  # one core is the calibration's until it ends
+            with timer.stage("blind baseline", say="blind baseline: inputs only, no model"):
+                blind = run_baseline(data, sets, set_names, paths, seed=cfg.seed)
+            target_scores = {}
+            t0 = time.perf_counter()
+            for v in variants:
+                if v.posthoc and calibration is not None:
+                    say = f"calibration: {', '.join(posthoc)} (beside the attacks; waited)"
+                    with timer.stage("calibration", say=say):
+                        info = calibration.result()
+                    calibration = None
+                log.debug("attacks and metrics: %s", v.name)
+                per_role = {
+                    role: role_outputs(paths, v.name, role, data.splits, set_names)
+                    for role in ROLES
+                }
+                with timer.stage("attacks"):
+                    rows, scores = evaluate_attacks(
+                        cfg.attacks,
+                        v.name,
+                        per_role["target"],
+                        per_role["shadow"],
+                        paths.variant_scores(v.name),
+                        seed=cfg.seed,
+                        baseline=blind,
+                    )
+                    attack_rows += rows
+                    target_scores[v.name] = scores
+                with timer.stage("metrics"):
+                    for role in ROLES:
+                        model_rows += model_metrics(v.name, role, per_role[role])
     finally:
         if calibration is not None:
             calibration.cancel()
