@@ -18,6 +18,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullLocator
 
 from mistrust.errors import InputError
 from mistrust.io import load_npz
@@ -141,6 +142,9 @@ def _roc_axes(ax, log: bool, n_neg: int, n_pos: int) -> None:
         lo_x, lo_y = 0.5 / max(n_neg, 1), 0.5 / max(n_pos, 1)
         ax.set_xlim(lo_x, 1.05)
         ax.set_ylim(lo_y, 1.05)
+        # decades only: minor log ticks were most of a log-log panel's drawing time
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_locator(NullLocator())
         grid = np.logspace(math.log10(min(lo_x, lo_y)), 0, 50)
         ax.plot(grid, grid, ls=":", c="0.5", lw=1)
     else:
@@ -221,8 +225,11 @@ def histogram_figure(
         return None
     bins = np.linspace(0.0, 1.0, 26)
     with style():
-        fig, axes = _grid(len(data), math.ceil(len(data) / math.ceil(len(data) / 8)), (2.1, 2.0))
-        for ax, (i, s, d) in zip(axes, data, strict=True):
+        ncols = math.ceil(len(data) / math.ceil(len(data) / 8))
+        fig, axes = _grid(len(data), ncols, (2.1, 2.0))
+        for j, (ax, (i, s, d)) in enumerate(zip(axes, data, strict=True)):
+            if j % ncols:  # one shared 0..1 scale: labelled on the first panel of a row
+                ax.tick_params(labelleft=False)
             m = d["is_member"].astype(bool)
             members, others = d["max_score"][m], d["max_score"][~m]
             for x, kw in (
@@ -277,7 +284,9 @@ def reliability_figure(run_dir: Path | RunPaths, variants: list[str]) -> Figure 
         return None
     with style():
         fig, axes = _grid(len(data), 5, (2.7, 2.7))
-        for ax, (v, b) in zip(axes, data, strict=True):
+        for j, (ax, (v, b)) in enumerate(zip(axes, data, strict=True)):
+            if j % 5:  # one shared 0..1 scale: labelled on the first panel of a row
+                ax.tick_params(labelleft=False)
             width = np.diff(b["edges"])
             used = b["count"] > 0
             ax.bar(
