@@ -36,7 +36,7 @@ from mistrust.devices import EXECUTORS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXECUTORS", "Background", "free_cores", "run_tasks"]
+__all__ = ["EXECUTORS", "Background", "free_cores", "run_calls", "run_tasks"]
 
 _NO_SHARED = object()
 
@@ -163,6 +163,22 @@ def run_tasks(
     finally:
         if bar is not None:
             bar.close()
+
+
+def _call_one(calls: Sequence[Callable[[], Any]], i: int) -> Any:
+    return calls[i]()
+
+
+def run_calls(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """The value of every zero-argument call, in order, from forked processes: one per
+    usable core not held by a :class:`Background` task, with one torch thread each.
+
+    For independent single-core work such as drawing figures (matplotlib draws on one
+    core). The calls are inherited through the fork, so they may be closures; their
+    values come back pickled.
+    """
+    workers = max(1, usable_cpus() - _BUSY[0])
+    return run_tasks(_call_one, range(len(calls)), shared=list(calls), threads=1, workers=workers)
 
 
 def _run_here(

@@ -94,12 +94,13 @@ def galleries(
     scores: dict[str, dict[str, np.ndarray]],
 ) -> None:
     """Top-scored non-members of each set, for the first variant and attack."""
-    from mistrust.report.gallery import save_gallery, top_scored
+    from mistrust.report.gallery import Gallery, save_galleries, top_scored
 
     if not scores:
         return
     variant = cfg.variants.names[0]
     attack = next(iter(scores))
+    galleries = []
     for name, display in displays.items():
         score = scores[attack].get(name)
         if score is None:
@@ -107,9 +108,12 @@ def galleries(
         n_members = len(score) - len(display)
         top = top_scored(score[n_members:], cfg.eval.gallery_size)
         max_scores = load_npz(paths.scores(variant, attack, name))["max_score"]
-        save_gallery(
-            display[torch.from_numpy(top)],
-            max_scores[n_members:][top],
-            paths.gallery(name),
-            title=f"{name}: highest {attack} scores among non-members ({variant})",
+        galleries.append(
+            Gallery(
+                display[torch.from_numpy(top)],
+                max_scores[n_members:][top],
+                paths.gallery(name),
+                title=f"{name}: highest {attack} scores among non-members ({variant})",
+            )
         )
+    save_galleries(galleries)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +75,39 @@ def save_gallery(
     non-members red as in the paper. The file (format from the suffix, PNG by
     default) is written atomically and is byte-identical for identical input.
     """
+    save_galleries([Gallery(images, max_scores, path, title, columns, captions, is_member)])
+
+
+@dataclass
+class Gallery:
+    """One gallery to draw (the arguments of :func:`save_gallery`)."""
+
+    images: torch.Tensor | np.ndarray
+    max_scores: np.ndarray
+    path: Path
+    title: str
+    columns: int = 8
+    captions: Sequence[str] | None = None
+    is_member: np.ndarray | None = None
+
+
+def save_galleries(galleries: Sequence[Gallery]) -> None:
+    """Draw and write every gallery; more than one are drawn in forked processes, one per
+    usable core (:func:`mistrust.executors.run_calls`), with the same bytes."""
+    from mistrust.executors import run_calls
+
+    draws = [partial(_gallery_bytes, g) for g in galleries]
+    datas = run_calls(draws) if len(draws) > 1 else [d() for d in draws]
+    for g, data in zip(galleries, datas, strict=True):
+        atomic_write_bytes(Path(g.path), data)
+
+
+def _gallery_bytes(g: Gallery) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
+
+    images, max_scores, path, title = g.images, g.max_scores, g.path, g.title
+    columns, captions, is_member = g.columns, g.captions, g.is_member
 
     hwc = _to_hwc(images)
     scores = np.asarray(max_scores, dtype=np.float64).reshape(-1)
@@ -123,9 +156,8 @@ def save_gallery(
     if k == 0:
         fig.text(0.5, 0.5, "no images", ha="center", va="center", fontsize=11)
 
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
     buf = io.BytesIO()
     metadata = {"Software": None} if fmt == "png" else None
     fig.savefig(buf, format=fmt, dpi=DPI, metadata=metadata)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()

@@ -12,6 +12,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -73,8 +74,8 @@ def png_uri(fig: Figure, *, save: Path | None = None) -> str:
     return data_uri(data)
 
 
-def _draw_png(draws: Sequence[Callable[[], Figure | None]], i: int) -> bytes | None:
-    fig = draws[i]()
+def _draw_png(draw: Callable[[], Figure | None]) -> bytes | None:
+    fig = draw()
     return None if fig is None else png_bytes(fig)
 
 
@@ -82,15 +83,12 @@ def draw_pngs(draws: Sequence[Callable[[], Figure | None]]) -> list[bytes | None
     """``png_bytes(draw())`` of every figure (None where ``draw`` returns None), in order.
 
     matplotlib draws on one core, and a report's figures are independent, so they are
-    drawn in forked processes, one per usable core (:func:`mistrust.executors.run_tasks`;
-    a dozen figures: 10 s in one process on the default preset, BENCHMARKS.md). The
-    bytes are the same either way.
+    drawn in forked processes, one per usable core (:func:`mistrust.executors.run_calls`).
+    The bytes are the same either way.
     """
-    from mistrust.executors import run_tasks, usable_cpus
+    from mistrust.executors import run_calls
 
-    return run_tasks(
-        _draw_png, range(len(draws)), shared=list(draws), threads=1, workers=usable_cpus()
-    )
+    return run_calls([partial(_draw_png, d) for d in draws])
 
 
 def label(text: str, limit: int = 28) -> str:
