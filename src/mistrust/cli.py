@@ -299,9 +299,23 @@ def tune_malloc() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, 32 * 2**20) and mallopt(_M_TRIM_THRESHOLD, 2**30))
 
 
+def sleeping_threads() -> None:
+    """Have idle OpenMP threads sleep at once instead of spinning first.
+
+    With two torch threads on two cores, a spinning thread takes the core its partner
+    needs as soon as another process runs: the default preset's cached rerun took 45 s
+    with ``ACTIVE`` and 26 s with ``PASSIVE`` beside a test suite (load 3); given the
+    machine, ``PASSIVE`` and the default were within the noise (BENCHMARKS.md).
+    OpenMP reads ``OMP_WAIT_POLICY`` once, when torch loads, so only the command line
+    (which imports torch later) sets it; a value the user set is kept.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # a command-line start, not a program calling main() in-process
         tune_malloc()
+        sleeping_threads()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
