@@ -33,7 +33,9 @@ def test_console_shows_one_line_per_stage(smoke_run: Path) -> None:
     err = (smoke_run.parent / "stderr.txt").read_text()
     assert "\r" not in err, "no progress-bar redraws when stderr is not a terminal"
     lines = err.strip().splitlines()
-    stages = ["data", "evaluation sets", "models", "calibration", "blind baseline"]
+    # the calibration runs beside the blind baseline and the trained variants' attacks;
+    # its line says how long the loop then waited for it
+    stages = ["data", "evaluation sets", "models", "blind baseline", "calibration"]
     stages += ["attacks and metrics"]
     stages += ["false-positive galleries", "report"]
     assert [ln.split(":")[0].split(" (")[0] for ln in lines] == stages, err
@@ -180,6 +182,21 @@ def test_listing_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert "digits" in out and "fashion-mnist" in out
     assert main(["presets"]) == 0
     assert "paper-stanford-dogs-resnet50" in capsys.readouterr().out
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mistrust presets | head -1`: status 141 (128 + SIGPIPE), no traceback."""
+    from mistrust.cli import main
+
+    class ClosedPipe:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["presets"]) == 141
 
 
 def test_malloc_tuning_and_its_opt_out() -> None:
