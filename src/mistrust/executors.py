@@ -230,6 +230,10 @@ def _forked_init(parent: int) -> None:
 
         # before any parallel region: a forked OpenMP pool is not usable in the child
         torch.set_num_threads(_FORK_STATE[3])
+        from threadpoolctl import threadpool_limits
+
+        # NumPy's and SciPy's BLAS too: one core per worker, whatever the library
+        threadpool_limits(_FORK_STATE[3])
 
 
 def _forked_call(item: Any) -> Any:

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mistrust.blind import run_baseline
 from mistrust.config import Config, save_config
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import (
@@ -30,16 +29,14 @@ from mistrust.data.evalsets import (
     gan_is_cached,
 )
 from mistrust.data.sources import default_cache
-from mistrust.data.splits import ROLES, positions
+from mistrust.data.splits import ROLES
 from mistrust.devices import resolve_device
-from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
-from mistrust.executors import Background, free_cores, usable_cpus
+from mistrust.executors import Background, usable_cpus
 from mistrust.io import atomic_savez, exclusive, load_npz
-from mistrust.outputs import Outputs
-from mistrust.posthoc import start_posthoc
 from mistrust.results import RunResult, write_results
-from mistrust.rows import MetricRow, ModelRow
+from mistrust.rows import MetricRow
 from mistrust.run_paths import RunPaths
+from mistrust.study_attacks import score_study
 from mistrust.study_data import evalset_context, load_data
 from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
 from mistrust.variants import BASE, get_variant
@@ -147,26 +144,6 @@ def _outputs_for(
     cache_outputs(model, job, BASE, role)
 
 
-def role_outputs(
-    paths: RunPaths, variant: str, role: str, splits: dict[str, np.ndarray], set_names: list[str]
-) -> RoleOutputs:
-    """``role``'s cached outputs of ``variant``: its splits, attack members and non-members,
-    and (the target's) evaluation sets."""
-    train = Outputs.load(paths.outputs(variant, role, "train"))
-    test = Outputs.load(paths.outputs(variant, role, "test"))
-    members = train.subset(positions(splits[f"{role}_train"], splits[f"{role}_members"]))
-    nonmembers = test.subset(positions(splits[f"{role}_test"], splits[f"{role}_nonmembers"]))
-    sets = {}
-    if role == "target":
-        for name in set_names:
-            sets[name] = (
-                nonmembers
-                if name == "original"
-                else Outputs.load(paths.outputs(variant, role, name))
-            )
-    return RoleOutputs(members, nonmembers, train, test, sets)
-
-
 def run_experiment(
     cfg: Config, run_dir: Path, *, progress: bool = False, report: bool = True
 ) -> RunResult:
@@ -249,65 +226,8 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         finally:
             if gan is not None:
                 gan.cancel()
-    posthoc = [v.name for v in variants if v.posthoc]
-    # beside the blind baseline and the trained variants' attacks, which need none of it
-    calibration = (
-        start_posthoc(
-            posthoc,
-            cfg.variants,
-            paths,
-            data.splits,
-            seed=cfg.seed,
-            batch_size=cfg.train.batch_size,
-        )
-        if posthoc
-        else None
-    )
-    info: dict[str, dict] = {}
-    attack_rows: list[MetricRow] = []
-    model_rows: list[ModelRow] = []
-    set_names = list(cfg.eval.sets)
-    try:
-        with free_cores():  # one core is the calibration's until it ends
-            with timer.stage("blind baseline", say="blind baseline: inputs only, no model"):
-                blind = run_baseline(data, sets, set_names, paths, seed=cfg.seed)
-            target_scores = {}
-            t0 = time.perf_counter()
-            for v in variants:
-                if v.posthoc and calibration is not None:
-                    say = f"calibration: {', '.join(posthoc)} (beside the attacks; waited)"
-                    with timer.stage("calibration", say=say):
-                        info = calibration.result()
-                    calibration = None
-                log.debug("attacks and metrics: %s", v.name)
-                per_role = {
-                    role: role_outputs(paths, v.name, role, data.splits, set_names)
-                    for role in ROLES
-                }
-                with timer.stage("attacks"):
-                    rows, scores = evaluate_attacks(
-                        cfg.attacks,
-                        v.name,
-                        per_role["target"],
-                        per_role["shadow"],
-                        paths.variant_scores(v.name),
-                        seed=cfg.seed,
-                        baseline=blind,
-                    )
-                    attack_rows += rows
-                    target_scores[v.name] = scores
-                with timer.stage("metrics"):
-                    for role in ROLES:
-                        model_rows += model_metrics(v.name, role, per_role[role])
-    finally:
-        if calibration is not None:
-            calibration.cancel()
-    log.info(
-        "attacks and metrics: %d variants x %d attacks (%.1f s)",
-        len(variants),
-        len(cfg.attacks.names),
-        time.perf_counter() - t0,
-    )
+    scored = score_study(cfg, paths, data, sets, variants, timer)
+    attack_rows, model_rows, blind = scored.attack_rows, scored.model_rows, scored.blind
     if cfg.reference.attacks:
         from mistrust.reference import reference_attack_rows
 
@@ -324,14 +244,14 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
             )
             attack_rows += _reference_checks(cfg, paths, blind)
     with timer.stage("gallery", say="false-positive galleries"):
-        _galleries(cfg, paths, sets, target_scores)
+        _galleries(cfg, paths, sets, scored.target_scores)
     with timer.stage("per-sample"):
         _per_sample(cfg, paths, data, attack_rows)
     result = RunResult(
         run_dir=run_dir,
         attack_rows=attack_rows,
         model_rows=model_rows,
-        variant_info=info,
+        variant_info=scored.variant_info,
         timings=timer.seconds,
         train_times=train_times,
     )
