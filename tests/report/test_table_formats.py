@@ -69,3 +69,23 @@ def test_set_table_is_built_from_typed_rows() -> None:
     assert t.cells == {(MEMBERS, "v"): 0.75, ("original", "v"): 0.25, ("original", "w"): 0.5}
     t = set_table(rows, variant="v", metric="tpr")  # members' row only with FPR
     assert t.rows == ["original"] and t.cells == {("original", "a"): 0.75}
+
+
+def test_values_answer_cells_and_metrics_as_a_scan_would() -> None:
+    from mistrust.rows import MetricRow
+    from mistrust.tables.model import lookup
+
+    rows = [
+        MetricRow("base", "threshold", "original", "auroc", 0.6),
+        MetricRow("base", "threshold", "scaled", "flag_ties", 1.0),
+        MetricRow("base", "threshold", "original", "flag_ties", 0.0),
+        MetricRow("base", "salem", "scaled", "flag_ties", 1.0),
+        MetricRow("laplace", "threshold", "scaled", "flag_ties", 1.0),
+    ]
+    val = lookup(rows)
+    assert val.cell("base", "threshold", "original") == {"auroc": 0.6, "flag_ties": 0.0}
+    assert val.cell("base", "loss", "original") == {}
+    assert val.across_sets("base", "threshold", "flag_ties") == [("scaled", 1.0), ("original", 0.0)]
+    val[("base", "threshold", "noise", "flag_ties")] = 1.0  # a later value is seen too
+    assert val.across_sets("base", "threshold", "flag_ties")[-1] == ("noise", 1.0)
+    assert val.cell("base", "threshold", "noise") == {"flag_ties": 1.0}

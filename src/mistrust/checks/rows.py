@@ -86,6 +86,9 @@ def verdict_of_rows(
     None where the set has no checks."""
 
     def cell_of(ds: str) -> dict[str, float]:
+        indexed = getattr(values, "cell", None)  # mistrust.tables.Values: no scan
+        if indexed is not None:
+            return indexed(variant, attack, ds)
         return {m: x for (v, a, d, m), x in values.items() if (v, a, d) == (variant, attack, ds)}
 
     cell = cell_of(name)
