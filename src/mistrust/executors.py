@@ -293,16 +293,19 @@ class Background:
     """``fn(item)`` in a forked process that starts now, while this one goes on.
 
     ``result()`` waits for it and returns its value or raises its exception;
-    ``cancel()`` stops it. Where there is no fork, ``fn(item)`` runs here, at once.
+    ``cancel()`` stops it. Where there is no fork, or with ``here=True`` (a process that
+    uses a GPU, which a forked child must not touch), ``fn(item)`` runs here, at once.
     ``threads``: torch threads of the task (as in :func:`run_tasks`). The value comes
     back pickled through a pipe after the process has ended: return plain values, not
     tensors (torch shares those through the sending process).
     """
 
-    def __init__(self, fn: Callable[..., Any], item: Any, *, threads: int | None = None) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], item: Any, *, threads: int | None = None, here: bool = False
+    ) -> None:
         self._proc: Any = None
         self._holds = False
-        if not _can_fork():
+        if here or not _can_fork():
             self._value = _run_here(fn, [item], _NO_SHARED, threads, None)[0]
             return
         ctx = multiprocessing.get_context("fork")

@@ -226,7 +226,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         finally:
             if gan is not None:
                 gan.cancel()
-    scored = score_study(cfg, paths, data, sets, variants, timer)
+    scored = score_study(cfg, paths, data, sets, variants, timer, device)
     attack_rows, model_rows, blind = scored.attack_rows, scored.model_rows, scored.blind
     if cfg.reference.attacks:
         from mistrust.reference import reference_attack_rows

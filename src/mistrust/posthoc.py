@@ -134,6 +134,7 @@ def start_posthoc(
     *,
     seed: int,
     batch_size: int,
+    here: bool = False,
 ) -> Background:
     """:func:`apply_posthoc` of every variant in ``names``, in a process that starts now.
 
@@ -141,5 +142,7 @@ def start_posthoc(
     default preset the Laplace fits and their library's import take as long as those
     attacks). ``result()`` gives ``{name: fitted}``. The fits run with one torch thread,
     so their numbers do not depend on the machine's core count, as the models' do not.
+    ``here=True`` fits them in this process at once (a run on a GPU: no fork).
     """
-    return Background(_apply_all, (names, vcfg, paths, splits, seed, batch_size), threads=1)
+    job = (names, vcfg, paths, splits, seed, batch_size)
+    return Background(_apply_all, job, threads=1, here=here)

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from mistrust.blind import run_baseline
 from mistrust.config import Config
@@ -104,6 +105,7 @@ def score_study(
     sets: dict[str, EvalInputs],
     variants: list[Variant],
     timer: Stages,
+    device: torch.device,
 ) -> Scored:
     """Calibrate, score every variant's attacks and measure every model, in
     ``variants`` order (see the module docstring for what runs beside what)."""
@@ -117,6 +119,7 @@ def score_study(
             data.splits,
             seed=cfg.seed,
             batch_size=cfg.train.batch_size,
+            here=device.type == "cuda",
         )
         if posthoc
         else None

@@ -262,3 +262,26 @@ def test_a_background_task_holds_a_core() -> None:
     bg = Background(time.sleep, 5)
     bg.cancel()
     assert training_resources("cpu")["workers"] == usable_cpus()
+
+
+def _pid_and_threads(_: object) -> tuple[int, int]:
+    return os.getpid(), torch.get_num_threads()
+
+
+def test_background_here_runs_at_once_in_this_process_and_free_cores_counts_it() -> None:
+    from mistrust.executors import Background, free_cores, run_calls, usable_cpus
+
+    assert Background(_pid_and_threads, None, threads=1, here=True).result()[0] == os.getpid()
+    if not __import__("mistrust.executors").executors._can_fork():
+        pytest.skip("no fork on this platform")
+    bg = Background(_pid_and_threads, None, threads=1)
+    with free_cores() as n:  # the background task holds one core until its result is taken
+        assert n == max(1, usable_cpus() - 1) and torch.get_num_threads() == n
+    pid, threads = bg.result()
+    assert pid != os.getpid() and threads == 1
+    with free_cores() as n:
+        assert n == usable_cpus()
+    calls = [lambda i=i: (i, os.getpid()) for i in range(4)]  # closures: inherited, not pickled
+    out = run_calls(calls)
+    assert [i for i, _ in out] == [0, 1, 2, 3]
+    assert usable_cpus() == 1 or os.getpid() not in {p for _, p in out}
