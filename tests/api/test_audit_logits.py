@@ -90,9 +90,11 @@ def test_logits_only_run_directory_and_values(files: Path, capsys: pytest.Captur
 
 
 def test_rerun_and_python_api_give_the_same_bytes(files: Path) -> None:
-    assert main(["audit", str(files / "audit.yaml"), "--out", str(files / "a")]) == 0
+    # results.csv is what is compared; the reports of logits audits: the tests above, below
+    audit = ["audit", str(files / "audit.yaml"), "--out", str(files / "a"), "--no-report"]
+    assert main(audit) == 0
     first = (files / "a" / "results.csv").read_bytes()
-    assert main(["audit", str(files / "audit.yaml"), "--out", str(files / "a")]) == 0
+    assert main(audit) == 0
     assert (files / "a" / "results.csv").read_bytes() == first
     result = mistrust.run_audit(files / "audit.yaml", files / "b", report=False)
     assert (files / "b" / "results.csv").read_bytes() == first

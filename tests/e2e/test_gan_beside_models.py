@@ -63,6 +63,8 @@ def test_gan_beside_models_gives_the_same_bytes(tmp_path: Path, monkeypatch) -> 
         monkeypatch.setenv("MISTRUST_CACHE", str(tmp_path / f"cache-{how}"))
         if how == "beside":
             monkeypatch.setattr(experiment, "_gan_beside_models", spy)
+            # two CPUs, also where this process runs on one (a pytest-xdist worker)
+            monkeypatch.setattr(experiment, "usable_cpus", lambda: 2)
         else:  # one CPU: the GAN trains while the sets are built, before the models
             monkeypatch.setattr(experiment, "usable_cpus", lambda: 1)
         runs[how] = tmp_path / how
