@@ -218,15 +218,18 @@ def _labels(name: str, split: str, cfg: Config) -> Pool:
 
 
 def _check_model(cfg: Config, *, channels: int, num_classes: int, size: int) -> int:
-    """Build the model on the meta device and pass a batch through; its parameter count."""
+    """Build the model on the meta device (a small one on the CPU: ``models.is_small``) and
+    pass a batch through; its parameter count."""
     import warnings
 
     import torch
 
     from mistrust.modeling import build_model
+    from mistrust.models import is_small
 
+    device = "cpu" if is_small(cfg.model.arch) else "meta"
     try:
-        with torch.device("meta"), warnings.catch_warnings():
+        with torch.device(device), torch.no_grad(), warnings.catch_warnings():
             # pretrained weights are read and checked against the model (keys and shapes);
             # copying them into meta tensors is a no-op that torch warns about per tensor
             warnings.filterwarnings("ignore", message=".*to a meta parameter", category=UserWarning)

@@ -13,6 +13,8 @@ from mistrust.models.small import mlp, salem_cnn
 _MODELS: dict[str, Callable[..., Classifier]] = {}
 _PRETRAINABLE = {"resnet18", "resnet50"}
 _WIDTHS = {"salem-cnn", "mlp", "resnet18-cifar"}
+# built and run in milliseconds on a CPU
+_SMALL = {"salem-cnn", "mlp"}
 
 
 def register_model(name: str, factory: Callable[..., Classifier]) -> None:
@@ -28,6 +30,12 @@ def model_names() -> list[str]:
 def pretrainable(arch: str) -> bool:
     """Whether ``arch`` can start from ImageNet weights (``model.pretrained``)."""
     return arch in _PRETRAINABLE
+
+
+def is_small(arch: str) -> bool:
+    """Whether ``arch`` builds and runs in milliseconds on a CPU (a plan checks it there
+    rather than on the meta device, whose first use imports ``torch._dynamo``: 1.5 s)."""
+    return arch in _SMALL
 
 
 def has_width(arch: str) -> bool:
@@ -77,6 +85,7 @@ __all__ = [
     "WeightsError",
     "create_model",
     "has_width",
+    "is_small",
     "model_names",
     "pretrainable",
     "register_model",
