@@ -9,9 +9,10 @@ says who writes and reads each file.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import NamedTuple
 
-__all__ = ["MetricRow", "ModelRow", "ModelSeedRow", "SeedRow"]
+__all__ = ["MetricRow", "ModelRow", "ModelSeedRow", "SeedRow", "Values"]
 
 
 class MetricRow(NamedTuple):
@@ -56,3 +57,33 @@ class ModelSeedRow(NamedTuple):
     n: int
     mean: float
     sd: float
+
+
+class Values(dict):
+    """Tidy values ``{(variant, attack or role, dataset, metric): value}`` that also answer,
+    without a scan of every value, for one cell (:meth:`cell`) or one metric across sets
+    (:meth:`across_sets`): the verdicts and tables ask that for every attack and set."""
+
+    _index: tuple[int, dict, dict] | None = None
+
+    def __setitem__(self, key: tuple[str, str, str, str], value: float) -> None:
+        self._index = None  # a replaced value; added ones also change the length below
+        super().__setitem__(key, value)
+
+    def _indexed(self) -> tuple[dict, dict]:
+        if self._index is None or self._index[0] != len(self):
+            cells: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+            metric: dict[tuple[str, str, str], list[tuple[str, float]]] = defaultdict(list)
+            for (v, a, d, m), x in self.items():
+                cells[(v, a, d)][m] = x
+                metric[(v, a, m)].append((d, x))
+            self._index = (len(self), cells, metric)
+        return self._index[1], self._index[2]
+
+    def cell(self, variant: str, attack: str, dataset: str) -> dict[str, float]:
+        """Every metric of one (variant, attack, set), in row order."""
+        return dict(self._indexed()[0].get((variant, attack, dataset), {}))
+
+    def across_sets(self, variant: str, attack: str, metric: str) -> list[tuple[str, float]]:
+        """``(set, value)`` of one metric of one (variant, attack), in row order."""
+        return list(self._indexed()[1].get((variant, attack, metric), []))

@@ -10,7 +10,7 @@ import numpy as np
 from mistrust.checks.measure import in_distribution_checks, set_checks
 from mistrust.checks.verdict import Verdict, verdict
 from mistrust.metrics.rates import auroc
-from mistrust.rows import MetricRow
+from mistrust.rows import MetricRow, Values
 
 __all__ = ["check_rows", "verdict_of_rows"]
 
@@ -85,16 +85,11 @@ def verdict_of_rows(
     (``(variant, attack, set, metric) -> value``, e.g. read back from ``results.csv``);
     None where the set has no checks."""
 
-    def cell_of(ds: str) -> dict[str, float]:
-        indexed = getattr(values, "cell", None)  # mistrust.tables.Values: no scan
-        if indexed is not None:
-            return indexed(variant, attack, ds)
-        return {m: x for (v, a, d, m), x in values.items() if (v, a, d) == (variant, attack, ds)}
-
-    cell = cell_of(name)
+    vals = values if isinstance(values, Values) else Values(values)
+    cell = vals.cell(variant, attack, name)
     if "auroc_ci_low" not in cell or "auroc" not in cell:
         return None
-    in_dist = cell_of(in_distribution) if in_distribution is not None else {}
+    in_dist = vals.cell(variant, attack, in_distribution) if in_distribution is not None else {}
     if "flag_null" not in in_dist or "auroc" not in in_dist:
         in_dist = None
     return verdict(cell, in_dist, set_name=name, in_distribution=name == in_distribution)

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from mistrust.checks import label_of
 from mistrust.checks.measure import LOW_FPRS
 from mistrust.checks.rows import verdict_of_rows
-from mistrust.rows import MetricRow, ModelRow
+from mistrust.rows import MetricRow, ModelRow, Values
 from mistrust.tables.model import (
     Table,
-    Values,
     attacks_of,
     lookup,
     no_shadow,
@@ -286,7 +285,7 @@ def check_tables(rows: Sequence[MetricRow], v: str, i: int) -> list[Table]:
     return out
 
 
-def _flagged_note(val: dict, v: str, attacks: list[str]) -> str:
+def _flagged_note(val: Values, v: str, attacks: list[str]) -> str:
     """``"; flagged: salem (constant (scaled))"``: the attacks whose numbers a flag
     qualifies (docs/CHECKS.md), or "" when none is flagged."""
     flagged = [(a, flags_text(val, v, a)) for a in attacks]
@@ -298,18 +297,12 @@ def _has_verdict(val: dict, v: str, a: str) -> bool:
     return any(k[0] == v and k[1] == a and k[3] == "verdict" for k in val)
 
 
-def _across_sets(val: dict, v: str, a: str, metric: str) -> list[tuple[str, float]]:
-    if isinstance(val, Values):
-        return val.across_sets(v, a, metric)
-    return [(d, x) for (rv, ra, d, m), x in val.items() if (rv, ra, m) == (v, a, metric)]
-
-
-def flags_text(val: dict, v: str, a: str) -> str:
+def flags_text(val: Values, v: str, a: str) -> str:
     """The raised flags of attack ``a`` on any set, e.g. ``"constant (scaled), ties"``;
     ``"none"`` if none."""
     out = []
     for key, name in FLAGS:
-        where = [d for d, x in _across_sets(val, v, a, key) if x == 1]
+        where = [d for d, x in val.across_sets(v, a, key) if x == 1]
         if where:
             out.append(name if where == [IN_DISTRIBUTION] else f"{name} ({', '.join(where)})")
     return ", ".join(out) or "none"

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import csv
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mistrust.rows import MetricRow, ModelRow
+from mistrust.rows import MetricRow, ModelRow, Values
 from mistrust.run_paths import RunPaths
 
 MEMBERS = "members (TPR)"  # the first row of a false-positive table: TPR on the members
@@ -59,32 +58,6 @@ def sets_of(rows: Sequence[MetricRow]) -> list[str]:
 
 def of_variant(rows: Sequence[MetricRow], variant: str) -> list[MetricRow]:
     return [r for r in rows if r.variant == variant]
-
-
-class Values(dict):
-    """``{(variant, attack or role, dataset, metric): value}`` that also answers, without a
-    scan of every value, for one cell (:meth:`cell`) or one metric across sets
-    (:meth:`across_sets`): the report asks that for every attack and set."""
-
-    _index: tuple[int, dict, dict] | None = None
-
-    def _indexed(self) -> tuple[dict, dict]:
-        if self._index is None or self._index[0] != len(self):
-            cells: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
-            metric: dict[tuple[str, str, str], list[tuple[str, float]]] = defaultdict(list)
-            for (v, a, d, m), x in self.items():
-                cells[(v, a, d)][m] = x
-                metric[(v, a, m)].append((d, x))
-            self._index = (len(self), cells, metric)
-        return self._index[1], self._index[2]
-
-    def cell(self, variant: str, attack: str, dataset: str) -> dict[str, float]:
-        """Every metric of one (variant, attack, set), in row order."""
-        return dict(self._indexed()[0].get((variant, attack, dataset), {}))
-
-    def across_sets(self, variant: str, attack: str, metric: str) -> list[tuple[str, float]]:
-        """``(set, value)`` of one metric of one (variant, attack), in row order."""
-        return list(self._indexed()[1].get((variant, attack, metric), []))
 
 
 def lookup(rows: Sequence[MetricRow | ModelRow]) -> Values:
