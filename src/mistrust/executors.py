@@ -69,6 +69,11 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _free_cpus() -> int:
+    """Usable cores not held by a running :class:`Background` task (at least one)."""
+    return max(1, usable_cpus() - _BUSY[0])
+
+
 @contextmanager
 def free_cores() -> Iterator[int]:
     """Run the block with as many torch, BLAS and OpenMP threads as there are usable cores
@@ -81,7 +86,7 @@ def free_cores() -> Iterator[int]:
     import torch
     from threadpoolctl import threadpool_limits
 
-    n = max(1, usable_cpus() - _BUSY[0])
+    n = _free_cpus()
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -105,7 +110,7 @@ def training_resources(device: str) -> dict[str, Any]:
     if torch.device(device).type == "cuda":
         return {"gpus_per_task": 1.0, "threads": torch.get_num_threads(), "workers": 1}
     # a running Background task holds a core of its own
-    return {"gpus_per_task": 0.0, "threads": 1, "workers": max(1, usable_cpus() - _BUSY[0])}
+    return {"gpus_per_task": 0.0, "threads": 1, "workers": _free_cpus()}
 
 
 def run_tasks(
@@ -177,8 +182,9 @@ def run_calls(calls: Sequence[Callable[[], Any]]) -> list[Any]:
     core). The calls are inherited through the fork, so they may be closures; their
     values come back pickled.
     """
-    workers = max(1, usable_cpus() - _BUSY[0])
-    return run_tasks(_call_one, range(len(calls)), shared=list(calls), threads=1, workers=workers)
+    return run_tasks(
+        _call_one, range(len(calls)), shared=list(calls), threads=1, workers=_free_cpus()
+    )
 
 
 def _run_here(

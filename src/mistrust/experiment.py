@@ -295,24 +295,22 @@ def _galleries(
     scores: dict[str, dict[str, dict[str, np.ndarray]]],
 ) -> None:
     """Top-scored non-members of each set, for the first variant and attack."""
-    from mistrust.report.gallery import Gallery, save_galleries, top_scored
+    from mistrust.report.gallery import nonmember_gallery, save_galleries
 
     variant, attack = cfg.variants.names[0], cfg.attacks.names[0]
-    galleries = []
-    for name, score in scores[variant][attack].items():
-        n_members = len(score) - len(sets[name].x)
-        nonmember_score = score[n_members:]
-        top = top_scored(nonmember_score, cfg.eval.gallery_size)
-        max_scores = load_npz(paths.scores(variant, attack, name))["max_score"]
-        galleries.append(
-            Gallery(
-                sets[name].display[torch.from_numpy(top)],
-                max_scores[n_members:][top],
+    save_galleries(
+        [
+            nonmember_gallery(
+                sets[name].display,
+                score,
+                load_npz(paths.scores(variant, attack, name))["max_score"],
                 paths.gallery(name),
+                k=cfg.eval.gallery_size,
                 title=f"{name}: highest {attack} scores among non-members ({variant})",
             )
-        )
-    save_galleries(galleries)
+            for name, score in scores[variant][attack].items()
+        ]
+    )
 
 
 def _per_sample(cfg: Config, paths: RunPaths, data: Data, rows: list[MetricRow]) -> None:

@@ -94,26 +94,23 @@ def galleries(
     scores: dict[str, dict[str, np.ndarray]],
 ) -> None:
     """Top-scored non-members of each set, for the first variant and attack."""
-    from mistrust.report.gallery import Gallery, save_galleries, top_scored
+    from mistrust.report.gallery import nonmember_gallery, save_galleries
 
     if not scores:
         return
     variant = cfg.variants.names[0]
     attack = next(iter(scores))
-    galleries = []
-    for name, display in displays.items():
-        score = scores[attack].get(name)
-        if score is None:
-            continue
-        n_members = len(score) - len(display)
-        top = top_scored(score[n_members:], cfg.eval.gallery_size)
-        max_scores = load_npz(paths.scores(variant, attack, name))["max_score"]
-        galleries.append(
-            Gallery(
-                display[torch.from_numpy(top)],
-                max_scores[n_members:][top],
+    save_galleries(
+        [
+            nonmember_gallery(
+                display,
+                scores[attack][name],
+                load_npz(paths.scores(variant, attack, name))["max_score"],
                 paths.gallery(name),
+                k=cfg.eval.gallery_size,
                 title=f"{name}: highest {attack} scores among non-members ({variant})",
             )
-        )
-    save_galleries(galleries)
+            for name, display in displays.items()
+            if name in scores[attack]
+        ]
+    )

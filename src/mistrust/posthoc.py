@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +120,8 @@ def apply_posthoc(
     return info
 
 
-def _apply_all(job: tuple) -> dict[str, dict[str, Any]]:
-    names, vcfg, paths, splits, seed, batch_size = job
-    return {
-        n: apply_posthoc(n, vcfg, paths, splits, seed=seed, batch_size=batch_size) for n in names
-    }
+def _apply_all(names: list[str], **kw: Any) -> dict[str, dict[str, Any]]:
+    return {n: apply_posthoc(n, **kw) for n in names}
 
 
 def start_posthoc(
@@ -144,5 +142,7 @@ def start_posthoc(
     so their numbers do not depend on the machine's core count, as the models' do not.
     ``here=True`` fits them in this process at once (a run on a GPU: no fork).
     """
-    job = (names, vcfg, paths, splits, seed, batch_size)
-    return Background(_apply_all, job, threads=1, here=here)
+    fits = partial(
+        _apply_all, vcfg=vcfg, paths=paths, splits=splits, seed=seed, batch_size=batch_size
+    )
+    return Background(fits, names, threads=1, here=here)

@@ -91,13 +91,31 @@ class Gallery:
     is_member: np.ndarray | None = None
 
 
+def nonmember_gallery(
+    display: torch.Tensor,
+    score: np.ndarray,
+    max_score: np.ndarray,
+    path: Path,
+    *,
+    k: int,
+    title: str,
+) -> Gallery:
+    """The ``k`` top-scored non-members of one evaluation set.
+
+    display: the set's images ``(N, C, H, W)``; score and max_score: ``(M + N,)`` per scored
+    sample, the ``M`` members first (as ``scores/<variant>/<attack>/<set>.npz`` holds them).
+    """
+    n_members = len(score) - len(display)
+    top = top_scored(score[n_members:], k)
+    return Gallery(display[torch.from_numpy(top)], max_score[n_members:][top], path, title)
+
+
 def save_galleries(galleries: Sequence[Gallery]) -> None:
-    """Draw and write every gallery; more than one are drawn in forked processes, one per
-    usable core (:func:`mistrust.executors.run_calls`), with the same bytes."""
+    """Draw and write every gallery, in forked processes, one per free core
+    (:func:`mistrust.executors.run_calls`), with the same bytes as drawn here."""
     from mistrust.executors import run_calls
 
-    draws = [partial(_gallery_bytes, g) for g in galleries]
-    datas = run_calls(draws) if len(draws) > 1 else [d() for d in draws]
+    datas = run_calls([partial(_gallery_bytes, g) for g in galleries])
     for g, data in zip(galleries, datas, strict=True):
         atomic_write_bytes(Path(g.path), data)
 
