@@ -42,7 +42,10 @@ def _setup_logging(run_dir: Path | None, verbose: bool) -> None:
     # laplace-torch scripts a helper with torch.jit, which newer torch flags as deprecated
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
     root = logging.getLogger()
-    root.setLevel(logging.DEBUG)
+    # every record of ours; other libraries' from INFO up (matplotlib's font search alone
+    # wrote 12,000 DEBUG lines, 3.5 MB, into the default run's log.txt)
+    root.setLevel(logging.INFO)
+    logging.getLogger("mistrust").setLevel(logging.DEBUG)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))

@@ -19,10 +19,13 @@ process, so a Ray run gives the same bytes as a local one on the same kind of CP
 ``threads`` torch threads). Small convnets use two cores better as two 1-thread
 trainings than as one 2-thread training (BENCHMARKS.md), and since every task
 runs with the same thread count, the bytes do not depend on ``workers``.
+``inherit`` names modules to import here before forking, which every worker then
+inherits instead of importing on its own.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import os
@@ -36,7 +39,7 @@ from mistrust.devices import EXECUTORS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXECUTORS", "Background", "free_cores", "run_calls", "run_tasks"]
+__all__ = ["EXECUTORS", "Background", "free_cores", "import_before_fork", "run_calls", "run_tasks"]
 
 _NO_SHARED = object()
 
@@ -102,15 +105,22 @@ def training_resources(device: str) -> dict[str, Any]:
     On a CPU: one torch thread per task and one task per usable core not held by a
     running :class:`Background` task (on 2 cores beside the GAN: one). A task's bytes
     then depend neither on the machine's core count nor on the executor, and two
-    1-thread trainings of a small convnet beat one 2-thread training (BENCHMARKS.md).
-    On CUDA: one GPU per task, tasks one after another here, with the driver's threads.
+    1-thread trainings of a small convnet beat one 2-thread training (BENCHMARKS.md);
+    the workers inherit what building an optimiser imports. On CUDA: one GPU per task, tasks one after another here, with the driver's threads.
     """
     import torch
+
+    from mistrust.training import OPTIMIZER_IMPORTS
 
     if torch.device(device).type == "cuda":
         return {"gpus_per_task": 1.0, "threads": torch.get_num_threads(), "workers": 1}
     # a running Background task holds a core of its own
-    return {"gpus_per_task": 0.0, "threads": 1, "workers": _free_cpus()}
+    return {
+        "gpus_per_task": 0.0,
+        "threads": 1,
+        "workers": _free_cpus(),
+        "inherit": OPTIMIZER_IMPORTS,
+    }
 
 
 def run_tasks(
@@ -125,6 +135,7 @@ def run_tasks(
     gpus_per_task: float = 0.0,
     threads: int | None = None,
     workers: int = 1,
+    inherit: Sequence[str] = (),
     progress: bool = False,
     desc: str = "",
 ) -> list[Any]:
@@ -143,6 +154,8 @@ def run_tasks(
         threads: torch threads of every task (None: leave the worker's setting).
         workers: local only: run up to this many tasks at once, in forked processes
             (1: a loop in this process). Ray spreads tasks by ``cpus_per_task`` instead.
+        inherit: forked workers only: modules imported in this process before the fork
+            (:func:`import_before_fork`).
         progress: a progress bar over finished tasks (tqdm).
         desc: the bar's label.
 
@@ -159,6 +172,7 @@ def run_tasks(
         bar = tqdm(total=len(items), desc=desc or "tasks", unit="task")
     try:
         if executor == "local" and workers > 1 and len(items) > 1:
+            import_before_fork(inherit)
             return _run_forked(fn, items, shared, min(workers, len(items)), threads, bar)
         if executor == "local":
             return _run_here(fn, items, shared, threads, bar)
@@ -170,20 +184,35 @@ def run_tasks(
             bar.close()
 
 
+def import_before_fork(modules: Sequence[str]) -> None:
+    """Import ``modules`` here, where forking is possible, so that the processes forked
+    next inherit them. A module a worker would import anyway is otherwise imported once per
+    worker: ``torch._dynamo``, which every torch optimiser imports when first built, took
+    1.2-2 s in each training worker and in the calibration process (BENCHMARKS.md)."""
+    if _can_fork():
+        for name in modules:
+            importlib.import_module(name)
+
+
 def _call_one(calls: Sequence[Callable[[], Any]], i: int) -> Any:
     return calls[i]()
 
 
-def run_calls(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+def run_calls(calls: Sequence[Callable[[], Any]], *, inherit: Sequence[str] = ()) -> list[Any]:
     """The value of every zero-argument call, in order, from forked processes: one per
     usable core not held by a :class:`Background` task, with one torch thread each.
 
     For independent single-core work such as drawing figures (matplotlib draws on one
     core). The calls are inherited through the fork, so they may be closures; their
-    values come back pickled.
+    values come back pickled. ``inherit``: as in :func:`run_tasks`.
     """
     return run_tasks(
-        _call_one, range(len(calls)), shared=list(calls), threads=1, workers=_free_cpus()
+        _call_one,
+        range(len(calls)),
+        shared=list(calls),
+        threads=1,
+        workers=_free_cpus(),
+        inherit=inherit,
     )
 
 
@@ -301,19 +330,26 @@ class Background:
     ``result()`` waits for it and returns its value or raises its exception;
     ``cancel()`` stops it. Where there is no fork, or with ``here=True`` (a process that
     uses a GPU, which a forked child must not touch), ``fn(item)`` runs here, at once.
-    ``threads``: torch threads of the task (as in :func:`run_tasks`). The value comes
+    ``threads`` and ``inherit``: as in :func:`run_tasks`. The value comes
     back pickled through a pipe after the process has ended: return plain values, not
     tensors (torch shares those through the sending process).
     """
 
     def __init__(
-        self, fn: Callable[..., Any], item: Any, *, threads: int | None = None, here: bool = False
+        self,
+        fn: Callable[..., Any],
+        item: Any,
+        *,
+        threads: int | None = None,
+        here: bool = False,
+        inherit: Sequence[str] = (),
     ) -> None:
         self._proc: Any = None
         self._holds = False
         if here or not _can_fork():
             self._value = _run_here(fn, [item], _NO_SHARED, threads, None)[0]
             return
+        import_before_fork(inherit)
         ctx = multiprocessing.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(

@@ -39,6 +39,7 @@ from mistrust.run_paths import RunPaths
 from mistrust.study_attacks import score_study
 from mistrust.study_data import evalset_context, load_data
 from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
+from mistrust.training import OPTIMIZER_IMPORTS
 from mistrust.variants import BASE, get_variant
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ def _gan_beside_models(
     if gan_is_cached(ctx):  # loads in a moment: every core goes to the models
         return None
     log.debug("training the GAN beside the models")
-    return Background(_cache_gan, dataclasses.replace(ctx, progress=False), threads=1)
+    gan_ctx = dataclasses.replace(ctx, progress=False)
+    return Background(_cache_gan, gan_ctx, threads=1, inherit=OPTIMIZER_IMPORTS)
 
 
 def _cache_gan(ctx: EvalContext) -> None:

@@ -28,6 +28,7 @@ from mistrust.errors import ConfigError
 from mistrust.executors import Background
 from mistrust.outputs import Outputs
 from mistrust.run_paths import RunPaths
+from mistrust.training import OPTIMIZER_IMPORTS
 from mistrust.variants import BASE, VariantSettings, get_variant
 
 log = logging.getLogger(__name__)
@@ -145,4 +146,4 @@ def start_posthoc(
     fits = partial(
         _apply_all, vcfg=vcfg, paths=paths, splits=splits, seed=seed, batch_size=batch_size
     )
-    return Background(fits, names, threads=1, here=here)
+    return Background(fits, names, threads=1, here=here, inherit=OPTIMIZER_IMPORTS)

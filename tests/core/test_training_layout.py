@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
 from mistrust.config import TrainConfig
@@ -75,3 +76,22 @@ def test_optimizer_is_fused_on_cpu() -> None:
     for name in ("adam", "sgd"):
         opt = make_optimizer(_cnn(), TrainConfig(optimizer=name))
         assert opt.defaults["fused"] is True
+
+
+def test_cpu_chunks_of_a_convnet_give_the_outputs_of_one_batch(monkeypatch) -> None:
+    """On a CPU a convnet answers CPU_CONV_BATCH inputs at a time, with the outputs of a
+    single pass up to float rounding (the matrix products may sum in another order)."""
+    import mistrust.outputs as outputs
+
+    x, y = _data(200)
+    model = _cnn().eval()
+    monkeypatch.setattr(outputs, "CPU_CONV_BATCH", 1024)
+    whole = compute_outputs(model, PRE(x), y, batch_size=1024)
+    monkeypatch.setattr(outputs, "CPU_CONV_BATCH", 64)
+    seen = []
+    forward = model.features
+    monkeypatch.setattr(model, "features", lambda t: seen.append(len(t)) or forward(t))
+    chunked = compute_outputs(model, PRE(x), y, batch_size=1024)
+    assert seen == [64, 64, 64, 8]
+    np.testing.assert_allclose(chunked.logits, whole.logits, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(chunked.features, whole.features, rtol=1e-5, atol=1e-6)

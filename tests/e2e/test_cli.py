@@ -43,6 +43,8 @@ def test_console_shows_one_line_per_stage(smoke_run: Path) -> None:
     # the per-epoch detail (--verbose on the console) is always in log.txt
     log = (smoke_run / "log.txt").read_text()
     assert "base/target: epoch 2/2 loss" in log
+    # other libraries only from INFO up: no matplotlib font search, no PIL chunk dumps
+    assert not re.search(r"^\S+ \S+ DEBUG (?!mistrust)", log, re.MULTILINE), log[:3000]
 
 
 def test_run_directory_contract(smoke_run: Path) -> None:

@@ -65,13 +65,34 @@ def test_local_workers_give_the_same_bytes_as_one_after_another(tmp_path: Path) 
 
 def test_cpu_training_runs_one_thread_per_task_on_every_core() -> None:
     from mistrust.executors import training_resources, usable_cpus
+    from mistrust.training import OPTIMIZER_IMPORTS
 
     assert training_resources("cpu") == {
         "gpus_per_task": 0.0,
         "threads": 1,
         "workers": usable_cpus(),
+        "inherit": OPTIMIZER_IMPORTS,  # what the first optimiser would import in each worker
     }
     assert usable_cpus() >= 1
+
+
+def _imported(name: str) -> bool:
+    return name in sys.modules
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_forked_workers_inherit_the_modules_named(tmp_path: Path, monkeypatch) -> None:
+    from mistrust.executors import Background
+
+    for name in ("mistrust_probe_a", "mistrust_probe_b"):
+        (tmp_path / f"{name}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ["mistrust_probe_a", "mistrust_probe_b"]
+    assert run_tasks(_imported, names, workers=2) == [False, False]
+    assert run_tasks(_imported, names, workers=2, inherit=names[:1]) == [True, False]
+    assert Background(_imported, names[1], inherit=names[1:]).result() is True
+    for name in names:
+        monkeypatch.delitem(sys.modules, name)
 
 
 def test_unknown_executor() -> None:

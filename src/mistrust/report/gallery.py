@@ -115,7 +115,8 @@ def save_galleries(galleries: Sequence[Gallery]) -> None:
     (:func:`mistrust.executors.run_calls`), with the same bytes as drawn here."""
     from mistrust.executors import run_calls
 
-    datas = run_calls([partial(_gallery_bytes, g) for g in galleries])
+    draws = [partial(_gallery_bytes, g) for g in galleries]
+    datas = run_calls(draws, inherit=("matplotlib.figure", "matplotlib.patches"))
     for g, data in zip(galleries, datas, strict=True):
         atomic_write_bytes(Path(g.path), data)
 

@@ -2,6 +2,7 @@
 
 from mistrust.training.trainer import (
     AUGMENTS,
+    OPTIMIZER_IMPORTS,
     OPTIMIZERS,
     TrainHistory,
     flip_crop,
@@ -9,4 +10,12 @@ from mistrust.training.trainer import (
     train_model,
 )
 
-__all__ = ["AUGMENTS", "OPTIMIZERS", "TrainHistory", "flip_crop", "make_optimizer", "train_model"]
+__all__ = [
+    "AUGMENTS",
+    "OPTIMIZER_IMPORTS",
+    "OPTIMIZERS",
+    "TrainHistory",
+    "flip_crop",
+    "make_optimizer",
+    "train_model",
+]

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: ``train.optimizer`` choices
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+#: what building any torch optimiser (Adam, SGD, LBFGS) imports the first time, lazily:
+#: a process forking workers that optimise imports it first, so that they inherit it
+OPTIMIZER_IMPORTS: tuple[str, ...] = ("torch._dynamo",)
 #: ``data.augment`` choices (none, random flip + 4-pixel-padded crop, or the paper's Dogs
 #: rotation, random crop and flip: :func:`rotate_crop_flip`), each with whether it flips
 #: images horizontally; the reference attacks query flipped images only where the models
