@@ -54,6 +54,38 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, augment: st
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "every, saved, resumed",
+    [(1e9, [1, 6], [4, 6]), (0.0, [1, 2, 3, 4, 5, 6], [4, 5, 6])],
+)
+def test_checkpoints_after_the_first_and_last_epoch_and_every_so_often(
+    tmp_path, monkeypatch, every: float, saved: list[int], resumed: list[int]
+) -> None:
+    import mistrust.training.trainer as trainer
+
+    epochs = []
+    save = trainer.atomic_torch_save
+    monkeypatch.setattr(trainer, "CHECKPOINT_SECONDS", every)
+    monkeypatch.setattr(
+        trainer,
+        "atomic_torch_save",
+        lambda path, obj: epochs.append(obj["epoch"]) or save(path, obj),
+    )
+    x, y = _data()
+    cfg = TrainConfig(epochs=6, batch_size=32)
+    train_model(_model(), x, y, PRE, cfg, seed=0, checkpoint=tmp_path / "c.pt", fingerprint="f")
+    assert epochs == saved
+    # a run resumed after epoch 3 saves after its first epoch (4) and its last
+    epochs.clear()
+    (tmp_path / "c.pt").unlink()
+    train_model(_model(), x, y, PRE, dataclasses.replace(cfg, epochs=3), seed=0,
+                checkpoint=tmp_path / "c.pt", fingerprint="f")  # fmt: skip
+    epochs.clear()
+    hist = train_model(_model(), x, y, PRE, cfg, seed=0, checkpoint=tmp_path / "c.pt",
+                       fingerprint="f")  # fmt: skip
+    assert hist.resumed_from == 3 and epochs == resumed
+
+
 def test_checkpoint_of_other_config_is_ignored(tmp_path) -> None:
     x, y = _data()
     ckpt = tmp_path / "c.pt"

@@ -12,6 +12,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -125,12 +126,46 @@ def operating_point(d: dict) -> tuple[float, float]:
     return float(pred[~m].mean()), float(pred[m].mean())
 
 
-def _grid(n: int, ncols: int, panel: tuple[float, float]) -> tuple[Figure, list]:
+@dataclass(frozen=True)
+class Margins:
+    """Inches around and between the axes of a grid figure, fixed per figure: a layout
+    engine (constrained layout) draws a figure twice to measure its labels; the default
+    run's 14 figures took 7.9-9.0 s with it and 5.3-6.0 s without (BENCHMARKS.md)."""
+
+    left: float = 0.62  # y tick labels and the y label
+    right: float = 0.15
+    top: float = 0.62  # the figure title above the axes titles
+    bottom: float = 0.5  # x tick labels and the x label
+    wgap: float = 0.62  # between columns: the y labels of the panel on the right
+    hgap: float = 0.8  # between rows: x labels above, an axes title below
+
+
+def _grid(
+    n: int, ncols: int, box: tuple[float, float], margins: Margins = Margins()
+) -> tuple[Figure, list]:
+    """A figure of ``n`` axes of ``box`` inches each, ``ncols`` to a row, in ``margins``."""
     ncols = max(1, min(n, ncols))
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
-    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
+    m = margins
+    width = m.left + ncols * box[0] + (ncols - 1) * m.wgap + m.right
+    height = m.top + nrows * box[1] + (nrows - 1) * m.hgap + m.bottom
+    fig = Figure(figsize=(width, height))
+    axes = []
+    for i in range(n):
+        row, col = divmod(i, ncols)
+        x0 = m.left + col * (box[0] + m.wgap)
+        y0 = height - m.top - (row + 1) * box[1] - row * m.hgap
+        axes.append(fig.add_axes((x0 / width, y0 / height, box[0] / width, box[1] / height)))
     return fig, axes
+
+
+def _title(fig: Figure, text: str) -> None:
+    fig.suptitle(text, y=1 - 0.08 / fig.get_figheight(), va="top")
+
+
+def _legend_top_right(fig: Figure, handles: list, labels: list) -> None:
+    """A one-row figure legend in the title band, at the right."""
+    fig.legend(handles, labels, loc="upper right", bbox_to_anchor=(1, 1), ncols=len(labels))
 
 
 def _roc_axes(ax, log: bool, n_neg: int, n_pos: int) -> None:
@@ -169,7 +204,9 @@ def roc_figure(
     if not data:
         return None
     with style():
-        fig, (lin, log) = _grid(2, 2, (3.5, 3.1))
+        # the legend below: one row per four entries
+        rows = math.ceil((len(data) + 1) / 4)
+        fig, (lin, log) = _grid(2, 2, (2.8, 2.3), Margins(bottom=0.62 + 0.2 * rows))
         for i, s, d in data:
             for ax in (lin, log):
                 _curve(ax, d, COLORS[i % 10], label(s))
@@ -180,8 +217,8 @@ def roc_figure(
         handles, labels = lin.get_legend_handles_labels()
         handles.append(Line2D([], [], marker="o", ls="none", mfc="white", mec="black"))
         labels.append("shadow-calibrated threshold")
-        fig.legend(handles, labels, loc="outside lower center", ncols=4)
-        fig.suptitle(f"{label(attack)} attack, variant {label(variant)}: members vs each set")
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0), ncols=4)
+        _title(fig, f"{label(attack)} attack, variant {label(variant)}: members vs each set")
     return fig
 
 
@@ -198,7 +235,7 @@ def variant_roc_figure(
     if not panels:
         return None
     with style():
-        fig, axes = _grid(len(panels), 3, (3.6, 3.2))
+        fig, axes = _grid(len(panels), 3, (2.9, 2.4), Margins(top=0.72))
         for ax, (a, ds) in zip(axes, panels, strict=True):
             for j, v, d in ds:
                 _curve(ax, d, COLORS[j % 10], label(v))
@@ -206,9 +243,10 @@ def variant_roc_figure(
             _roc_axes(ax, True, int((~m).sum()), int(m.sum()))
             ax.set_title(label(a))
         axes[0].legend(loc="lower right", framealpha=0.9)
-        fig.suptitle(
+        _title(
+            fig,
             f"Members vs {label(dataset)} non-members per variant (log-log ROC; "
-            "dots: shadow-calibrated threshold)"
+            "dots: shadow-calibrated threshold)",
         )
     return fig
 
@@ -224,7 +262,7 @@ def histogram_figure(
     bins = np.linspace(0.0, 1.0, 26)
     with style():
         ncols = math.ceil(len(data) / math.ceil(len(data) / 8))
-        fig, axes = _grid(len(data), ncols, (2.1, 2.0))
+        fig, axes = _grid(len(data), ncols, (1.75, 1.3), Margins(wgap=0.3))
         for j, (ax, (i, s, d)) in enumerate(zip(axes, data, strict=True)):
             if j % ncols:  # one shared 0..1 scale: labelled on the first panel of a row
                 ax.tick_params(labelleft=False)
@@ -257,8 +295,8 @@ def histogram_figure(
             ax.set_xlabel("max softmax score")
             ax.set_ylim(0, 1)
         axes[0].set_ylabel("share of samples")
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper right", ncols=2)
-        fig.suptitle(f"Max-score distributions, variant {label(variant)}")
+        _legend_top_right(fig, *axes[0].get_legend_handles_labels())
+        _title(fig, f"Max-score distributions, variant {label(variant)}")
     return fig
 
 
@@ -281,7 +319,7 @@ def reliability_figure(run_dir: Path | RunPaths, variants: list[str]) -> Figure 
     if not data:
         return None
     with style():
-        fig, axes = _grid(len(data), 5, (2.7, 2.7))
+        fig, axes = _grid(len(data), 5, (2.2, 2.0), Margins(wgap=0.3))
         for j, (ax, (v, b)) in enumerate(zip(axes, data, strict=True)):
             if j % 5:  # one shared 0..1 scale: labelled on the first panel of a row
                 ax.tick_params(labelleft=False)
@@ -315,8 +353,8 @@ def reliability_figure(run_dir: Path | RunPaths, variants: list[str]) -> Figure 
             ax.set_ylim(0, 1)
             ax.set_xlabel("confidence")
         axes[0].set_ylabel("accuracy")
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper right", ncols=2)
-        fig.suptitle("Reliability of the target models (test split)")
+        _legend_top_right(fig, *axes[0].get_legend_handles_labels())
+        _title(fig, "Reliability of the target models (test split)")
     return fig
 
 
@@ -327,7 +365,7 @@ def tradeoff_figure(points: Sequence[TradeoffPoint]) -> Figure | None:
     variants = list(dict.fromkeys(p.variant for p in points))
     attacks = list(dict.fromkeys(p.attack for p in points))
     with style():
-        fig, axes = _grid(2, 2, (5.0, 3.9))
+        fig, axes = _grid(2, 2, (4.2, 3.0), Margins(wgap=0.75, right=1.9))
         for ax, key, ylab in (
             (axes[0], "auroc", "in-distribution AUROC"),
             (axes[1], "tpr_at_1fpr", "in-distribution TPR at 1% FPR"),
@@ -385,6 +423,11 @@ def tradeoff_figure(points: Sequence[TradeoffPoint]) -> Figure | None:
             Line2D([], [], ls="none", marker=MARKERS[i % 10], color="0.4", label=label(v))
             for i, v in enumerate(variants)
         ]
-        fig.legend(handles=handles, loc="outside right center", title="attack / variant")
-        fig.suptitle("Over-confidence vs leakage (arrows: from the first variant to each other)")
+        fig.legend(
+            handles=handles,
+            loc="center right",
+            bbox_to_anchor=(1, 0.5),
+            title="attack / variant",
+        )
+        _title(fig, "Over-confidence vs leakage (arrows: from the first variant to each other)")
     return fig
