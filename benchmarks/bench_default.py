@@ -18,8 +18,9 @@ directory (models, outputs and GAN reused: what a rerun costs). "GAN cached"
 rebuilds the report alone to time that stage (``results.json`` is written before
 the report exists).
 
-Prints the wall times, the stage timings of ``results.json``, every model's
-training seconds, whether ``results.csv`` is byte-identical across the runs, the
+Prints the wall times, the CPU seconds of all the run's processes (the wall time
+is at least that divided by the core count), the stage timings of ``results.json``,
+every model's training seconds, whether ``results.csv`` is byte-identical across the runs, the
 1-min load average at the start of each run, and PASS/FAIL against the goals on
 2 idle cores: fresh <= 90 s, and <= 45 s with the GAN cached (models trained) or
 everything cached. Above half the core count in load the times are inflated
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -43,12 +45,17 @@ TARGET_CACHED_S = 45.0  # and in 45 s with the GAN cached (the models still trai
 MALLOC_AS_IS = {"MISTRUST_MALLOC": "default"}
 
 
-def _cli(*args: str, env: dict[str, str], profile: Path | None = None) -> float:
+def _cli(*args: str, env: dict[str, str], profile: Path | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, every process of the run) of one command."""
     prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
     cmd = [sys.executable, *prof, "-m", "mistrust.cli", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # forked workers count once reaped
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def run_default(
@@ -65,14 +72,15 @@ def run_default(
         env["MISTRUST_CACHE"] = str(cache)
     sets = [a for o in overrides for a in ("--set", o)]
     load = os.getloadavg()[0]
-    wall = _cli("run", "--preset", "default", "--out", str(out), "--quiet", *sets, env=env,
-                profile=profile)  # fmt: skip
-    report = _cli("report", str(out), env=env)
+    wall, cpu = _cli("run", "--preset", "default", "--out", str(out), "--quiet", *sets,
+                     env=env, profile=profile)  # fmt: skip
+    report, _ = _cli("report", str(out), env=env)
     doc = json.loads((out / "results.json").read_text())
     timings = dict(doc["timings"])
     timings["report + start-up (not in results.json)"] = wall - sum(timings.values())
     return {
         "wall": wall,
+        "cpu": cpu,
         "report": report,
         "load": load,
         "timings": timings,
@@ -92,6 +100,8 @@ def print_breakdown(runs: dict[str, dict]) -> None:
     walls = " | ".join(f"**{r['wall']:.1f}**" for r in runs.values())
     goal = f"goal {TARGET_S:.0f} s fresh, {TARGET_CACHED_S:.0f} s cached"
     print(f"| **total (wall)** | {walls} | {goal} |")
+    cpu = " | ".join(f"{r['cpu']:.1f}" for r in runs.values())
+    print(f"| CPU s of all processes (wall >= CPU / {os.cpu_count()} cores) | {cpu} | |")
     print(
         "| 1-min load at start | " + " | ".join(f"{r['load']:.2f}" for r in runs.values()) + " | |"
     )

@@ -99,13 +99,14 @@ def free_cores() -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-def training_resources(device: str) -> dict[str, Any]:
+def training_resources(device: str, *, trains: bool = True) -> dict[str, Any]:
     """``run_tasks`` resources of a model-training task on ``device``.
 
     On a CPU: one torch thread per task and one task per usable core not held by a
     running :class:`Background` task (on 2 cores beside the GAN: one). A task's bytes
     then depend neither on the machine's core count nor on the executor, and two
     1-thread trainings of a small convnet beat one 2-thread training (BENCHMARKS.md);
+    where a task may train (``trains``: False when every model file is already there),
     the workers inherit what building an optimiser imports. On CUDA: one GPU per task, tasks one after another here, with the driver's threads.
     """
     import torch
@@ -119,7 +120,7 @@ def training_resources(device: str) -> dict[str, Any]:
         "gpus_per_task": 0.0,
         "threads": 1,
         "workers": _free_cpus(),
-        "inherit": OPTIMIZER_IMPORTS,
+        "inherit": OPTIMIZER_IMPORTS if trains else (),
     }
 
 

@@ -18,7 +18,7 @@ ARGS = [
     "--quiet",
     "--no-report",  # results.csv is what is compared; the report has its own tests
     "--set",
-    "train.epochs=6",  # per-epoch checkpoints: a window to kill the run inside training
+    "train.epochs=6",  # a checkpoint after the first epoch: a window to kill the run in training
     "--set",
     "data.train_size=100",  # half the smoke preset: resuming does not depend on the size
     "--set",

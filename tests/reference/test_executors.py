@@ -73,6 +73,7 @@ def test_cpu_training_runs_one_thread_per_task_on_every_core() -> None:
         "workers": usable_cpus(),
         "inherit": OPTIMIZER_IMPORTS,  # what the first optimiser would import in each worker
     }
+    assert training_resources("cpu", trains=False)["inherit"] == ()  # models only load
     assert usable_cpus() >= 1
 
 

@@ -1,4 +1,4 @@
-"""Training on in-memory tensors with per-epoch checkpoints and exact resume.
+"""Training on in-memory tensors, with checkpoints that resume exactly.
 
 Batches are sliced from one uint8 tensor and preprocessed on the fly (no
 DataLoader, no per-sample Python). The checkpoint holds model, optimiser and
