@@ -33,6 +33,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from mistrust.devices import EXECUTORS
@@ -99,15 +100,16 @@ def free_cores() -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-def training_resources(device: str, *, trains: bool = True) -> dict[str, Any]:
+def training_resources(device: str, *, models: Sequence[Path] = ()) -> dict[str, Any]:
     """``run_tasks`` resources of a model-training task on ``device``.
 
     On a CPU: one torch thread per task and one task per usable core not held by a
     running :class:`Background` task (on 2 cores beside the GAN: one). A task's bytes
     then depend neither on the machine's core count nor on the executor, and two
     1-thread trainings of a small convnet beat one 2-thread training (BENCHMARKS.md);
-    where a task may train (``trains``: False when every model file is already there),
-    the workers inherit what building an optimiser imports. On CUDA: one GPU per task, tasks one after another here, with the driver's threads.
+    unless every one of the tasks' model files (``models``) is already there, to be
+    reused, the workers inherit what building an optimiser imports. On CUDA: one GPU per task,
+    tasks one after another here, with the driver's threads.
     """
     import torch
 
@@ -120,7 +122,8 @@ def training_resources(device: str, *, trains: bool = True) -> dict[str, Any]:
         "gpus_per_task": 0.0,
         "threads": 1,
         "workers": _free_cpus(),
-        "inherit": OPTIMIZER_IMPORTS if trains else (),
+        # a model file that is there is most likely reused (its fingerprint decides, in the task)
+        "inherit": () if models and all(p.is_file() for p in models) else OPTIMIZER_IMPORTS,
     }
 
 

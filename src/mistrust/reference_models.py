@@ -212,14 +212,13 @@ def train_reference_models(
     """Run one :func:`train_reference_model` task per row of ``pop.keep`` on ``executor``
     (``"local"`` or ``"ray"``; ``address``: the Ray cluster's, None for a local instance)."""
     tasks = [(i, np.flatnonzero(pop.keep[i]), pop.digest(i)) for i in range(len(pop.keep))]
-    trains = not all(job.paths.reference_model(i).is_file() for i, _, _ in tasks)
     metas = run_tasks(
         train_reference_model,
         tasks,
         shared=job,
         executor=executor,
         address=address,
-        **training_resources(job.device, trains=trains),
+        **training_resources(job.device, models=[job.paths.reference_model(t[0]) for t in tasks]),
         progress=progress,
         desc="reference models",
     )

@@ -149,15 +149,13 @@ def train_study_models(
     ``executor`` (``address``: the Ray cluster's, None for a local instance); training
     seconds of the models trained now, by ``"<variant>/<role>"``."""
     tasks = [(v, role) for v in job.train for role in ROLES]
-    # a model file that is there is most likely reused (its fingerprint decides, in the task)
-    trains = not all(job.paths.model(v, role).is_file() for v, role in tasks)
     metas = run_tasks(
         train_study_model,
         tasks,
         shared=job,
         executor=executor,
         address=address,
-        **training_resources(job.device, trains=trains),
+        **training_resources(job.device, models=[job.paths.model(*t) for t in tasks]),
         progress=progress and executor != "local",
         desc="models",
     )

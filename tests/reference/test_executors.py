@@ -63,7 +63,7 @@ def test_local_workers_give_the_same_bytes_as_one_after_another(tmp_path: Path) 
             assert np.array_equal(a[name][key], b[name][key]), f"{name}:{key}"
 
 
-def test_cpu_training_runs_one_thread_per_task_on_every_core() -> None:
+def test_cpu_training_runs_one_thread_per_task_on_every_core(tmp_path: Path) -> None:
     from mistrust.executors import training_resources, usable_cpus
     from mistrust.training import OPTIMIZER_IMPORTS
 
@@ -73,7 +73,10 @@ def test_cpu_training_runs_one_thread_per_task_on_every_core() -> None:
         "workers": usable_cpus(),
         "inherit": OPTIMIZER_IMPORTS,  # what the first optimiser would import in each worker
     }
-    assert training_resources("cpu", trains=False)["inherit"] == ()  # models only load
+    saved = tmp_path / "m.pt"
+    saved.write_bytes(b"")
+    assert training_resources("cpu", models=[saved])["inherit"] == ()  # models only load
+    assert training_resources("cpu", models=[saved, tmp_path / "new.pt"])["inherit"]
     assert usable_cpus() >= 1
 
 

@@ -169,14 +169,14 @@ def test_tex_escape() -> None:
 def test_png_is_deterministic_and_small() -> None:
     from matplotlib.figure import Figure
 
-    from mistrust.report.plots import label, png_uri
+    from mistrust.report.plots import data_uri, label, png_bytes
 
     def draw() -> str:
         fig = Figure(figsize=(3, 2))
         ax = fig.add_subplot()
         ax.plot(np.arange(5), np.arange(5) ** 2, label=label("odd $name_with^tex"))
         ax.legend()
-        return png_uri(fig)
+        return data_uri(png_bytes(fig))
 
     first = draw()
     assert first == draw()

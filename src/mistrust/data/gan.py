@@ -23,6 +23,7 @@ and ``sample_gan`` resizes its outputs back to it.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import pickle
@@ -359,18 +360,20 @@ def gan_cache_path(
     return Path(cache_dir) / f"gan-{key}.pt"
 
 
-def _hyper(
-    epochs: int = DEFAULT_EPOCHS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    latent_dim: int = 64,
-    width: int = 16,
-    lr: float = DEFAULT_LR,
-    seed: int = 42,
-) -> dict[str, Any]:
-    """The hyper-parameters of :func:`train_gan` that the cache key covers."""
-    return dict(
-        epochs=epochs, batch_size=batch_size, latent_dim=latent_dim, width=width, lr=lr, seed=seed
-    )
+#: the hyper-parameters of :func:`train_gan` that the cache key covers, at its defaults
+_KEYED = {
+    k: p.default
+    for k, p in inspect.signature(train_gan).parameters.items()
+    if k in ("epochs", "batch_size", "latent_dim", "width", "lr", "seed")
+}
+
+
+def _hyper(**given: Any) -> dict[str, Any]:
+    """Every hyper-parameter of :data:`_KEYED`: as ``given``, else :func:`train_gan`'s default."""
+    unknown = sorted(set(given) - set(_KEYED))
+    if unknown:
+        raise TypeError(f"not a hyper-parameter of train_gan: {', '.join(unknown)}")
+    return _KEYED | given
 
 
 def load_or_train_gan(
@@ -388,7 +391,9 @@ def load_or_train_gan(
     progress: bool = False,
 ) -> Generator:
     """``train_gan`` with an on-disk cache at :func:`gan_cache_path`."""
-    hyper = _hyper(epochs, batch_size, latent_dim, width, lr, seed)
+    hyper = _hyper(
+        epochs=epochs, batch_size=batch_size, latent_dim=latent_dim, width=width, lr=lr, seed=seed
+    )
     path = gan_cache_path(images, cache_dir=cache_dir, labels=labels, **hyper)
     if path.exists():
         try:

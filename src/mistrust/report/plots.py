@@ -1,8 +1,9 @@
 """The report's figures, drawn from a run directory's stored scores and outputs.
 
 Every function returns a :class:`matplotlib.figure.Figure` (no pyplot state) or
-``None`` when its inputs are missing; :func:`png_uri` turns one into a
-deterministic, embeddable PNG (no timestamp or software metadata).
+``None`` when its inputs are missing; :func:`png_bytes` turns one into a
+deterministic PNG (no timestamp or software metadata), :func:`data_uri` embeds it, and
+:func:`draw_pngs` draws many at once.
 """
 
 from __future__ import annotations
@@ -63,16 +64,6 @@ def png_bytes(fig: Figure) -> bytes:
 def data_uri(png: bytes) -> str:
     """PNG bytes as a ``data:image/png;base64`` URI."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def png_uri(fig: Figure, *, save: Path | None = None) -> str:
-    """The figure as a ``data:image/png;base64`` URI; also written to ``save`` if given."""
-    data = png_bytes(fig)
-    if save is not None:
-        from mistrust.io import atomic_write_bytes
-
-        atomic_write_bytes(save, data)
-    return data_uri(data)
 
 
 def _draw_png(draw: Callable[[], Figure | None]) -> bytes | None:

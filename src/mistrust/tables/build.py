@@ -293,8 +293,8 @@ def _flagged_note(val: Values, v: str, attacks: list[str]) -> str:
     return f"; flagged: {', '.join(flagged)}" if flagged else ""
 
 
-def _has_verdict(val: dict, v: str, a: str) -> bool:
-    return any(k[0] == v and k[1] == a and k[3] == "verdict" for k in val)
+def _has_verdict(val: Values, v: str, a: str) -> bool:
+    return bool(val.across_sets(v, a, "verdict"))
 
 
 def flags_text(val: Values, v: str, a: str) -> str:
