@@ -214,3 +214,34 @@ def test_audit_float32_max_scores_and_mmps_are_the_paper_ones() -> None:
         assert mask.any()
         expected = paper[mask].mean()  # float64 mean of the float32 max scores
         assert result.value("threshold", "original", f"mmps_{cell}") == expected
+
+
+def test_float32_entropy_thresholds_compare_in_float32(monkeypatch) -> None:
+    """Entropies 2^-24, 1 (members), 1.5, 2 (non-members); 3 thresholds. The middle one,
+    (2^-24 + 2) / 2 = 1 + 2^-25, separates all four in float64; the paper compared in
+    float32, where it is 1.0 and the member at 1.0 is not below it."""
+    h = np.array([2.0**-24, 1.0, 1.5, 2.0])
+    member = np.array([True, True, False, False])
+    monkeypatch.setattr(
+        "mistrust.attacks.score_based.signals.entropy", lambda x, precision="float64": h
+    )
+    thetas = np.linspace(h.min(), h.max(), 3)
+    assert thetas[1] == 1.0 + 2.0**-25 and np.float32(thetas[1]) == 1.0
+    # the paper's loop, its comparisons in float32 as NumPy 1 made them
+    h32, best, best_correct = h.astype(np.float32), None, 0
+    for theta in thetas:
+        t = np.float32(theta)
+        correct = (h32[~member] >= t).sum() + (h32[member] < t).sum()
+        if correct > best_correct:
+            best, best_correct = theta, correct
+    assert best == thetas[1] and best_correct == 3
+    logits = np.zeros((4, 2))
+    f32 = create_attack("entropy", precision="float32")
+    f32.n_thresholds = 3
+    f32.fit(logits, np.zeros(4, int), member)
+    assert f32.threshold_ == np.float32(best) and f32.shadow_accuracy_ == 0.75
+    assert f32.predict(logits, np.zeros(4, int)).tolist() == [True, False, False, False]
+    f64 = create_attack("entropy")
+    f64.n_thresholds = 3
+    f64.fit(logits, np.zeros(4, int), member)
+    assert f64.threshold_ == 1.0 + 2.0**-25 and f64.shadow_accuracy_ == 1.0

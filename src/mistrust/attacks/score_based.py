@@ -170,6 +170,7 @@ class EntropyAttack(Attack):
     ``precision="float32"``: the entropy as the paper's code computed it,
     ``Categorical(probs=softmax).entropy()`` in float32 torch; its clamp makes every
     saturated sample tie at about 1.19e-7 (:func:`mistrust.attacks.float32.entropy`).
+    The thresholds are rounded to float32 too, as the paper's comparisons did.
 
     Learned: ``threshold_`` (nats), ``shadow_accuracy_``, ``operating_score_``.
     """
@@ -186,6 +187,10 @@ class EntropyAttack(Attack):
             raise ValueError(f"n_thresholds must be >= 1, got {self.n_thresholds}")
         h = signals.entropy(logits, precision=self.precision)
         thetas = np.linspace(h.min(), h.max(), int(self.n_thresholds))
+        if self.precision == "float32":
+            # the paper compared its float32 entropies with each theta in float32 (NumPy 1's
+            # value-based casting, then a torch float32 tensor), so theta was rounded first
+            thetas = thetas.astype(np.float32).astype(np.float64)
         h_in, h_out = np.sort(h[is_member]), np.sort(h[~is_member])
         # correct = members with H < theta + non-members with H >= theta
         correct = np.searchsorted(h_in, thetas, side="left") + (
