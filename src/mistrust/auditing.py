@@ -25,7 +25,7 @@ import numpy as np
 
 from mistrust.attacks import SCORE_BASED_ATTACKS, create_attack
 from mistrust.attacks._checks import check_logits, check_membership
-from mistrust.attacks.signals import at_precision, max_score
+from mistrust.attacks.signals import max_score
 from mistrust.checks import blind_scores, pixel_features
 from mistrust.checks.rows import check_rows
 from mistrust.errors import InputError
@@ -254,8 +254,8 @@ def audit(
         variant: the ``variant`` column of every row.
         strict_threshold: threshold attacks decide ``score > threshold`` (the paper's
             rule) instead of ``>=``.
-        score_precision: ``"float64"``, or ``"float32"`` to round scores (and the
-            reported max scores) as the paper's float32 code did.
+        score_precision: ``"float64"``, or ``"float32"`` to compute the scores (and the
+            max scores behind MMPS) in the paper's float32 torch arithmetic.
         salem_score: ``"logit"`` or ``"sigmoid"`` (the paper): what Salem scores with.
         aupr: ``"average-precision"`` or ``"trapezoid"`` (the paper) for the AUPR metric.
         baseline_scores: the blind baseline's scores per set name, each ``(N,)`` in the
@@ -324,7 +324,7 @@ def audit(
         result.scores[name] = {}
         for ds, (logits, labels) in sets.items():
             is_member = truth[ds]
-            top = at_precision(max_score(logits), score_precision)
+            top = max_score(logits, precision=score_precision)
             if shadow is None:
                 score = attack.shadow_free_score(logits, labels_or_predicted(logits, labels))
                 predicted = np.zeros(len(score), dtype=bool)  # no threshold: no decision

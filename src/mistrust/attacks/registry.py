@@ -65,9 +65,9 @@ def create_attack(
         seed: seed of attacks that train a model (``salem``).
         strict: the threshold attacks decide ``score > threshold`` (the paper's
             rule) instead of ``>=``.
-        precision: ``"float64"``, or ``"float32"`` for scores rounded as the
-            paper's float32 code computed them (``threshold``-family, ``entropy``,
-            ``salem``).
+        precision: ``"float64"``, or ``"float32"`` for scores in the paper's
+            float32 torch arithmetic (``threshold``, ``entropy``, ``salem``; the other
+            ``threshold``-family signals are rounded to float32).
         output: what ``salem`` scores with, ``"logit"`` or ``"sigmoid"`` (the paper).
 
     Raises:

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 from scipy.special import expit
 
-from mistrust.attacks import signals
+from mistrust.attacks import float32, signals
 from mistrust.attacks._mlp import mlp_logits, train_mlp
 from mistrust.attacks.base import Attack
 
@@ -31,9 +31,11 @@ class SalemAttack(Attack):
     the sigmoid is monotone, so ROC/AUROC are those of the sigmoid without its
     saturation ties), or ``"sigmoid"``, its probability as the paper scored it.
     Decision: member iff sigmoid >= 0.5, i.e. ``score >= operating_score_``
-    (0 for the logit, 0.5 for the sigmoid). ``precision="float32"`` rounds the
-    top-k input scores and the output to float32, as the paper's code computed
-    them (the sigmoid then ties at exactly 1.0 for logits above about 17).
+    (0 for the logit, 0.5 for the sigmoid). ``precision="float32"`` takes the
+    top-k input scores from the paper's float32 torch softmax (saturated samples
+    see exactly ``[1, ...]``) and scores with float32 torch's sigmoid of the logit
+    rounded to float32 (exactly 1.0 from logits of about 16.6); the attack model
+    itself still runs in float64.
 
     Learned: ``params_`` (flat float64 weights), ``loss_history_`` (per epoch),
     ``n_epochs_``, ``operating_score_``.
@@ -73,9 +75,7 @@ class SalemAttack(Attack):
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be 'logit' or 'sigmoid', got {self.output!r}")
         # (N, k)
-        features = signals.at_precision(
-            signals.top_k_scores(logits, int(self.top_k)), self.precision
-        )
+        features = signals.top_k_scores(logits, int(self.top_k), precision=self.precision)
         self.params_, self.loss_history_ = train_mlp(
             features,
             is_member.astype(np.float64),
@@ -96,10 +96,11 @@ class SalemAttack(Attack):
     def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         if int(self.top_k) > logits.shape[1]:
             raise ValueError(f"top_k={self.top_k} exceeds the {logits.shape[1]} classes")
-        features = signals.at_precision(
-            signals.top_k_scores(logits, int(self.top_k)), self.precision
+        features = signals.top_k_scores(logits, int(self.top_k), precision=self.precision)
+        out = signals.at_precision(
+            mlp_logits(self.params_, features, hidden=int(self.hidden)), self.precision
         )
-        out = mlp_logits(self.params_, features, hidden=int(self.hidden))
         if self.output == "sigmoid":
-            out = expit(out)
-        return signals.at_precision(out, self.precision)
+            # float32 torch's sigmoid saturates at 1.0 where float64's rounded would not yet
+            out = float32.sigmoid(out) if self.precision == "float32" else expit(out)
+        return out

@@ -16,8 +16,10 @@ One class parametrised by the signal, so the rule is implemented once:
   (same threshold), which moves samples tied with the threshold to the other
   side: with saturated max scores of exactly 1.0 that is a different operating
   point, and with a threshold of 1.0 nothing is predicted member.
-* ``precision="float32"``: scores rounded to float32 (as the paper's float32
-  softmax), see :func:`mistrust.attacks.signals.at_precision`.
+* ``precision="float32"``: the paper's float32 arithmetic. The max score comes
+  from a float32 torch softmax (:mod:`mistrust.attacks.float32`), so saturated
+  samples tie at exactly 1.0; the signals the paper did not use are rounded to
+  float32 (:func:`mistrust.attacks.signals.at_precision`).
 * ``class_thresholds=True``: one threshold per true class (Song & Mittal),
   falling back to the global one for a class absent from the shadow data or
   lacking members or non-members. The score is then the margin
@@ -43,7 +45,7 @@ from mistrust.attacks import signals
 from mistrust.attacks.base import Attack
 from mistrust.metrics.rates import oracle_threshold, roc_point
 
-__all__ = ["SIGNAL_SCORES", "EntropyAttack", "ThresholdAttack"]
+__all__ = ["FLOAT32_SCORES", "SIGNAL_SCORES", "EntropyAttack", "ThresholdAttack"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,11 @@ SIGNAL_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "loss": lambda logits, labels: -signals.loss(logits, labels),
     "modified-entropy": lambda logits, labels: -signals.modified_entropy(logits, labels),
     "logit-confidence": signals.logit_confidence,
+}
+
+#: signals with a float32 computation of their own, the paper's (the others are rounded)
+FLOAT32_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "threshold": lambda logits, labels: signals.max_score(logits, precision="float32"),
 }
 
 
@@ -70,7 +77,7 @@ class ThresholdAttack(Attack):
         signal: one of ``SIGNAL_SCORES`` (also the attack's ``name``).
         class_thresholds: fit one threshold per true class.
         strict: decide ``score > threshold`` (the paper) instead of ``>=``.
-        precision: ``"float64"`` or ``"float32"`` (scores rounded, the paper's numerics).
+        precision: ``"float64"`` or ``"float32"`` (the paper's float32 arithmetic).
 
     Learned: ``threshold_`` (global, in score units), ``class_thresholds_``
     (``(C,)`` or None), ``shadow_tpr_``, ``shadow_fpr_`` (the chosen ROC point),
@@ -105,7 +112,10 @@ class ThresholdAttack(Attack):
             ) from None
 
     def _signal(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return signals.at_precision(self._score_fn()(logits, labels), self.precision)
+        score_fn = self._score_fn()
+        if self.precision == "float32" and self.signal in FLOAT32_SCORES:
+            return FLOAT32_SCORES[self.signal](logits, labels)
+        return signals.at_precision(score_fn(logits, labels), self.precision)
 
     def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
         s = self._signal(logits, labels)
@@ -157,8 +167,10 @@ class EntropyAttack(Attack):
     the smallest and largest shadow entropy that maximises shadow accuracy.
     Score: ``-entropy`` (so ``operating_score_ = -threshold_``, decision strict).
 
-    ``precision="float32"`` rounds the entropies to float32, as the paper's code
-    computed them.
+    ``precision="float32"``: the entropy as the paper's code computed it,
+    ``Categorical(probs=softmax).entropy()`` in float32 torch; its clamp makes every
+    saturated sample tie at about 1.19e-7 (:func:`mistrust.attacks.float32.entropy`).
+    The thresholds are rounded to float32 too, as the paper's comparisons did.
 
     Learned: ``threshold_`` (nats), ``shadow_accuracy_``, ``operating_score_``.
     """
@@ -173,8 +185,12 @@ class EntropyAttack(Attack):
     def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
         if int(self.n_thresholds) < 1:
             raise ValueError(f"n_thresholds must be >= 1, got {self.n_thresholds}")
-        h = signals.at_precision(signals.entropy(logits), self.precision)
+        h = signals.entropy(logits, precision=self.precision)
         thetas = np.linspace(h.min(), h.max(), int(self.n_thresholds))
+        if self.precision == "float32":
+            # the paper compared its float32 entropies with each theta in float32 (NumPy 1's
+            # value-based casting, then a torch float32 tensor), so theta was rounded first
+            thetas = thetas.astype(np.float32).astype(np.float64)
         h_in, h_out = np.sort(h[is_member]), np.sort(h[~is_member])
         # correct = members with H < theta + non-members with H >= theta
         correct = np.searchsorted(h_in, thetas, side="left") + (
@@ -186,7 +202,7 @@ class EntropyAttack(Attack):
         self.operating_score_ = -self.threshold_
 
     def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return -signals.at_precision(signals.entropy(logits), self.precision)
+        return -signals.entropy(logits, precision=self.precision)
 
     def decide(self, score: np.ndarray) -> np.ndarray:
         """Member iff ``score > operating_score_`` (entropy strictly below ``threshold_``)."""

@@ -14,6 +14,11 @@ those rows as a log-sum-exp over the other classes.
 
 Saved probabilities instead of logits? Pass ``probs_to_logits(p)``
 (``np.log`` clipped at a tiny epsilon): ``softmax(log p) == p``.
+
+``precision="float32"`` (the ``paper-*`` presets) computes the signals the paper's
+attacks used (max score, top-k scores, entropy) in its float32 PyTorch arithmetic
+instead (:mod:`mistrust.attacks.float32`); signals the paper did not use have no
+such arithmetic to follow and are rounded to float32 (:func:`at_precision`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mistrust.attacks import float32
 from mistrust.attacks._checks import check_labels, check_logits
 
 __all__ = [
@@ -41,22 +47,27 @@ __all__ = [
 _CHUNK_ELEMENTS = 327_680  # logits per chunk (32,768 rows of 10): work arrays stay in cache
 _TINY = np.finfo(np.float64).tiny
 
-#: score precisions an attack can report: full, or rounded as float32 code computes them
+#: score precisions: float64, or the float32 arithmetic of the paper's code
 PRECISIONS: tuple[str, ...] = ("float64", "float32")
+
+
+def _is_float32(precision: str) -> bool:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    return precision == "float32"
 
 
 def at_precision(values: np.ndarray, precision: str) -> np.ndarray:
     """``values`` (float64, any shape) rounded to ``precision``, returned as float64.
 
-    ``"float32"`` reproduces what a float32 softmax reports: probabilities within
-    about 6e-8 of 1 become exactly 1.0, so saturated samples tie (the paper's code
-    computed its scores this way). ``"float64"`` returns ``values`` unchanged.
+    For scores float32 code would hold but that have no float32 computation here
+    (signals the paper did not use, an attack model's logit). It is not the paper's
+    arithmetic: a float32 softmax saturates at 1.0 where the rounded float64 one
+    does not yet (:mod:`mistrust.attacks.float32`). ``"float64"``: unchanged.
     """
-    if precision == "float64":
-        return np.asarray(values, dtype=np.float64)
-    if precision == "float32":
+    if _is_float32(precision):
         return np.asarray(values, dtype=np.float32).astype(np.float64)
-    raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    return np.asarray(values, dtype=np.float64)
 
 
 def _shifted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -147,8 +158,10 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return _per_row(f, logits, width=logits.shape[1])
 
 
-def max_score(logits: np.ndarray) -> np.ndarray:
-    """Maximum softmax probability ``(N,)`` float64."""
+def max_score(logits: np.ndarray, *, precision: str = "float64") -> np.ndarray:
+    """Maximum softmax probability ``(N,)`` float64 (``"float32"``: the paper's)."""
+    if _is_float32(precision):
+        return float32.max_score(logits)
     return _per_row(lambda x: 1.0 / (1.0 + _shifted(x)[2]), check_logits(logits))
 
 
@@ -158,8 +171,13 @@ def _entropy(x: np.ndarray) -> np.ndarray:
     return np.log1p(rest) - np.einsum("ij,ij->i", e, z) / (1.0 + rest)
 
 
-def entropy(logits: np.ndarray) -> np.ndarray:
-    """Shannon entropy of the softmax, in nats, ``(N,)`` float64 (``log C`` when uniform)."""
+def entropy(logits: np.ndarray, *, precision: str = "float64") -> np.ndarray:
+    """Shannon entropy of the softmax, in nats, ``(N,)`` float64 (``log C`` when uniform).
+
+    ``"float32"``: the paper's, whose saturated rows all tie at about 1.19e-7.
+    """
+    if _is_float32(precision):
+        return float32.entropy(logits)
     return _per_row(_entropy, check_logits(logits))
 
 
@@ -177,8 +195,13 @@ def _sort_desc(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def top_k_scores(logits: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` largest softmax probabilities per row, sorted descending: ``(N, k)`` float64."""
+def top_k_scores(logits: np.ndarray, k: int, *, precision: str = "float64") -> np.ndarray:
+    """The ``k`` largest softmax probabilities per row, sorted descending: ``(N, k)`` float64.
+
+    ``"float32"``: the paper's (``torch.topk`` of its float32 softmax).
+    """
+    if _is_float32(precision):
+        return float32.top_k_scores(logits, k)
     logits = check_logits(logits)
     n_classes = logits.shape[1]
     if not (isinstance(k, int | np.integer) and 1 <= k <= n_classes):

@@ -72,7 +72,7 @@ class AttackConfig:
     top_k: int = 3
     class_thresholds: bool = False
     strict_threshold: bool = False  # true: member iff score > threshold (the paper), not >=
-    score_precision: str = "float64"  # "float32": scores rounded as the paper's float32 code
+    score_precision: str = "float64"  # "float32": the paper's float32 torch arithmetic
     salem_score: str = "logit"  # "sigmoid": Salem scored by its probability (the paper)
     aupr: str = "average-precision"  # or "trapezoid" under the PR curve (the paper)
 
