@@ -12,6 +12,8 @@ import torch
 from PIL import Image
 
 import mistrust
+from mistrust.audit_config import load_audit_config
+from mistrust.config import ConfigError
 from mistrust.errors import DataError
 from mistrust.io import load_npz
 from mistrust.models import create_model
@@ -139,3 +141,27 @@ def test_shadow_rows_overlapping_the_targets_are_refused(setup: tuple[Path, dict
     cfg["variants"] = {"names": ["base"]}
     with pytest.raises(DataError, match=r"1 rows of digits \(train\) are also target members"):
         mistrust.run_audit(cfg, root / "run", report=False)
+
+
+@pytest.mark.parametrize(
+    ("preprocess", "message"),
+    [
+        ({"mean": [0.5]}, r"preprocess.mean is given without preprocess.std"),
+        ({"std": [0.5]}, r"preprocess.std is given without preprocess.mean"),
+        (
+            {"channels": None, "mean": [0.5, 0.4], "std": [0.5]},
+            r"mean has 2 values but .*std has 1",
+        ),
+        ({"mean": [0.5] * 3, "std": [0.5] * 3}, r"3 values for 1 channels"),
+    ],
+)
+def test_preprocess_mean_and_std_are_given_together(preprocess: dict, message: str) -> None:
+    # std 1 for a missing std (mean 0 for a missing mean) is not the model's transform
+    cfg = {
+        "target": {"model": "m.pt2", "members": {"npz": "a.npz"}, "nonmembers": {"npz": "b.npz"}},
+        "preprocess": {"size": 8, "channels": 1, **preprocess},
+    }
+    with pytest.raises(ConfigError, match=message):
+        load_audit_config(cfg)
+    cfg["preprocess"] = {"size": 8, "channels": 1}  # neither: no normalisation
+    assert load_audit_config(cfg).preprocess.std == []

@@ -185,6 +185,9 @@ def test_bad_model_inputs_one_line_exit_2(
         capsys, cfg, out, "--set", f"shadow.members.npz={trained / 'out' / 'members.npz'}", *FAST
     )
     assert "also target members" in err
+    # half a normalisation: no std of 1 stands in for the missing one
+    err = _error(capsys, cfg, out, *no_shadow, "--set", "preprocess.std=[]")
+    assert "preprocess.mean is given without preprocess.std" in err
     # the last layer named wrong
     err = _error(capsys, cfg, out, *no_shadow, "--set", "target.last_layer=head")
     assert "no linear layer 'head'" in err and "classifier" in err
