@@ -3,6 +3,7 @@ registry, a shadow checkpoint, and the post-hoc variants on the model's last lay
 
 from __future__ import annotations
 
+import copy
 import csv
 from pathlib import Path
 
@@ -141,6 +142,39 @@ def test_shadow_rows_overlapping_the_targets_are_refused(setup: tuple[Path, dict
     cfg["variants"] = {"names": ["base"]}
     with pytest.raises(DataError, match=r"1 rows of digits \(train\) are also target members"):
         mistrust.run_audit(cfg, root / "run", report=False)
+    # the target's non-members are off limits too: rows 20..49 against 0..29 of the test split
+    (root / "c.txt").write_text(" ".join(map(str, range(20, 50))))
+    cfg["shadow"]["members"]["index"] = str(root / "shadow_non.txt")  # disjoint from a.txt
+    cfg["target"]["nonmembers"] = {
+        "dataset": "digits",
+        "split": "test",
+        "index": str(root / "c.txt"),
+    }
+    with pytest.raises(DataError, match=r"shadow.nonmembers: 10 rows of digits \(test\) are also "):
+        mistrust.run_audit(cfg, root / "run", report=False)
+
+
+def test_a_shadow_checkpoint_on_the_targets_images_is_refused(setup: tuple[Path, dict]) -> None:
+    # a loaded shadow's threshold is fitted on its members and non-members as a trained
+    # one's: the same images are refused, compared by their pixels
+    root, cfg = setup
+    images, labels = _digits(40, 130)  # 130..149 are target non-members (100..149)
+    np.savez(root / "late.npz", images=images, labels=labels)
+    late = {"npz": str(root / "late.npz")}
+    cases = [
+        (
+            "members",
+            {"folder": str(root / "members")},
+            "members: 60 of its 60 images are also target members",
+        ),
+        ("members", late, "members: 20 of its 40 images are also target non-members"),
+        ("nonmembers", late, "nonmembers: 20 of its 40 images are also target non-members"),
+    ]
+    for part, spec, message in cases:
+        bad = copy.deepcopy(cfg)
+        bad["shadow"][part] = spec
+        with pytest.raises(DataError, match=f"shadow.{message} \\(identical pixels\\)"):
+            mistrust.run_audit(bad, root / "run", report=False)
 
 
 @pytest.mark.parametrize(
