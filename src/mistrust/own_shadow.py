@@ -2,8 +2,8 @@
 
 A shadow trained here uses the target's factory (or its own) on ``shadow.members``, with
 seed ``seed + 1`` as a run's shadow, and is kept as ``models/trained/shadow.pt`` with a
-fingerprint of everything that shapes it, so a rerun reuses it and a change retrains it.
-The data of a shadow from any source must be disjoint from
+fingerprint of everything that shapes it (the factory's code included), so a rerun reuses
+it and a change retrains it. The data of a shadow from any source must be disjoint from
 the target's members and non-members (:func:`check_disjoint`).
 docs/ARCHITECTURE.md places this among the stages of ``mistrust audit``.
 """
@@ -45,7 +45,7 @@ def shadow_model(
     s, t = cfg.shadow, cfg.target
     if s.source == "checkpoint":
         return load_model(s, fallback=t)
-    from mistrust.models.external import build_factory_model, wrap_module
+    from mistrust.models.external import build_factory_model, factory_code, wrap_module
     from mistrust.training import train_model
 
     if (train.labels < 0).any():
@@ -56,8 +56,10 @@ def shadow_model(
     factory = s.factory or t.factory
     kwargs = s.factory_args or t.factory_args
     assert factory is not None
+    code = factory_code(factory, kwargs)
     key = {
         "factory": factory,
+        "code": code,  # an edited factory (or its model's class) is another model
         "kwargs": kwargs,
         "train": dataclasses.asdict(cfg.train),
         "seed": cfg.seed,
@@ -76,6 +78,13 @@ def shadow_model(
             model.load_state_dict(state["state_dict"])
             log.debug("reusing the trained shadow %s", path)
             return wrap_module(model, last_layer=s.last_layer or t.last_layer)
+        if state.get("code") == code:
+            why = "its training settings or data changed"
+        elif "code" in state:
+            why = f"the code of {factory} changed"
+        else:
+            why = "it was saved without its factory's code"
+        log.info("%s: retraining the shadow, since %s", path, why)
     t0 = time.perf_counter()
     train_model(
         model,
@@ -92,7 +101,7 @@ def shadow_model(
     )
     model.cpu()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_torch_save(path, {"state_dict": state, "fingerprint": fp})
+    atomic_torch_save(path, {"state_dict": state, "fingerprint": fp, "code": code})
     path.with_suffix(".ckpt.pt").unlink(missing_ok=True)
     log.info(
         "shadow: trained %d epochs on %d images (%.1f s)",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import csv
+import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -199,3 +201,60 @@ def test_preprocess_mean_and_std_are_given_together(preprocess: dict, message: s
         load_audit_config(cfg)
     cfg["preprocess"] = {"size": 8, "channels": 1}  # neither: no normalisation
     assert load_audit_config(cfg).preprocess.std == []
+
+
+NET = """from torch import nn
+
+
+def make_net(width: int = 16) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 10))
+"""
+
+
+def test_an_edited_factory_retrains_the_shadow_and_recomputes_the_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the factory's name and arguments stay; its code changes between two runs into one
+    # directory, which must then end as a run into a fresh one
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no .pyc older than the edit
+    (tmp_path / "edited_net.py").write_text(NET)
+    torch.manual_seed(0)
+    linear = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10)
+    )
+    torch.save(linear.state_dict(), tmp_path / "target.pt")  # fits ReLU and Tanh alike
+    for name, offset in (("m", 0), ("n", 100), ("sm", 200), ("sn", 300)):
+        images, labels = _digits(40, offset)
+        np.savez(tmp_path / f"{name}.npz", images=images, labels=labels)
+    cfg = {
+        "target": {
+            "factory": "edited_net:make_net",
+            "weights": str(tmp_path / "target.pt"),
+            "members": {"npz": str(tmp_path / "m.npz")},
+            "nonmembers": {"npz": str(tmp_path / "n.npz")},
+        },
+        "preprocess": {"size": 8, "channels": 1},
+        "shadow": {
+            "source": "train",
+            "members": {"npz": str(tmp_path / "sm.npz")},
+            "nonmembers": {"npz": str(tmp_path / "sn.npz")},
+        },
+        "train": {"epochs": 2},
+        "variants": {"names": ["base"]},
+        "attacks": {"names": ["threshold"]},
+        "eval": {"sets": ["original"], "gallery_size": 0},
+    }
+
+    def audit(out: Path) -> bytes:
+        sys.modules.pop("edited_net", None)  # a new process imports the file as it is now
+        mistrust.run_audit(cfg, out, report=False)
+        return (out / "results.csv").read_bytes()
+
+    first = audit(tmp_path / "run")
+    (tmp_path / "edited_net.py").write_text(NET.replace("nn.ReLU()", "nn.Tanh()"))
+    with caplog.at_level(logging.INFO, logger="mistrust"):
+        again = audit(tmp_path / "run")
+    assert again == audit(tmp_path / "fresh") != first
+    assert "retraining the shadow, since the code of edited_net:make_net changed" in caplog.text
+    assert "its factory's code or its data changed" in caplog.text
