@@ -17,7 +17,7 @@ from PIL import Image
 import mistrust
 from mistrust.audit_config import load_audit_config
 from mistrust.config import ConfigError
-from mistrust.errors import DataError
+from mistrust.errors import DataError, InputError
 from mistrust.io import load_npz
 from mistrust.models import create_model
 
@@ -253,6 +253,9 @@ def test_an_edited_factory_retrains_the_shadow_and_recomputes_the_outputs(
 
     first = audit(tmp_path / "run")
     (tmp_path / "edited_net.py").write_text(NET.replace("nn.ReLU()", "nn.Tanh()"))
+    # this process still holds the old module: it would build the old model
+    with pytest.raises(InputError, match=r"edited_net.py changed after this Python process"):
+        mistrust.run_audit(cfg, tmp_path / "run", report=False)
     with caplog.at_level(logging.INFO, logger="mistrust"):
         again = audit(tmp_path / "run")
     assert again == audit(tmp_path / "fresh") != first

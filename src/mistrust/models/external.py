@@ -21,6 +21,7 @@ import logging
 import pickle
 import sys
 import types
+import weakref
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -282,15 +283,31 @@ def factory_code(factory: str, kwargs: dict[str, Any] | None = None) -> str:
     return digest.hexdigest()
 
 
+#: each module's source as first hashed in this process, while that module object lives
+_FIRST_SEEN: weakref.WeakKeyDictionary[types.ModuleType, bytes] = weakref.WeakKeyDictionary()
+
+
 def _module_source(name: str) -> bytes:
-    """A module's source file; for a compiled module, its file's size and time."""
-    file = getattr(sys.modules.get(name), "__file__", None)
-    if not file or not Path(file).is_file():
+    """A module's source file; for a compiled module, its file's size and time.
+
+    A file edited after it was imported here would be hashed as the new code while the
+    model is built from the old: that is refused instead."""
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    if module is None or not file or not Path(file).is_file():
         return b""
     path = Path(file)
     if path.suffix == ".py":
-        return path.read_bytes()
-    return f"{path.stat().st_size} {path.stat().st_mtime_ns}".encode()
+        source = path.read_bytes()
+    else:
+        source = f"{path.stat().st_size} {path.stat().st_mtime_ns}".encode()
+    digest = hashlib.sha256(source).digest()
+    if _FIRST_SEEN.setdefault(module, digest) != digest:
+        raise InputError(
+            f"{path} changed after this Python process imported it, so the model would be "
+            "built from the old code; start Python again (or importlib.reload the module)"
+        )
+    return source
 
 
 def wrap_module(model: nn.Module, *, last_layer: str | None = None) -> OutsideModel:
