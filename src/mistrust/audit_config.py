@@ -98,8 +98,8 @@ class PreprocessConfig:
 
     size: int | None = None
     channels: int | None = None
-    mean: list[float] = field(default_factory=list)  # empty: 0 (no normalisation)
-    std: list[float] = field(default_factory=list)  # empty: 1
+    mean: list[float] = field(default_factory=list)  # empty with std: no normalisation
+    std: list[float] = field(default_factory=list)  # given with mean, or neither
     fit: str = "squash"  # image folders made square: "squash" or "center-crop"
 
 
@@ -204,6 +204,27 @@ def _check_model(m: ModelSpec, key: str, *, required: bool) -> None:
         )
 
 
+def _check_normalisation(p: PreprocessConfig) -> None:
+    # no default fills in a missing half: a mean with std 1 (or a std with mean 0) is not
+    # the transform the model was trained with, and its outputs would silently differ
+    for given, missing in (("mean", "std"), ("std", "mean")):
+        _check(
+            not getattr(p, given) or bool(getattr(p, missing)),
+            f"preprocess.{given} is given without preprocess.{missing}; give both (one "
+            "value per channel) or neither (no normalisation)",
+        )
+    _check(
+        len(p.mean) == len(p.std),
+        f"preprocess.mean has {len(p.mean)} values but preprocess.std has {len(p.std)}; "
+        "give one per channel in both",
+    )
+    _check(
+        not p.mean or p.channels is None or len(p.mean) == p.channels,
+        f"preprocess.mean and std have {len(p.mean)} values for {p.channels} channels; "
+        "give one per channel",
+    )
+
+
 def validate_audit(cfg: AuditConfig) -> None:
     """Raise ``ConfigError`` for anything the audit cannot run."""
     check_name(cfg.name, "name")
@@ -212,13 +233,7 @@ def validate_audit(cfg: AuditConfig) -> None:
     _check(p.size is None or p.size > 0, "preprocess.size must be positive")
     _check(p.channels in (None, 1, 3), "preprocess.channels must be 1 or 3")
     _check(p.fit in ("squash", "center-crop"), "preprocess.fit must be squash or center-crop")
-    for key in ("mean", "std"):
-        values = getattr(p, key)
-        _check(
-            not values or p.channels is None or len(values) == p.channels,
-            f"preprocess.{key} has {len(values)} values for {p.channels} channels; "
-            "give one per channel",
-        )
+    _check_normalisation(p)
     _check(all(s > 0 for s in p.std), "preprocess.std must be positive")
     for name in cfg.variants.names:
         _check(

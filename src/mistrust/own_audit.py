@@ -177,9 +177,12 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
 
 
 def _inputs_key(cfg: AuditConfig) -> str:
-    """Everything that changes an output: the data / model sections and each named file's
-    size and modification time."""
+    """Everything that changes an output: the data / model sections, each named file's
+    size and modification time, and the code of each factory that builds a model."""
+    from mistrust.models.external import factory_code
+
     doc = {k: cfg.to_dict()[k] for k in ("seed", "target", "shadow", "preprocess", "logits")}
+    doc["code"] = {role: factory_code(*spec) for role, spec in _factories(cfg).items()}
     doc["eval"] = dataclasses.asdict(cfg.eval)
     doc["train"] = dataclasses.asdict(cfg.train)
     doc["laplace"] = "laplace" in cfg.variants.names
@@ -189,6 +192,21 @@ def _inputs_key(cfg: AuditConfig) -> str:
         stats[path] = [p.stat().st_size, p.stat().st_mtime_ns] if p.exists() else None
     doc["files"] = stats
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _factories(cfg: AuditConfig) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The factory and its arguments of each role's model that one builds (a shadow falls
+    back on the target's, as :func:`mistrust.own_inputs.load_model` does)."""
+    t, s = cfg.target, cfg.shadow
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    if cfg.logits_only:
+        return out
+    if t.factory is not None:
+        out["target"] = (t.factory, dict(t.factory_args))
+    factory = s.factory or t.factory
+    if factory and (s.source == "train" or (s.source == "checkpoint" and s.weights)):
+        out["shadow"] = (factory, dict(s.factory_args or t.factory_args))
+    return out
 
 
 def _paths(node: Any) -> list[str]:
@@ -206,7 +224,10 @@ def _forget_stale_outputs(cfg: AuditConfig, paths: RunPaths) -> str:
     if paths.outputs_dir.exists() and (
         not key_file.is_file() or key_file.read_text().strip() != key
     ):
-        log.warning("the audited model or data changed since the last run here; recomputing")
+        log.warning(
+            "the audited model, its factory's code or its data changed since the last run "
+            "here; recomputing the outputs"
+        )
         for sub in (paths.outputs_dir, paths.scores_dir, paths.figures_dir):
             shutil.rmtree(sub, ignore_errors=True)
     return key

@@ -26,7 +26,7 @@ from mistrust.errors import InputError
 from mistrust.io import atomic_torch_save, atomic_write_text
 from mistrust.outputs import Outputs
 from mistrust.own_inputs import load_model, preprocess_of, role_images
-from mistrust.own_shadow import shadow_model
+from mistrust.own_shadow import check_disjoint, shadow_model
 from mistrust.run_paths import RunPaths
 from mistrust.variants import BASE
 
@@ -132,6 +132,9 @@ def outputs_from_model(
     target = load_model(cfg.target)
     pre = preprocess_of(cfg, target.input_shape)
     images = role_images(cfg, "target", pre)
+    shadow_images = role_images(cfg, "shadow", pre) if cfg.has_shadow else {}
+    if shadow_images:  # before any model runs: overlapping data is refused at once
+        check_disjoint(cfg, images, shadow_images)
     _role_from_model(target, images, pre, cfg, device, paths, "target")
     names = [n for n in cfg.eval.sets if n != "original"]
     if "laplace" in cfg.variants.names and "noise" not in names:
@@ -184,8 +187,7 @@ def outputs_from_model(
                 "laplace out"
             )
     if cfg.has_shadow:
-        shadow = shadow_model(cfg, paths, pre, images, device, progress)
-        shadow_images = role_images(cfg, "shadow", pre)
+        shadow = shadow_model(cfg, paths, pre, shadow_images["members"], device, progress)
         _role_from_model(shadow, shadow_images, pre, cfg, device, paths, "shadow")
         noise = paths.outputs(BASE, "shadow", "noise")
         if "laplace" in cfg.variants.names and not noise.is_file():

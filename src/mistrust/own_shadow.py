@@ -2,8 +2,9 @@
 
 A shadow trained here uses the target's factory (or its own) on ``shadow.members``, with
 seed ``seed + 1`` as a run's shadow, and is kept as ``models/trained/shadow.pt`` with a
-fingerprint of everything that shapes it, so a rerun reuses it and a change retrains it.
-Its data must be disjoint from the target's members (:func:`check_disjoint`).
+fingerprint of everything that shapes it (the factory's code included), so a rerun reuses
+it and a change retrains it. The data of a shadow from any source must be disjoint from
+the target's members and non-members (:func:`check_disjoint`).
 docs/ARCHITECTURE.md places this among the stages of ``mistrust audit``.
 """
 
@@ -22,7 +23,7 @@ from mistrust.audit_config import AuditConfig
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.errors import DataError
 from mistrust.io import atomic_torch_save
-from mistrust.own_inputs import load_model, read_images
+from mistrust.own_inputs import load_model
 from mistrust.run_paths import RunPaths
 
 log = logging.getLogger(__name__)
@@ -34,26 +35,19 @@ def shadow_model(
     cfg: AuditConfig,
     paths: RunPaths,
     pre: Preprocess,
-    target_images: dict[str, ImageSet],
+    train: ImageSet,
     device: str,
     progress: bool,
 ) -> Any:
     """The shadow as a model wrapper: loaded (``shadow.source: checkpoint``), reused from
-    ``paths.trained_shadow`` or trained now (``train``)."""
+    ``paths.trained_shadow`` or trained now on ``train`` (``source: train``, the shadow's
+    members). The caller has checked its images with :func:`check_disjoint`."""
     s, t = cfg.shadow, cfg.target
     if s.source == "checkpoint":
         return load_model(s, fallback=t)
-    from mistrust.models.external import build_factory_model, wrap_module
+    from mistrust.models.external import build_factory_model, factory_code, wrap_module
     from mistrust.training import train_model
 
-    train = read_images(cfg, s.members, pre, "shadow.members")
-    check_disjoint(cfg, target_images["members"], train, "shadow.members")
-    check_disjoint(
-        cfg,
-        target_images["members"],
-        read_images(cfg, s.nonmembers, pre, "shadow.nonmembers"),
-        "shadow.nonmembers",
-    )
     if (train.labels < 0).any():
         raise DataError(
             "shadow.members: training a shadow needs a label for every image; use class "
@@ -62,8 +56,10 @@ def shadow_model(
     factory = s.factory or t.factory
     kwargs = s.factory_args or t.factory_args
     assert factory is not None
+    code = factory_code(factory, kwargs)
     key = {
         "factory": factory,
+        "code": code,  # an edited factory (or its model's class) is another model
         "kwargs": kwargs,
         "train": dataclasses.asdict(cfg.train),
         "seed": cfg.seed,
@@ -82,6 +78,13 @@ def shadow_model(
             model.load_state_dict(state["state_dict"])
             log.debug("reusing the trained shadow %s", path)
             return wrap_module(model, last_layer=s.last_layer or t.last_layer)
+        if state.get("code") == code:
+            why = "its training settings or data changed"
+        elif "code" in state:
+            why = f"the code of {factory} changed"
+        else:
+            why = "it was saved without its factory's code"
+        log.info("%s: retraining the shadow, since %s", path, why)
     t0 = time.perf_counter()
     train_model(
         model,
@@ -98,7 +101,7 @@ def shadow_model(
     )
     model.cpu()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_torch_save(path, {"state_dict": state, "fingerprint": fp})
+    atomic_torch_save(path, {"state_dict": state, "fingerprint": fp, "code": code})
     path.with_suffix(".ckpt.pt").unlink(missing_ok=True)
     log.info(
         "shadow: trained %d epochs on %d images (%.1f s)",
@@ -109,29 +112,60 @@ def shadow_model(
     return wrap_module(model, last_layer=s.last_layer or t.last_layer)
 
 
-def check_disjoint(cfg: AuditConfig, members: ImageSet, other: ImageSet, key: str) -> None:
-    """The shadow's data must not hold the target's members: by row index for the same
-    registry dataset and split, by content (SHA-256 of the pixels) otherwise."""
-    from mistrust.data.external import content_hashes, read_index
+#: each part of the shadow's data against each of the target's, the most telling first
+_PAIRS = (
+    ("members", "members"),
+    ("nonmembers", "members"),
+    ("members", "nonmembers"),
+    ("nonmembers", "nonmembers"),
+)
 
-    a, b = cfg.target.members, getattr(cfg.shadow, key.split(".")[1])
+
+def check_disjoint(
+    cfg: AuditConfig, target: dict[str, ImageSet], shadow: dict[str, ImageSet]
+) -> None:
+    """The shadow's members and non-members share no image with the target's members or
+    non-members, as the splits of a run are disjoint; whatever the shadow's source, since
+    a loaded shadow's threshold is fitted on these images too. Rows of the same registry
+    dataset and split are compared by index, other images by content (SHA-256 of the
+    pixels)."""
+    for part, target_part in _PAIRS:
+        _check_pair(cfg, part, target_part, target[target_part], shadow[part])
+
+
+def _check_pair(
+    cfg: AuditConfig, part: str, target_part: str, target: ImageSet, shadow: ImageSet
+) -> None:
+    from mistrust.data.external import content_hashes
+
+    a, b = getattr(cfg.target, target_part), getattr(cfg.shadow, part)
+    whose = "target members" if target_part == "members" else "target non-members"
     if a.dataset is not None and (a.dataset, a.split) == (b.dataset, b.split):
-        n = 2**62
-        ia = set(read_index(a.index, n).tolist()) if a.index else None
-        ib = set(read_index(b.index, n).tolist()) if b.index else None
-        shared = len(ia & ib) if ia is not None and ib is not None else -1
+        shared = _shared_rows(a.index, b.index)
         if shared:
             raise DataError(
-                f"{key}: {'all' if shared < 0 else shared} rows of {a.dataset} ({a.split}) are "
-                "also target members; give the shadow rows the target never trained on "
-                f"(disjoint index files)"
+                f"shadow.{part}: {shared} rows of {a.dataset} ({a.split}) are also {whose}; "
+                "give the shadow rows the target was neither trained nor tested on "
+                "(disjoint index files)"
             )
         return
-    seen = set(content_hashes(members.images))
-    shared = sum(h in seen for h in content_hashes(other.images))
+    seen = set(content_hashes(target.images))
+    shared = sum(h in seen for h in content_hashes(shadow.images))
     if shared:
         raise DataError(
-            f"{key}: {shared} of its {len(other)} images are also target members (identical "
-            "pixels); a shadow must be trained and tested on data disjoint from the target's "
-            "members"
+            f"shadow.{part}: {shared} of its {len(shadow)} images are also {whose} "
+            "(identical pixels); a shadow must be trained and tested on data disjoint from "
+            "the target's members and non-members"
         )
+
+
+def _shared_rows(target_index: str | None, shadow_index: str | None) -> int | str:
+    """How many rows two index files of one split share; no file is the whole split."""
+    from mistrust.data.external import read_index
+
+    n = 2**62  # the bounds were checked when the images were read
+    a = set(read_index(target_index, n).tolist()) if target_index else None
+    b = set(read_index(shadow_index, n).tolist()) if shadow_index else None
+    if a is None:
+        return "all" if b is None else len(b)
+    return len(a) if b is None else len(a & b)

@@ -3,7 +3,10 @@ registry, a shadow checkpoint, and the post-hoc variants on the model's last lay
 
 from __future__ import annotations
 
+import copy
 import csv
+import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,9 @@ import torch
 from PIL import Image
 
 import mistrust
-from mistrust.errors import DataError
+from mistrust.audit_config import load_audit_config
+from mistrust.config import ConfigError
+from mistrust.errors import DataError, InputError
 from mistrust.io import load_npz
 from mistrust.models import create_model
 
@@ -139,3 +144,120 @@ def test_shadow_rows_overlapping_the_targets_are_refused(setup: tuple[Path, dict
     cfg["variants"] = {"names": ["base"]}
     with pytest.raises(DataError, match=r"1 rows of digits \(train\) are also target members"):
         mistrust.run_audit(cfg, root / "run", report=False)
+    # the target's non-members are off limits too: rows 20..49 against 0..29 of the test split
+    (root / "c.txt").write_text(" ".join(map(str, range(20, 50))))
+    cfg["shadow"]["members"]["index"] = str(root / "shadow_non.txt")  # disjoint from a.txt
+    cfg["target"]["nonmembers"] = {
+        "dataset": "digits",
+        "split": "test",
+        "index": str(root / "c.txt"),
+    }
+    with pytest.raises(DataError, match=r"shadow.nonmembers: 10 rows of digits \(test\) are also "):
+        mistrust.run_audit(cfg, root / "run", report=False)
+
+
+def test_a_shadow_checkpoint_on_the_targets_images_is_refused(setup: tuple[Path, dict]) -> None:
+    # a loaded shadow's threshold is fitted on its members and non-members as a trained
+    # one's: the same images are refused, compared by their pixels
+    root, cfg = setup
+    images, labels = _digits(40, 130)  # 130..149 are target non-members (100..149)
+    np.savez(root / "late.npz", images=images, labels=labels)
+    late = {"npz": str(root / "late.npz")}
+    cases = [
+        (
+            "members",
+            {"folder": str(root / "members")},
+            "members: 60 of its 60 images are also target members",
+        ),
+        ("members", late, "members: 20 of its 40 images are also target non-members"),
+        ("nonmembers", late, "nonmembers: 20 of its 40 images are also target non-members"),
+    ]
+    for part, spec, message in cases:
+        bad = copy.deepcopy(cfg)
+        bad["shadow"][part] = spec
+        with pytest.raises(DataError, match=f"shadow.{message} \\(identical pixels\\)"):
+            mistrust.run_audit(bad, root / "run", report=False)
+
+
+@pytest.mark.parametrize(
+    ("preprocess", "message"),
+    [
+        ({"mean": [0.5]}, r"preprocess.mean is given without preprocess.std"),
+        ({"std": [0.5]}, r"preprocess.std is given without preprocess.mean"),
+        (
+            {"channels": None, "mean": [0.5, 0.4], "std": [0.5]},
+            r"mean has 2 values but .*std has 1",
+        ),
+        ({"mean": [0.5] * 3, "std": [0.5] * 3}, r"3 values for 1 channels"),
+    ],
+)
+def test_preprocess_mean_and_std_are_given_together(preprocess: dict, message: str) -> None:
+    # std 1 for a missing std (mean 0 for a missing mean) is not the model's transform
+    cfg = {
+        "target": {"model": "m.pt2", "members": {"npz": "a.npz"}, "nonmembers": {"npz": "b.npz"}},
+        "preprocess": {"size": 8, "channels": 1, **preprocess},
+    }
+    with pytest.raises(ConfigError, match=message):
+        load_audit_config(cfg)
+    cfg["preprocess"] = {"size": 8, "channels": 1}  # neither: no normalisation
+    assert load_audit_config(cfg).preprocess.std == []
+
+
+NET = """from torch import nn
+
+
+def make_net(width: int = 16) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 10))
+"""
+
+
+def test_an_edited_factory_retrains_the_shadow_and_recomputes_the_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the factory's name and arguments stay; its code changes between two runs into one
+    # directory, which must then end as a run into a fresh one
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no .pyc older than the edit
+    (tmp_path / "edited_net.py").write_text(NET)
+    torch.manual_seed(0)
+    linear = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10)
+    )
+    torch.save(linear.state_dict(), tmp_path / "target.pt")  # fits ReLU and Tanh alike
+    for name, offset in (("m", 0), ("n", 100), ("sm", 200), ("sn", 300)):
+        images, labels = _digits(40, offset)
+        np.savez(tmp_path / f"{name}.npz", images=images, labels=labels)
+    cfg = {
+        "target": {
+            "factory": "edited_net:make_net",
+            "weights": str(tmp_path / "target.pt"),
+            "members": {"npz": str(tmp_path / "m.npz")},
+            "nonmembers": {"npz": str(tmp_path / "n.npz")},
+        },
+        "preprocess": {"size": 8, "channels": 1},
+        "shadow": {
+            "source": "train",
+            "members": {"npz": str(tmp_path / "sm.npz")},
+            "nonmembers": {"npz": str(tmp_path / "sn.npz")},
+        },
+        "train": {"epochs": 2},
+        "variants": {"names": ["base"]},
+        "attacks": {"names": ["threshold"]},
+        "eval": {"sets": ["original"], "gallery_size": 0},
+    }
+
+    def audit(out: Path) -> bytes:
+        sys.modules.pop("edited_net", None)  # a new process imports the file as it is now
+        mistrust.run_audit(cfg, out, report=False)
+        return (out / "results.csv").read_bytes()
+
+    first = audit(tmp_path / "run")
+    (tmp_path / "edited_net.py").write_text(NET.replace("nn.ReLU()", "nn.Tanh()"))
+    # this process still holds the old module: it would build the old model
+    with pytest.raises(InputError, match=r"edited_net.py changed after this Python process"):
+        mistrust.run_audit(cfg, tmp_path / "run", report=False)
+    with caplog.at_level(logging.INFO, logger="mistrust"):
+        again = audit(tmp_path / "run")
+    assert again == audit(tmp_path / "fresh") != first
+    assert "retraining the shadow, since the code of edited_net:make_net changed" in caplog.text
+    assert "its factory's code or its data changed" in caplog.text

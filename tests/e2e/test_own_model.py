@@ -185,6 +185,15 @@ def test_bad_model_inputs_one_line_exit_2(
         capsys, cfg, out, "--set", f"shadow.members.npz={trained / 'out' / 'members.npz'}", *FAST
     )
     assert "also target members" in err
+    # a shadow loaded from a checkpoint, its non-members the target's
+    ckpt = ["--set", "shadow.source=checkpoint", "--set", "shadow.factory=null"]
+    ckpt += ["--set", f"shadow.model={trained / 'out' / 'target.pt2'}"]
+    ckpt += ["--set", f"shadow.nonmembers.npz={trained / 'out' / 'nonmembers.npz'}"]
+    err = _error(capsys, cfg, out, *ckpt)
+    assert "shadow.nonmembers: 120 of its 120 images are also target non-members" in err
+    # half a normalisation: no std of 1 stands in for the missing one
+    err = _error(capsys, cfg, out, *no_shadow, "--set", "preprocess.std=[]")
+    assert "preprocess.mean is given without preprocess.std" in err
     # the last layer named wrong
     err = _error(capsys, cfg, out, *no_shadow, "--set", "target.last_layer=head")
     assert "no linear layer 'head'" in err and "classifier" in err

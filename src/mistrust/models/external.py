@@ -14,10 +14,14 @@ scripted archive carries its own code (Python source it compiles on load), which
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
 import pickle
+import sys
+import types
+import weakref
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "OutsideModel",
     "check_export_archive",
+    "factory_code",
     "find_last_linear",
     "import_factory",
     "load_exported",
@@ -242,6 +247,67 @@ def build_factory_model(factory: str, kwargs: dict[str, Any] | None = None) -> n
     if not isinstance(model, nn.Module):
         raise InputError(f"factory {factory!r} returned {type(model).__name__}, not a nn.Module")
     return model
+
+
+def factory_code(factory: str, kwargs: dict[str, Any] | None = None) -> str:
+    """SHA-256 of the code that defines the model ``factory(**kwargs)`` builds: the source
+    files of the factory's module, of the modules of the classes and functions it imports,
+    and of every module that defines one of the model's layers (torch's own left out), as
+    they are on disk now.
+
+    A model is kept across runs by its fingerprint; its factory's name alone does not tell
+    an edited ``nn.ReLU`` -> ``nn.Tanh`` apart. The model is built on the meta device
+    (no memory, no random numbers), or normally if the factory cannot build it there.
+    Code reached only through other modules' helpers is not seen.
+    """
+    fn = import_factory(factory)
+    with torch.random.fork_rng(devices=[]):
+        try:
+            with torch.device("meta"):
+                model = fn(**(kwargs or {}))
+        except Exception:  # noqa: BLE001 - any factory code may fail on the meta device
+            model = build_factory_model(factory, kwargs)
+    home = factory.partition(":")[0]
+    names = {home, getattr(fn, "__module__", None)}
+    # a factory often builds its model from blocks it imports from modules of its own
+    names |= {
+        getattr(v, "__module__", None)
+        for v in vars(sys.modules[home]).values()
+        if isinstance(v, (type, types.FunctionType))
+    }
+    if isinstance(model, nn.Module):
+        names |= {type(m).__module__ for m in model.modules()}
+    digest = hashlib.sha256()
+    for name in sorted(n for n in names if n and n != "torch" and not n.startswith("torch.")):
+        digest.update(f"{name}\0".encode() + _module_source(name) + b"\0")
+    return digest.hexdigest()
+
+
+#: each module's source as first hashed in this process, while that module object lives
+_FIRST_SEEN: weakref.WeakKeyDictionary[types.ModuleType, bytes] = weakref.WeakKeyDictionary()
+
+
+def _module_source(name: str) -> bytes:
+    """A module's source file; for a compiled module, its file's size and time.
+
+    A file edited after it was imported here would be hashed as the new code while the
+    model is built from the old: that is refused instead."""
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    if module is None or not file or not Path(file).is_file():
+        return b""
+    path = Path(file)
+    if path.suffix == ".py":
+        source = path.read_bytes()
+    else:
+        source = f"{path.stat().st_size} {path.stat().st_mtime_ns}".encode()
+    digest = hashlib.sha256(source).digest()
+    if _FIRST_SEEN.setdefault(module, digest) != digest:
+        raise InputError(
+            f"{path} changed after this Python process imported it, so the model would be "
+            "built from the old code; start Python again (or importlib.reload the module)"
+        )
+    return source
 
 
 def wrap_module(model: nn.Module, *, last_layer: str | None = None) -> OutsideModel:
