@@ -38,9 +38,6 @@ DOWNLOAD_SIZES: dict[str, tuple[int, int]] = {
     "svhn": (73257, 26032),
     "stl10": (4500, 7200),  # monkeys removed
 }
-#: evaluation sets made from the target's own non-members
-_FROM_NONMEMBERS = ("original", "permuted", "scaled", "unnormalized")
-_GENERATED = ("noise", "noise-gaussian")
 #: stand-in pools above this many images are refused (the run would generate them all)
 _STAND_IN_LIMIT = 10_000_000
 
@@ -295,62 +292,78 @@ def _check_variants(
 def _check_eval_sets(
     cfg: Config, splits: dict[str, np.ndarray], train_labels: np.ndarray
 ) -> list[EvalSetPlan]:
-    """Size and origin of every evaluation set, as ``build_evalsets`` would make it."""
-    from mistrust.data.evalsets import evalset_names
-    from mistrust.data.sources import source_names
+    """Size and origin of every evaluation set, as ``build_evalsets`` will make it: the sizes
+    come from the evaluation-set registry's own rule (``evalsets.evalset_size``)."""
+    from pathlib import Path
+
+    from mistrust.data.evalsets import (
+        BUILTIN,
+        DATASET_SOURCES,
+        NONMEMBER_SETS,
+        SetCounts,
+        evalset_size,
+    )
+    from mistrust.data.folders import list_images
     from mistrust.variants import sets_needed
 
-    names = list(cfg.eval.sets)
+    e = cfg.eval
+    names = list(e.sets)
     for name in sets_needed(cfg.variants.names):  # as the run: e.g. the Laplace prior's noise
         if name not in names:
             names.append(name)
-    size = cfg.eval.size or cfg.data.nonmembers
-    n_nonmembers = len(splits["target_nonmembers"])
+    pools: dict[str, Pool] = {}
+
+    def pool_of(source: str) -> Pool:  # the split of another dataset that the run draws from
+        if source not in pools:
+            pools[source] = _labels(source, e.ood_split, cfg)
+        return pools[source]
+
+    counts = SetCounts(
+        size=e.size or cfg.data.nonmembers,
+        nonmembers=len(splits["target_nonmembers"]),
+        held_out=len(splits["held_out_test"]),
+        pool=lambda source: len(pool_of(source).labels),
+        folders={n: len(list_images(Path(e.folders[n]))[0]) for n in names if n in e.folders},
+        full_sets=tuple(e.full_sets),
+        stand_in=cfg.data.stand_in,
+    )
+    generated = {name for name, _, _ in BUILTIN} - set(NONMEMBER_SETS) - set(DATASET_SOURCES)
     out = []
     for name in names:
-        if name in cfg.eval.folders:
-            out.append(_folder_set(name, cfg.eval.folders[name], size))
-        elif name in _FROM_NONMEMBERS:
-            out.append(EvalSetPlan(name, n_nonmembers, "target non-members"))
-        elif name in _GENERATED:
-            out.append(EvalSetPlan(name, size, "generated"))
+        size = evalset_size(name, counts)
+        if name in e.folders:
+            origin = e.folders[name]
+        elif name in NONMEMBER_SETS:
+            origin = "target non-members"
         elif name == "held-out":
-            n = len(splits["held_out_test"])
-            if n == 0:
+            if counts.held_out == 0:
                 raise ConfigError(
                     "eval.sets: 'held-out' needs test images of classes left out of training; "
                     "name them in data.held_out_classes, or drop 'held-out' from eval.sets"
                 )
-            out.append(EvalSetPlan(name, min(n, size), "held-out classes"))
+            origin = "held-out classes"
         elif name == "gan":
-            pool = int((train_labels >= 0).sum()) - len(splits["target_train"])
-            n_gan = min(cfg.eval.gan_images, pool)
+            gan_pool = int((train_labels >= 0).sum()) - len(splits["target_train"])
+            n_gan = min(e.gan_images, gan_pool)
             if n_gan <= 0:
                 raise ConfigError(
                     "eval.sets: 'gan' trains on training images outside the target's train "
                     "split, and there are none; lower data.train_size or drop 'gan'"
                 )
-            out.append(
-                EvalSetPlan(name, size, f"DCGAN, {cfg.eval.gan_epochs} epochs on {n_gan} images")
+            origin = f"DCGAN, {e.gan_epochs} epochs on {n_gan} images"
+        elif name in DATASET_SOURCES:
+            sources = DATASET_SOURCES[name]
+            origin = (
+                "stand-in"
+                if cfg.data.stand_in
+                else ", ".join(dict.fromkeys(pool_of(s).origin for s in sources))
             )
-        elif name in source_names() and name in evalset_names():
-            if cfg.data.stand_in:
-                out.append(EvalSetPlan(name, size, "stand-in"))
-            else:
-                pool = _labels(name, "test", cfg)
-                out.append(EvalSetPlan(name, min(len(pool.labels), size), pool.origin))
+        elif name in generated:
+            origin = "generated"
         else:
-            out.append(EvalSetPlan(name, size, "built at run time"))
+            origin = "built at run time"
+        out.append(EvalSetPlan(name, size, origin))
     return out
-
-
-def _folder_set(name: str, path: str, size: int) -> EvalSetPlan:
-    from pathlib import Path
-
-    from mistrust.data.folders import list_images
-
-    files, _, _ = list_images(Path(path))
-    return EvalSetPlan(name, min(len(files), size), path)
 
 
 def _check_reference(cfg: Config, splits: dict[str, np.ndarray]) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mistrust.cli import main
-from mistrust.config import ConfigError, load_config
+from mistrust.config import ConfigError, load_config, preset_names
 from mistrust.errors import DataError
 from mistrust.plan import check_plan
 from mistrust.variants import get_variant
@@ -231,6 +231,88 @@ def test_stand_in_other_datasets_are_planned_and_built(tmp_path: Path) -> None:
     sets = build_evalsets(cfg, load_data(cfg), tmp_path, device="cpu", progress=False)
     assert sets["afhq-cat"].x.shape == (100, 1, 28, 28)  # drawn at the target's shape
     assert np.isfinite(sets["svhn"].x.numpy()).all()
+
+
+#: tiny sizes for any preset; every preset keeps its own evaluation sets, eval.full_sets and
+#: eval.ood_split, which are what this checks (GAN images are made at the target's size)
+TINY_SIZES = [
+    "data.stand_in=true",
+    "data.stratified_pool=null",
+    "data.train_size=24",
+    "data.test_size=20",
+    "data.members=12",
+    "data.nonmembers=10",
+    "data.image_size=16",
+    "data.load_size=null",
+    "eval.gan_epochs=1",
+    "eval.gan_images=16",
+    "reference.population_size=null",
+    "reference.z_size=10",
+]
+
+
+def _built_sizes(cfg, tmp_path: Path, monkeypatch) -> dict[str, int]:
+    """The run's data and evaluation-set stage (``study_data``), no model trained but the
+    GAN's generator (one epoch); under stand-in data nothing may be read from disk."""
+    import mistrust.data.sources as sources
+    from mistrust.study_data import build_evalsets, load_data
+
+    def from_disk(name: str, **_: object) -> None:
+        raise AssertionError(f"the run read {name} from disk")
+
+    if cfg.data.stand_in:
+        monkeypatch.setattr(sources, "load_source", from_disk)
+    sets = build_evalsets(cfg, load_data(cfg), tmp_path, device="cpu", progress=False)
+    return {name: len(s.x) for name, s in sets.items()}
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_plan_sizes_and_sources_every_set_as_the_run_builds_it(
+    tmp_path: Path, monkeypatch, preset: str
+) -> None:
+    """What ``mistrust check`` reports for each evaluation set is what the run builds, for
+    every preset on stand-in data: the same sets, each of the planned size, and every set of
+    another dataset a stand-in (Stanford Dogs: AFHQ used whole, and AFHQ-NonDogs, cats and
+    wild animals, two stand-ins of 10)."""
+    from mistrust.data.evalsets import DATASET_SETS
+
+    cfg = load_config(preset, TINY_SIZES)
+    planned = {e.name: (e.size, e.origin) for e in check_plan(cfg).eval_sets}
+    assert _built_sizes(cfg, tmp_path, monkeypatch) == {n: s for n, (s, _) in planned.items()}
+    assert {n: o for n, (_, o) in planned.items() if n in DATASET_SETS} == dict.fromkeys(
+        set(cfg.eval.sets) & set(DATASET_SETS), "stand-in"
+    )
+    if preset == "paper-stanford-dogs-resnet50":
+        assert [planned[n][0] for n in ("afhq-dog", "afhq-cat", "afhq-wild")] == [10, 10, 10]
+        assert planned["afhq-nondog"] == (20, "stand-in")
+
+
+def test_plan_counts_the_split_the_run_draws_and_whole_sets(tmp_path: Path, monkeypatch) -> None:
+    """Real data: another dataset is counted on ``eval.ood_split`` (digits: 898 train, 899
+    test images), a set in ``eval.full_sets`` is counted whole, a folder set too."""
+    from PIL import Image
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("L", (6, 6), 60 * i).save(folder / f"{i}.png")
+    base = [
+        "eval.size=5",
+        "eval.sets=[original, digits, mine]",
+        f"eval.folders={{mine: {folder}}}",
+        "variants.names=[base]",
+    ]
+    for extra, want in [
+        (["eval.ood_split=train"], {"digits": 5, "mine": 3}),
+        (["eval.ood_split=train", "eval.full_sets=[digits]"], {"digits": 898, "mine": 3}),
+        (["eval.ood_split=test", "eval.full_sets=[digits]"], {"digits": 899, "mine": 3}),
+        (["eval.size=2", "eval.full_sets=[mine]"], {"digits": 2, "mine": 3}),
+        (["eval.size=2"], {"digits": 2, "mine": 2}),
+    ]:
+        cfg = load_config("smoke", [*base, *extra])
+        planned = {e.name: e.size for e in check_plan(cfg).eval_sets}
+        assert planned == {"original": 100, **want}, extra
+        assert _built_sizes(cfg, tmp_path, monkeypatch) == planned, extra
 
 
 @pytest.mark.realdata

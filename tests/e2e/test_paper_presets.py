@@ -1,4 +1,8 @@
-"""Each paper preset runs end to end on tiny stand-in data (no downloads, seconds)."""
+"""Each paper preset runs end to end on tiny stand-in data (no downloads, seconds).
+
+The sets are cut to a few (every preset's own sets are built, without training, by
+tests/core/test_plan.py); the Stanford Dogs preset keeps one set it uses whole
+(``eval.full_sets``): AFHQ-NonDogs, two stand-in datasets."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from mistrust.compare import compare_run, paper_tables
 from mistrust.config import load_config
 from mistrust.experiment import run_experiment
 from mistrust.io import load_npz
+from mistrust.plan import check_plan
 from mistrust.tables import read_attack_rows
 
 TINY = [
@@ -39,7 +44,14 @@ TINY = [
         ),
         ("paper-cifar10-resnet18", ["model.width=8"]),
         ("paper-cifar10-efficientnet", []),
-        ("paper-stanford-dogs-resnet50", ["model.pretrained=false", "data.image_size=32"]),
+        (
+            "paper-stanford-dogs-resnet50",
+            [
+                "model.pretrained=false",
+                "data.image_size=32",
+                "eval.sets=[original, scaled, noise, afhq-nondog]",
+            ],
+        ),
     ],
 )
 def test_paper_preset_on_stand_in_data(
@@ -51,17 +63,22 @@ def test_paper_preset_on_stand_in_data(
     base = load_config(preset)
     cfg = load_config(preset, TINY + extra)
     assert cfg.model.arch == base.model.arch and cfg.train.lr == base.train.lr
+    planned = {e.name: e.size for e in check_plan(cfg).eval_sets}
     result = run_experiment(cfg, tmp_path / "run")
     variants = {row[0] for row in result.attack_rows}
     assert variants == set(cfg.variants.names)
     assert (tmp_path / "run" / "results.csv").is_file()
-    # every set pairs the 12 members with 10 non-members, and the reported rates are the
-    # decided fractions of each group in the saved decisions
+    # every set pairs the 12 members with its planned non-members (10; AFHQ-NonDogs used
+    # whole: two stand-ins of 10), and the reported rates are the decided fractions of each
+    # group in the saved decisions
+    assert planned == {"original": 10, "scaled": 10, "noise": 10} | (
+        {"afhq-nondog": 20} if "dogs" in preset else {}
+    )
     for v in cfg.variants.names:
         for ds in cfg.eval.sets:
             f = load_npz(tmp_path / "run" / "scores" / v / "threshold" / f"{ds}.npz")
             member = f["is_member"]
-            assert member.sum() == 12 and (~member).sum() == 10, (v, ds)
+            assert member.sum() == 12 and (~member).sum() == planned[ds], (v, ds)
             assert result.value(v, "threshold", ds, "tpr") == f["predicted"][member].mean()
             assert result.value(v, "threshold", ds, "fpr") == f["predicted"][~member].mean()
     # our numbers beside the paper's: every variant, every attack and set both have
@@ -77,9 +94,9 @@ def test_paper_preset_on_stand_in_data(
     models = [r for r in rows if r["attack"].endswith(" model")]  # Stanford Dogs only
     assert len(models) == (6 * len(cfg.variants.names) if "dogs" in preset else 0)
     rows = [r for r in rows if r not in models]
-    assert {r["dataset"] for r in rows} == {"original", "scaled"}  # noise: not in the paper
+    label = {"original": "Original", "scaled": "Scaled", "afhq-nondog": "AFHQ-NonDogs"}
+    assert {r["dataset"] for r in rows} == set(label) & set(cfg.eval.sets)  # noise: not in it
     published = {(t.variant, *key): v for t in paper_tables(preset) for key, v in t.values.items()}
-    label = {"original": "Original", "scaled": "Scaled"}
     ours = {r[:4]: r[4] for r in read_attack_rows(tmp_path / "run")}
     for r in rows:
         key = (r["variant"], r["attack"], r["dataset"], r["metric"])

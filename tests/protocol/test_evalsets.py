@@ -438,6 +438,30 @@ def test_stand_in_datasets_are_synthetic_at_the_targets_size(ctx, monkeypatch) -
     assert not torch.equal(s.display, own.images)
 
 
+def test_stand_in_sets_of_datasets_used_whole(ctx, monkeypatch) -> None:
+    """Under ``data.stand_in`` a dataset's stand-in holds ``eval.size`` images, so a set in
+    ``eval.full_sets`` is every stand-in of its datasets: AFHQ dogs 4 images, AFHQ-NonDogs
+    the cats' 4 (the afhq-cat set's images) then 4 wild animals seeded apart (seed + 8),
+    sampled down to 4 when not used whole. Nothing is read from disk."""
+    from dataclasses import replace
+
+    from mistrust.data.standin import stand_in_set
+
+    calls = _recording_loader(monkeypatch, {})
+    c = replace(ctx, stand_in=True, size=4)
+    whole = replace(c, full_sets=("afhq-dog", "afhq-nondog"))
+    cats = stand_in_set(get_source("afhq-cat"), n=4, split="test", size=5, seed=11 + 7)
+    wild = stand_in_set(get_source("afhq-wild"), n=4, split="test", size=5, seed=11 + 8)
+    assert len(build_evalset("afhq-dog", whole).x) == 4
+    nondog = build_evalset("afhq-nondog", whole)
+    assert torch.equal(nondog.display, torch.cat([cats.images, wild.images]))
+    assert (nondog.labels == -1).all()
+    assert torch.equal(build_evalset("afhq-cat", c).display, cats.images)
+    sampled = build_evalset("afhq-nondog", c).display
+    assert len(sampled) == 4 and len({bytes(x.flatten().tolist()) for x in sampled}) == 4
+    assert calls == []
+
+
 def test_gan_set_samples_a_generator_trained_on_the_gan_images(ctx, monkeypatch) -> None:
     """The fake set: a GAN trained on ``gan_data`` (never the target's training images; the
     run's choice of them is tested in test_run_protocol.py), cached under ``cache_dir/gan``

@@ -41,6 +41,7 @@ class EvalContext:
     progress: bool = False
     ood_split: str = "test"  # split other datasets are drawn from ("train": the paper)
     full_sets: tuple[str, ...] = ()  # sets used whole rather than sampled down to ``size``
+    whole: bool = False  # the set being built is one of ``full_sets`` (set by build_evalset)
     fit: str = "squash"  # how image folders become square ("center-crop": the paper's Dogs)
     stand_in: bool = False  # other datasets as synthetic images too (data.stand_in)
 
@@ -82,7 +83,7 @@ def build_evalset(name: str, ctx: EvalContext) -> EvalInputs:
     if name in ctx.full_sets:
         if not (name in DATASET_SETS or (ctx.folders and name in ctx.folders)):
             raise ValueError(f"evaluation set {name!r} has no full size; only datasets have")
-        ctx = dataclasses.replace(ctx, size=_UNLIMITED)
+        ctx = dataclasses.replace(ctx, whole=True)
     if ctx.folders and name in ctx.folders:
         return _from_images(_folder(ctx, ctx.folders[name], name), ctx)
     if name not in _BUILDERS:
@@ -90,7 +91,50 @@ def build_evalset(name: str, ctx: EvalContext) -> EvalInputs:
     return _BUILDERS[name][0](ctx)
 
 
-_UNLIMITED = 2**62  # size of a set in ``full_sets``: every image it has
+@dataclass
+class SetCounts:
+    """What a set's size depends on, counted without building it (``mistrust check``)."""
+
+    size: int  # eval.size (or data.nonmembers)
+    nonmembers: int  # the target's attack non-members
+    held_out: int  # test images of the held-out classes
+    pool: Callable[[str], int]  # images of a dataset's split that sets are drawn from
+    folders: dict[str, int] = dataclasses.field(default_factory=dict)  # set name -> images
+    full_sets: tuple[str, ...] = ()
+    stand_in: bool = False
+
+
+def evalset_size(name: str, n: SetCounts) -> int:
+    """How many images the set ``name`` holds once :func:`build_evalset` has built it.
+
+    The plan check reports this before anything runs; it follows the builders' rules:
+    copies of the non-members, sets drawn from images (a seeded sample of ``size``, or
+    every image when used whole) and sets made here (``size`` images)."""
+    whole = name in n.full_sets
+    if name in n.folders:
+        return drawn_size(n.folders[name], size=n.size, whole=whole)
+    if name in NONMEMBER_SETS:
+        return n.nonmembers
+    if name == "held-out":
+        return drawn_size(n.held_out, size=n.size, whole=False)
+    if name in DATASET_SOURCES:
+        pools = [
+            stand_in_pool(n.size) if n.stand_in else n.pool(src) for src in DATASET_SOURCES[name]
+        ]
+        return drawn_size(sum(pools), size=n.size, whole=whole)
+    return n.size  # made here (noise, GAN fakes); a set registered elsewhere: assumed so
+
+
+def drawn_size(available: int, *, size: int, whole: bool) -> int:
+    """Images a set drawn from ``available`` images keeps: all of them when it is used whole
+    (``eval.full_sets``), otherwise a seeded sample of at most ``size``."""
+    return available if whole else min(available, size)
+
+
+def stand_in_pool(size: int) -> int:
+    """Images of one dataset's stand-in (``data.stand_in``): synthetic data has no size of its
+    own, so a set's own size; a set used whole is then every stand-in of its datasets."""
+    return size
 
 
 def _from_images(images: ImageSet, ctx: EvalContext, note: str = "") -> EvalInputs:
@@ -102,10 +146,11 @@ def _from_images(images: ImageSet, ctx: EvalContext, note: str = "") -> EvalInpu
 
 
 def _limit(images: ImageSet, ctx: EvalContext) -> ImageSet:
-    if len(images) <= ctx.size:
+    n = drawn_size(len(images), size=ctx.size, whole=ctx.whole)
+    if len(images) == n:
         return images
     g = torch.Generator().manual_seed(ctx.seed)
-    return images.subset(torch.randperm(len(images), generator=g)[: ctx.size].sort().values)
+    return images.subset(torch.randperm(len(images), generator=g)[:n].sort().values)
 
 
 def _display(unit: torch.Tensor) -> torch.Tensor:
@@ -120,7 +165,7 @@ def _folder(ctx: EvalContext, path: str, name: str) -> ImageSet:
         size=ctx.preprocess.size,
         channels=ctx.preprocess.channels,
         name=name,
-        limit=None if ctx.size >= _UNLIMITED else ctx.size,
+        limit=None if ctx.whole else ctx.size,
         seed=ctx.seed,
         fit=ctx.fit,
     )
@@ -214,10 +259,21 @@ def _gan(ctx: EvalContext) -> EvalInputs:
     return _from_images(ImageSet(fakes, torch.full((len(fakes),), -1), [], "gan"), ctx)
 
 
-def _load(name: str, ctx: EvalContext) -> ImageSet:
-    from mistrust.data.sources import load_source
+def _load(name: str, ctx: EvalContext, *, index: int = 0) -> ImageSet:
+    """Dataset ``name`` at the target's size and channels; its stand-in under ``stand_in``.
+
+    ``index``: the dataset's place among its set's datasets. Stand-ins of one shape look
+    alike, so each place is seeded apart (seed + 7 + index: never the run's own stand-in
+    data, seeded by seed) and a set of two datasets does not hold each image twice."""
+    from mistrust.data.sources import get_source, load_source
 
     p = ctx.preprocess
+    if ctx.stand_in:
+        from mistrust.data.standin import stand_in_set
+
+        seed = ctx.seed + 7 + index
+        n = stand_in_pool(ctx.size)  # drawn at the target's resolution: no resampling
+        return stand_in_set(get_source(name), n=n, split="test", size=p.size, seed=seed)
     return load_source(
         name,
         split=ctx.ood_split,
@@ -230,15 +286,12 @@ def _load(name: str, ctx: EvalContext) -> ImageSet:
 
 
 def _dataset(ctx: EvalContext, *, name: str) -> EvalInputs:
-    if ctx.stand_in:
-        from mistrust.data.sources import get_source
-        from mistrust.data.standin import stand_in_set
-
-        spec = get_source(name)  # drawn at the target's resolution: no resampling
-        p = ctx.preprocess
-        fake = stand_in_set(spec, n=ctx.size, split="test", size=p.size, seed=ctx.seed + 7)
-        return _from_images(fake, ctx)
-    return _from_images(_load(name, ctx), ctx)
+    """Every image of the set's datasets (``DATASET_SOURCES``), in order, then sampled."""
+    parts = [_load(src, ctx, index=i) for i, src in enumerate(DATASET_SOURCES[name])]
+    if len(parts) == 1:
+        return _from_images(parts[0], ctx)
+    images = torch.cat([part.images for part in parts])
+    return _from_images(ImageSet(images, torch.full((len(images),), -1), [], name), ctx)
 
 
 _DATASETS = {
@@ -253,17 +306,18 @@ _DATASETS = {
     "afhq-cat": "AFHQ cats",
     "afhq-dog": "AFHQ dogs",
     "afhq-wild": "AFHQ wild animals",
+    "afhq-nondog": "AFHQ cats and wild animals (every AFHQ image but the dogs)",
 }
-
-
-def _afhq_nondog(ctx: EvalContext) -> EvalInputs:
-    cats, wild = _load("afhq-cat", ctx), _load("afhq-wild", ctx)
-    images = torch.cat([cats.images, wild.images])
-    return _from_images(ImageSet(images, torch.full((len(images),), -1), [], "afhq-nondog"), ctx)
-
-
+#: the datasets each set of other datasets' images is drawn from, in order: the run loads
+#: them (``_dataset``), the plan counts them (``evalset_size``)
+DATASET_SOURCES: dict[str, tuple[str, ...]] = {
+    **{name: (name,) for name in _DATASETS},
+    "afhq-nondog": ("afhq-cat", "afhq-wild"),
+}
+#: sets of copies of the target's attack non-members: one image per non-member
+NONMEMBER_SETS: tuple[str, ...] = ("original", "permuted", "scaled", "unnormalized")
 #: sets drawn from other datasets: they can be used whole (``eval.full_sets``)
-DATASET_SETS: tuple[str, ...] = (*_DATASETS, "afhq-nondog")
+DATASET_SETS: tuple[str, ...] = tuple(DATASET_SOURCES)
 
 # The built-in sets, in the order they are listed. A table rather than decorators: the
 # builders stay plain module-level functions, which mutation testing can reach (it does
@@ -294,11 +348,6 @@ BUILTIN: tuple[tuple[str, Builder, str], ...] = (
         "fakes from a DCGAN trained on images outside the target's train split",
     ),
     *((name, partial(_dataset, name=name), desc) for name, desc in _DATASETS.items()),
-    (
-        "afhq-nondog",
-        _afhq_nondog,
-        "AFHQ cats and wild animals (every AFHQ image but the dogs)",
-    ),
 )
 for _name, _builder, _desc in BUILTIN:
     register_evalset(_name, _desc)(_builder)
