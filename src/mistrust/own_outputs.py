@@ -113,16 +113,21 @@ def _outputs(
     logits, feats = model.outputs(
         pre(images.images), batch_size=cfg.train.eval_batch_size, device=device
     )
-    labels = images.labels.numpy().astype(np.int64)
-    if labels.max(initial=-1) >= logits.shape[1]:
-        raise InputError(
-            f"{images.name}: the model has {logits.shape[1]} outputs but a label is "
-            f"{int(labels.max())}; the labels must be the model's class indices 0..."
-            f"{logits.shape[1] - 1}"
-        )
-    out = Outputs(logits, labels, feats)
+    _check_labels(images, logits.shape[1])
+    out = Outputs(logits, images.labels.numpy().astype(np.int64), feats)
     out.check_finite(images.name, hint="check the preprocessing (preprocess.mean / std)")
     return out
+
+
+def _check_labels(images: ImageSet, width: int) -> None:
+    """Every label a class index of a model with ``width`` outputs (negative ones are
+    refused when read)."""
+    top = int(images.labels.max()) if len(images) else -1
+    if top >= width:
+        raise InputError(
+            f"{images.name}: the model has {width} outputs but a label is {top}; the labels "
+            f"must be the model's class indices 0...{width - 1}"
+        )
 
 
 def outputs_from_model(
@@ -190,8 +195,11 @@ def outputs_from_model(
                 "laplace out"
             )
     if cfg.has_shadow:
-        shadow = shadow_model(cfg, paths, pre, images, device, progress)
         shadow_images = role_images(cfg, "shadow", pre)
+        width = Outputs.load(paths.outputs(BASE, "target", "train")).logits.shape[1]
+        for part in shadow_images.values():  # before a shadow trains on them
+            _check_labels(part, width)
+        shadow = shadow_model(cfg, paths, pre, images, device, progress)
         _role_from_model(shadow, shadow_images, pre, cfg, device, paths, "shadow")
         noise = paths.outputs(BASE, "shadow", "noise")
         if "laplace" in cfg.variants.names and not noise.is_file():

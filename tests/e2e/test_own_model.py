@@ -174,6 +174,9 @@ def test_bad_model_inputs_one_line_exit_2(
         capsys, cfg, out, *no_shadow, "--set", f"target.members.npz={tmp_path / 'wide.npz'}"
     )
     assert "the model has 10 outputs but a label is" in err
+    # ... also where a shadow would train on them (the shadow classifies the target's classes)
+    err = _error(capsys, cfg, out, "--set", f"shadow.members.npz={tmp_path / 'wide.npz'}", *FAST)
+    assert "shadow.members: the model has 10 outputs but a label is 19" in err
     # a -1 among given labels: a mistake, never read as "no label"
     labels = members["labels"].copy()
     labels[5] = -1
