@@ -227,12 +227,13 @@ def _audit(trained: Path, run: Path, data: dict[str, Path], *args: str) -> Path:
     return run
 
 
-def _model_logits(trained: Path, unit: np.ndarray) -> np.ndarray:
-    """train.py's model applied directly to pixels in [0, 1], with its normalisation."""
+def _model_logits(trained: Path, unit: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """train.py's model applied directly to pixels in [0, 1], with its normalisation (the
+    normalised tensor times ``scale``, as the ``scaled`` set)."""
     net = _net()
     net.load_state_dict(torch.load(trained / "out" / "target_state.pt", weights_only=True))
     with torch.no_grad():
-        return net((torch.from_numpy(unit).unsqueeze(1) - 0.5) / 0.5).numpy()
+        return net((torch.from_numpy(unit).unsqueeze(1) - 0.5) / 0.5 * scale).numpy()
 
 
 def _metrics(run: Path) -> dict[tuple[str, str], float]:
@@ -244,24 +245,24 @@ def test_float_images_reach_the_model_unrounded(
     trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.syspath_prepend(str(EXAMPLE))
-    sets = ["--set", "eval.sets=[original,scaled]"]
     parts = {k: load_npz(trained / "out" / f"{k}.npz") for k in ("members", "nonmembers")}
-    uint8 = _audit(trained, tmp_path / "uint8", {}, *sets)
+    uint8 = _audit(trained, tmp_path / "uint8", {}, "--set", "eval.sets=[original]")
     # the same pixels as float32 k / 255: the same model inputs, so the same logits (bit
     # for bit), rows and model metrics as the uint8 arrays
     for k, d in parts.items():
         unit = d["images"].astype(np.float32) / np.float32(255)
         np.savez(tmp_path / f"{k}_f32.npz", images=unit, labels=d["labels"])
     f32 = {k: tmp_path / f"{k}_f32.npz" for k in parts}
-    same = _audit(trained, tmp_path / "f32", f32, *sets)
-    for split in ("train", "test", "scaled"):
+    same = _audit(trained, tmp_path / "f32", f32, "--set", "eval.sets=[original]")
+    for split in ("train", "test"):
         a = load_npz(uint8 / "outputs" / "base" / "target" / f"{split}.npz")["logits"]
         assert np.array_equal(
             load_npz(same / "outputs" / "base" / "target" / f"{split}.npz")["logits"], a
         )
     assert (same / "results.csv").read_bytes() == (uint8 / "results.csv").read_bytes()
     assert (same / "model_metrics.csv").read_bytes() == (uint8 / "model_metrics.csv").read_bytes()
-    # floats off the 8-bit grid reach the model as they are: its logits applied directly
+    # floats off the 8-bit grid reach the model as they are, perturbed sets included: its
+    # logits applied directly
     rng = np.random.default_rng(0)
     units = {}
     for k, d in parts.items():
@@ -269,7 +270,10 @@ def test_float_images_reach_the_model_unrounded(
         units[k] = np.clip(d["images"] / 255 + jitter, 0, 1).astype(np.float32)
         np.savez(tmp_path / f"{k}_off.npz", images=units[k], labels=d["labels"])
     off_files = {k: tmp_path / f"{k}_off.npz" for k in parts}
-    off = _audit(trained, tmp_path / "off", off_files, "--set", "eval.sets=[original]")
+    off = _audit(trained, tmp_path / "off", off_files, "--set", "eval.sets=[original,scaled]")
+    scaled = load_npz(off / "outputs" / "base" / "target" / "scaled.npz")["logits"]
+    want = _model_logits(trained, units["nonmembers"], scale=255.0)  # eval.scale_factor
+    np.testing.assert_allclose(scaled, want, rtol=1e-4)
     for k, split in (("members", "train"), ("nonmembers", "test")):
         want = _model_logits(trained, units[k])
         got = load_npz(off / "outputs" / "base" / "target" / f"{split}.npz")["logits"]
