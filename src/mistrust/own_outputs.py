@@ -20,7 +20,8 @@ import torch
 
 from mistrust.audit_config import AuditConfig
 from mistrust.blind import score_sets
-from mistrust.data.images import ImageSet, Preprocess
+from mistrust.data.external import LABEL_HEADERS
+from mistrust.data.images import ImageSet, Preprocess, to_uint8
 from mistrust.devices import resolve_device
 from mistrust.errors import InputError
 from mistrust.io import atomic_torch_save, atomic_write_text
@@ -34,6 +35,9 @@ __all__ = ["outputs_from_files", "outputs_from_model"]
 
 
 # ---- outputs from files (logits only) ---------------------------------------------------
+
+#: a .csv column that should have been the labels counts as one more class: say so
+_LABEL_COLUMN = f"a .csv's label column is headed {' or '.join(LABEL_HEADERS)}"
 
 
 def _read(path: str | None, kind: str) -> Outputs | None:
@@ -55,7 +59,7 @@ def _save_role(
         raise InputError(
             f"{role}: members, non-members and calibration outputs have different "
             f"numbers of classes ({', '.join(map(str, sorted(width)))}); they must come from "
-            "one model"
+            f"one model ({_LABEL_COLUMN})"
         )
     test = nonmembers if cal is None else _concat(nonmembers, cal)
     members.save(paths.outputs(BASE, role, "train"))
@@ -85,7 +89,8 @@ def outputs_from_files(cfg: AuditConfig, paths: RunPaths) -> list[str]:
         if members.logits.shape[1] != width:
             raise InputError(
                 f"the target has {width} output columns but the shadow has "
-                f"{members.logits.shape[1]}; both models must classify the same classes"
+                f"{members.logits.shape[1]}; both models must classify the same classes "
+                f"({_LABEL_COLUMN})"
             )
     for name, path in lg.sets.items():
         out = _read(path, kind)
@@ -93,7 +98,7 @@ def outputs_from_files(cfg: AuditConfig, paths: RunPaths) -> list[str]:
         if out.logits.shape[1] != width:
             raise InputError(
                 f"{path}: {out.logits.shape[1]} output columns, but the target's members have "
-                f"{width}; every set must be scored by the same model"
+                f"{width}; every set must be scored by the same model ({_LABEL_COLUMN})"
             )
         out.save(paths.outputs(BASE, "target", name))
     return list(lg.sets)
@@ -108,16 +113,21 @@ def _outputs(
     logits, feats = model.outputs(
         pre(images.images), batch_size=cfg.train.eval_batch_size, device=device
     )
-    labels = images.labels.numpy().astype(np.int64)
-    if labels.max(initial=-1) >= logits.shape[1]:
-        raise InputError(
-            f"{images.name}: the model has {logits.shape[1]} outputs but a label is "
-            f"{int(labels.max())}; the labels must be the model's class indices 0..."
-            f"{logits.shape[1] - 1}"
-        )
-    out = Outputs(logits, labels, feats)
+    _check_labels(images, logits.shape[1])
+    out = Outputs(logits, images.labels.numpy().astype(np.int64), feats)
     out.check_finite(images.name, hint="check the preprocessing (preprocess.mean / std)")
     return out
+
+
+def _check_labels(images: ImageSet, width: int) -> None:
+    """Every label a class index of a model with ``width`` outputs (negative ones are
+    refused when read)."""
+    top = int(images.labels.max()) if len(images) else -1
+    if top >= width:
+        raise InputError(
+            f"{images.name}: the model has {width} outputs but a label is {top}; the labels "
+            f"must be the model's class indices 0...{width - 1}"
+        )
 
 
 def outputs_from_model(
@@ -136,14 +146,15 @@ def outputs_from_model(
     if shadow_images:  # before any model runs: overlapping data is refused at once
         check_disjoint(cfg, images, shadow_images)
     _role_from_model(target, images, pre, cfg, device, paths, "target")
+    nonmembers = _labels_or_predicted(images["nonmembers"], paths)
     names = [n for n in cfg.eval.sets if n != "original"]
     if "laplace" in cfg.variants.names and "noise" not in names:
         names.append("noise")  # the Laplace prior objective needs a noise OOD set
     ctx = EvalContext(
         preprocess=pre,
-        nonmembers=images["nonmembers"],
+        nonmembers=nonmembers,
         held_out=None,
-        gan_data=images["nonmembers"],  # never the target's members
+        gan_data=_gan_data(nonmembers),  # never the target's members
         size=cfg.eval.size or len(images["nonmembers"]),
         seed=cfg.seed,
         root=cfg.data_root,
@@ -187,6 +198,9 @@ def outputs_from_model(
                 "laplace out"
             )
     if cfg.has_shadow:
+        width = Outputs.load(paths.outputs(BASE, "target", "train")).logits.shape[1]
+        for part in shadow_images.values():  # before a shadow trains on them
+            _check_labels(part, width)
         shadow = shadow_model(cfg, paths, pre, shadow_images["members"], device, progress)
         _role_from_model(shadow, shadow_images, pre, cfg, device, paths, "shadow")
         noise = paths.outputs(BASE, "shadow", "noise")
@@ -197,6 +211,26 @@ def outputs_from_model(
     members = pre(images["members"].images)
     blind = score_sets(members, inputs, paths, seed=cfg.seed)
     return [n for n in cfg.eval.sets if n != "original"], displays, blind
+
+
+def _labels_or_predicted(nonmembers: ImageSet, paths: RunPaths) -> ImageSet:
+    """The target's non-members, each without a label given the target's predicted class
+    (read from its cached outputs): the label the attacks take for it, which its perturbed
+    copies and the GAN's classes then share, as they share a given label."""
+    from mistrust.auditing import labels_or_predicted
+
+    test = Outputs.load(paths.outputs(BASE, "target", "test"))
+    n = len(nonmembers)
+    labels = torch.from_numpy(labels_or_predicted(test.logits[:n], test.labels[:n]))
+    return ImageSet(nonmembers.images, labels, nonmembers.classes, nonmembers.name)
+
+
+def _gan_data(nonmembers: ImageSet) -> ImageSet:
+    """What the GAN set's generator trains on: the non-members as 8-bit pixels, the only
+    pixels it takes (its fakes are 8-bit images too, and never the audited inputs)."""
+    return ImageSet(
+        to_uint8(nonmembers.images), nonmembers.labels, nonmembers.classes, nonmembers.name
+    )
 
 
 def _role_from_model(

@@ -131,6 +131,52 @@ def test_without_a_shadow_only_threshold_free_metrics(files: Path) -> None:
     assert "no shadow model: AUROC" in headline and "no TPR or FPR" in headline
 
 
+def _probs_csv(path: Path, logits: np.ndarray, labels: np.ndarray | None = None) -> None:
+    """Softmax of ``logits``, one column per class; a ``Label`` column first if given."""
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([*(["Label"] if labels is not None else []), *(f"p{i}" for i in range(5))])
+        for i, row in enumerate(probs.tolist()):
+            w.writerow([*([int(labels[i])] if labels is not None else []), *row])
+
+
+def test_unlabelled_outputs_take_the_predicted_class(
+    files: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # every file without labels (.npz, and the target's non-members as .csv) against the
+    # same files labelled with the predicted class (the .csv's column headed "Label")
+    runs = {}
+    for kind in ("unlabelled", "predicted"):
+        args = []
+        for key, name in (("target.members", "t_mem"), ("shadow.members", "s_mem")):
+            logits = load_npz(files / f"{name}.npz")["logits"]
+            extra = {"labels": logits.argmax(1)} if kind == "predicted" else {}
+            np.savez(files / f"{name}_{kind}.npz", logits=logits, **extra)
+            args += ["--set", f"logits.{key}={name}_{kind}.npz"]
+        for key, name in (("target.nonmembers", "t_non"), ("shadow.nonmembers", "s_non")):
+            logits = load_npz(files / f"{name}.npz")["logits"]
+            labels = logits.argmax(1) if kind == "predicted" else None
+            _probs_csv(files / f"{name}_{kind}.csv", logits, labels)
+            args += ["--set", f"logits.{key}={name}_{kind}.csv"]
+        run = files / kind
+        args += ["--set", "variants.names=[base]", "--no-report"]
+        assert main(["audit", str(files / "audit.yaml"), "--out", str(run), *args]) == 0
+        assert "mistrust: error" not in capsys.readouterr().err
+        runs[kind] = run
+    # the attacks saw the same labels: the same rows, byte for byte
+    want = (runs["predicted"] / "results.csv").read_bytes()
+    assert (runs["unlabelled"] / "results.csv").read_bytes() == want
+    assert _rows(runs["unlabelled"])[("base", "threshold", "original", "n_nonmembers")] == 200
+    # model metrics that need true labels are left out, the others agree
+    with open(runs["unlabelled"] / "model_metrics.csv", newline="") as fh:
+        unlabelled = list(csv.reader(fh))[1:]
+    with open(runs["predicted"] / "model_metrics.csv", newline="") as fh:
+        predicted = list(csv.reader(fh))[1:]
+    assert not any(r[3] == "accuracy" for r in unlabelled) and unlabelled
+    assert all(r in predicted for r in unlabelled)
+
+
 def _error(files: Path, capsys: pytest.CaptureFixture, *extra: str) -> str:
     out = files / f"err{len(list(files.glob('err*')))}"
     code = main(["audit", str(files / "audit.yaml"), "--out", str(out), *extra])
@@ -151,6 +197,13 @@ def test_bad_inputs_one_line_exit_2(files: Path, capsys: pytest.CaptureFixture) 
     np.savez(files / "bad_labels.npz", logits=np.zeros((10, 5)), labels=np.full(10, 9))
     err = _error(files, capsys, "--set", "logits.target.nonmembers=bad_labels.npz")
     assert "a label is 9 but there are only 5 output columns" in err
+    # -1 is no class index: a mistake, not "no label" (labels are given for all or none)
+    np.savez(files / "neg.npz", logits=np.zeros((10, 5)), labels=np.r_[np.zeros(9, int), -1])
+    err = _error(files, capsys, "--set", "logits.target.members=neg.npz")
+    assert "neg.npz: a label is -1 (sample 9)" in err
+    _probs_csv(files / "neg.csv", np.zeros((3, 5)), np.array([1, -3, 0]))
+    err = _error(files, capsys, "--set", "logits.shadow.members=neg.csv")
+    assert "neg.csv: a label is -3 (sample 1)" in err
     with open(files / "probs.csv", "a") as fh:
         fh.write(",".join(["0.5"] * 5) + "\n")  # sums to 2.5
     assert "sum to 1" in _error(files, capsys)

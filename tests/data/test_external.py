@@ -20,6 +20,7 @@ from mistrust.data.external import (
     read_index,
     read_outputs_file,
 )
+from mistrust.data.images import Preprocess, to_uint8
 from mistrust.errors import CheckpointError, DataError, InputError
 from mistrust.models.external import (
     check_export_archive,
@@ -58,11 +59,39 @@ def test_image_arrays_every_layout(tmp_path: Path) -> None:
         assert torch.equal(s.images, torch.from_numpy(x)) and s.labels.tolist() == [1, 0]
     np.savez(tmp_path / "gray.npz", images=np.full((3, 6, 6), 0.5))  # float in [0, 1], no labels
     s = load_image_arrays(tmp_path / "gray.npz")
-    assert s.images.shape == (3, 1, 6, 6) and int(s.images[0, 0, 0, 0]) == 128  # round(127.5)
+    # float64 0.5 is float32 0.5, not 8-bit 128 (128 / 255 = 0.50196)
+    assert s.images.shape == (3, 1, 6, 6) and s.images.dtype == torch.float32
+    assert float(s.images[0, 0, 0, 0]) == 0.5
     assert s.labels.tolist() == [-1, -1, -1]
     np.savez(tmp_path / "bad.npz", images=np.zeros((3, 6, 6)), labels=np.zeros(2, np.int64))
     with pytest.raises(DataError, match="'labels' must be integers of shape"):
         load_image_arrays(tmp_path / "bad.npz")
+
+
+def test_image_labels_are_class_indices_or_absent(tmp_path: Path) -> None:
+    # -1 is "no label" in memory; in a file it is a mistake, never a silent "unlabelled"
+    np.savez(tmp_path / "neg.npz", images=np.zeros((3, 4, 4), np.uint8), labels=[0, -1, 2])
+    with pytest.raises(DataError, match=r"neg.npz: a label is -1 \(sample 1\)"):
+        load_image_arrays(tmp_path / "neg.npz")
+    _png(tmp_path / "flat" / "x.png", 40)
+    (tmp_path / "labels.csv").write_text("file,label\nx.png,-2\n")
+    with pytest.raises(DataError, match="line 2: the label is -2"):
+        load_labelled_folder(tmp_path / "flat", size=4, channels=1, labels=tmp_path / "labels.csv")
+
+
+def test_float_pixels_reach_the_transform_unrounded() -> None:
+    pre = Preprocess(1, 2, (0.5,), (0.25,))
+    x8 = torch.tensor([0, 1, 128, 255], dtype=torch.uint8).view(1, 1, 2, 2)
+    # the same pixels as float32 k / 255: the very same model input, bit for bit
+    x32 = torch.from_numpy(x8.numpy().astype(np.float32) / np.float32(255))
+    assert torch.equal(pre(x8), pre(x32))
+    # floats off the 8-bit grid are normalised as they are, by hand: (x - 0.5) / 0.25
+    off = torch.tensor([0.0, 0.001, 0.5012, 1.0]).view(1, 1, 2, 2)
+    want = torch.tensor([-2.0, -1.996, 0.0048, 2.0])
+    assert torch.allclose(pre(off).flatten(), want, rtol=0, atol=1e-6)
+    assert pre.to_unit(off) is not off  # a copy: nothing downstream changes the set
+    # the 8-bit copy (the GAN's training images only) rounds; uint8 stays as it is
+    assert to_uint8(off).flatten().tolist() == [0, 0, 128, 255] and to_uint8(x8) is x8
 
 
 def test_index_files_and_registry_subset(tmp_path: Path) -> None:
@@ -92,12 +121,27 @@ def test_content_hashes_equal_only_for_equal_pixels() -> None:
     x[1, 0, 0, 0] = 1
     h = content_hashes(x)
     assert h[0] == h[2] != h[1]
+    # the same pixels saved as float32 k / 255 match; a float off the 8-bit grid does not
+    f = x.float() / 255
+    assert content_hashes(f) == h
+    f[2, 0, 0, 0] = 0.001
+    assert content_hashes(f)[:2] == h[:2] and content_hashes(f)[2] not in h
 
 
 def test_outputs_csv_with_label_column(tmp_path: Path) -> None:
     (tmp_path / "o.csv").write_text("a,label,b\n1.0,1,2.0\n3.0,0,-1.0\n")
     logits, labels = read_outputs_file(tmp_path / "o.csv")
     assert logits.tolist() == [[1.0, 2.0], [3.0, -1.0]] and labels.tolist() == [1, 0]
+    # the label column's header in any case, spaces around it: not a class
+    (tmp_path / "o.csv").write_text("a, Label ,b\n1.0,1,2.0\n3.0,0,-1.0\n")
+    logits, labels = read_outputs_file(tmp_path / "o.csv")
+    assert logits.tolist() == [[1.0, 2.0], [3.0, -1.0]] and labels.tolist() == [1, 0]
+    (tmp_path / "o.csv").write_text("LABELS,a,b\n-1,1.0,2.0\n")
+    with pytest.raises(DataError, match="o.csv: a label is -1"):
+        read_outputs_file(tmp_path / "o.csv")
+    (tmp_path / "o.csv").write_text("label,a,Label\n1,1.0,2.0\n")
+    with pytest.raises(DataError, match="2 label columns"):
+        read_outputs_file(tmp_path / "o.csv")
     np.savez(tmp_path / "p.npz", probs=np.array([[0.25, 0.75]]))
     logits, labels = read_outputs_file(tmp_path / "p.npz")
     assert logits == pytest.approx(np.log([[0.25, 0.75]])) and labels.tolist() == [-1]

@@ -174,6 +174,19 @@ def test_bad_model_inputs_one_line_exit_2(
         capsys, cfg, out, *no_shadow, "--set", f"target.members.npz={tmp_path / 'wide.npz'}"
     )
     assert "the model has 10 outputs but a label is" in err
+    # ... also where a shadow would train on them (the shadow classifies the target's classes)
+    shadow = load_npz(trained / "out" / "shadow_members.npz")
+    np.savez(tmp_path / "wide_s.npz", images=shadow["images"], labels=shadow["labels"] + 10)
+    err = _error(capsys, cfg, out, "--set", f"shadow.members.npz={tmp_path / 'wide_s.npz'}", *FAST)
+    assert "shadow.members: the model has 10 outputs but a label is 19" in err
+    # a -1 among given labels: a mistake, never read as "no label"
+    labels = members["labels"].copy()
+    labels[5] = -1
+    np.savez(tmp_path / "neg.npz", images=members["images"], labels=labels)
+    err = _error(
+        capsys, cfg, out, *no_shadow, "--set", f"target.members.npz={tmp_path / 'neg.npz'}"
+    )
+    assert "neg.npz: a label is -1 (sample 5)" in err
     # image arrays of a shape that is no image
     np.savez(tmp_path / "flat.npz", images=np.zeros((5, 64), np.uint8))
     err = _error(
@@ -197,6 +210,117 @@ def test_bad_model_inputs_one_line_exit_2(
     # the last layer named wrong
     err = _error(capsys, cfg, out, *no_shadow, "--set", "target.last_layer=head")
     assert "no linear layer 'head'" in err and "classifier" in err
+
+
+# the target alone (its state dict: quicker to load than the program) on its members and
+# non-members, and on sets that train nothing: seconds
+ONE_MODEL = ["--set", "shadow.source=none", "--set", "variants.names=[base]", "--no-report"]
+ONE_MODEL += ["--set", "eval.gallery_size=0", "--set", "target.model=null"]
+ONE_MODEL += ["--set", "target.factory=digits_net:make_net"]
+
+
+def _net() -> torch.nn.Module:
+    """train.py's network, for the state dict it saved."""
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from digits_net import make_net
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    return make_net().eval()
+
+
+def _audit(trained: Path, run: Path, data: dict[str, Path], *args: str) -> Path:
+    """``mistrust audit`` of the target (no shadow) on ``data`` (``members`` / ``nonmembers``
+    .npz files); the run directory."""
+    files = [f"--set=target.{part}.npz={path}" for part, path in data.items()]
+    files.append(f"--set=target.weights={trained / 'out' / 'target_state.pt'}")
+    assert main(["audit", str(trained / "audit.yaml"), "--out", str(run), *ONE_MODEL, *files]) == 0
+    return run
+
+
+def _model_logits(trained: Path, unit: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """train.py's model applied directly to pixels in [0, 1], with its normalisation (the
+    normalised tensor times ``scale``, as the ``scaled`` set)."""
+    net = _net()
+    net.load_state_dict(torch.load(trained / "out" / "target_state.pt", weights_only=True))
+    with torch.no_grad():
+        return net((torch.from_numpy(unit).unsqueeze(1) - 0.5) / 0.5 * scale).numpy()
+
+
+def _metrics(run: Path) -> dict[tuple[str, str], float]:
+    with open(run / "model_metrics.csv", newline="") as fh:
+        return {(r[2], r[3]): float(r[4]) for r in list(csv.reader(fh))[1:] if r[1] == "target"}
+
+
+def test_float_images_reach_the_model_unrounded(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    parts = {k: load_npz(trained / "out" / f"{k}.npz") for k in ("members", "nonmembers")}
+    uint8 = _audit(trained, tmp_path / "uint8", {}, "--set", "eval.sets=[original]")
+    # the same pixels as float32 k / 255: the same model inputs, so the same logits (bit
+    # for bit), rows and model metrics as the uint8 arrays
+    for k, d in parts.items():
+        unit = d["images"].astype(np.float32) / np.float32(255)
+        np.savez(tmp_path / f"{k}_f32.npz", images=unit, labels=d["labels"])
+    f32 = {k: tmp_path / f"{k}_f32.npz" for k in parts}
+    same = _audit(trained, tmp_path / "f32", f32, "--set", "eval.sets=[original]")
+    for split in ("train", "test"):
+        a = load_npz(uint8 / "outputs" / "base" / "target" / f"{split}.npz")["logits"]
+        assert np.array_equal(
+            load_npz(same / "outputs" / "base" / "target" / f"{split}.npz")["logits"], a
+        )
+    assert (same / "results.csv").read_bytes() == (uint8 / "results.csv").read_bytes()
+    assert (same / "model_metrics.csv").read_bytes() == (uint8 / "model_metrics.csv").read_bytes()
+    # floats off the 8-bit grid reach the model as they are, perturbed sets included: its
+    # logits applied directly
+    rng = np.random.default_rng(0)
+    units = {}
+    for k, d in parts.items():
+        jitter = rng.uniform(-0.45, 0.45, d["images"].shape) / 255
+        units[k] = np.clip(d["images"] / 255 + jitter, 0, 1).astype(np.float32)
+        np.savez(tmp_path / f"{k}_off.npz", images=units[k], labels=d["labels"])
+    off_files = {k: tmp_path / f"{k}_off.npz" for k in parts}
+    off = _audit(trained, tmp_path / "off", off_files, "--set", "eval.sets=[original,scaled]")
+    scaled = load_npz(off / "outputs" / "base" / "target" / "scaled.npz")["logits"]
+    want = _model_logits(trained, units["nonmembers"], scale=255.0)  # eval.scale_factor
+    np.testing.assert_allclose(scaled, want, rtol=1e-4)
+    for k, split in (("members", "train"), ("nonmembers", "test")):
+        want = _model_logits(trained, units[k])
+        got = load_npz(off / "outputs" / "base" / "target" / f"{split}.npz")["logits"]
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        # rounded to 8 bits, the inputs would have moved the logits well beyond that
+        rounded = _model_logits(trained, np.round(units[k] * 255).astype(np.float32) / 255)
+        assert np.abs(rounded - want).max() > 1e-3
+        # accuracy counted from those logits
+        acc = (want.argmax(1) == parts[k]["labels"]).mean()
+        assert _metrics(off)[(split, "accuracy")] == pytest.approx(acc, abs=1e-12)
+
+
+def test_unlabelled_images_take_the_predicted_class(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # members and non-members without labels against the same images labelled with the
+    # model's predicted class (computed here from the state dict)
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    sets = ["--set", "eval.sets=[original,scaled]"]
+    runs = {}
+    for kind in ("unlabelled", "predicted"):
+        data = {}
+        for part in ("members", "nonmembers"):
+            images = load_npz(trained / "out" / f"{part}.npz")["images"]
+            predicted = _model_logits(trained, images.astype(np.float32) / 255).argmax(1)
+            extra = {"labels": predicted} if kind == "predicted" else {}
+            data[part] = tmp_path / f"{part}_{kind}.npz"
+            np.savez(data[part], images=images, **extra)
+        runs[kind] = _audit(trained, tmp_path / kind, data, *sets)
+    # the attacks took the same labels, the scaled copies their source's: the same rows
+    want = (runs["predicted"] / "results.csv").read_bytes()
+    assert (runs["unlabelled"] / "results.csv").read_bytes() == want
+    # the model metrics that need true labels are left out, the others agree
+    unlabelled, predicted = _metrics(runs["unlabelled"]), _metrics(runs["predicted"])
+    assert ("train", "accuracy") not in unlabelled and predicted[("train", "accuracy")] == 1.0
+    assert unlabelled and all(predicted[k] == v for k, v in unlabelled.items())
 
 
 def _seed(trained: Path) -> int:

@@ -28,6 +28,12 @@ def test_console() -> None:
     assert to_text(_table(missing="no shadow")).splitlines()[-1] == (
         "noise          no shadow      n/r"
     )
+    # no rows (an audit whose samples have no labels has no accuracy): the header alone
+    empty = Table("t", "T", [], ["train", "test"], {}, "variant/role")
+    assert to_text(empty).splitlines() == [
+        "variant/role    train     test",
+        "------------------------------",
+    ]
 
 
 def test_markdown_and_csv() -> None:

@@ -1,9 +1,12 @@
 """Data a user brings: image arrays, labelled folders, index files, files of model outputs.
 
 Everything returns the same types as the registry sources (an :class:`ImageSet` of
-uint8 pixels, or arrays of logits), so the evaluation sets, the perturbations and
-the audit treat it like any other data. Every problem with a file is a
-:class:`~mistrust.errors.DataError` whose message names the file and the fix.
+uint8 pixels, or float32 pixels in [0, 1] where the user's arrays are float, or arrays
+of logits), so the evaluation sets, the perturbations and the audit treat it like any
+other data. Labels are optional, but a file that gives them gives a class index for
+every sample: -1 is how a missing label is held in memory, never a label a file may
+hold. Every problem with a file is a :class:`~mistrust.errors.DataError` whose message
+names the file and the fix.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from mistrust.data.images import ImageSet
 from mistrust.errors import DataError
 
 __all__ = [
+    "LABEL_HEADERS",
     "OUTPUT_KINDS",
     "content_hashes",
     "load_dataset_subset",
@@ -30,6 +34,10 @@ __all__ = [
 
 #: what a file of model outputs holds: ``logits`` or ``probs`` (probabilities, rows sum to 1)
 OUTPUT_KINDS = ("logits", "probs")
+
+#: headers that name the label column of a ``.csv`` of outputs (compared in lower case);
+#: every other column is a class
+LABEL_HEADERS = ("label", "labels")
 
 
 def _existing(path: Path | str, what: str) -> Path:
@@ -50,6 +58,8 @@ def _npz(path: Path, what: str) -> dict[str, np.ndarray]:
 
 
 def _labels(raw: np.ndarray | None, n: int, path: Path) -> torch.Tensor:
+    """``(n,)`` int64 class indices; all -1 when the file gives none (the attacks then
+    take the predicted class)."""
     if raw is None:
         return torch.full((n,), -1, dtype=torch.long)
     if raw.shape != (n,) or not np.issubdtype(raw.dtype, np.integer):
@@ -57,15 +67,27 @@ def _labels(raw: np.ndarray | None, n: int, path: Path) -> torch.Tensor:
             f"{path}: 'labels' must be integers of shape ({n},), got {raw.dtype} {raw.shape}; "
             "one class index per image"
         )
+    _no_negative(raw, path)
     return torch.from_numpy(raw.astype(np.int64))
+
+
+def _no_negative(labels: np.ndarray, path: Path | str) -> None:
+    # a -1 would be read as "no label" and silently replaced by the predicted class
+    if len(labels) and labels.min() < 0:
+        row = int(np.argmax(labels < 0))
+        raise DataError(
+            f"{path}: a label is {int(labels[row])} (sample {row}); labels are class indices "
+            "0, 1, ...; give a label for every sample or leave the labels out"
+        )
 
 
 def load_image_arrays(path: Path | str, *, name: str = "") -> ImageSet:
     """Images from an ``.npz`` holding ``images`` and optionally ``labels (N,)``.
 
     ``images``: uint8 (or float in [0, 1]) ``(N, H, W)``, ``(N, H, W, C)`` or
-    ``(N, C, H, W)`` with ``C`` 1 or 3. Without ``labels`` every label is -1 (no
-    class applies: the attacks use the predicted class).
+    ``(N, C, H, W)`` with ``C`` 1 or 3. Float pixels are kept as float32, not rounded to
+    8 bits. Without ``labels`` every label is -1 (no class applies: the attacks use the
+    predicted class).
     """
     path = _existing(path, "image arrays")
     data = _npz(path, "image arrays")
@@ -87,7 +109,7 @@ def load_image_arrays(path: Path | str, *, name: str = "") -> ImageSet:
     if np.issubdtype(x.dtype, np.floating):
         if not (np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0):
             raise DataError(f"{path}: float 'images' must lie in [0, 1]; or save uint8 pixels")
-        x = np.round(x * 255.0).astype(np.uint8)
+        x = x.astype(np.float32)  # the model's precision; no other change
     elif x.dtype != np.uint8:
         raise DataError(f"{path}: 'images' must be uint8 or float in [0, 1], got {x.dtype}")
     images = torch.from_numpy(np.ascontiguousarray(x))
@@ -102,13 +124,19 @@ def _label_file(path: Path) -> dict[str, int]:
             if not row or not "".join(row).strip():
                 continue
             try:
-                out[row[0].strip()] = int(row[1])
+                label = int(row[1])
             except (IndexError, ValueError):
                 if i == 0:
                     continue  # a header
                 raise DataError(
                     f"{path}, line {i + 1}: expected 'file,label' with an integer label, got {row}"
                 ) from None
+            if label < 0:
+                raise DataError(
+                    f"{path}, line {i + 1}: the label is {label}; labels are class indices "
+                    "0, 1, ...; give every image its class or leave the labels file out"
+                )
+            out[row[0].strip()] = label
     return out
 
 
@@ -192,10 +220,21 @@ def load_dataset_subset(
 
 
 def content_hashes(images: torch.Tensor) -> list[str]:
-    """SHA-256 of each uint8 image ``(N, C, H, W)`` (shape included): equal images, equal hash."""
+    """SHA-256 of each image ``(N, C, H, W)`` (shape included): equal images, equal hash.
+
+    Float images in [0, 1] that lie on the 8-bit grid (``x = k / 255`` in float32) hash
+    as those uint8 pixels, so a set saved as uint8 and the same set as float still match.
+    """
     x = images.contiguous().numpy()
     shape = repr(x.shape[1:]).encode()
-    return [hashlib.sha256(shape + row.tobytes()).hexdigest() for row in x]
+    if x.dtype == np.uint8:
+        return [hashlib.sha256(shape + row.tobytes()).hexdigest() for row in x]
+    as8 = np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+    on_grid = (as8.astype(np.float32) / np.float32(255.0) == x).reshape(len(x), -1).all(1)
+    return [
+        hashlib.sha256(shape + (q.tobytes() if grid else b"float32" + row.tobytes())).hexdigest()
+        for row, q, grid in zip(x, as8, on_grid, strict=True)
+    ]
 
 
 def read_outputs_file(path: Path | str, *, kind: str = "logits") -> tuple[np.ndarray, np.ndarray]:
@@ -203,9 +242,10 @@ def read_outputs_file(path: Path | str, *, kind: str = "logits") -> tuple[np.nda
     (-1 where the file gives none).
 
     ``.npz``: an array ``logits`` or ``probs`` ``(N, C)``, optionally ``labels (N,)``.
-    ``.csv``: a header line, a column ``label`` (optional) and one column per class,
-    holding ``kind`` (``logits`` or ``probs``). Probabilities become log-probabilities,
-    which every attack reads as logits.
+    ``.csv``: a header line, a label column (optional; its header is one of
+    :data:`LABEL_HEADERS`, in any case) and one column per class, holding ``kind``
+    (``logits`` or ``probs``). Probabilities become log-probabilities, which every
+    attack reads as logits.
     """
     from mistrust.attacks.signals import probs_to_logits
 
@@ -260,10 +300,16 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise DataError(f"{path}: every value after the header must be a number") from None
     if table.ndim != 2 or table.shape[1] != len(header):
         raise DataError(f"{path}: every line must have {len(header)} values, as the header")
-    if "label" not in header:
+    found = [j for j, h in enumerate(header) if h.lower() in LABEL_HEADERS]
+    if not found:
         return table, None
-    j = header.index("label")
+    if len(found) > 1:
+        raise DataError(
+            f"{path}: {len(found)} label columns ({', '.join(header[j] for j in found)}); keep one"
+        )
+    j = found[0]
     labels = table[:, j]
     if not np.array_equal(labels, np.round(labels)):
-        raise DataError(f"{path}: the 'label' column must hold integers")
+        raise DataError(f"{path}: the {header[j]!r} column must hold integers")
+    _no_negative(labels, path)
     return np.delete(table, j, axis=1), labels.astype(np.int64)

@@ -1,8 +1,10 @@
 """In-memory image sets and the evaluation transform.
 
-An ``ImageSet`` keeps raw ``uint8`` pixels ``(N, C, H, W)``; a model sees them
-only through ``Preprocess``, which resizes, matches channels and normalises
-with the *target* dataset's statistics, all as batched tensor operations.
+An ``ImageSet`` keeps raw pixels ``(N, C, H, W)``: ``uint8`` (every dataset, folder
+and generated set) or ``float32`` in [0, 1] (a user's float arrays, kept as given so
+that the model sees them unrounded). A model sees them only through ``Preprocess``,
+which resizes, matches channels and normalises with the *target* dataset's
+statistics, all as batched tensor operations.
 """
 
 from __future__ import annotations
@@ -12,10 +14,22 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+#: the pixel types an ``ImageSet`` holds: 8-bit pixels, or floats in [0, 1]
+PIXEL_DTYPES = (torch.uint8, torch.float32)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """``images`` as 8-bit pixels: uint8 as they are, floats in [0, 1] rounded. Only for
+    what needs 8-bit pixels (the GAN's training images), never for a model's input."""
+    if images.dtype == torch.uint8:
+        return images
+    return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
 
 @dataclass
 class ImageSet:
-    """images: ``(N, C, H, W)`` uint8; labels: ``(N,)`` int64 (-1 when unknown)."""
+    """images: ``(N, C, H, W)`` uint8, or float32 in [0, 1]; labels: ``(N,)`` int64 (-1
+    when unknown)."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -23,9 +37,9 @@ class ImageSet:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+        if self.images.dtype not in PIXEL_DTYPES or self.images.ndim != 4:
             raise ValueError(
-                f"{self.name or 'image set'}: images must be uint8 (N, C, H, W), "
+                f"{self.name or 'image set'}: images must be uint8 or float32 (N, C, H, W), "
                 f"got {self.images.dtype} {tuple(self.images.shape)}"
             )
         if len(self.labels) != len(self.images):
@@ -43,7 +57,8 @@ class ImageSet:
 
 @dataclass(frozen=True)
 class Preprocess:
-    """The target's evaluation transform: uint8 ``(N, C, H, W)`` -> float ``(N, c, s, s)``."""
+    """The target's evaluation transform: pixels ``(N, C, H, W)`` (uint8, or float in
+    [0, 1]) -> float ``(N, c, s, s)``."""
 
     channels: int
     size: int
@@ -51,8 +66,9 @@ class Preprocess:
     std: tuple[float, ...]
 
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
-        """Resize and match channels; pixels in [0, 1], not normalised."""
-        x = images.float().div(255.0)
+        """Resize and match channels; pixels in [0, 1], not normalised. Float pixels are
+        already in [0, 1]: taken as they are (a copy), never rounded to 8 bits."""
+        x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float().clone()
         if x.shape[1] != self.channels:
             if x.shape[1] == 1:
                 x = x.expand(-1, self.channels, -1, -1)

@@ -35,9 +35,10 @@ def _plain(t: Table, x: Cell | None, absent: str) -> str:
 
 # -- console -------------------------------------------------------------------------
 def to_text(t: Table, *, min_width: int = 7) -> str:
-    """Fixed-width columns for the console, a rule under the header."""
+    """Fixed-width columns for the console, a rule under the header; a table without rows
+    (e.g. accuracy, where no sample has a label) is the header and the rule alone."""
     text = {(r, c): _plain(t, t.cells.get((r, c)), "-") for r in t.rows for c in t.cols}
-    w0 = max(len(t.corner), *(len(r) for r in t.rows))
+    w0 = max([len(t.corner), *(len(r) for r in t.rows)])
     widths = [max(min_width, len(c), *(len(text[(r, c)]) for r in t.rows)) for c in t.cols]
     head = (
         t.corner.ljust(w0)
