@@ -59,7 +59,8 @@ def _npz(path: Path, what: str) -> dict[str, np.ndarray]:
 
 def _labels(raw: np.ndarray | None, n: int, path: Path) -> torch.Tensor:
     """``(n,)`` int64 class indices; all -1 when the file gives none (the attacks then
-    take the predicted class)."""
+    take the predicted class). Labels that are all -1 are none: that is how mistrust's own
+    output files (``RUN/outputs/...``) mark an unlabelled set."""
     if raw is None:
         return torch.full((n,), -1, dtype=torch.long)
     if raw.shape != (n,) or not np.issubdtype(raw.dtype, np.integer):
@@ -67,7 +68,8 @@ def _labels(raw: np.ndarray | None, n: int, path: Path) -> torch.Tensor:
             f"{path}: 'labels' must be integers of shape ({n},), got {raw.dtype} {raw.shape}; "
             "one class index per image"
         )
-    _no_negative(raw, path)
+    if not (raw == -1).all():
+        _no_negative(raw, path)
     return torch.from_numpy(raw.astype(np.int64))
 
 
