@@ -78,7 +78,8 @@ def _flag(cell: Mapping[str, float] | None, key: str) -> bool:
 
 
 def _p(cell: Mapping[str, float], family: int) -> str:
-    p = f"p {cell['p_leakage_holm']:.3f}"
+    x = cell["p_leakage_holm"]
+    p = f"p {x:.3f}" if x >= 1e-3 else "p < 1e-3"  # 0.000 would read as certainty
     return p if family <= 1 else f"{p}, Holm-adjusted over {family} attacks"
 
 
