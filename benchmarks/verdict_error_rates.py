@@ -74,6 +74,7 @@ def _outcome(rows: list[MetricRow]) -> dict[str, tuple[str, str]]:
         out[attack] = (v.label, v.reason)
         cell = {k[3]: x for k, x in values.items() if k[1:3] == (attack, ORIGINAL)}
         out[attack + "/old"] = (_old_label(cell), "")
+        out["baseline"] = ("above chance" if cell["baseline_auroc_ci_low"] > 0.5 else "", "")
     return out
 
 
@@ -129,10 +130,12 @@ def report(effect: float, results: list[dict], attacks: list[str]) -> list[str]:
             any(o[a][1].startswith("distribution shift not ruled out") for a in attacks)
             for o in outs
         )
+        baseline = sum(o["baseline"][0] == "above chance" for o in outs)
         worst = max(sum(o[a][0] == "leakage shown" for o in outs) for a in attacks)
         not_shown = [sum(o[a][0] == "not shown" for o in outs) for a in attacks]
         lines.append(
-            f"| {effect:g} | {split} | {n} | {_share(any_new, n)} | {_share(any_old, n)} | "
+            f"| {effect:g} | {split} | {n} | {_share(baseline, n)} | {_share(any_new, n)} | "
+            f"{_share(any_old, n)} | "
             f"{_share(worst, n)} | {_share(shift_new, n)} | {_share(shift_old, n)} | "
             f"{_share(open_new, n)} | "
             f"{min(not_shown) / n:.1%} to {max(not_shown) / n:.1%} |"
@@ -151,11 +154,12 @@ def main() -> None:
     args = ap.parse_args()
     attacks = list(SCORE_BASED_ATTACKS)
     print(
-        "| effect | original | audits | any attack leakage shown | same, rules before Holm "
+        "| effect | original | audits | baseline interval above 0.5 "
+        "| any attack leakage shown | same, rules before Holm "
         "| most-often-shown attack | blamed on shift | same, rules before Holm "
         "| inconclusive: shift not ruled out | not shown, per attack |"
     )
-    print("|" + "---|" * 10)
+    print("|" + "---|" * 11)
     t0 = time.perf_counter()
     with get_context("fork").Pool(args.jobs) as pool:
         for effect in args.effects:
