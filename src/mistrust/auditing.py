@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from mistrust.attacks import SCORE_BASED_ATTACKS, create_attack
 from mistrust.attacks._checks import check_logits, check_membership
 from mistrust.attacks.signals import max_score
 from mistrust.checks import blind_scores, pixel_features
-from mistrust.checks.rows import check_rows
+from mistrust.checks.rows import add_verdicts, check_rows
 from mistrust.errors import InputError
 from mistrust.io import atomic_savez, atomic_write_text
 from mistrust.metrics import attack_metrics
@@ -218,6 +218,7 @@ def audit(
     aupr: str = "average-precision",
     baseline_scores: Mapping[str, np.ndarray] | None = None,
     inputs: Mapping[str, Any] | None = None,
+    iid_sets: Collection[str] = (),
 ) -> AuditResult:
     """Fit each attack on the shadow model's outputs and audit the target's on every set.
 
@@ -265,13 +266,19 @@ def audit(
             ``"target"`` (the target's rows) and any eval set by name; the blind baseline
             is then fitted here (cross-fitted, seeded by ``seed``). Without either, the
             verdicts say that the baseline was not run.
+        iid_sets: the sets (``original`` and / or eval sets) whose non-members were drawn
+            with the target's members from one pool by a seeded random split, e.g. your
+            own ``train_test_split`` of one dataset. Their inputs can differ only by chance,
+            so the verdicts never blame distribution shift there (docs/CHECKS.md). Leave
+            a set out when its members and non-members came from different sources.
 
     Every audit also runs the trust checks of :mod:`mistrust.checks` (docs/CHECKS.md):
     per attack and set the AUROC's interval, TPR at low FPR with intervals where the
     non-members resolve it, degenerate-attack flags, the blind baseline's AUROC beside
     the attack's, on the in-distribution set (``original``) the null test, the polarity
-    flag and the epsilon lower bound, and a ``verdict`` per set. They follow each
-    attack's ``operating_score`` row.
+    flag and the epsilon lower bound, and a ``verdict`` per set. The checks follow each
+    attack's ``operating_score`` row; the verdicts, decided for all the attacks on a set
+    together (Holm's adjustment of their p-values), come last.
 
     Returns:
         An :class:`AuditResult`. Scores: higher = more likely member, for every attack.
@@ -304,6 +311,9 @@ def audit(
         for ds, (lg, _) in sets.items()
     }
     blind = _baseline(baseline_scores, inputs, truth, t_member, original, seed=seed)
+    unknown = sorted(set(iid_sets) - set(sets))
+    if unknown:
+        raise InputError(f"iid_sets names {unknown}, which are not evaluation sets")
 
     result = AuditResult()
     for name in attacks:
@@ -348,9 +358,10 @@ def audit(
             for ds, s in result.scores[name].items()
         }
         result.rows += check_rows(
-            variant, name, scored, seed=seed, baseline=blind, in_distribution=ind
+            variant, name, scored, seed=seed, baseline=blind, in_distribution=ind, iid_sets=iid_sets
         )
         log.debug("%s: audited %d sets", name, len(sets))
+    result.rows = add_verdicts(result.rows, in_distribution=ind)
     return result
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,7 @@ def evaluate_attacks(
     *,
     seed: int,
     baseline: Mapping[str, np.ndarray] | None = None,
+    iid_sets: Collection[str] = (),
 ) -> tuple[list[MetricRow], dict[str, dict[str, np.ndarray]]]:
     """Fit every attack on the shadow outputs, apply to the target paired with each set
     (:func:`mistrust.auditing.audit`), and write ``scores_dir/<attack>/<set>.npz``.
@@ -59,7 +60,8 @@ def evaluate_attacks(
     ``shadow=None``: no shadow model (threshold-free metrics only, see ``audit``).
 
     ``baseline``: the blind baseline's scores per set (:func:`mistrust.blind.run_baseline`)
-    for the trust checks; None: the verdicts say it was not run.
+    for the trust checks; None: the verdicts say it was not run. ``iid_sets``: the sets
+    split i.i.d. from the members by construction (:func:`mistrust.auditing.audit`).
 
     Returns tidy rows ``(variant, attack, dataset, metric, value)`` and the
     per-sample target scores ``{attack: {dataset: score}}``.
@@ -80,6 +82,7 @@ def evaluate_attacks(
         salem_score=acfg.salem_score,
         aupr=acfg.aupr,
         baseline_scores=baseline,
+        iid_sets=iid_sets,
     )
     result.save_scores(scores_dir)
     scores = {a: {ds: s.score for ds, s in per_set.items()} for a, per_set in result.scores.items()}

@@ -37,7 +37,7 @@ from mistrust.results import RunResult, write_results
 from mistrust.rows import MetricRow
 from mistrust.run_paths import RunPaths
 from mistrust.study_attacks import score_study
-from mistrust.study_data import evalset_context, load_data
+from mistrust.study_data import evalset_context, iid_sets, load_data
 from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
 from mistrust.training import OPTIMIZER_IMPORTS
 from mistrust.variants import BASE, get_variant
@@ -231,6 +231,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     scored = score_study(cfg, paths, data, sets, variants, timer, device)
     attack_rows, model_rows, blind = scored.attack_rows, scored.model_rows, scored.blind
     if cfg.reference.attacks:
+        from mistrust.checks.rows import add_verdicts
         from mistrust.reference import reference_attack_rows
 
         r = cfg.reference
@@ -244,7 +245,8 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
                 device=device,
                 progress=progress,
             )
-            attack_rows += _reference_checks(cfg, paths, blind)
+            # the reference attacks join the score attacks' Holm family: decided again
+            attack_rows = add_verdicts(attack_rows + _reference_checks(cfg, paths, blind))
     with timer.stage("gallery", say="false-positive galleries"):
         _galleries(cfg, paths, sets, scored.target_scores)
     with timer.stage("per-sample"):
@@ -286,7 +288,9 @@ def _reference_checks(
         for name in cfg.eval.sets:
             f = load_npz(paths.scores(BASE, attack, name))
             scored[name] = (f["score"], f["is_member"], f["predicted"])
-        rows += check_rows("base", attack, scored, seed=cfg.seed, baseline=blind)
+        rows += check_rows(
+            "base", attack, scored, seed=cfg.seed, baseline=blind, iid_sets=iid_sets(cfg)
+        )
     return rows
 
 

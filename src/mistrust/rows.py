@@ -61,24 +61,27 @@ class ModelSeedRow(NamedTuple):
 
 class Values(dict):
     """Tidy values ``{(variant, attack or role, dataset, metric): value}`` that also answer,
-    without a scan of every value, for one cell (:meth:`cell`) or one metric across sets
-    (:meth:`across_sets`): the verdicts and tables ask that for every attack and set."""
+    without a scan of every value, for one cell (:meth:`cell`), one metric across sets
+    (:meth:`across_sets`) or across attacks (:meth:`attacks_with`): the verdicts and
+    tables ask that for every attack and set."""
 
-    _index: tuple[int, dict, dict] | None = None
+    _index: tuple[int, dict, dict, dict] | None = None
 
     def __setitem__(self, key: tuple[str, str, str, str], value: float) -> None:
         self._index = None  # a replaced value; added ones also change the length below
         super().__setitem__(key, value)
 
-    def _indexed(self) -> tuple[dict, dict]:
+    def _indexed(self) -> tuple[dict, dict, dict]:
         if self._index is None or self._index[0] != len(self):
             cells: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
             metric: dict[tuple[str, str, str], list[tuple[str, float]]] = defaultdict(list)
+            attacks: dict[tuple[str, str, str], list[str]] = defaultdict(list)
             for (v, a, d, m), x in self.items():
                 cells[(v, a, d)][m] = x
                 metric[(v, a, m)].append((d, x))
-            self._index = (len(self), cells, metric)
-        return self._index[1], self._index[2]
+                attacks[(v, d, m)].append(a)
+            self._index = (len(self), cells, metric, attacks)
+        return self._index[1], self._index[2], self._index[3]
 
     def cell(self, variant: str, attack: str, dataset: str) -> dict[str, float]:
         """Every metric of one (variant, attack, set), in row order."""
@@ -87,3 +90,8 @@ class Values(dict):
     def across_sets(self, variant: str, attack: str, metric: str) -> list[tuple[str, float]]:
         """``(set, value)`` of one metric of one (variant, attack), in row order."""
         return list(self._indexed()[1].get((variant, attack, metric), []))
+
+    def attacks_with(self, variant: str, dataset: str, metric: str) -> list[str]:
+        """The attacks (or roles) of one variant with a value of ``metric`` on ``dataset``,
+        in row order."""
+        return list(self._indexed()[2].get((variant, dataset, metric), []))

@@ -29,6 +29,7 @@ from mistrust.outputs import Outputs
 from mistrust.posthoc import start_posthoc
 from mistrust.rows import MetricRow, ModelRow
 from mistrust.run_paths import RunPaths
+from mistrust.study_data import iid_sets
 from mistrust.variants import Variant
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def attack_variant(
         paths.variant_scores(variant),
         seed=cfg.seed,
         baseline=blind,
+        iid_sets=iid_sets(cfg),
     )
     model_rows = [r for role in ROLES for r in model_metrics(variant, role, per_role[role])]
     return rows, scores, model_rows

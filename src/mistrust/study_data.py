@@ -20,7 +20,7 @@ from mistrust.data.sources import get_source, load_source
 from mistrust.data.splits import make_splits
 from mistrust.variants import sets_needed
 
-__all__ = ["build_evalsets", "evalset_context", "gan_training_images", "load_data"]
+__all__ = ["build_evalsets", "evalset_context", "gan_training_images", "iid_sets", "load_data"]
 
 
 def load_data(cfg: Config) -> Data:
@@ -59,6 +59,16 @@ def load_data(cfg: Config) -> Data:
         num_classes = len(kept)
     pre = Preprocess(spec.channels, size, spec.mean, spec.std)
     return Data(train, test, held_out, pre, num_classes, splits)
+
+
+def iid_sets(cfg: Config) -> tuple[str, ...]:
+    """The evaluation sets whose non-members are i.i.d. with the target's members by
+    construction: ``original`` where both pools are mistrust's seeded split of one pool
+    (:attr:`~mistrust.data.sources.SourceSpec.one_pool`, or stand-in images, drawn from
+    one generator); the verdicts never blame distribution shift there (docs/CHECKS.md).
+    A published train / test split (Fashion-MNIST, CIFAR-10) is not vouched for."""
+    one_pool = cfg.data.stand_in or get_source(cfg.data.dataset).one_pool
+    return ("original",) if one_pool and "original" in cfg.eval.sets else ()
 
 
 def gan_training_images(data: Data, n: int, *, seed: int) -> ImageSet:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import defaultdict
 
 import numpy as np
 import pytest
@@ -45,6 +46,22 @@ def test_every_attack_and_set_has_its_checks_and_a_verdict(pipeline, res) -> Non
         assert res[(v, a, d, "verdict")] in (1.0, 0.0, -1.0)
         assert all(((v, a, d, k) in res) == (d == "original") for k in IN_DISTRIBUTION_KEYS)
     assert {d for _, _, d in pairs} == set(SETS)
+
+
+def test_verdicts_adjust_the_p_values_of_every_attack_on_a_set(res) -> None:
+    # Holm by hand per (variant, set); the reference attacks join the base variant's family
+    families: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for (v, a, d, m), x in res.items():
+        if m == "p_leakage":
+            families[(v, d)][a] = x
+    assert {"lira-online", "loss"} <= set(families[("base", "original")])
+    for (v, d), p in families.items():
+        running = 0.0
+        for j, a in enumerate(sorted(p, key=p.get)):
+            running = max(running, min(1.0, (len(p) - j) * p[a]))
+            assert res[(v, a, d, "p_leakage_holm")] == pytest.approx(running)
+            # digits: mistrust's own split of one pool, so "original" is i.i.d.
+            assert res[(v, a, d, "iid_split")] == float(d == "original")
 
 
 def test_blind_baseline_saw_members_then_the_sets_images(pipeline, data, res) -> None:

@@ -16,6 +16,7 @@ from mistrust.checks.measure import (
     set_checks,
 )
 from mistrust.checks.verdict import (
+    FAMILY_ALPHA,
     INCONCLUSIVE,
     LEAKAGE_SHOWN,
     NOT_SHOWN,
@@ -27,6 +28,7 @@ from mistrust.checks.verdict import (
 
 __all__ = [
     "BASELINE_KEYS",
+    "FAMILY_ALPHA",
     "INCONCLUSIVE",
     "IN_DISTRIBUTION_KEYS",
     "LEAKAGE_SHOWN",

@@ -13,7 +13,9 @@ import numpy as np
 
 from mistrust.checks.stats import (
     auroc_difference_interval,
+    auroc_difference_p_value,
     auroc_interval,
+    auroc_p_value,
     constant_decisions,
     epsilon_lower_bound,
     min_resolvable_fpr,
@@ -52,6 +54,8 @@ SET_CHECK_KEYS: tuple[str, ...] = (
     "tied_fraction",
     "flag_ties",
     "flag_constant",
+    "iid_split",
+    "p_leakage",
 )
 BASELINE_KEYS: tuple[str, ...] = (
     "baseline_auroc",
@@ -79,6 +83,7 @@ def set_checks(
     *,
     seed: int,
     baseline: np.ndarray | None = None,
+    iid: bool = False,
 ) -> dict[str, float]:
     """Checks of one attack's scores and decisions on one set of members and non-members.
 
@@ -88,12 +93,19 @@ def set_checks(
         seed: the bootstrap's seed.
         baseline: ``(N,)`` the blind baseline's scores of the same samples, or None
             (not run: the :data:`BASELINE_KEYS` are left out).
+        iid: the members and these non-members were drawn from one pool by a seeded
+            random split, so their inputs cannot differ but by chance (``iid_split``).
 
     Returns:
         ``{key: float}`` for :data:`SET_CHECK_KEYS` (then :data:`BASELINE_KEYS`): the
         AUROC's DeLong 95 % interval; the lowest resolvable FPR and bootstrap intervals
         of TPR at 0.1 % and 1 % FPR (nan where not resolvable); the largest share of
-        tied scores and ``flag_ties``; ``flag_constant`` (every decision the same).
+        tied scores and ``flag_ties``; ``flag_constant`` (every decision the same);
+        ``iid_split`` (1.0 or 0.0, ``iid``) and ``p_leakage``, the one-sided p-value of the
+        leakage claim: AUROC above 0.5 and, where the baseline ran on a split not i.i.d.
+        by construction, above the baseline's AUROC too (the larger of the two p-values:
+        both must hold). On an i.i.d. split the baseline carries no membership
+        information, so comparing against it would only add its noise.
     """
     s, m = check_scores(score, is_member)
     _, low, high = auroc_interval(s, m)
@@ -112,7 +124,9 @@ def set_checks(
         "flag_ties": float(ties > TIE_LIMIT),
         # no decisions without a shadow model's threshold: nothing to be constant
         "flag_constant": math.nan if predicted is None else float(constant_decisions(predicted)),
+        "iid_split": float(iid),
     }
+    p_leakage = auroc_p_value(s, m)
     if baseline is not None:
         b = np.asarray(baseline, dtype=np.float64)
         if b.shape != s.shape:
@@ -128,6 +142,9 @@ def set_checks(
             "auroc_minus_baseline_ci_low": d_low,
             "auroc_minus_baseline_ci_high": d_high,
         }
+        if not iid:
+            p_leakage = max(p_leakage, auroc_difference_p_value(s, b, m))
+    out["p_leakage"] = p_leakage
     return {k: float(v) for k, v in out.items()}
 
 

@@ -1,29 +1,30 @@
-"""Every check and verdict of one attack, as tidy rows of ``results.csv``."""
+"""Every check and verdict of an audit, as tidy rows of ``results.csv``.
+
+:func:`check_rows` gives the checks of one attack on every set; :func:`add_verdicts` then
+adjusts the leakage p-values of all the attacks on each set together (Holm) and adds a
+verdict per attack and set. The verdict of one attack depends on the other attacks it
+was audited with, so it is decided once they all have their checks.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
 from mistrust.checks.measure import in_distribution_checks, set_checks
+from mistrust.checks.stats import holm
 from mistrust.checks.verdict import Verdict, verdict
-from mistrust.metrics.rates import auroc
 from mistrust.rows import MetricRow, Values
 
-__all__ = ["check_rows", "verdict_of_rows"]
+__all__ = ["VERDICT_KEYS", "add_verdicts", "check_rows", "verdict_of_rows"]
 
 #: ``(score (N,), is_member (N,) bool, predicted (N,) bool)`` of one attack on one set;
 #: ``predicted`` None where the attack made no decisions (audited without a shadow model)
 Scored = tuple[np.ndarray, np.ndarray, np.ndarray | None]
-
-
-def _rates(is_member: np.ndarray, predicted: np.ndarray | None) -> dict[str, float]:
-    if predicted is None:
-        return {"tpr": math.nan, "fpr": math.nan}
-    m, p = np.asarray(is_member, bool), np.asarray(predicted, bool)
-    return {"tpr": float(p[m].mean()), "fpr": float(p[~m].mean())}
+#: the rows :func:`add_verdicts` adds per attack and set
+VERDICT_KEYS: tuple[str, ...] = ("p_leakage_holm", "verdict")
 
 
 def check_rows(
@@ -34,8 +35,9 @@ def check_rows(
     seed: int,
     baseline: Mapping[str, np.ndarray] | None = None,
     in_distribution: str | None = "original",
+    iid_sets: Collection[str] = (),
 ) -> list[MetricRow]:
-    """The checks of ``attack`` on every set, then its verdict per set.
+    """The checks of ``attack`` on every set (no verdict: :func:`add_verdicts`).
 
     Args:
         variant, attack: the first two columns of every row.
@@ -45,32 +47,55 @@ def check_rows(
             (sets without one get no ``baseline_*`` rows).
         in_distribution: the set of in-distribution non-members (null test, polarity,
             epsilon lower bound), or None / a name not in ``scored``: none.
+        iid_sets: the sets whose non-members were drawn from one pool with the members
+            by a seeded random split (``iid_split`` 1.0): no distribution shift there.
 
     Returns:
         A :class:`~mistrust.rows.MetricRow` per set and value: the
         :data:`~mistrust.checks.SET_CHECK_KEYS` (and :data:`~mistrust.checks.BASELINE_KEYS`),
-        the :data:`~mistrust.checks.IN_DISTRIBUTION_KEYS` on the in-distribution set, and
-        ``verdict`` (:data:`~mistrust.checks.VERDICT_CODES`).
+        and the :data:`~mistrust.checks.IN_DISTRIBUTION_KEYS` on the in-distribution set.
     """
-    cells: dict[str, dict[str, float]] = {}
+    rows: list[MetricRow] = []
     for name, (score, is_member, predicted) in scored.items():
         b = None if baseline is None else baseline.get(name)
-        cells[name] = set_checks(score, is_member, predicted, seed=seed, baseline=b)
-    ind = in_distribution if in_distribution in scored else None
-    if ind is not None:
-        cells[ind] |= in_distribution_checks(*scored[ind], seed=seed)
-    rows: list[MetricRow] = []
-    for name, cell in cells.items():
+        iid = name in iid_sets
+        cell = set_checks(score, is_member, predicted, seed=seed, baseline=b, iid=iid)
+        if name == in_distribution:
+            cell |= in_distribution_checks(score, is_member, predicted, seed=seed)
         rows += [MetricRow(variant, attack, name, k, v) for k, v in cell.items()]
-        cell = cell | {"auroc": _auroc_of(scored[name])} | _rates(*scored[name][1:])
-        in_dist = None if ind is None else cells[ind] | {"auroc": _auroc_of(scored[ind])}
-        v = verdict(cell, in_dist, set_name=name, in_distribution=name == ind)
-        rows.append(MetricRow(variant, attack, name, "verdict", v.code))
     return rows
 
 
-def _auroc_of(s: Scored) -> float:
-    return auroc(s[0], s[1])  # the value results.csv holds, so a re-read verdict agrees
+def add_verdicts(
+    rows: Sequence[MetricRow], *, in_distribution: str | None = "original"
+) -> list[MetricRow]:
+    """``rows`` with the :data:`VERDICT_KEYS` of every (variant, attack, set) that has
+    checks, decided afresh (any such rows already there are dropped) and appended.
+
+    The family of the Holm adjustment is every attack of one variant on one set: the
+    chance that any of them is called "leakage shown" when none leaks stays at most
+    :data:`~mistrust.checks.verdict.FAMILY_ALPHA`.
+    """
+    kept = [r for r in rows if r.metric not in VERDICT_KEYS]
+    p: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for r in kept:
+        if r.metric == "p_leakage":
+            p[(r.variant, r.dataset)][r.attack] = r.value
+    adjusted = {
+        (v, a, d): x
+        for (v, d), per_attack in p.items()
+        for a, x in zip(per_attack, holm(list(per_attack.values())), strict=True)
+    }
+    vals = Values({r[:4]: r.value for r in kept})
+    for (v, a, d), x in adjusted.items():
+        vals[(v, a, d, "p_leakage_holm")] = x
+    out = list(kept)
+    for (v, a, d), x in adjusted.items():
+        found = verdict_of_rows(vals, v, a, d, in_distribution=in_distribution)
+        if found is None:
+            continue
+        out += [MetricRow(v, a, d, "p_leakage_holm", x), MetricRow(v, a, d, "verdict", found.code)]
+    return out
 
 
 def verdict_of_rows(
@@ -92,4 +117,7 @@ def verdict_of_rows(
     in_dist = vals.cell(variant, attack, in_distribution) if in_distribution is not None else {}
     if "flag_null" not in in_dist or "auroc" not in in_dist:
         in_dist = None
-    return verdict(cell, in_dist, set_name=name, in_distribution=name == in_distribution)
+    family = len(vals.attacks_with(variant, name, "p_leakage"))
+    return verdict(
+        cell, in_dist, set_name=name, in_distribution=name == in_distribution, family=family
+    )

@@ -12,6 +12,9 @@ bool with both members and non-members, as :mod:`mistrust.metrics.rates` does.
 * :func:`epsilon_lower_bound`: the differential-privacy epsilon an attack's fixed
   operating point certifies (Kairouz et al. 2015's hypothesis-testing bound, with
   Clopper-Pearson counts as in Jagielski et al. 2020 and Nasr et al. 2021).
+* :func:`auroc_p_value`, :func:`auroc_difference_p_value`: the one-sided p-values of the
+  same normal approximations (AUROC above 0.5, and above another score's AUROC), and
+  :func:`holm`: Holm's step-down adjustment of a family of p-values.
 * :func:`null_test`, :func:`tie_fraction`, :func:`constant_decisions`.
 """
 
@@ -29,9 +32,12 @@ from mistrust.metrics.rates import check_scores
 __all__ = [
     "MIN_FALSE_POSITIVES",
     "auroc_difference_interval",
+    "auroc_difference_p_value",
     "auroc_interval",
+    "auroc_p_value",
     "constant_decisions",
     "epsilon_lower_bound",
+    "holm",
     "min_resolvable_fpr",
     "null_test",
     "tie_fraction",
@@ -101,6 +107,64 @@ def auroc_difference_interval(
         return d, -1.0, 1.0
     var = np.var(a10 - b10, ddof=1) / len(a10) + np.var(a01 - b01, ddof=1) / len(a01)
     return (d, *_interval(d, float(var), alpha, -1.0, 1.0))
+
+
+def _upper_p(centre: float, var: float) -> float:
+    """One-sided p-value of ``centre > 0`` under a normal ``N(0, var)``. Zero variance
+    (e.g. perfect separation, where the interval is a point too): 0 above 0, else 1."""
+    if not var > 0.0:
+        return 0.0 if centre > 0.0 else 1.0
+    return float(norm.sf(centre / math.sqrt(var)))
+
+
+def auroc_p_value(score: np.ndarray, is_member: np.ndarray) -> float:
+    """One-sided p-value of "AUROC > 0.5" from DeLong's variance (the variance of
+    :func:`auroc_interval`): ``P(Z >= (AUROC - 0.5) / se)``. 1 with a single member or
+    non-member (no variance estimate)."""
+    s, m = check_scores(score, is_member)
+    v10, v01 = _components(s, m)
+    if len(v10) < 2 or len(v01) < 2:
+        return 1.0
+    var = v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01)
+    return _upper_p(float(v10.mean()) - 0.5, float(var))
+
+
+def auroc_difference_p_value(
+    score_a: np.ndarray, score_b: np.ndarray, is_member: np.ndarray
+) -> float:
+    """One-sided p-value of "AUROC(a) > AUROC(b)" on the same samples, from the paired
+    variance of :func:`auroc_difference_interval`. 1 with a single member or non-member."""
+    sa, m = check_scores(score_a, is_member)
+    sb, _ = check_scores(score_b, m)
+    a10, a01 = _components(sa, m)
+    b10, b01 = _components(sb, m)
+    if len(a10) < 2 or len(a01) < 2:
+        return 1.0
+    var = np.var(a10 - b10, ddof=1) / len(a10) + np.var(a01 - b01, ddof=1) / len(a01)
+    return _upper_p(float(a10.mean() - b10.mean()), float(var))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's adjusted p-values, in the order given (Holm 1979).
+
+    With the ``m`` p-values sorted ascending, ``p~_(i) = max_{j <= i} min(1, (m - j + 1)
+    p_(j))``; rejecting every hypothesis with ``p~ <= alpha`` keeps the chance of any
+    false rejection in the family at most ``alpha``, whatever the dependence between the
+    tests. A nan p-value (a test that was not run) stays nan and does not count in ``m``.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p-values must be 1-D, got shape {p.shape}")
+    out = np.full(len(p), math.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if (p[ok] < 0).any() or (p[ok] > 1).any():
+        raise ValueError("p-values must lie in [0, 1]")
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m, running = len(order), 0.0
+    for j, i in enumerate(order):
+        running = max(running, min(1.0, (m - j) * float(p[i])))
+        out[i] = running
+    return [float(x) for x in out]
 
 
 def min_resolvable_fpr(

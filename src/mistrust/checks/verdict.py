@@ -7,16 +7,18 @@ order (docs/CHECKS.md):
    samples, or the in-distribution AUROC significantly below 0.5 (inverted polarity).
 2. **null test** failed, or not run (no in-distribution non-members) -> inconclusive.
 3. AUROC interval not above 0.5 -> not shown (the attack does no better than chance).
-4. **blind baseline** not run: on the in-distribution set -> leakage shown, and the reason
-   says the baseline was not run; on any other set -> inconclusive (distribution shift
-   not ruled out).
-5. the baseline itself separates the set (its interval above 0.5): the set's inputs
-   differ from the members'. Attack no better than the baseline -> not shown:
-   distribution shift, not membership; attack better -> inconclusive (the model's own
-   response to the shift explains that as well as membership does).
-6. attack AUROC above the baseline's (paired interval of the difference above 0)
-   -> leakage shown.
-7. otherwise -> inconclusive (above chance, not clearly above the baseline).
+4. a split **i.i.d. by construction** (``iid_split``): no distribution shift is possible,
+   so the blind baseline decides nothing; leakage shown when the attack's Holm-adjusted
+   p-value is at most :data:`FAMILY_ALPHA`, else not shown.
+5. **blind baseline** not run: on the in-distribution set as rule 4, and the reason says
+   the baseline was not run; on any other set -> inconclusive (shift not ruled out).
+6. the baseline itself separates the set (its interval above 0.5): the set's inputs
+   differ from the members', so the attack's success there may be that difference ->
+   inconclusive, whether or not the attack beats the baseline.
+7. Holm-adjusted p-value at most :data:`FAMILY_ALPHA` (above chance and above the
+   baseline) -> leakage shown; above the baseline at 95 % alone -> not shown (not at the
+   family-wise level); otherwise -> inconclusive (above chance, not clearly above the
+   baseline).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 __all__ = [
     "INCONCLUSIVE",
     "LEAKAGE_SHOWN",
+    "FAMILY_ALPHA",
     "NOT_SHOWN",
     "VERDICT_CODES",
     "Verdict",
@@ -40,6 +43,9 @@ NOT_SHOWN = "not shown"
 INCONCLUSIVE = "inconclusive"
 #: the ``verdict`` value of ``results.csv``
 VERDICT_CODES = {LEAKAGE_SHOWN: 1.0, NOT_SHOWN: 0.0, INCONCLUSIVE: -1.0}
+#: "leakage shown" needs a Holm-adjusted p-value at most this: over all the attacks of one
+#: audit on one set, the chance of any false "leakage shown" stays at most 1 %
+FAMILY_ALPHA = 0.01
 
 
 @dataclass(frozen=True)
@@ -71,25 +77,46 @@ def _flag(cell: Mapping[str, float] | None, key: str) -> bool:
     return cell is not None and cell.get(key, 0.0) == 1.0
 
 
+def _p(cell: Mapping[str, float], family: int) -> str:
+    x = cell["p_leakage_holm"]
+    p = f"p {x:.3f}" if x >= 1e-3 else "p < 1e-3"  # 0.000 would read as certainty
+    return p if family <= 1 else f"{p}, Holm-adjusted over {family} attacks"
+
+
+def _shown(cell: Mapping[str, float]) -> bool:
+    return cell.get("p_leakage_holm", math.nan) <= FAMILY_ALPHA
+
+
+def _not_at_family_level(cell: Mapping[str, float], family: int, what: str) -> Verdict:
+    return Verdict(
+        NOT_SHOWN,
+        f"{_auc(cell)} {what} at 95 %, but not at the 1 % family-wise level ({_p(cell, family)})",
+    )
+
+
 def verdict(
     cell: Mapping[str, float],
     in_dist: Mapping[str, float] | None,
     *,
     set_name: str,
     in_distribution: bool,
+    family: int = 1,
 ) -> Verdict:
     """The verdict on one attack and one set.
 
     Args:
         cell: the set's metrics and checks (``results.csv`` metric -> value): at least
             ``auroc``, ``auroc_ci_low``, ``auroc_ci_high``, ``tpr``, ``fpr``,
-            ``flag_constant``, ``flag_ties``, ``tied_fraction``; the ``baseline_*`` and
-            ``auroc_minus_baseline*`` keys where the blind baseline ran.
+            ``flag_constant``, ``flag_ties``, ``tied_fraction``, ``p_leakage_holm``
+            (``p_leakage`` Holm-adjusted over the attacks of the audit on this set);
+            ``iid_split``; the ``baseline_*`` and ``auroc_minus_baseline*`` keys where
+            the blind baseline ran.
         in_dist: the same attack's in-distribution checks (``flag_null``, ``null_auroc*``,
             ``flag_polarity``, ``auroc*``), or None when the audit has no
             in-distribution non-members.
         set_name: the set, for the reason's wording.
         in_distribution: whether ``cell`` is the in-distribution set.
+        family: how many attacks the Holm adjustment ran over, for the reason's wording.
     """
     degenerate = []
     if _flag(cell, "flag_constant"):
@@ -110,17 +137,34 @@ def verdict(
         )
     if not cell["auroc_ci_low"] > 0.5:
         return Verdict(NOT_SHOWN, f"{_auc(cell)} is not above chance (0.5)")
-    if "baseline_auroc" not in cell or math.isnan(cell["baseline_auroc"]):
-        if in_distribution:
-            return Verdict(
-                LEAKAGE_SHOWN,
-                f"{_auc(cell)} excludes chance; blind baseline not run (no inputs given)",
-            )
+    ran = "baseline_auroc" in cell and not math.isnan(cell["baseline_auroc"])
+    if _flag(cell, "iid_split"):
+        # members and non-members drawn from one pool: the inputs differ only by chance,
+        # so a baseline interval that excludes 0.5 is one of its 1-in-20 misses, not shift
+        if not _shown(cell):
+            return _not_at_family_level(cell, family, "excludes chance")
+        chance = ""
+        if ran and cell["baseline_auroc_ci_low"] > 0.5:
+            chance = f" (the blind baseline's {_auc(cell, 'baseline_')} is chance here)"
         return Verdict(
-            INCONCLUSIVE,
-            f"{_auc(cell)} excludes chance, but the blind baseline was not run (no inputs "
-            f"given), so distribution shift between the members and {set_name} is not "
-            "ruled out",
+            LEAKAGE_SHOWN,
+            f"{_auc(cell)} excludes chance ({_p(cell, family)}); the members and {set_name} "
+            f"were split i.i.d. by construction, so no distribution shift{chance}",
+        )
+    if not ran:
+        if not in_distribution:
+            return Verdict(
+                INCONCLUSIVE,
+                f"{_auc(cell)} excludes chance, but the blind baseline was not run (no "
+                f"inputs given), so distribution shift between the members and {set_name} "
+                "is not ruled out",
+            )
+        if not _shown(cell):
+            return _not_at_family_level(cell, family, "excludes chance")
+        return Verdict(
+            LEAKAGE_SHOWN,
+            f"{_auc(cell)} excludes chance ({_p(cell, family)}); blind baseline not run "
+            "(no inputs given)",
         )
     diff = (
         f"difference {cell['auroc_minus_baseline']:+.3f} "
@@ -134,18 +178,22 @@ def verdict(
             "the model's own response to the shift explains as well as membership",
         )
     if cell["baseline_auroc_ci_low"] > 0.5:
+        # not beating a model-free classifier rules membership out no more than in
         return Verdict(
-            NOT_SHOWN,
-            f"distribution shift, not membership: the blind baseline separates the members "
-            f"from {set_name} without the model ({_auc(cell, 'baseline_')}), "
-            f"at least as well as the attack ({cell['auroc']:.3f}; {diff})",
+            INCONCLUSIVE,
+            f"distribution shift not ruled out: the blind baseline separates the members "
+            f"from {set_name} without the model ({_auc(cell, 'baseline_')}), at least as "
+            f"well as the attack ({cell['auroc']:.3f}; {diff}); membership is neither "
+            "shown nor ruled out",
         )
-    if cell["auroc_minus_baseline_ci_low"] > 0.0:
+    if _shown(cell):
         return Verdict(
             LEAKAGE_SHOWN,
             f"{_auc(cell)} excludes chance and beats the blind baseline's "
-            f"{cell['baseline_auroc']:.3f} ({diff})",
+            f"{cell['baseline_auroc']:.3f} ({diff}; {_p(cell, family)})",
         )
+    if cell["auroc_minus_baseline_ci_low"] > 0.0:
+        return _not_at_family_level(cell, family, "beats chance and the blind baseline")
     return Verdict(
         INCONCLUSIVE,
         f"{_auc(cell)} excludes chance but not clearly the blind baseline's "

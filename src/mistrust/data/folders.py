@@ -167,7 +167,10 @@ def _folder_source(
         return labels.numpy(), str(path)
 
     LABEL_READERS[name] = listing
-    return SourceSpec(name, 3, 224, num_classes, IMAGENET_MEAN, IMAGENET_STD, load, hint)
+    one_pool = bool(test_fraction)  # mistrust splits the folder: one pool
+    return SourceSpec(
+        name, 3, 224, num_classes, IMAGENET_MEAN, IMAGENET_STD, load, hint, one_pool=one_pool
+    )
 
 
 def _split_index(labels: torch.Tensor, test_fraction: float, split: str) -> torch.Tensor:

@@ -44,6 +44,10 @@ class SourceSpec:
     std: tuple[float, ...]
     loader: Callable[..., ImageSet]
     help: str  # where the data comes from / how to install it
+    # "train" and "test" are mistrust's own seeded random split of one pool, so a run's
+    # members and in-distribution non-members are i.i.d. by construction (docs/CHECKS.md);
+    # False for a published split, whose two halves mistrust cannot vouch for
+    one_pool: bool = False
 
 
 _SOURCES: dict[str, SourceSpec] = {}
@@ -332,5 +336,6 @@ register_source(
         (0.4,),
         _load_digits,
         "bundled with scikit-learn (always available)",
+        one_pool=True,
     )
 )
