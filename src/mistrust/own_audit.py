@@ -138,6 +138,7 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
             paths.variant_scores(v),
             seed=cfg.seed,
             baseline=blind,
+            iid_sets=cfg.eval.iid_sets,
         )
         attack_rows += rows
         first_scores = first_scores or scores

@@ -66,9 +66,11 @@ def iid_sets(cfg: Config) -> tuple[str, ...]:
     construction: ``original`` where both pools are mistrust's seeded split of one pool
     (:attr:`~mistrust.data.sources.SourceSpec.one_pool`, or stand-in images, drawn from
     one generator); the verdicts never blame distribution shift there (docs/CHECKS.md).
-    A published train / test split (Fashion-MNIST, CIFAR-10) is not vouched for."""
+    A published train / test split (Fashion-MNIST, CIFAR-10) is not vouched for; the user
+    may declare it, or any set, in ``eval.iid_sets``."""
     one_pool = cfg.data.stand_in or get_source(cfg.data.dataset).one_pool
-    return ("original",) if one_pool and "original" in cfg.eval.sets else ()
+    built = ("original",) if one_pool and "original" in cfg.eval.sets else ()
+    return tuple(n for n in cfg.eval.sets if n in built or n in cfg.eval.iid_sets)
 
 
 def gan_training_images(data: Data, n: int, *, seed: int) -> ImageSet:

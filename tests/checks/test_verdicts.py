@@ -282,7 +282,7 @@ def test_a_baseline_above_chance_elsewhere_is_inconclusive_not_shift() -> None:
 
 
 def test_the_run_knows_which_splits_are_iid() -> None:
-    from mistrust.config import load_config
+    from mistrust.config import ConfigError, load_config
     from mistrust.study_data import iid_sets
 
     # digits: mistrust halves scikit-learn's one set with a seed; Fashion-MNIST: the
@@ -291,6 +291,11 @@ def test_the_run_knows_which_splits_are_iid() -> None:
     assert iid_sets(load_config("default")) == ()
     assert iid_sets(load_config("default", ["data.stand_in=true"])) == ("original",)
     assert iid_sets(load_config("smoke", ["eval.sets=[noise]"])) == ()
+    # a user who vouches for a split declares it; the declaration is checked against eval.sets
+    declared = load_config("default", ["eval.iid_sets=[original]"])
+    assert iid_sets(declared) == ("original",)
+    with pytest.raises(ConfigError, match="eval.iid_sets: 'svhn' is not in eval.sets"):
+        load_config("default", ["eval.iid_sets=[svhn]"])
 
 
 def test_a_set_too_small_to_cross_fit_gets_no_baseline() -> None:

@@ -109,6 +109,9 @@ DECISIONS = {
     "verdict",
 }
 TOLERANCE = 1e-6
+#: the leakage p-values, which compare with the blind baseline off an i.i.d. set
+P_BASELINE = {"p_leakage", "p_leakage_holm"}
+
 #: the blind baseline's rows (docs/CHECKS.md): it needs the inputs, which outputs alone
 #: do not have, so an audit of logits has none of them
 BASELINE_ROWS = {
@@ -200,6 +203,12 @@ def _arrays(run: Path, variant: str, role: str) -> tuple[np.ndarray, np.ndarray,
     return np.concatenate([lm, ln]), np.concatenate([ym, yn]), is_member
 
 
+def _iid_sets(run: dict[Key, float]) -> list[str]:
+    """The sets the run vouched i.i.d. (``iid_split`` 1): an audit declares the same ones
+    (``eval.iid_sets``, ``iid_sets=``), as a user who drew the split would."""
+    return sorted({k[2] for k, x in run.items() if k[3] == "iid_split" and x == 1.0})
+
+
 def _audit(config: dict, where: Path) -> dict[Key, float]:
     """``mistrust audit`` of ``config`` (written as YAML) into ``where/run``; its rows."""
     (where / "audit.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -246,7 +255,9 @@ def test_model_audit_gives_the_run_s_rows(study: Path, tmp_path: Path) -> None:
         },
         **{k: cfg[k] for k in SHARED_SECTIONS},
     }
-    _assert_same(_rows(study / "results.csv"), _audit(config, tmp_path), missing=set())
+    run = _rows(study / "results.csv")
+    config["eval"] = {**config["eval"], "iid_sets": _iid_sets(run)}
+    _assert_same(run, _audit(config, tmp_path), missing=set())
     _assert_same_scores(study / "scores", tmp_path / "run" / "scores")
 
 
@@ -268,16 +279,23 @@ def test_logits_audit_gives_the_run_s_rows(study: Path, tmp_path: Path) -> None:
         **{k: cfg[k] for k in SHARED_SECTIONS},
     }
     run = _rows(study / "results.csv")
+    iid = _iid_sets(run)
+    assert iid == ["original"]  # digits: one pool, split here
+    config["eval"] = {**config["eval"], "iid_sets": iid}
     missing = {k for k in run if k[3] in BASELINE_ROWS}
     assert {k[3] for k in missing} == BASELINE_ROWS
-    # a verdict reads the baseline's rows where it has them (docs/CHECKS.md): here it is
-    # the verdict of the run's other rows
-    blind = {k: v for k, v in run.items() if k not in missing}
-    want = dict(run)
-    for v, a, ds, metric in blind:
+    door = _audit(config, tmp_path)
+    # off an i.i.d. set the leakage p-value is the larger of the attack's against chance and
+    # against the baseline (docs/CHECKS.md); without the baseline it is the first alone, so
+    # no larger, and Holm's adjustment is monotone in every p-value
+    moved = {k for k in run if k[3] in P_BASELINE and k[2] not in iid}
+    assert moved and all(door[k] <= run[k] + TOLERANCE for k in moved)
+    # each verdict is the one the door's own rows give (docs/CHECKS.md)
+    want = {k: door[k] if k in moved else x for k, x in run.items()}
+    for v, a, ds, metric in door:
         if metric == "verdict":
-            want[(v, a, ds, metric)] = verdict_of_rows(blind, v, a, ds).code
-    _assert_same(want, _audit(config, tmp_path), missing=missing)
+            want[(v, a, ds, metric)] = verdict_of_rows(door, v, a, ds).code
+    _assert_same(want, door, missing=missing)
     _assert_same_scores(study / "scores", tmp_path / "run" / "scores")
 
 
@@ -303,6 +321,7 @@ def test_array_audit_gives_the_run_s_rows(study: Path, tmp_path: Path) -> None:
             seed=cfg["seed"],
             variant=variant,
             baseline_scores={s: load_npz(study / "baseline" / f"{s}.npz")["score"] for s in sets},
+            iid_sets=_iid_sets(_rows(study / "results.csv")),
             **{k: acfg[k] for k in options},
         )
         door |= _rows(result.to_csv(tmp_path / f"{variant}.csv"))

@@ -90,6 +90,9 @@ class EvalConfig:
     gallery_size: int = 16
     ood_split: str = "test"  # split other datasets are drawn from ("train": the paper)
     full_sets: list[str] = field(default_factory=list)  # datasets used whole, not sampled
+    # sets whose non-members were drawn with the members from one pool by a random split,
+    # declared by the user (docs/CHECKS.md): the verdicts never blame distribution shift there
+    iid_sets: list[str] = field(default_factory=list)
 
 
 @dataclass

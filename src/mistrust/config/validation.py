@@ -259,6 +259,11 @@ def validate(cfg: Config) -> None:
     _check(e.gallery_size >= 0, f"eval.gallery_size must be >= 0, got {e.gallery_size}")
     from mistrust.data.evalsets import DATASET_SETS
 
+    for name in e.iid_sets:
+        _check(
+            name in e.sets,
+            f"eval.iid_sets: {name!r} is not in eval.sets; declare only sets that are scored",
+        )
     for name in e.full_sets:  # a name not in eval.sets is allowed: nothing to do for it
         _check(
             name in DATASET_SETS or name in e.folders,
