@@ -93,11 +93,11 @@ def build_evalset(name: str, ctx: EvalContext) -> EvalInputs:
 _UNLIMITED = 2**62  # size of a set in ``full_sets``: every image it has
 
 
-def _from_images(images: ImageSet, ctx: EvalContext, note: str = "") -> EvalInputs:
+def _from_images(images: ImageSet, ctx: EvalContext) -> EvalInputs:
     images = _limit(images, ctx)
     unit = ctx.preprocess.to_unit(images.images)
     return EvalInputs(
-        ctx.preprocess.normalize(unit), images.labels.clone().fill_(-1), _display(unit), note
+        ctx.preprocess.normalize(unit), images.labels.clone().fill_(-1), _display(unit)
     )
 
 
