@@ -69,7 +69,13 @@ CELLS = {
         "scaled": _cell(0.45, 0.4, 0.5, NOT_SHOWN),
     },
     "loss": {
-        "original": _cell(0.4, 0.35, 0.45, INCONCLUSIVE, **_in_distribution(flag_polarity=1.0)),
+        "original": _cell(
+            0.4,
+            0.35,
+            0.45,
+            INCONCLUSIVE,
+            **_in_distribution(flag_polarity=1.0, tpr_at_1fpr_ci_high=NAN),
+        ),
         "noise": _cell(0.7, 0.6, 0.8, INCONCLUSIVE),
         "scaled": _cell(0.6, 0.55, 0.65, INCONCLUSIVE, flag_ties=1.0, tied_fraction=0.75),
     },
@@ -120,6 +126,7 @@ def test_in_distribution_checks_table_by_hand() -> None:
     assert t.cells[("threshold", "TPR@1%FPR CI low")] == "n/r"  # NaN: 1 % not resolved
     assert t.cells[("threshold", "TPR@1%FPR CI high")] == 0.3
     assert t.cells[("loss", "TPR@1%FPR CI low")] == 0.1
+    assert t.cells[("loss", "TPR@1%FPR CI high")] == "n/r"
     assert t.cells[("salem", "epsilon lower bound")] == 0.25
     assert (t.cells[("loss", "AUROC")], t.cells[("loss", "AUROC CI low")]) == (0.4, 0.35)
     assert t.cells[("salem", "null CI high")] == 0.55
@@ -182,7 +189,7 @@ def test_check_tables_only_for_attacks_and_sets_with_verdicts() -> None:
     assert check_tables(plain, "base", 0) == []
     assert check_tables(rows, "other", 3) == []
     # the first attack with a verdict decides the sets; a set without one is left out
-    rows = [r for r in rows if not (r.dataset == "noise" and r.metric == "verdict")]
+    rows = [r for r in rows if not (r[1:3] == ("threshold", "noise") and r.metric == "verdict")]
     tables = {t.key: t for t in check_tables(rows, "base", 2)}
     assert list(tables) == ["checks_v2", "verdicts_v2", "reasons_v2"]
     assert tables["verdicts_v2"].rows == ["original", "scaled"]
@@ -197,6 +204,8 @@ def test_flags_name_their_sets_unless_only_in_distribution() -> None:
     assert flags_text(val, "base", "loss") == "ties (scaled), polarity"
     both = lookup([*_rows(), MetricRow("base", "salem", "original", "flag_null", 1.0)])
     assert flags_text(both, "base", "salem") == "null test"
+    twice = lookup([*_rows(), MetricRow("base", "threshold", "scaled", "flag_constant", 1.0)])
+    assert flags_text(twice, "base", "threshold") == "constant (noise, scaled)"
     assert flags_text(val, "base", "plain") == "none"
 
 
@@ -220,6 +229,36 @@ def test_fpr_and_auroc_tables_carry_the_flags_and_the_baseline() -> None:
         "blind baseline: a classifier of the inputs alone, no model"
     )
     assert MEMBERS not in auroc.rows
+
+
+def test_build_tables_and_their_default_keys() -> None:
+    from mistrust.tables.build import fpr_table, operating_table, variant_fpr_table
+
+    rows = _rows()
+    assert [t.key for t in build_tables(rows, [])] == [
+        "fpr_v0",
+        "auroc_v0",
+        "operating_v0",
+        "checks_v0",
+        "verdicts_v0",
+        "reasons_v0",
+    ]
+    assert fpr_table(rows, "base").key == "fpr_v0"
+    assert auroc_table(rows, "base").key == "auroc_v0"
+    assert operating_table(rows, "base").key == "operating_v0"
+    assert variant_fpr_table(rows, "loss").key == "fpr_a0"
+
+
+def test_tables_of_a_variant_without_a_shadow() -> None:
+    from mistrust.tables.build import NO_SHADOW_NOTE, fpr_table, operating_table
+
+    rows = [*_rows(), MetricRow("solo", "loss", "original", "fpr", NAN)]
+    rows += [MetricRow("solo", "loss", "shadow", "no_shadow", 1.0)]
+    rows += [MetricRow("solo", "loss", "original", "auroc", 0.5)]
+    for table in (fpr_table, operating_table):
+        solo, base = table(rows, "solo", 1), table(rows, "base", 0)
+        assert solo.missing == "no shadow" and solo.note.startswith(NO_SHADOW_NOTE + " ")
+        assert base.missing == "" and not base.note.startswith(NO_SHADOW_NOTE)
 
 
 def test_operating_table_marks_unresolved_rates() -> None:
@@ -258,6 +297,16 @@ def test_verdict_lines_note_the_other_sets_worth_a_word() -> None:
         "from scaled without the model (AUROC 0.900 [0.850, 0.950])"
     )
     assert verdict_lines([]) == []
+    # an attack without checks listed first; a set only the first attack has
+    plain = [r for r in _rows() if r.attack == "plain"]
+    gan = [
+        MetricRow("base", "threshold", "gan", m, x)
+        for m, x in _cell(0.6, 0.55, 0.65, INCONCLUSIVE, fpr=1.0, flag_constant=1.0).items()
+    ]
+    lines = verdict_lines([*plain, *_rows(), *gan])
+    assert [x.attack for x in lines] == ["threshold", "loss", "salem"]
+    assert [n[0] for n in lines[0].notes] == ["noise", "scaled", "gan"]
+    assert [n[0] for n in lines[2].notes] == ["scaled"]
     second = [r._replace(variant="zz") for r in _rows()]
     assert verdict_lines([MetricRow("first", "plain", "original", "fpr", 0.1), *second]) == []
 
@@ -272,6 +321,8 @@ def test_headline_sentences_word_for_word(with_base: bool) -> None:
     if with_base:
         rows.append(MetricRow("base", "loss", "original", "fpr", 0.25))
     html, text = headline(rows)
+    tie = headline([*rows, MetricRow("base", "loss", "gan", "fpr", 0.75)])[1]
+    assert tie.endswith("FPR 0.75 on noise inputs.")  # the first set of a tie
     if with_base:
         assert text == (
             "loss attack (base): TPR 0.62 on members and FPR 0.25 on in-distribution "
@@ -342,9 +393,12 @@ def test_headline_without_a_shadow_word_for_word() -> None:
 
 def test_headline_without_ood_sets_word_for_word() -> None:
     rows = [
+        MetricRow("base", "salem", "original", "tpr", 0.75),  # no AUROC: not the strongest
+        MetricRow("base", "entropy", "original", "auroc", 0.55),
         MetricRow("base", "loss", "original", "tpr", 0.5),
         MetricRow("base", "loss", "original", "fpr", 0.25),
         MetricRow("base", "loss", "original", "auroc", 0.625),
+        MetricRow("other", "loss", "shadow", "no_shadow", 1.0),  # another variant's
     ]
     html, text = headline(rows)
     assert text == (

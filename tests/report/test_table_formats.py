@@ -142,6 +142,7 @@ def test_html_of_a_table_in_full() -> None:
         '<tr><th scope="row">noise</th><td>no shadow</td><td>n/r</td></tr>'
         '</tbody></table><p class="note">a &lt;note&gt;</p></div>'
     )
+    assert to_html(_table()).startswith('<div class="tablebox"><table>')
     assert to_html(_table()).endswith("<td>–</td><td>n/r</td></tr></tbody></table></div>")
 
 
