@@ -499,3 +499,58 @@ def test_gan_set_samples_a_generator_trained_on_the_gan_images(ctx, monkeypatch)
     assert calls["sample"] == ("generator", 3, {"seed": 11, "size": 5})
     torch.testing.assert_close(s.x, normalised(fakes))
     assert torch.equal(s.display, fakes) and (s.labels == -1).all() and s.note == ""
+
+
+def test_only_datasets_and_folders_have_a_full_size(ctx, monkeypatch) -> None:
+    """``eval.full_sets`` takes every image of a dataset (here 9 > ``eval.size``) or of a
+    folder; any other set named there is an error, also when the run has folder sets."""
+    from dataclasses import replace
+
+    many = torch.randint(0, 256, (9, 3, 5, 5), generator=torch.Generator().manual_seed(4))
+    _recording_loader(monkeypatch, {"svhn": many.to(torch.uint8)})
+    assert len(build_evalset("svhn", ctx).x) == ctx.size == 6
+    full = build_evalset("svhn", replace(ctx, full_sets=("svhn",)))
+    assert torch.equal(full.display, many.to(torch.uint8))
+    message = r"^evaluation set 'noise' has no full size; only datasets have$"
+    for folders in (None, {"mine": "/nowhere"}):
+        with pytest.raises(ValueError, match=message):
+            build_evalset("noise", replace(ctx, full_sets=("noise",), folders=folders))
+
+
+def test_unknown_set_names_the_choices(ctx) -> None:
+    from mistrust.data.evalsets import evalset_names
+
+    with pytest.raises(ValueError) as err:
+        build_evalset("no-such-set", ctx)
+    choices = ", ".join(evalset_names())
+    assert str(err.value) == f"unknown evaluation set 'no-such-set'; choose from {choices}"
+
+
+@pytest.mark.parametrize("name", ["original", "scaled", "noise", "held-out"])
+def test_gallery_images_are_uint8(ctx, name: str) -> None:
+    assert build_evalset(name, ctx).display.dtype == torch.uint8
+
+
+def test_gan_is_cached_asks_for_the_generators_cache_file(ctx, monkeypatch) -> None:
+    """``gan_is_cached`` looks for the file the generator of these images, labels, epochs
+    and seed is cached in: the arguments :func:`gan_generator` trains it with."""
+    from dataclasses import replace
+
+    import mistrust.data.gan as gan
+    from mistrust.data.evalsets import gan_generator, gan_is_cached
+
+    calls = []
+    monkeypatch.setattr(gan, "load_or_train_gan", lambda images, **kw: calls.append(kw))
+    c = replace(ctx, gan_epochs=3, seed=5)
+    gan_generator(c)
+    trained = {k: v for k, v in calls[0].items() if k not in ("device", "progress")}
+    path = gan.gan_cache_path(c.gan_data.images, **trained)
+    assert path.parent == c.cache_dir / "gan" and not path.exists()
+    assert not gan_is_cached(c)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    try:
+        assert gan_is_cached(c)
+        assert not gan_is_cached(replace(c, seed=6)) and not gan_is_cached(replace(c, gan_epochs=2))
+    finally:
+        path.unlink()

@@ -95,3 +95,142 @@ def test_values_answer_cells_and_metrics_as_a_scan_would() -> None:
     val[("base", "threshold", "noise", "flag_ties")] = 1.0  # a later value is seen too
     assert val.across_sets("base", "threshold", "flag_ties")[-1] == ("noise", 1.0)
     assert val.cell("base", "threshold", "noise") == {"flag_ties": 1.0}
+
+
+def _grid(shade: str, values: dict[str, float], **kw) -> Table:
+    cells = {(r, "a"): x for r, x in values.items()}
+    return Table("g", "G", list(values), ["a"], cells, "set \\ attack", shade=shade, **kw)
+
+
+def _styles(html: str) -> list[str]:
+    import re
+
+    return re.findall(r"<td([^>]*)>", html)
+
+
+def test_html_shades_by_hand() -> None:
+    """Lightness 98 - 40 x level: a rate is its own level (members blue, hue 212; other
+    rows red, hue 4); an AUROC is 2 |x - 0.5| on the side of 0.5 it lies (above: blue);
+    a share is blue; levels are clipped to [0, 1]."""
+
+    def hsl(hue: int, light: int) -> str:
+        return f' style="background:hsl({hue},70%,{light}%)"'
+
+    rates = {MEMBERS: 0.5, "original": 0.25, "scaled": 1.5, "noise": -0.5}
+    assert _styles(to_html(_grid("rate", rates))) == [
+        hsl(212, 78),
+        hsl(4, 88),
+        hsl(4, 58),
+        hsl(4, 98),
+    ]
+    aurocs = {"original": 0.75, "scaled": 0.25, "noise": 0.5, "gan": 0.1, "held-out": 0.95}
+    assert _styles(to_html(_grid("auroc", aurocs))) == [
+        hsl(212, 78),
+        hsl(4, 78),
+        hsl(212, 98),
+        hsl(4, 66),
+        hsl(212, 62),
+    ]
+    assert _styles(to_html(_grid("share", {"x": 0.25, "y": 1.0}))) == [hsl(212, 88), hsl(212, 58)]
+    assert _styles(to_html(_grid("none", {"x": 0.25}))) == [""]
+    nan_and_text = Table("g", "G", ["x", "y"], ["a"], {("x", "a"): math.nan, ("y", "a"): "n/r"})
+    nan_and_text.shade = "rate"
+    assert _styles(to_html(nan_and_text)) == ["", ""]
+
+
+def test_html_of_a_table_in_full() -> None:
+    t = _table(bold_max=True, missing="no shadow", note="a <note>")
+    assert to_html(t, css="box") == (
+        '<div class="box"><table><caption>T</caption><thead><tr><th>set \\ attack</th>'
+        "<th>a</th><th>b</th></tr></thead><tbody>"
+        '<tr class="members"><th scope="row">members (TPR)</th><td>0.500</td><td>–</td></tr>'
+        '<tr><th scope="row">original</th><td class="best">0.250</td><td>–</td></tr>'
+        '<tr><th scope="row">noise</th><td>no shadow</td><td>n/r</td></tr>'
+        '</tbody></table><p class="note">a &lt;note&gt;</p></div>'
+    )
+    assert to_html(_table()).startswith('<div class="tablebox"><table>')
+    assert to_html(_table()).endswith("<td>–</td><td>n/r</td></tr></tbody></table></div>")
+
+
+def test_latex_of_a_table_in_full() -> None:
+    t = _table(bold_max=True, missing="no shadow", note="50% of it")
+    t.cells[("original", "b")] = "text"  # a text cell before a number in its row
+    t.cells[("original", "a")] = 0.25
+    assert to_latex(t) == (
+        "\\begin{table}[t]\n\\centering\n\\caption{T}\n\\label{tab:t}\n"
+        "\\begin{tabular}{lrr}\n\\toprule\nset \\textbackslash{} attack & a & b \\\\\n"
+        "\\midrule\nmembers (TPR) & 0.500 & -- \\\\\n\\midrule\n"
+        "original & \\textbf{0.250} & text \\\\\nnoise & no shadow & n/r \\\\\n"
+        "\\bottomrule\n\\end{tabular}\n\\par\\smallskip{\\footnotesize 50\\% of it}\n"
+        "\\end{table}\n"
+    )
+    t.cols = ["b", "a"]  # the text cell first: the number after it is still written
+    assert "original & text & \\textbf{0.250} \\\\\n" in to_latex(t)
+    assert to_latex(_table()).endswith(
+        "noise & -- & n/r \\\\\n\\bottomrule\n\\end{tabular}\n\\end{table}\n"
+    )
+
+
+def test_column_max_reads_every_number_after_text() -> None:
+    from mistrust.tables.formats import column_max
+
+    cells = {("x", "a"): "n/r", ("y", "a"): 0.5, (MEMBERS, "a"): 0.9, ("z", "a"): math.nan}
+    t = Table("t", "T", ["x", "y", MEMBERS, "z"], ["a"], cells, bold_max=True)
+    assert column_max(t) == {"a": 0.5}
+    t.bold_max = False
+    assert column_max(t) == {}
+
+
+def test_markdown_report_form_and_console_widths() -> None:
+    from mistrust.tables.formats import to_markdown
+
+    assert to_markdown(_table()) == "### T\n\n" + markdown(_table())
+    assert to_markdown(_table(note="n")) == "### T\n\n" + markdown(_table()) + "\n_n_\n"
+    wide = Table("w", "W", ["r"], ["a-long-column"], {("r", "a-long-column"): 123456.0}, "c")
+    # the corner is narrower than the row names; the header wider than the default 7
+    assert to_text(wide).splitlines() == ["c  a-long-column", "-" * 16, "r     123456.000"]
+    long_corner = Table("w", "W", ["r"], ["a"], {("r", "a"): 12345678.0}, "corner")
+    assert to_text(long_corner, min_width=1).splitlines() == [
+        "corner             a",
+        "--------------------",
+        "r       12345678.000",
+    ]
+
+
+def test_csv_first_column_without_a_corner() -> None:
+    t = _table()
+    t.corner = ""
+    assert to_csv(t).splitlines()[0] == "row,a,b"
+    t.corner = "attack"
+    assert to_csv(t).splitlines()[0] == "attack,a,b"
+
+
+def test_set_table_needs_one_of_variant_and_attack_and_marks_runs_without_a_shadow() -> None:
+    import pytest
+
+    rows = [
+        MetricRow("v", "a", "original", "fpr", math.nan),
+        MetricRow("v", "a", "original", "auroc", 0.75),
+        MetricRow("v", "a", "shadow", "no_shadow", 1.0),
+        MetricRow("w", "a", "original", "fpr", 0.5),
+        MetricRow("w", "a", "noise", "no_shadow", 1.0),  # not the shadow's row: no mark
+    ]
+    for kw in ({}, {"variant": "v", "attack": "a"}):
+        with pytest.raises(ValueError, match=r"^give exactly one of variant and attack$"):
+            set_table(rows, **kw)
+    t = set_table(rows, variant="v")
+    assert (t.key, t.title, t.missing, t.group) == ("", "", "no shadow", "v")
+    assert set_table(rows, variant="w").missing == ""
+    assert set_table(rows, variant="v", metric="auroc").missing == ""
+    assert set_table(rows, attack="a").missing == "no shadow"  # some variant had no shadow
+    assert set_table(rows[3:], attack="a").missing == ""
+
+
+def test_rows_are_read_from_a_run_paths_object(tmp_path) -> None:
+    from mistrust.run_paths import RunPaths
+    from mistrust.tables import read_attack_rows, read_model_rows
+
+    (tmp_path / "results.csv").write_text("variant,attack,dataset,metric,value\nv,a,d,m,0.5\n")
+    (tmp_path / "model_metrics.csv").write_text("variant,role,dataset,metric,value\nv,t,d,m,1\n")
+    assert read_attack_rows(RunPaths(tmp_path)) == [MetricRow("v", "a", "d", "m", 0.5)]
+    assert read_model_rows(RunPaths(tmp_path))[0].value == 1.0

@@ -137,11 +137,11 @@ def stand_in_pool(size: int) -> int:
     return size
 
 
-def _from_images(images: ImageSet, ctx: EvalContext, note: str = "") -> EvalInputs:
+def _from_images(images: ImageSet, ctx: EvalContext) -> EvalInputs:
     images = _limit(images, ctx)
     unit = ctx.preprocess.to_unit(images.images)
     return EvalInputs(
-        ctx.preprocess.normalize(unit), images.labels.clone().fill_(-1), _display(unit), note
+        ctx.preprocess.normalize(unit), images.labels.clone().fill_(-1), _display(unit)
     )
 
 
