@@ -4,7 +4,7 @@ cell, note and sentence written out here.
 Three attacks carry checks: ``threshold`` shows leakage on the in-distribution set, is
 constant on ``noise`` and at chance on ``scaled``; ``loss`` has inverted polarity (every
 verdict degenerate) and tied scores on ``scaled``; ``salem`` is at chance in-distribution
-and on ``scaled`` the blind baseline beats it (distribution shift). ``plain`` has no checks.
+and on ``scaled`` the blind baseline beats it (shift not ruled out: inconclusive). ``plain`` has no checks.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def _cell(auroc, low, high, verdict, **more) -> dict[str, float]:
         | more
         | {
             "tied_fraction": more.get("tied_fraction", 0.0),
+            "p_leakage_holm": more.get("p_leakage_holm", 0.2),
+            "iid_split": 0.0,
             "verdict": verdict,
         }
     )
@@ -64,7 +66,9 @@ SHIFT = {
 }
 CELLS = {
     "threshold": {
-        "original": _cell(0.8, 0.7, 0.9, LEAKAGE, **_in_distribution(tpr_at_1fpr_ci_low=NAN)),
+        "original": _cell(
+            0.8, 0.7, 0.9, LEAKAGE, p_leakage_holm=0.004, **_in_distribution(tpr_at_1fpr_ci_low=NAN)
+        ),
         "noise": _cell(0.6, 0.55, 0.65, INCONCLUSIVE, fpr=1.0, flag_constant=1.0),
         "scaled": _cell(0.45, 0.4, 0.5, NOT_SHOWN),
     },
@@ -82,7 +86,7 @@ CELLS = {
     "salem": {
         "original": _cell(0.52, 0.48, 0.56, NOT_SHOWN, **_in_distribution()),
         "noise": _cell(0.5, 0.45, 0.5, NOT_SHOWN),
-        "scaled": _cell(0.8, 0.7, 0.9, NOT_SHOWN, **SHIFT),
+        "scaled": _cell(0.8, 0.7, 0.9, INCONCLUSIVE, **SHIFT),
     },
 }
 
@@ -158,7 +162,7 @@ def test_verdict_tables_by_hand() -> None:
         ("scaled", "loss"): "inconclusive",
         ("original", "salem"): "not shown",
         ("noise", "salem"): "not shown",
-        ("scaled", "salem"): "not shown",
+        ("scaled", "salem"): "inconclusive",
     }
     assert per_set.note == (
         "leakage shown / not shown / inconclusive; the reasons are in the verdict table"
@@ -171,7 +175,7 @@ def test_verdict_tables_by_hand() -> None:
     assert reasons.cells == {
         ("threshold", "verdict"): "leakage shown",
         ("threshold", "reason"): (
-            "AUROC 0.800 [0.700, 0.900] excludes chance; blind baseline not run (no inputs given)"
+            "AUROC 0.800 [0.700, 0.900] excludes chance (p 0.004); blind baseline not run (no inputs given)"
         ),
         ("loss", "verdict"): "inconclusive",
         ("loss", "reason"): f"degenerate attack: {polarity}",
@@ -283,18 +287,20 @@ def test_verdict_lines_note_the_other_sets_worth_a_word() -> None:
     ]
     threshold, loss, salem = lines
     assert threshold.reason == (
-        "AUROC 0.800 [0.700, 0.900] excludes chance; blind baseline not run (no inputs given)"
+        "AUROC 0.800 [0.700, 0.900] excludes chance (p 0.004); blind baseline not run (no inputs given)"
     )
     assert threshold.notes == [
         ("noise", "inconclusive", "degenerate attack: constant decisions (TPR 0.600, FPR 1.000)"),
         ("scaled", "not shown", "AUROC 0.450 [0.400, 0.500] is not above chance (0.5)"),
     ]
     assert loss.notes == []  # every set inconclusive like the in-distribution one
-    # the same label as in-distribution, but a distribution shift is worth a note
-    assert [n[:2] for n in salem.notes] == [("scaled", "not shown")]
-    assert salem.notes[0][2].startswith(
-        "distribution shift, not membership: the blind baseline separates the members "
-        "from scaled without the model (AUROC 0.900 [0.850, 0.950])"
+    # a set the blind baseline separates is inconclusive, never blamed on shift alone
+    assert [n[:2] for n in salem.notes] == [("scaled", "inconclusive")]
+    assert salem.notes[0][2] == (
+        "distribution shift not ruled out: the blind baseline separates the members from "
+        "scaled without the model (AUROC 0.900 [0.850, 0.950]), at least as well as the "
+        "attack (0.800; difference -0.100 [-0.200, +0.000]); membership is neither shown nor "
+        "ruled out"
     )
     assert verdict_lines([]) == []
     # an attack without checks listed first; a set only the first attack has
