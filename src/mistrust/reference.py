@@ -27,8 +27,9 @@ the OUT statistics.
 
 Other OOD sets: no reference model trained on their samples, so there are no IN
 statistics. The online attacks therefore score the whole pair (members and OOD
-non-members alike) with their offline counterpart and its operating point; those rows
-carry ``offline_on_ood = 1.0``, and their numbers equal the offline attack's. The label
+non-members alike) with their offline counterpart and its operating point
+(:func:`scored_as`); those rows carry ``offline_on_ood = 1.0``, and their numbers equal
+the offline attack's. The label
 of a sample without one (OOD sets other than the perturbed originals) is the target's
 predicted class, for the target and the reference models alike, as for the score-based
 attacks (:func:`mistrust.evaluate.attack_labels`). That choice favours "member": the
@@ -42,6 +43,13 @@ the unflipped query only (:func:`query_flips`).
 Operating point (row ``shadow / operating_score``): there is no shadow model, but
 the reference models are shadows whose membership is known; see
 :meth:`mistrust.attacks.reference_based.ReferenceAttack.fit`.
+
+One attack per set pair: every statistic an attack pools over examples (LiRA's pooled
+variances, its fallback means) is estimated once, at ``fit``, on the reference
+population, never on the rows of a set. So the members' scores are the same whichever
+set they are paired with (for an online attack on a set scored offline: the offline
+attack's member scores), a set's rows do not depend on the other sets, and the FPR on
+a set is measured with the same attack as the TPR.
 """
 
 from __future__ import annotations
@@ -79,7 +87,7 @@ from mistrust.run_paths import RunPaths
 from mistrust.training.trainer import AUGMENT_FLIPS
 from mistrust.variants import BASE
 
-__all__ = ["query_flips", "reference_attack_rows"]
+__all__ = ["query_flips", "reference_attack_rows", "scored_as"]
 
 
 @dataclass
@@ -175,6 +183,16 @@ def _set_rows(
     if name.endswith("online"):
         rows.append(MetricRow("base", name, ds, "offline_on_ood", 0.0 if online else 1.0))
     return rows
+
+
+def scored_as(name: str, ds: str, source: np.ndarray | None) -> str:
+    """The attack that scores set ``ds`` for the configured attack ``name``: ``name`` itself,
+    except an online attack on an OOD set that is not a copy of audited non-members
+    (``source`` None), where no reference model is IN: there its offline counterpart scores
+    the whole pair, members and the set's rows alike (module docstring)."""
+    if ds == "original" or source is not None:
+        return name
+    return offline_counterpart(name)
 
 
 def _source(inputs: EvalInputs) -> np.ndarray | None:
@@ -298,8 +316,8 @@ def reference_attack_rows(
     fitted: dict[str, ReferenceAttack] = {}
     for name in r.attacks:
         for ds in set_names:
-            online = name.endswith("online") and (ds == "original" or sources[ds] is not None)
-            run_as = name if online else offline_counterpart(name)
+            run_as = scored_as(name, ds, sources.get(ds))
+            online = name.endswith("online") and run_as == name
             if run_as not in fitted:
                 fitted[run_as] = _fitted(run_as, cfg, pop, sig)
             nm = nonmembers if ds == "original" else target_sets[ds]

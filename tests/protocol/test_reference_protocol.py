@@ -18,6 +18,7 @@ import pytest
 import torch
 from protocol_helpers import N_MODELS, REFERENCE
 
+from mistrust.attacks.lira import pool
 from mistrust.attacks.reference_based import create_reference_attack
 from mistrust.config import load_config
 from mistrust.data.population import Population, make_population
@@ -221,7 +222,9 @@ def test_attack_set_hands_rmia_the_documented_masks(monkeypatch) -> None:
     np.testing.assert_array_equal(x_args[1], ~pop.keep.T[:4])
     np.testing.assert_array_equal(z_args[1], ~pop.keep.T[[6, 7]])
     np.testing.assert_array_equal(z_args[0], sig.ref_prob["population"][[6, 7]])
-    assert x_kw == {"a": 0.3} and z_kw == {"a": 0.3}
+    # a row without OUT models would take the mean OUT value of the whole population
+    fallback = sig.ref_prob["population"][~pop.keep.T].mean()
+    assert x_kw == z_kw == {"a": 0.3, "fallback": pytest.approx(fallback, rel=1e-15)}
     prior.clear()
     _attack_set(online, "original", pop=pop, sig=sig)
     assert [len(a) for a, _ in prior] == [1, 1] and all(not k for _, k in prior)
@@ -343,11 +346,13 @@ def test_score_routes_online_and_offline(monkeypatch) -> None:
     on = _record(monkeypatch, "lira_online")
     t, ref = np.zeros((2, 1)), np.zeros((2, 2, 1))
     in_x = np.array([[True, False], [False, True]])
-    create_reference_attack("lira-offline", fixed_variance=True)._score(t, ref, in_x, None)
-    create_reference_attack("lira-online")._score(t, ref, in_x, None)
+    pooled = pool(ref, in_x)
+    create_reference_attack("lira-offline", fixed_variance=True)._score(t, ref, in_x, pooled, None)
+    create_reference_attack("lira-online")._score(t, ref, in_x, pooled, None)
     np.testing.assert_array_equal(off[0][0][2], ~in_x)
     np.testing.assert_array_equal(on[0][0][2], in_x)
-    assert off[0][1] == {"fixed_variance": True}
+    assert off[0][1] == {"fixed_variance": True, "pooled": pooled}
+    assert on[0][1] == {"fixed_variance": False, "pooled": pooled}
     with pytest.raises(ValueError, match="population samples z"):
         create_reference_attack("rmia-offline").fit(ref[..., 0], in_x)
 
@@ -426,6 +431,7 @@ def test_operating_threshold_by_hand() -> None:
                 phi[rows][:, others],
                 ~keep[others][:, rows].T,
                 fixed_variance=CFG.reference.fixed_variance,
+                pooled=pool(phi[:, others], keep[others].T),  # the others' whole population
             )
         )
         members.append(keep[k, rows])
@@ -568,6 +574,7 @@ def test_reference_scores_recomputed_from_the_cached_outputs(tiny_reference) -> 
     ref_phi = np.stack([_phi(r, pop_labels) for r in ref], axis=1)  # (P, M)
     ref_p = np.stack([_py(r, pop_labels) for r in ref], axis=1)
     fv = cfg.reference.fixed_variance
+    pooled = pool(ref_phi, mask)  # pooled statistics: the whole population, for every set
 
     def saved(attack: str, ds: str):
         return load_npz(run_dir / f"scores/base/{attack}/{ds}.npz")
@@ -575,12 +582,12 @@ def test_reference_scores_recomputed_from_the_cached_outputs(tiny_reference) -> 
     t_phi = _phi(t_logits, t_labels)
     np.testing.assert_allclose(
         saved("lira-offline", "original")["score"],
-        lira_offline(t_phi, ref_phi[:20], ~mask[:20], fixed_variance=fv),
+        lira_offline(t_phi, ref_phi[:20], ~mask[:20], fixed_variance=fv, pooled=pooled),
         rtol=1e-6,
     )
     np.testing.assert_allclose(
         saved("lira-online", "original")["score"],
-        lira_online(t_phi, ref_phi[:20], mask[:20], fixed_variance=fv),
+        lira_online(t_phi, ref_phi[:20], mask[:20], fixed_variance=fv, pooled=pooled),
         rtol=1e-6,
     )
     # OOD set: members then the noise images, labelled with the target's argmax
@@ -593,6 +600,7 @@ def test_reference_scores_recomputed_from_the_cached_outputs(tiny_reference) -> 
         np.r_[ref_phi[:10], ood_phi],
         np.r_[~mask[:10], np.ones((len(y), 2), bool)],
         fixed_variance=fv,
+        pooled=pooled,
     )
     for attack in ("lira-offline", "lira-online"):
         np.testing.assert_allclose(saved(attack, "noise")["score"], want, rtol=1e-6)
@@ -605,12 +613,12 @@ def test_reference_scores_recomputed_from_the_cached_outputs(tiny_reference) -> 
     t_sc, ref_sc = np.r_[t_phi[:10], _phi(sc_t, y_nm)], np.r_[ref_phi[:10], sc_phi]
     np.testing.assert_allclose(
         saved("lira-offline", "scaled")["score"],
-        lira_offline(t_sc, ref_sc, ~mask[:20], fixed_variance=fv),
+        lira_offline(t_sc, ref_sc, ~mask[:20], fixed_variance=fv, pooled=pooled),
         rtol=1e-6,
     )
     np.testing.assert_allclose(
         saved("lira-online", "scaled")["score"],
-        lira_online(t_sc, ref_sc, mask[:20], fixed_variance=fv),
+        lira_online(t_sc, ref_sc, mask[:20], fixed_variance=fv, pooled=pooled),
         rtol=1e-6,
     )
     # offline RMIA, written out: prior = ((1 + a) mean_OUT + (1 - a)) / 2

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from mistrust.attacks.lira import VAR_FLOOR, fit_gaussian, lira_offline, lira_online
+from mistrust.attacks.lira import (
+    VAR_FLOOR,
+    Pooled,
+    fit_gaussian,
+    lira_offline,
+    lira_online,
+    pool,
+)
 from mistrust.metrics import auroc
 
 
@@ -139,3 +146,68 @@ def test_bad_inputs_raise(bad: str) -> None:
     else:
         with pytest.raises(ValueError, match="IN and OUT"):
             lira_online(target, ref, np.ones_like(in_mask))
+
+
+def test_pool_by_hand() -> None:
+    """IN values: example 0 {4, 6}, example 1 {5}; OUT: example 0 {0, 2}, example 1 {1, 3},
+    example 2 {7, 8, 9}."""
+    ref = np.array([[4.0, 6.0, 0.0, 2.0], [5.0, 1.0, 3.0, 0.0], [7.0, 8.0, 9.0, 0.0]])
+    in_mask = np.array([[1, 1, 0, 0], [1, 0, 0, 1], [0, 0, 0, 1]], bool)
+    ref[1, 3], ref[2, 3] = 7.0, 2.0  # IN values of examples 1 and 2 are 5, 7 and 2
+    got = pool(ref, in_mask)
+    # IN: example 0 (5 +- 1: 2), example 1 (6 +- 1: 2); example 2 has one value
+    assert got.var_in.tolist() == [4.0 / 4]
+    # OUT: example 0 (1 +- 1: 2), example 1 (2 +- 1: 2), example 2 (8: 1 + 0 + 1)
+    assert got.var_out.tolist() == [6.0 / 7]
+    # per-example IN - OUT gaps of the examples with both: 5 - 1, 6 - 2, 2 - 8
+    assert got.shift.tolist() == [4.0]
+    assert got.out_mean.tolist() == [(0 + 2 + 1 + 3 + 7 + 8 + 9) / 7]
+    # two queries: one value per query
+    two = pool(np.stack([ref, ref + 1.0], -1), in_mask)
+    assert two.var_out.tolist() == [6.0 / 7] * 2 and two.out_mean[1] == got.out_mean[0] + 1
+    empty = pool(ref, np.zeros_like(in_mask))  # nothing IN: no shift
+    assert np.isnan(empty.shift).all() and empty.var_in.tolist() == [1.0]
+
+
+def test_pooled_statistics_replace_those_of_the_scored_rows() -> None:
+    """Given ``pooled``, every pooled value comes from it: the fixed variances, the shift of
+    an example without IN values and the mean of an example without OUT values."""
+    ref = np.array([[0.0, 2.0, 5.0, 7.0], [1.0, 3.0, 2.0, 2.0], [9.0, 9.0, 9.0, 9.0]])
+    in_mask = np.array([[0, 0, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1]], bool)
+    t = np.array([3.0, 4.0, 8.0])
+    p = Pooled(np.array([4.0]), np.array([9.0]), np.array([10.0]), np.array([-1.0]))
+    got = lira_online(t, ref, in_mask, fixed_variance=True, pooled=p)
+    mu_out = np.array([1.0, 2.0, 9.0 - 10.0])  # example 2: no OUT value, mu_in - shift
+    mu_in = np.array([6.0, 2.0 + 10.0, 9.0])  # example 1: no IN value, mu_out + shift
+    want = norm.logpdf(t, mu_in, 2.0) - norm.logpdf(t, mu_out, 3.0)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    got = lira_offline(t, ref, ~in_mask, fixed_variance=True, pooled=p)
+    want = -norm.logsf(t, [1.0, 2.0, -1.0], 3.0)  # example 2: the pooled OUT mean
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # per-example variances where an example has two values, the pooled one elsewhere
+    got = lira_offline(t, ref, ~in_mask, pooled=p)
+    sd = [1.0, np.sqrt(0.5), 3.0]  # OUT {0, 2}, {1, 3, 2, 2}, none
+    np.testing.assert_allclose(got, -norm.logsf(t, [1.0, 2.0, -1.0], sd), rtol=1e-12)
+    # without pooled: the same numbers as the statistics pooled over these rows
+    np.testing.assert_array_equal(
+        lira_online(t, ref, in_mask, fixed_variance=True),
+        lira_online(t, ref, in_mask, fixed_variance=True, pooled=pool(ref, in_mask)),
+    )
+
+
+def test_pooled_statistics_are_checked() -> None:
+    target, ref, in_mask = _data()
+    two = pool(np.stack([ref, ref], -1), in_mask)
+    with pytest.raises(ValueError, match=r"pooled.var_in must have one value per query \(1,\)"):
+        lira_online(target, ref, in_mask, pooled=two)
+    nothing_out = Pooled(*(np.array([v]) for v in (1.0, 1.0, np.nan, np.nan)))
+    with pytest.raises(ValueError, match="offline LiRA needs OUT reference values"):
+        lira_offline(target, ref, np.zeros_like(in_mask), pooled=nothing_out)
+    with pytest.raises(ValueError, match="online LiRA needs IN and OUT reference values"):
+        lira_online(target, ref, np.ones_like(in_mask), pooled=nothing_out)
+    np.testing.assert_array_equal(  # every example has both sides: no shift needed
+        lira_online(target, ref, in_mask, pooled=nothing_out)[:1],
+        lira_online(target[:1], ref[:1], in_mask[:1], pooled=nothing_out),
+    )
+    with pytest.raises(ValueError, match="pool needs ref_phi"):
+        pool(ref, in_mask[:3])

@@ -157,6 +157,10 @@ def test_offline_uses_a_single_out_value_as_the_mean() -> None:
         ),
         (lambda: rmia_prior(np.ones((0, 2))), r"mask selects no reference model for any example$"),
         (lambda: rmia_prior(np.ones((2, 2)), a=1.5), r"a must lie in \[0, 1\], got 1.5$"),
+        (
+            lambda: rmia_prior(np.ones((2, 2)), np.ones((2, 2), bool), fallback=1.5),
+            r"fallback must be a probability in \[0, 1\], got 1.5$",
+        ),
         (lambda: rmia_prior(np.ones((2, 2)), a=-0.5), r"a must lie in \[0, 1\], got -0.5$"),
         (
             lambda: rmia_ratio(np.ones(3), np.ones(2)),

@@ -17,7 +17,7 @@ import torch
 from scipy.special import logsumexp
 
 from mistrust.attacks import RMIA, LiRA, NotFittedError, create_reference_attack
-from mistrust.attacks.lira import lira_offline, lira_online
+from mistrust.attacks.lira import lira_offline, lira_online, pool
 from mistrust.attacks.reference_based import offline_counterpart
 from mistrust.attacks.rmia import rmia_scores_dense
 from mistrust.config import load_config
@@ -233,7 +233,10 @@ def test_lira_fit_is_the_leave_one_out_threshold(online: bool) -> None:
 
     def score(k, others):
         t, ref, m = phi[rows, k], phi[rows][:, others], in_mask[rows][:, others]
-        return lira_online(t, ref, m) if online else lira_offline(t, ref, ~m)
+        pooled = pool(phi[:, others], in_mask[:, others])  # the others' whole population
+        if online:
+            return lira_online(t, ref, m, pooled=pooled)
+        return lira_offline(t, ref, ~m, pooled=pooled)
 
     attack = LiRA(online=online).fit(phi, in_mask, z=z)
     assert attack.operating_score_ == pytest.approx(_loo_threshold(score, phi, in_mask, rows))
@@ -247,22 +250,21 @@ def test_rmia_fit_is_the_leave_one_out_threshold(online: bool) -> None:
     rows = np.arange(2, 10)
     a, gamma = 0.4, 1.2
 
-    def prior(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def prior(values: np.ndarray, mask: np.ndarray, others: list[int]) -> np.ndarray:
         if online:
             return values.mean(1)
+        # a row without OUT models: the mean OUT value of the others' whole population
+        fallback = prob[:, others][~in_mask[:, others]].mean()
         out = np.array(
-            [
-                v[~m].mean() if (~m).any() else values[~mask].mean()
-                for v, m in zip(values, mask, strict=True)
-            ]
+            [v[~m].mean() if (~m).any() else fallback for v, m in zip(values, mask, strict=True)]
         )
         return ((1 + a) * out + (1 - a)) / 2
 
     def score(k, others):
         ref_x, m_x = prob[rows][:, others], in_mask[rows][:, others]
         ref_z, m_z = prob[z][:, others], in_mask[z][:, others]
-        rx = prob[rows, k] / prior(ref_x, m_x)
-        rz = prob[z, k] / prior(ref_z, m_z)
+        rx = prob[rows, k] / prior(ref_x, m_x, others)
+        rz = prob[z, k] / prior(ref_z, m_z, others)
         return rmia_scores_dense(rx, rz, gamma=gamma)
 
     attack = RMIA(online=online, a=a, gamma=gamma).fit(prob, in_mask, z=z)
@@ -291,7 +293,9 @@ def test_fit_scores_only_rows_with_in_and_out_models_outside_z(monkeypatch) -> N
         np.testing.assert_array_equal(t, phi[rows, k])
         np.testing.assert_array_equal(ref, phi[rows][:, others])
         np.testing.assert_array_equal(out_mask, ~in_mask[rows][:, others])
-        assert kw == {"fixed_variance": True}
+        assert set(kw) == {"fixed_variance", "pooled"} and kw["fixed_variance"] is True
+        # pooled over every population row (z and the all-IN / all-OUT rows included)
+        np.testing.assert_array_equal(kw["pooled"], pool(phi[:, others], in_mask[:, others]))
 
 
 def test_score_and_decide() -> None:
@@ -303,9 +307,12 @@ def test_score_and_decide() -> None:
     lira = LiRA(online=False, fixed_variance=True).fit(phi, in_mask, z=z)
     score = lira.score(t, ref, m)
     assert score.dtype == np.float64 and score.shape == (6,)
-    np.testing.assert_array_equal(score, lira_offline(t, ref, ~m, fixed_variance=True))
+    pooled = pool(phi, in_mask)  # estimated at fit, on the population
     np.testing.assert_array_equal(
-        LiRA(online=True).fit(phi, in_mask).score(t, ref, m), lira_online(t, ref, m)
+        score, lira_offline(t, ref, ~m, fixed_variance=True, pooled=pooled)
+    )
+    np.testing.assert_array_equal(
+        LiRA(online=True).fit(phi, in_mask).score(t, ref, m), lira_online(t, ref, m, pooled=pooled)
     )
     np.testing.assert_array_equal(lira.decide(score), score >= lira.operating_score_)
     at = np.array([lira.operating_score_, np.nextafter(lira.operating_score_, -np.inf)])
@@ -321,11 +328,12 @@ def test_fixed_variance_reaches_both_lira_modes_and_empty_z_is_no_z() -> None:
     phi, _, in_mask = _signals()
     rng = np.random.default_rng(6)
     t, ref, m = rng.normal(size=6), rng.normal(size=(6, 4)), in_mask[2:8]
+    pooled = pool(phi, in_mask)
     for online, fn, mask in ((True, lira_online, m), (False, lira_offline, ~m)):
         attack = LiRA(online=online, fixed_variance=True).fit(phi, in_mask, z=[])
-        want = fn(t, ref, mask, fixed_variance=True)
+        want = fn(t, ref, mask, fixed_variance=True, pooled=pooled)
         np.testing.assert_array_equal(attack.score(t, ref, m), want)
-        assert not np.array_equal(want, fn(t, ref, mask))  # the option matters here
+        assert not np.array_equal(want, fn(t, ref, mask, pooled=pooled))  # the option matters
         assert (
             attack.operating_score_
             == LiRA(online=online, fixed_variance=True).fit(phi, in_mask).operating_score_
@@ -393,6 +401,8 @@ def test_misuse_raises() -> None:
     LiRA(online=False).fit(phi[:, :2], in_mask[:, :2])  # two are enough
     with pytest.raises(ValueError, match="rmia-offline needs the population samples z"):
         RMIA(online=False).fit(prob, in_mask)
+    with pytest.raises(ValueError, match="rmia-offline needs OUT reference values: every"):
+        RMIA(online=False).fit(prob, np.ones_like(in_mask), z=np.array([10, 11]))
     rmia = RMIA(online=False).fit(prob, in_mask, z=np.array([10, 11]))
     with pytest.raises(ValueError, match="needs the target's signal on z"):
         rmia.score(prob[:, 0], prob, in_mask)
@@ -571,15 +581,15 @@ def _expected(cfg, data, flip: bool):
     pop_phi, pop_prob = phi(ref["population"], y_pop), prob(ref["population"], y_pop)
     t_z = _prob(_logits("tz", 5), y_pop[pop.z])
     a, gamma, fv = cfg.reference.rmia_a, cfg.reference.rmia_gamma, cfg.reference.fixed_variance
+    # statistics pooled over examples come from the whole population, for every set
+    pooled = pool(pop_phi, in_mask)
+    out_mean = pop_prob[~in_mask].mean()
 
     def rmia_prior(values, mask, online):
         if online:
             return values.mean(1)
         out = np.array(
-            [
-                v[~m].mean() if (~m).any() else values[~mask].mean()
-                for v, m in zip(values, mask, strict=True)
-            ]
+            [v[~m].mean() if (~m).any() else out_mean for v, m in zip(values, mask, strict=True)]
         )
         return ((1 + a) * out + (1 - a)) / 2
 
@@ -601,7 +611,8 @@ def _expected(cfg, data, flip: bool):
                 t_p = np.r_[_prob(t_aud, y_pop[:7])[:4], _prob(t_logits[ds], y[ds])]
             if name.startswith("lira"):
                 fn = lira_online if online else lira_offline
-                want[(name, ds)] = fn(t_phi, r_phi, m_x if online else ~m_x, fixed_variance=fv)
+                m_fn = m_x if online else ~m_x
+                want[(name, ds)] = fn(t_phi, r_phi, m_fn, fixed_variance=fv, pooled=pooled)
             else:
                 rx = t_p / rmia_prior(r_prob, m_x, online)
                 rz = t_z / rmia_prior(pop_prob[pop.z], in_mask[pop.z], online)

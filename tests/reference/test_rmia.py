@@ -54,6 +54,11 @@ def test_offline_prior_by_hand() -> None:
     # a row without OUT model falls back to the mean of all selected values
     none = np.array([[True, False, True], [False, False, False]])
     np.testing.assert_allclose(rmia_prior(probs, none), [0.3, 0.3])
+    # ... or to the given one (the reference population's mean OUT value), corrected by a
+    np.testing.assert_allclose(rmia_prior(probs, none, fallback=0.7), [0.3, 0.7])
+    np.testing.assert_allclose(rmia_prior(probs, none, a=0.3, fallback=0.7), [0.545, 0.805])
+    nothing = np.zeros((2, 3), bool)  # allowed with a fallback: every row takes it
+    np.testing.assert_allclose(rmia_prior(probs, nothing, fallback=0.25), [0.25, 0.25])
 
 
 def test_ratio_floors_zero_probabilities() -> None:

@@ -27,6 +27,13 @@ Missing statistics (fallbacks, so any mask gives a finite score):
   that have both (the mean IN minus mean OUT value if none has);
 * offline, an example with no OUT value gets the mean of all OUT values.
 
+Pooled statistics (the pooled variances, ``shift``, the mean of all OUT values) are
+:class:`Pooled`, made by :func:`pool` from a set of examples. Pass ``pooled=`` to score
+with statistics estimated once on the reference population
+(:class:`mistrust.attacks.reference_based.LiRA` does): then an example's score depends on
+that example alone, not on the other rows scored with it. Without it they are pooled
+over the rows being scored.
+
 Several queries per example (e.g. the image and its horizontal flip): pass
 ``target_phi (N, Q)`` and ``ref_phi (N, M, Q)``; each query gets its own
 Gaussians and the score is the mean of the per-query scores.
@@ -34,10 +41,12 @@ Gaussians and the score is the mean of the per-query scores.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.special import log_ndtr
 
-__all__ = ["fit_gaussian", "lira_offline", "lira_online"]
+__all__ = ["Pooled", "fit_gaussian", "lira_offline", "lira_online", "pool", "pooled_variance"]
 
 #: variance floor: keeps the log-density finite when all reference values coincide
 VAR_FLOOR = 1e-8
@@ -68,8 +77,34 @@ def _check(
     return t, r, m
 
 
+def _moments(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per example: ``mean`` (``nan`` without values), summed squared deviation, count."""
+    count = mask.sum(axis=1)
+    total = np.where(mask, values, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore"):  # 0 / 0 where no value is selected
+        mean = total / count
+    dev2 = np.where(mask, (values - np.nan_to_num(mean)[:, None]) ** 2, 0.0).sum(axis=1)
+    return mean, dev2, count
+
+
+def pooled_variance(values: np.ndarray, mask: np.ndarray) -> float:
+    """The within-example variance pooled over the examples with >= 2 masked values of
+    ``values (N, M)``; the variance of all masked values if none has two; 1 if none is masked."""
+    _, dev2, count = _moments(values, mask)
+    two = count >= 2
+    if two.any():
+        return float(dev2[two].sum() / count[two].sum())
+    if mask.any():  # no example has two values: the spread across examples is all there is
+        return float(values[mask].var())
+    return 1.0
+
+
 def fit_gaussian(
-    values: np.ndarray, mask: np.ndarray, *, fixed_variance: bool = False
+    values: np.ndarray,
+    mask: np.ndarray,
+    *,
+    fixed_variance: bool = False,
+    pooled_var: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-example Gaussian of the masked values.
 
@@ -77,30 +112,81 @@ def fit_gaussian(
         values: ``(N, M)`` reference values.
         mask: ``(N, M)`` bool, which values belong to the fit.
         fixed_variance: one pooled within-example variance for every example.
+        pooled_var: the pooled variance to use (e.g. estimated on the reference
+            population); None: :func:`pooled_variance` of ``values`` and ``mask``.
 
     Returns:
         ``mean (N,)`` (``nan`` where no value is selected), ``var (N,)`` (per
         example where it has >= 2 values, else the pooled variance; floored at
         ``VAR_FLOOR``) and ``count (N,)``.
     """
-    count = mask.sum(axis=1)
-    total = np.where(mask, values, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore"):  # 0 / 0 where no value is selected
-        mean = total / count
-    dev2 = np.where(mask, (values - np.nan_to_num(mean)[:, None]) ** 2, 0.0).sum(axis=1)
-    two = count >= 2
-    if two.any():
-        pooled = dev2[two].sum() / count[two].sum()
-    elif mask.any():  # no example has two values: the spread across examples is all there is
-        pooled = values[mask].var()
-    else:
-        pooled = 1.0
-    if fixed_variance:
-        var = np.full(len(values), pooled)
-    else:
-        var = np.full(len(values), pooled)
+    mean, dev2, count = _moments(values, mask)
+    pooled = pooled_variance(values, mask) if pooled_var is None else pooled_var
+    var = np.full(len(values), float(pooled))
+    if not fixed_variance:
+        two = count >= 2
         var[two] = dev2[two] / count[two]
     return mean, np.maximum(var, VAR_FLOOR), count
+
+
+class Pooled(NamedTuple):
+    """LiRA's statistics pooled over examples, one value per query ``(Q,)`` float64.
+
+    ``var_in`` / ``var_out``: :func:`pooled_variance` of the IN / OUT values; ``shift``:
+    the median IN - OUT gap of the per-example means where an example has both (the mean
+    IN minus the mean OUT value if none has; ``nan`` without IN or OUT values);
+    ``out_mean``: the mean of all OUT values (``nan`` without any).
+    """
+
+    var_in: np.ndarray
+    var_out: np.ndarray
+    shift: np.ndarray
+    out_mean: np.ndarray
+
+
+def pool(ref_phi: np.ndarray, in_mask: np.ndarray) -> Pooled:
+    """:class:`Pooled` of reference values ``(N, M)`` or ``(N, M, Q)`` with IN mask ``(N, M)``.
+
+    Called on the reference population by the attack's ``fit``, so that every set is
+    scored with the same statistics.
+    """
+    r = np.asarray(ref_phi, dtype=np.float64)
+    m = np.asarray(in_mask)
+    if r.ndim == 2:
+        r = r[..., None]
+    if r.ndim != 3 or m.shape != r.shape[:2] or m.dtype != bool:
+        raise ValueError(
+            f"pool needs ref_phi (N, M[, Q]) and a boolean in_mask (N, M), "
+            f"got shapes {np.shape(ref_phi)} and {m.shape} ({m.dtype})"
+        )
+    if not np.isfinite(r).all():
+        raise ValueError("ref_phi must be finite")
+    var_in, var_out, shift, out_mean = [], [], [], []
+    for q in range(r.shape[2]):
+        values = r[:, :, q]
+        var_in.append(pooled_variance(values, m))
+        var_out.append(pooled_variance(values, ~m))
+        mu_in, _, n_in = _moments(values, m)
+        mu_out, _, n_out = _moments(values, ~m)
+        both = (n_in > 0) & (n_out > 0)
+        if both.any():
+            shift.append(float(np.median(mu_in[both] - mu_out[both])))
+        elif m.any() and (~m).any():
+            shift.append(float(values[m].mean() - values[~m].mean()))
+        else:
+            shift.append(np.nan)
+        out_mean.append(float(values[~m].mean()) if (~m).any() else np.nan)
+    return Pooled(*(np.array(v, dtype=np.float64) for v in (var_in, var_out, shift, out_mean)))
+
+
+def _check_pooled(pooled: Pooled, n_queries: int) -> Pooled:
+    for name in ("var_in", "var_out", "shift", "out_mean"):
+        if np.shape(getattr(pooled, name)) != (n_queries,):
+            raise ValueError(
+                f"pooled.{name} must have one value per query ({n_queries},), "
+                f"got shape {np.shape(getattr(pooled, name))}"
+            )
+    return pooled
 
 
 def _log_normal(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -113,6 +199,7 @@ def lira_online(
     in_mask: np.ndarray,
     *,
     fixed_variance: bool = False,
+    pooled: Pooled | None = None,
 ) -> np.ndarray:
     """Online LiRA score ``(N,)`` float64, higher = member (``> 0``: likelihood ratio > 1).
 
@@ -122,18 +209,21 @@ def lira_online(
         in_mask: ``(N, M)`` bool, True where reference model ``m`` trained on example ``n``
             (IN); the rest are OUT.
         fixed_variance: pooled variances instead of per-example ones.
+        pooled: the pooled statistics (:func:`pool` of the reference population); None:
+            pooled over these rows.
     """
     t, r, m = _check(target_phi, ref_phi, in_mask, "in_mask")
+    p = pool(r, m) if pooled is None else _check_pooled(pooled, t.shape[1])
     score = np.zeros(len(t))
     for q in range(t.shape[1]):
-        mu_in, var_in, n_in = fit_gaussian(r[:, :, q], m, fixed_variance=fixed_variance)
-        mu_out, var_out, n_out = fit_gaussian(r[:, :, q], ~m, fixed_variance=fixed_variance)
-        both = (n_in > 0) & (n_out > 0)
-        if both.any():
-            shift = float(np.median(mu_in[both] - mu_out[both]))
-        elif m.any() and (~m).any():
-            shift = float(r[:, :, q][m].mean() - r[:, :, q][~m].mean())
-        else:
+        mu_in, var_in, n_in = fit_gaussian(
+            r[:, :, q], m, fixed_variance=fixed_variance, pooled_var=p.var_in[q]
+        )
+        mu_out, var_out, n_out = fit_gaussian(
+            r[:, :, q], ~m, fixed_variance=fixed_variance, pooled_var=p.var_out[q]
+        )
+        shift = p.shift[q]
+        if np.isnan(shift) and not ((n_in > 0) & (n_out > 0)).all():
             raise ValueError(
                 "online LiRA needs IN and OUT reference values; in_mask is all True or all False"
             )
@@ -149,6 +239,7 @@ def lira_offline(
     out_mask: np.ndarray,
     *,
     fixed_variance: bool = False,
+    pooled: Pooled | None = None,
 ) -> np.ndarray:
     """Offline LiRA score ``(N,)`` float64: ``-log`` of the upper-tail p-value under OUT.
 
@@ -158,13 +249,25 @@ def lira_offline(
         out_mask: ``(N, M)`` bool, True where reference model ``m`` did NOT train on
             example ``n`` (only those values are used).
         fixed_variance: one pooled OUT variance instead of per-example ones.
+        pooled: the pooled statistics (:func:`pool` of the reference population; only
+            ``var_out`` and ``out_mean`` are used); None: pooled over these rows.
     """
     t, r, m = _check(target_phi, ref_phi, out_mask, "out_mask")
-    if not m.any():
-        raise ValueError("offline LiRA needs OUT reference values; out_mask is all False")
+    if pooled is None:
+        if not m.any():
+            raise ValueError("offline LiRA needs OUT reference values; out_mask is all False")
+        var_out = [pooled_variance(r[:, :, q], m) for q in range(t.shape[1])]
+        out_mean = [float(r[:, :, q][m].mean()) for q in range(t.shape[1])]
+    else:
+        _check_pooled(pooled, t.shape[1])
+        var_out, out_mean = list(pooled.var_out), list(pooled.out_mean)
     score = np.zeros(len(t))
     for q in range(t.shape[1]):
-        mu, var, n = fit_gaussian(r[:, :, q], m, fixed_variance=fixed_variance)
-        mu = np.where(n > 0, mu, r[:, :, q][m].mean())
+        mu, var, n = fit_gaussian(
+            r[:, :, q], m, fixed_variance=fixed_variance, pooled_var=var_out[q]
+        )
+        if np.isnan(out_mean[q]) and not (n > 0).all():
+            raise ValueError("offline LiRA needs OUT reference values; out_mask is all False")
+        mu = np.where(n > 0, mu, out_mean[q])
         score -= log_ndtr(-(t[:, q] - mu) / np.sqrt(var))
     return score / t.shape[1]

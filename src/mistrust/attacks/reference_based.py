@@ -20,8 +20,16 @@ point by leave-one-out: each reference model ``k`` in turn plays the target,
 scored with the statistics of the other ``M - 1`` on the population rows that
 are neither ``z`` nor IN (or OUT) for every model; the threshold maximising
 TPR - FPR on those pooled scores (:func:`mistrust.metrics.rates.oracle_threshold`,
-the rule of the paper's threshold attack) is ``operating_score_``. RMIA also
-keeps the reference models' signals on the ``z`` rows for :meth:`score`.
+the rule of the paper's threshold attack) is ``operating_score_``.
+
+``fit`` also estimates, once, every statistic that an attack pools over many
+examples, on the whole reference population (``pooled_``): LiRA's pooled variances,
+its online IN - OUT ``shift`` and its offline fallback mean (:func:`mistrust.attacks.lira.pool`);
+RMIA's reference signals on the ``z`` rows and its offline fallback prior. :meth:`score`
+uses them for every set, so an example's score depends on that example alone: the
+target's members score the same whichever evaluation set they are paired with, and the
+FPR on a set is measured with the same attack as the TPR. In the leave-one-out, each
+reference model is scored with the statistics of the other models' population.
 
 Example::
 
@@ -33,13 +41,13 @@ Example::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from mistrust.attacks import signals
 from mistrust.attacks.base import NotFittedError
-from mistrust.attacks.lira import lira_offline, lira_online
+from mistrust.attacks.lira import Pooled, lira_offline, lira_online, pool
 from mistrust.attacks.rmia import rmia_prior, rmia_ratio, rmia_scores
 from mistrust.metrics.rates import oracle_threshold
 
@@ -51,8 +59,15 @@ __all__ = [
     "offline_counterpart",
 ]
 
-#: ``(target z (Z,), reference z (Z, M), IN mask of z (Z, M))``; LiRA ignores it
-_ZStats = tuple[Any, np.ndarray, np.ndarray]
+
+class RmiaPooled(NamedTuple):
+    """What RMIA keeps of the reference population: the reference signals on the ``z`` rows
+    ``(Z, M)``, their IN mask ``(Z, M)`` and, offline, the prior of a row without OUT
+    models, the mean of all OUT values (None online, which averages every model)."""
+
+    ref_z: np.ndarray
+    in_z: np.ndarray
+    out_mean: float | None
 
 
 class ReferenceAttack(ABC):
@@ -93,7 +108,8 @@ class ReferenceAttack(ABC):
                 by RMIA); they are never used to learn the operating point.
 
         Returns:
-            ``self``, with ``operating_score_``, ``n_models_`` and (RMIA) the ``z`` statistics.
+            ``self``, with ``operating_score_``, ``n_models_``, the population statistics
+            ``pooled_`` (module docstring) and the ``z`` rows' signals ``ref_z_``, ``in_z_``.
         """
         ref = np.asarray(ref_signal)
         in_mask = _check_mask(in_mask, ref)
@@ -109,12 +125,15 @@ class ReferenceAttack(ABC):
         for k in range(n_models):
             others = np.delete(np.arange(n_models), k)
             keep = in_mask[:, others]
-            z_stats = (ref[z, k], ref[z][:, others], keep[z])  # LiRA ignores them
-            scores.append(self._score(ref[rows, k], ref[rows][:, others], keep[rows], z_stats))
+            # model k plays the target: the others' population statistics, as score uses all
+            pooled = self._pool(ref[:, others], keep, z)
+            t_z = ref[z, k]  # LiRA ignores it
+            scores.append(self._score(ref[rows, k], ref[rows][:, others], keep[rows], pooled, t_z))
             members.append(in_mask[rows, k])
         self.operating_score_ = oracle_threshold(np.concatenate(scores), np.concatenate(members))
         self.n_models_ = n_models
         self.ref_z_, self.in_z_ = ref[z], in_mask[z]
+        self.pooled_ = self._pool(ref, in_mask, z)
         return self
 
     def score(
@@ -144,7 +163,7 @@ class ReferenceAttack(ABC):
             )
         if self.needs_z and target_z is None:
             raise ValueError(f"{self.name} needs the target's signal on z (target_z=)")
-        return self._score(target_signal, ref, in_mask, (target_z, self.ref_z_, self.in_z_))
+        return self._score(target_signal, ref, in_mask, self.pooled_, target_z)
 
     def decide(self, score: np.ndarray) -> np.ndarray:
         """Decisions ``(N,)`` bool: ``score >= operating_score_``."""
@@ -157,10 +176,17 @@ class ReferenceAttack(ABC):
 
     # ---- for subclasses ---------------------------------------------------
     @abstractmethod
+    def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> Any:
+        """The statistics estimated once on the population ``ref (P, M[, Q])`` with IN mask
+        ``(P, M)`` and population samples ``z (Z,)``, for :meth:`_score`."""
+
+    @abstractmethod
     def _score(
-        self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, z: _ZStats
+        self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, pooled: Any, t_z: Any
     ) -> np.ndarray:
-        """Scores of queries ``t_x`` against ``ref_x`` with IN mask ``in_x``."""
+        """Scores of queries ``t_x`` against ``ref_x`` with IN mask ``in_x``, with the
+        population statistics ``pooled`` of :meth:`_pool` and the target's ``z`` signal
+        ``t_z`` (RMIA)."""
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "operating_score_"):
@@ -194,12 +220,16 @@ class LiRA(ReferenceAttack):
         """Logit-scaled confidence ``log p_y - log sum_{y' != y} p_y'`` ``(N,)``."""
         return signals.logit_confidence(logits, labels)
 
+    def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> Pooled:
+        return pool(ref, in_mask)
+
     def _score(
-        self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, z: _ZStats
+        self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, pooled: Pooled, t_z: Any
     ) -> np.ndarray:
+        fv = self.fixed_variance
         if self.online:
-            return lira_online(t_x, ref_x, in_x, fixed_variance=self.fixed_variance)
-        return lira_offline(t_x, ref_x, ~in_x, fixed_variance=self.fixed_variance)
+            return lira_online(t_x, ref_x, in_x, fixed_variance=fv, pooled=pooled)
+        return lira_offline(t_x, ref_x, ~in_x, fixed_variance=fv, pooled=pooled)
 
 
 class RMIA(ReferenceAttack):
@@ -220,15 +250,25 @@ class RMIA(ReferenceAttack):
         """Probability of the label ``p(y | x)`` ``(N,)``."""
         return np.exp(-signals.loss(logits, labels))
 
+    def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> RmiaPooled:
+        if self.online:
+            return RmiaPooled(ref[z], in_mask[z], None)
+        if in_mask.all():
+            raise ValueError(
+                f"{self.name} needs OUT reference values: every reference model trained on "
+                "every population row"
+            )
+        return RmiaPooled(ref[z], in_mask[z], float(ref[~in_mask].mean()))
+
     def _score(
-        self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, z: _ZStats
+        self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, pooled: RmiaPooled, t_z: Any
     ) -> np.ndarray:
-        t_z, ref_z, in_z = z
+        ref_z, in_z, out_mean = pooled
         if self.online:
             prior_x, prior_z = rmia_prior(ref_x), rmia_prior(ref_z)
         else:
-            prior_x = rmia_prior(ref_x, ~in_x, a=self.a)
-            prior_z = rmia_prior(ref_z, ~in_z, a=self.a)
+            prior_x = rmia_prior(ref_x, ~in_x, a=self.a, fallback=out_mean)
+            prior_z = rmia_prior(ref_z, ~in_z, a=self.a, fallback=out_mean)
         return rmia_scores(rmia_ratio(t_x, prior_x), rmia_ratio(t_z, prior_z), gamma=self.gamma)
 
 

@@ -37,15 +37,23 @@ _TINY = np.finfo(np.float64).tiny
 
 
 def rmia_prior(
-    ref_probs: np.ndarray, mask: np.ndarray | None = None, *, a: float | None = None
+    ref_probs: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    a: float | None = None,
+    fallback: float | None = None,
 ) -> np.ndarray:
     """``Pr(x)`` ``(N,)`` float64 from reference probabilities ``p_ref(y | x)``.
 
     Args:
         ref_probs: ``(N, M)`` probability of each example's label under each reference model.
         mask: ``(N, M)`` bool, the models to average over (None: all). Offline, pass the
-            OUT mask. A row with no selected model uses the mean of all selected values.
+            OUT mask. A row with no selected model uses ``fallback``.
         a: offline correction ``((1 + a) * mean + (1 - a)) / 2``; None (online): the plain mean.
+        fallback: the mean of a row with no selected model, e.g. the mean of all OUT values
+            of the reference population (:class:`mistrust.attacks.reference_based.RMIA`
+            passes it, so a row's prior does not depend on the rows scored with it); None:
+            the mean of all selected values here.
     """
     p = np.asarray(ref_probs, dtype=np.float64)
     if p.ndim != 2:
@@ -55,11 +63,15 @@ def rmia_prior(
     m = np.ones(p.shape, bool) if mask is None else np.asarray(mask)
     if m.shape != p.shape or m.dtype != bool:
         raise ValueError(f"mask must be boolean of shape {p.shape}, got {m.dtype} {m.shape}")
-    if not m.any():
-        raise ValueError("mask selects no reference model for any example")
+    if fallback is None:
+        if not m.any():
+            raise ValueError("mask selects no reference model for any example")
+        fallback = float(p[m].mean())
+    elif not 0.0 <= fallback <= 1.0:
+        raise ValueError(f"fallback must be a probability in [0, 1], got {fallback}")
     count = m.sum(axis=1)
     total = np.where(m, p, 0.0).sum(axis=1)
-    mean = np.full(len(p), p[m].mean())
+    mean = np.full(len(p), fallback)
     np.divide(total, count, out=mean, where=count > 0)
     if a is not None:
         if not 0.0 <= a <= 1.0:
