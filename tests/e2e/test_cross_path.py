@@ -47,6 +47,7 @@ import torch
 import yaml
 
 import mistrust
+from mistrust.checks.measure import BASELINE_KEYS
 from mistrust.checks.rows import verdict_of_rows
 from mistrust.cli import main
 from mistrust.data.sources import get_source, load_source, source_labels
@@ -114,15 +115,7 @@ P_BASELINE = {"p_leakage", "p_leakage_holm"}
 
 #: the blind baseline's rows (docs/CHECKS.md): it needs the inputs, which outputs alone
 #: do not have, so an audit of logits has none of them
-BASELINE_ROWS = {
-    "baseline_auroc",
-    "baseline_auroc_ci_low",
-    "baseline_auroc_ci_high",
-    "baseline_tpr_at_1fpr",
-    "auroc_minus_baseline",
-    "auroc_minus_baseline_ci_low",
-    "auroc_minus_baseline_ci_high",
-}
+BASELINE_ROWS = set(BASELINE_KEYS)
 
 
 def _sets() -> list[str]:
