@@ -20,10 +20,11 @@ OUTPUTS: tuple[str, ...] = ("logit", "sigmoid")
 
 #: most shadow rows the attack model trains on (``attacks.salem_rows``). The paper's
 #: recipe (batch 16, early stopping on whole epochs) costs ~1.6 us per row and epoch,
-#: ~60 s on a million rows; on a sample of 16,384 it takes ~1-2 s, and its three
-#: features are learned as well: held-out AUROC within 3e-4 of the fit on every row
-#: at 100,000 rows (benchmarks/bench_salem.py). Smaller shadow sets (every preset's)
-#: are used whole, so their numbers do not move.
+#: a minute or more on a million rows; on a sample of 16,384 rows it takes a few
+#: seconds whatever the shadow's size, and three features are learned as well from
+#: them: held-out AUROC within 6e-4 of the fit on every row at 1e5 and 1e6 rows
+#: (benchmarks/bench_salem.py). Smaller shadow sets (every preset's) are used whole,
+#: so their numbers do not move.
 FIT_ROWS = 16_384
 
 
