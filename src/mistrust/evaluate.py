@@ -80,6 +80,7 @@ def evaluate_attacks(
         strict_threshold=acfg.strict_threshold,
         score_precision=acfg.score_precision,
         salem_score=acfg.salem_score,
+        salem_rows=acfg.salem_rows,
         aupr=acfg.aupr,
         baseline_scores=baseline,
         iid_sets=iid_sets,

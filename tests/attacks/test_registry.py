@@ -65,6 +65,7 @@ def test_factories_receive_only_what_they_accept(clean_registry) -> None:
         "strict": False,
         "precision": "float64",
         "output": "logit",
+        "fit_rows": 16_384,
         "seeded": 7,
     }
     assert create_attack("loss", class_thresholds=True).class_thresholds is True

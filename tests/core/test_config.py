@@ -33,6 +33,17 @@ def test_paper_hyperparameters() -> None:
     assert load_config("paper-cifar10-salemcnn").train.lr == 0.001
 
 
+def test_salem_trains_on_every_shadow_row_of_the_default_preset() -> None:
+    """The default's 500 + 500 shadow rows are below ``attacks.salem_rows``, so its
+    Salem rows are the paper recipe's; a larger shadow set is sampled down to it."""
+    from mistrust.attacks.salem import FIT_ROWS
+
+    cfg = load_config("default")
+    assert cfg.attacks.salem_rows == FIT_ROWS == 16_384
+    assert cfg.data.members + cfg.data.nonmembers <= cfg.attacks.salem_rows
+    assert load_config("smoke", ["attacks.salem_rows=null"]).attacks.salem_rows is None
+
+
 def test_overrides_apply_with_types() -> None:
     cfg = load_config("smoke", ["train.epochs=7", "train.lr=1e-2", "eval.sets=[original]"])
     assert cfg.train.epochs == 7 and cfg.train.lr == 0.01 and cfg.eval.sets == ["original"]
@@ -55,6 +66,8 @@ def test_overrides_apply_with_types() -> None:
         ("train.label_smoothing=1.5", "label_smoothing"),
         ("device=tpu", "device must be"),
         ("executor=dask", "executor must be local or ray, got 'dask'"),
+        ("attacks.salem_rows=0", "attacks.salem_rows must be at least 2, or null"),
+        ("attacks.salem_rows=many", "attacks.salem_rows: expected an integer"),
     ],
 )
 def test_bad_values_fail_clearly(override: str, message: str) -> None:

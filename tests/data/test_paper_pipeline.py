@@ -138,8 +138,10 @@ def test_paper_presets_set_the_papers_choices() -> None:
         )
         assert (v.laplace_method, v.laplace_grid, v.laplace_search_samples) == ("paper", 100, 10)
         assert v.laplace_samples == 100 and v.calibration_set == "nonmembers"
+        assert a.salem_rows is None  # Salem's MLP on every shadow row, as the paper trained it
         assert cfg.eval.ood_split == "train"
     dogs = load_config("paper-stanford-dogs-resnet50")
+    assert dogs.attacks.salem_rows is None
     assert (dogs.data.load_size, dogs.data.image_size) == (230, 224)
     assert (dogs.data.fit, dogs.data.augment) == ("center-crop", "rotate-crop-flip")
     assert "afhq-nondog" in dogs.eval.sets and "afhq-nondog" in dogs.eval.full_sets

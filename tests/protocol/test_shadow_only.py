@@ -116,6 +116,7 @@ def test_attack_options_reach_every_attack(tmp_path, monkeypatch) -> None:
             "attacks.strict_threshold=true",
             "attacks.score_precision=float32",
             "attacks.salem_score=sigmoid",
+            "attacks.salem_rows=20",
             "seed=5",
         ],
     )
@@ -130,5 +131,6 @@ def test_attack_options_reach_every_attack(tmp_path, monkeypatch) -> None:
         "strict": True,
         "precision": "float32",
         "output": "sigmoid",
+        "fit_rows": 20,
     }
     assert seen == [("loss", want), ("salem", want)]

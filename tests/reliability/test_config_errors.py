@@ -47,6 +47,10 @@ CASES = {
         ["attacks.names=[salem]", "attacks.top_k=11"],
         ["attacks.top_k (11) exceeds the 10 classes"],
     ),
+    "salem-rows-below-two": (
+        ["attacks.salem_rows=1"],
+        ["attacks.salem_rows must be at least 2, or null for every shadow row, got 1"],
+    ),
     "non-finite-number": (["train.lr=.inf"], ["train.lr must be a finite number"]),
     "folder-shadows-builtin-set": (
         ["eval.folders={scaled: /tmp}"],

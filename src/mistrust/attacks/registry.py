@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from mistrust.attacks.base import Attack
+from mistrust.attacks.salem import FIT_ROWS
 
 __all__ = ["attack_names", "create_attack", "register_attack"]
 
@@ -53,6 +54,7 @@ def create_attack(
     strict: bool = False,
     precision: str = "float64",
     output: str = "logit",
+    fit_rows: int | None = FIT_ROWS,
 ) -> Attack:
     """Build the attack registered as ``name`` (unfitted).
 
@@ -69,6 +71,8 @@ def create_attack(
             float32 torch arithmetic (``threshold``, ``entropy``, ``salem``; the other
             ``threshold``-family signals are rounded to float32).
         output: what ``salem`` scores with, ``"logit"`` or ``"sigmoid"`` (the paper).
+        fit_rows: most shadow rows ``salem``'s attack model trains on (a seeded sample
+            of a larger shadow set); None: every row (the paper).
 
     Raises:
         ValueError: unknown ``name`` (the message lists the choices).
@@ -86,6 +90,7 @@ def create_attack(
         "strict": strict,
         "precision": precision,
         "output": output,
+        "fit_rows": fit_rows,
     }
     params = inspect.signature(factory).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

@@ -66,6 +66,12 @@ def _score_based_attacks() -> tuple[str, ...]:
     return SCORE_BASED_ATTACKS
 
 
+def _salem_fit_rows() -> int:
+    from mistrust.attacks.salem import FIT_ROWS  # one default, kept with the attack
+
+    return FIT_ROWS
+
+
 @dataclass
 class AttackConfig:
     names: list[str] = field(default_factory=lambda: list(_score_based_attacks()))
@@ -74,6 +80,8 @@ class AttackConfig:
     strict_threshold: bool = False  # true: member iff score > threshold (the paper), not >=
     score_precision: str = "float64"  # "float32": the paper's float32 torch arithmetic
     salem_score: str = "logit"  # "sigmoid": Salem scored by its probability (the paper)
+    # most shadow rows Salem's MLP trains on (a seeded sample above it); null: all (the paper)
+    salem_rows: int | None = field(default_factory=_salem_fit_rows)
     aupr: str = "average-precision"  # or "trapezoid" under the PR curve (the paper)
 
 

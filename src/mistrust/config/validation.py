@@ -232,6 +232,11 @@ def validate(cfg: Config) -> None:
             f"attacks.names: unknown attack {name!r}; choose from {', '.join(attack_names())}",
         )
     _check(cfg.attacks.top_k > 0, f"attacks.top_k must be positive, got {cfg.attacks.top_k}")
+    rows = cfg.attacks.salem_rows
+    _check(
+        rows is None or rows >= 2,
+        f"attacks.salem_rows must be at least 2, or null for every shadow row, got {rows}",
+    )
     _check(cfg.variants.temperature > 0, "variants.temperature must be positive")
     from mistrust.data.evalsets import evalset_names
 
