@@ -298,7 +298,7 @@ def test_array_audit_gives_the_run_s_rows(study: Path, tmp_path: Path) -> None:
     cfg = _config(study)
     acfg, sets = cfg["attacks"], cfg["eval"]["sets"]
     options = ("top_k", "class_thresholds", "strict_threshold", "score_precision")
-    options += ("salem_score", "aupr")
+    options += ("salem_score", "aupr", "salem_rows")
     door: dict[Key, float] = {}
     for variant in VARIANTS:
         out = study / "outputs" / variant / "target"
