@@ -554,3 +554,44 @@ def test_gan_is_cached_asks_for_the_generators_cache_file(ctx, monkeypatch) -> N
         assert not gan_is_cached(replace(c, seed=6)) and not gan_is_cached(replace(c, gan_epochs=2))
     finally:
         path.unlink()
+
+
+def test_set_sizes_as_the_plan_counts_them() -> None:
+    """``evalset_size`` by hand: copies of the non-members, drawn sets capped at the size
+    unless used whole, folders, held-out classes, stand-ins and sets made here."""
+    from mistrust.data.evalsets import SetCounts, evalset_size
+
+    pools = {"cifar100": 7, "svhn": 40, "afhq-cat": 3, "afhq-wild": 5}
+    counts = SetCounts(
+        size=10,
+        nonmembers=25,
+        held_out=6,
+        pool=lambda src: pools[src],
+        folders={"mine": 12, "few": 4},
+        full_sets=("svhn", "mine", "afhq-nondog"),
+    )
+    want = {
+        "original": 25,
+        "permuted": 25,
+        "scaled": 25,
+        "unnormalized": 25,
+        "held-out": 6,  # fewer than the size: all of them
+        "cifar100": 7,  # a pool smaller than the size
+        "svhn": 40,  # used whole
+        "afhq-cat": 3,
+        "afhq-nondog": 8,  # cats then wild animals, used whole
+        "mine": 12,  # a folder used whole
+        "few": 4,
+        "noise": 10,  # made here
+        "gan": 10,
+    }
+    assert {name: evalset_size(name, counts) for name in want} == want
+    sampled = SetCounts(size=5, nonmembers=25, held_out=9, pool=lambda src: pools[src])
+    assert [evalset_size(n, sampled) for n in ("held-out", "svhn", "afhq-nondog")] == [5, 5, 5]
+    # stand-in data: every dataset is `size` images, so a set used whole is size x datasets
+    stand_in = SetCounts(
+        size=10, nonmembers=25, held_out=6, pool=lambda src: 1 / 0, full_sets=("afhq-nondog",)
+    )
+    stand_in.stand_in = True
+    assert evalset_size("afhq-nondog", stand_in) == 20
+    assert evalset_size("svhn", stand_in) == 10
