@@ -278,24 +278,31 @@ def test_fit_scores_only_rows_with_in_and_out_models_outside_z(monkeypatch) -> N
 
     phi, _, in_mask = _signals()
     seen = []
-    real = rb.lira_offline
+    real = rb.leave_one_out
 
-    def spy(t, ref, out_mask, **kw):
-        seen.append((np.array(t), np.array(ref), np.array(out_mask), kw))
-        return real(t, ref, out_mask, **kw)
+    def spy(ref, mask, rows, k, **kw):
+        score = real(ref, mask, rows, k, **kw)
+        seen.append((np.array(rows), k, kw, score))
+        return score
 
-    monkeypatch.setattr(rb, "lira_offline", spy)
+    monkeypatch.setattr(rb, "leave_one_out", spy)
     LiRA(online=False, fixed_variance=True).fit(phi, in_mask, z=np.array([11, 10]))
-    assert len(seen) == 4
+    assert [k for _, k, _, _ in seen] == [0, 1, 2, 3]
     rows = np.arange(2, 10)
-    for k, (t, ref, out_mask, kw) in enumerate(seen):
+    for rows_k, k, kw, score in seen:
         others = [j for j in range(4) if j != k]
-        np.testing.assert_array_equal(t, phi[rows, k])
-        np.testing.assert_array_equal(ref, phi[rows][:, others])
-        np.testing.assert_array_equal(out_mask, ~in_mask[rows][:, others])
-        assert set(kw) == {"fixed_variance", "pooled"} and kw["fixed_variance"] is True
+        np.testing.assert_array_equal(rows_k, rows)
+        assert kw == {"online": False, "fixed_variance": True}
         # pooled over every population row (z and the all-IN / all-OUT rows included)
-        np.testing.assert_array_equal(kw["pooled"], pool(phi[:, others], in_mask[:, others]))
+        pooled = pool(phi[:, others], in_mask[:, others])
+        expected = lira_offline(
+            phi[rows, k],
+            phi[rows][:, others],
+            ~in_mask[rows][:, others],
+            fixed_variance=True,
+            pooled=pooled,
+        )
+        np.testing.assert_array_equal(score, expected)
 
 
 def test_score_and_decide() -> None:

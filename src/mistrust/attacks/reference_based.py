@@ -31,6 +31,14 @@ target's members score the same whichever evaluation set they are paired with, a
 FPR on a set is measured with the same attack as the TPR. In the leave-one-out, each
 reference model is scored with the statistics of the other models' population.
 
+At scale: :meth:`score` takes the rows in blocks of about
+:data:`mistrust.attacks.lira.BLOCK_VALUES` reference values (a row's score being its own,
+the blocks give the bits of one pass), so its temporaries stay a few MiB whatever ``N``;
+RMIA's ``z`` ratios are computed once per target. LiRA's leave-one-out computes each
+example's moments once per left-out model, in blocks (:func:`mistrust.attacks.lira.leave_one_out`),
+with the bits of the generic one; it costs ``O(M^2 P Q)`` all the same
+(``benchmarks/bench_reference_scale.py``).
+
 Example::
 
     attack = LiRA(online=False).fit(ref_phi_population, in_mask_population, z=z_rows)
@@ -40,14 +48,23 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from mistrust.attacks import signals
 from mistrust.attacks.base import NotFittedError
-from mistrust.attacks.lira import Pooled, lira_offline, lira_online, pool
+from mistrust.attacks.lira import (
+    Pooled,
+    leave_one_out,
+    lira_offline,
+    lira_online,
+    pool,
+    row_blocks,
+)
 from mistrust.attacks.rmia import rmia_prior, rmia_ratio, rmia_scores
 from mistrust.metrics.rates import oracle_threshold
 
@@ -121,19 +138,13 @@ class ReferenceAttack(ABC):
             raise ValueError(f"{self.name} needs the population samples z (fit z=)")
         n_in = in_mask.sum(axis=1)
         rows = np.setdiff1d(np.flatnonzero((n_in > 0) & (n_in < n_models)), z)
-        scores, members = [], []
-        for k in range(n_models):
-            others = np.delete(np.arange(n_models), k)
-            keep = in_mask[:, others]
-            # model k plays the target: the others' population statistics, as score uses all
-            pooled = self._pool(ref[:, others], keep, z)
-            t_z = ref[z, k]  # LiRA ignores it
-            scores.append(self._score(ref[rows, k], ref[rows][:, others], keep[rows], pooled, t_z))
-            members.append(in_mask[rows, k])
+        pooled = self._pool(ref, in_mask, z)  # first: it checks the values
+        scores = [self._leave_one_out(ref, in_mask, rows, z, k) for k in range(n_models)]
+        members = [in_mask[rows, k] for k in range(n_models)]
         self.operating_score_ = oracle_threshold(np.concatenate(scores), np.concatenate(members))
         self.n_models_ = n_models
         self.ref_z_, self.in_z_ = ref[z], in_mask[z]
-        self.pooled_ = self._pool(ref, in_mask, z)
+        self.pooled_ = pooled
         return self
 
     def score(
@@ -163,7 +174,22 @@ class ReferenceAttack(ABC):
             )
         if self.needs_z and target_z is None:
             raise ValueError(f"{self.name} needs the target's signal on z (target_z=)")
-        return self._score(target_signal, ref, in_mask, self.pooled_, target_z)
+        t = np.asarray(target_signal)
+        if t.ndim == 0 or len(t) != len(ref):
+            raise ValueError(
+                f"target_signal must have one row per row of ref_signal ({len(ref)}), "
+                f"got shape {t.shape}"
+            )
+        pooled, t_z = self._for_target(self.pooled_, target_z)
+        # a row's score is its own (the pooled statistics come from fit), so row blocks give
+        # the bits of one pass while their temporaries stay a few MiB
+        blocks = row_blocks(len(t), int(np.prod(ref.shape[1:])))
+        if len(blocks) <= 1:
+            return self._score(t, ref, in_mask, pooled, t_z)
+        out = np.empty(len(t))
+        for i, j in blocks:
+            out[i:j] = self._score(t[i:j], ref[i:j], in_mask[i:j], pooled, t_z)
+        return out
 
     def decide(self, score: np.ndarray) -> np.ndarray:
         """Decisions ``(N,)`` bool: ``score >= operating_score_``."""
@@ -175,6 +201,23 @@ class ReferenceAttack(ABC):
         return f"{type(self).__name__}({args})"
 
     # ---- for subclasses ---------------------------------------------------
+    def _leave_one_out(
+        self, ref: np.ndarray, in_mask: np.ndarray, rows: np.ndarray, z: np.ndarray, k: int
+    ) -> np.ndarray:
+        """Scores of the population ``rows`` with reference model ``k`` as the target and the
+        statistics of the other models' population, as :meth:`score` uses all of them."""
+        others = np.delete(np.arange(in_mask.shape[1]), k)
+        keep = in_mask[:, others]
+        pooled = self._pool(ref[:, others], keep, z)
+        for_k = self._for_target(pooled, ref[z, k])  # LiRA ignores the z rows
+        return self._score(ref[rows, k], ref[rows][:, others], keep[rows], *for_k)
+
+    def _for_target(self, pooled: Any, t_z: Any) -> tuple[Any, Any]:
+        """What :meth:`_score` gets as ``pooled`` and ``t_z`` for a target: by default the
+        population statistics and the target's ``z`` signal; a subclass computes here, once
+        per target, what every row block shares."""
+        return pooled, t_z
+
     @abstractmethod
     def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> Any:
         """The statistics estimated once on the population ``ref (P, M[, Q])`` with IN mask
@@ -223,6 +266,15 @@ class LiRA(ReferenceAttack):
     def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> Pooled:
         return pool(ref, in_mask)
 
+    def _leave_one_out(
+        self, ref: np.ndarray, in_mask: np.ndarray, rows: np.ndarray, z: np.ndarray, k: int
+    ) -> np.ndarray:
+        # the same bits as the base class's, each example's moments computed once per model
+        r = np.asarray(ref, dtype=np.float64)
+        r = r[..., None] if r.ndim == 2 else r
+        fv = self.fixed_variance
+        return leave_one_out(r, in_mask, rows, k, online=self.online, fixed_variance=fv)
+
     def _score(
         self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, pooled: Pooled, t_z: Any
     ) -> np.ndarray:
@@ -260,16 +312,34 @@ class RMIA(ReferenceAttack):
             )
         return RmiaPooled(ref[z], in_mask[z], float(ref[~in_mask].mean()))
 
-    def _score(
-        self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, pooled: RmiaPooled, t_z: Any
-    ) -> np.ndarray:
+    def _for_target(
+        self, pooled: RmiaPooled, t_z: Any
+    ) -> tuple[RmiaPooled, Callable[[], np.ndarray]]:
+        # the z rows' ratios, computed once per target and shared by its row blocks; at the
+        # first block's call, after that block's prior (the order the inputs are checked in)
+        return pooled, functools.cache(lambda: self._ratio_z(pooled, t_z))
+
+    def _ratio_z(self, pooled: RmiaPooled, t_z: Any) -> np.ndarray:
         ref_z, in_z, out_mean = pooled
         if self.online:
-            prior_x, prior_z = rmia_prior(ref_x), rmia_prior(ref_z)
+            prior_z = rmia_prior(ref_z)
         else:
-            prior_x = rmia_prior(ref_x, ~in_x, a=self.a, fallback=out_mean)
             prior_z = rmia_prior(ref_z, ~in_z, a=self.a, fallback=out_mean)
-        return rmia_scores(rmia_ratio(t_x, prior_x), rmia_ratio(t_z, prior_z), gamma=self.gamma)
+        return rmia_ratio(t_z, prior_z)
+
+    def _score(
+        self,
+        t_x: np.ndarray,
+        ref_x: np.ndarray,
+        in_x: np.ndarray,
+        pooled: RmiaPooled,
+        ratio_z: Callable[[], np.ndarray],
+    ) -> np.ndarray:
+        if self.online:
+            prior_x = rmia_prior(ref_x)
+        else:
+            prior_x = rmia_prior(ref_x, ~in_x, a=self.a, fallback=pooled.out_mean)
+        return rmia_scores(rmia_ratio(t_x, prior_x), ratio_z(), gamma=self.gamma)
 
 
 def create_reference_attack(
