@@ -13,12 +13,13 @@ logits. Every size runs in a fresh process so that its peak memory is its own.
 Per size it times, on the same arrays:
 
 * ``audit``: :func:`mistrust.audit` end to end (every trust check on), the goal figure;
-* per attack: ``fit`` (shadow), ``score`` (every set), ``metrics``
-  (:func:`mistrust.metrics.attack_metrics` on every set) and each check of
-  :mod:`mistrust.checks.stats` summed over the sets it runs on;
+* per attack: ``fit`` (shadow), ``score`` (every set), ``rank`` (the one sort per set,
+  :class:`mistrust.metrics.rates.Ranked`), ``metrics`` (:func:`mistrust.metrics.attack_metrics`
+  on every set) and each check of :mod:`mistrust.checks.stats` summed over the sets it runs
+  on, both reading that sort as the audit does;
 * ``sklearn``: ``sklearn.metrics.roc_auc_score`` on every (attack, set) score array,
-  the floor reference: the ratio ``metrics / sklearn`` says how far one set of every
-  metric is from one AUROC alone.
+  the floor reference: the ratio ``(rank + metrics) / sklearn`` says how far one set of
+  every metric is from one AUROC alone.
 
 Peak memory is the resident set's high-water mark (``VmHWM`` of /proc/self/status),
 reset before each stage by writing 5 to /proc/self/clear_refs, so each stage's figure is
@@ -43,6 +44,8 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+
+from mistrust.metrics.rates import Ranked
 
 DEFAULT_ATTACKS = "threshold,entropy,loss,modified-entropy,logit-confidence"
 _STATUS, _CLEAR = Path("/proc/self/status"), Path("/proc/self/clear_refs")
@@ -92,19 +95,44 @@ class Stages:
         return out
 
 
+def _time_checks(
+    st: Stages, attack: str, r: Ranked, pred: np.ndarray, *, in_distribution: bool, seed: int
+) -> None:
+    """Each check of :mod:`mistrust.checks.stats` as the audit runs it: on the set's sort."""
+    from mistrust.checks import stats
+
+    s, m = r.score, r.is_member
+    checks: dict[str, Callable[[], object]] = {
+        "auroc_interval": lambda: stats.auroc_interval(s, m, ranked=r),
+        "tpr_at_fpr_intervals": lambda: stats.tpr_at_fpr_intervals(
+            s, m, [0.001, 0.01], seed=seed, ranked=r
+        ),
+        "tie_fraction": lambda: r.largest_tie() / len(s),
+        "auroc_p_value": lambda: stats.auroc_p_value(s, m, ranked=r),
+    }
+    if in_distribution:
+        checks["null_test"] = lambda: stats.null_test(s[~m], seed=seed, order=r.order_of(~m))
+        tp, fp = int((pred & m).sum()), int((pred & ~m).sum())
+        checks["epsilon_lower_bound"] = lambda: stats.epsilon_lower_bound(
+            tp, r.n_members, fp, r.n_nonmembers
+        )
+    for check, fn in checks.items():
+        st.run(f"{attack}/check/{check}", fn)
+
+
 def one_size(n: int, attacks: list[str], seed: int = 0) -> dict:
     """Every stage at size ``n`` in this process; a JSON-able dict."""
+    from sklearn.metrics import roc_auc_score
+
     import mistrust
     from mistrust.attacks import create_attack
     from mistrust.attacks.signals import max_score
-    from mistrust.checks import stats
     from mistrust.metrics import attack_metrics
-    from mistrust.metrics.rates import check_scores
-    from sklearn.metrics import roc_auc_score
 
     shadow, target = _outputs(n, seed), _outputs(n, seed + 1)
     ood = _outputs(n // 2, seed + 2)[0] * 0.5  # flatter logits: a shifted non-member set
     st = Stages()
+    mistrust.audit  # noqa: B018 -- import the audit's modules (torch among them) before timing
     st.run(
         "audit",
         lambda: mistrust.audit(shadow, target, eval_sets={"ood": ood}, attacks=attacks, seed=seed),
@@ -125,28 +153,15 @@ def one_size(n: int, attacks: list[str], seed: int = 0) -> dict:
             score = st.run(f"{name}/score", lambda a=attack, x=logits, y=labels: a.score(x, y))
             pred = attack.decide(score)
             top = max_score(logits)
+            r = st.run(f"{name}/rank", lambda s=score, m=m: Ranked(s, m))
             st.run(
                 f"{name}/metrics",
-                lambda s=score, m=m, p=pred, t=top: attack_metrics(s, m, p, max_score=t),
+                lambda s=score, m=m, p=pred, t=top, r=r: attack_metrics(
+                    s, m, p, max_score=t, ranked=r
+                ),
             )
             st.run(f"{name}/sklearn", lambda s=score, m=m: roc_auc_score(m, s))
-            s, m = check_scores(score, m)
-            checks: dict[str, Callable[[], object]] = {
-                "auroc_interval": lambda: stats.auroc_interval(s, m),
-                "tpr_at_fpr_intervals": lambda: stats.tpr_at_fpr_intervals(
-                    s, m, [0.001, 0.01], seed=seed
-                ),
-                "tie_fraction": lambda: stats.tie_fraction(s),
-                "auroc_p_value": lambda: stats.auroc_p_value(s, m),
-            }
-            if ds == "original":
-                checks["null_test"] = lambda: stats.null_test(s[~m], seed=seed)
-                tp, fp = int((pred & m).sum()), int((pred & ~m).sum())
-                checks["epsilon_lower_bound"] = lambda: stats.epsilon_lower_bound(
-                    tp, int(m.sum()), fp, int((~m).sum())
-                )
-            for check, fn in checks.items():
-                st.run(f"{name}/check/{check}", fn)
+            _time_checks(st, name, r, pred, in_distribution=ds == "original", seed=seed)
     return {
         "n": n,
         "attacks": attacks,
@@ -176,7 +191,7 @@ def _by_stage(res: dict, stage: str, attacks: list[str]) -> tuple[float, float]:
 def table(results: list[dict]) -> str:
     attacks = results[0]["attacks"]
     checks = sorted({k.rsplit("/", 1)[1] for k in results[0]["seconds"] if "/check/" in k})
-    stages = ["fit", "score", "metrics", "sklearn"] + [f"check/{c}" for c in checks]
+    stages = ["fit", "score", "rank", "metrics", "sklearn"] + [f"check/{c}" for c in checks]
     head = "| stage | " + " | ".join(f"N = {r['n']:,} s (peak MB)" for r in results) + " |"
     lines = [head, "|---|" + "---:|" * len(results)]
     cells = [f"{r['seconds']['audit']:.2f} ({r['peak_mb']['audit']:.0f})" for r in results]
@@ -189,10 +204,10 @@ def table(results: list[dict]) -> str:
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     cells = []
     for r in results:
-        metrics, _ = _by_stage(r, "metrics", attacks)
+        metrics = _by_stage(r, "metrics", attacks)[0] + _by_stage(r, "rank", attacks)[0]
         floor, _ = _by_stage(r, "sklearn", attacks)
         cells.append(f"{metrics / floor:.1f}x")
-    lines.append("| metrics / sklearn | " + " | ".join(cells) + " |")
+    lines.append("| (rank + metrics) / sklearn | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -206,7 +221,7 @@ def plot(results: list[dict], path: Path) -> None:
     ns = [r["n"] for r in results]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.loglog(ns, [r["seconds"]["audit"] for r in results], "o-", label="mistrust.audit")
-    for stage in ("score", "metrics", "sklearn", "check/tpr_at_fpr_intervals"):
+    for stage in ("score", "rank", "metrics", "sklearn", "check/tpr_at_fpr_intervals"):
         ax.loglog(ns, [_by_stage(r, stage, attacks)[0] for r in results], ".--", label=stage)
     ref = results[0]["seconds"]["audit"]
     ax.loglog(ns, [ref * n / ns[0] for n in ns], ":", color="grey", label="slope 1")
