@@ -12,7 +12,9 @@ from scipy.stats import beta, norm
 from mistrust.checks.stats import (
     _bootstrap_tprs,
     auroc_difference_interval,
+    auroc_difference_p_value,
     auroc_interval,
+    auroc_p_value,
     constant_decisions,
     epsilon_lower_bound,
     min_resolvable_fpr,
@@ -23,6 +25,7 @@ from mistrust.checks.stats import (
     tpr_at_fpr_intervals,
 )
 from mistrust.metrics import tpr_at_fpr
+from mistrust.metrics.rates import Ranked
 
 Z = norm.ppf(0.975)
 
@@ -223,3 +226,22 @@ def test_ties_and_constant_decisions() -> None:
     assert tie_fraction(np.arange(5.0)) == 0.2
     assert constant_decisions(np.ones(4, bool)) and constant_decisions(np.zeros(4, bool))
     assert not constant_decisions(np.array([True, False]))
+
+
+def test_checks_on_a_given_sort_equal_the_checks_that_sort() -> None:
+    rng = np.random.default_rng(4)
+    m = np.arange(300) < 120
+    a = np.round(rng.normal(size=300) + m, 1)  # ties
+    b = rng.normal(size=300) + 0.3 * m
+    ra, rb = Ranked(a, m), Ranked(b, m)
+    assert auroc_interval(a, m, ranked=ra) == auroc_interval(a, m)
+    assert auroc_p_value(a, m, ranked=ra) == auroc_p_value(a, m)
+    pair = (ra, rb)
+    assert auroc_difference_interval(a, b, m, ranked=pair) == auroc_difference_interval(a, b, m)
+    assert auroc_difference_p_value(a, b, m, ranked=pair) == auroc_difference_p_value(a, b, m)
+    got = tpr_at_fpr_intervals(a, m, [0.01, 0.05], seed=3, ranked=ra)
+    assert got == tpr_at_fpr_intervals(a, m, [0.01, 0.05], seed=3)
+    with pytest.raises(ValueError, match="different members"):
+        auroc_difference_interval(a, b, m, ranked=(ra, Ranked(b, ~m)))
+    with pytest.raises(ValueError, match="ranked holds"):
+        auroc_interval(a[:-1], m[:-1], ranked=ra)

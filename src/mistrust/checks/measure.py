@@ -22,7 +22,7 @@ from mistrust.checks.stats import (
     null_test,
     tpr_at_fpr_intervals,
 )
-from mistrust.metrics.rates import Ranked, tpr_at_fpr
+from mistrust.metrics.rates import Ranked
 
 __all__ = [
     "BASELINE_KEYS",
@@ -144,19 +144,20 @@ def set_checks(
         b = np.asarray(baseline, dtype=np.float64)
         if b.shape != s.shape:
             raise ValueError(f"baseline scores have shape {b.shape} but the attack's {s.shape}")
-        auc_b, b_low, b_high = auroc_interval(b, m)
-        d, d_low, d_high = auroc_difference_interval(s, b, m)
+        rb = Ranked(b, m)
+        auc_b, b_low, b_high = auroc_interval(b, m, ranked=rb)
+        d, d_low, d_high = auroc_difference_interval(s, b, m, ranked=(r, rb))
         out |= {
             "baseline_auroc": auc_b,
             "baseline_auroc_ci_low": b_low,
             "baseline_auroc_ci_high": b_high,
-            "baseline_tpr_at_1fpr": tpr_at_fpr(b, m, 0.01),
+            "baseline_tpr_at_1fpr": rb.tpr_at_fpr(0.01),
             "auroc_minus_baseline": d,
             "auroc_minus_baseline_ci_low": d_low,
             "auroc_minus_baseline_ci_high": d_high,
         }
         if not iid:
-            p_leakage = max(p_leakage, auroc_difference_p_value(s, b, m))
+            p_leakage = max(p_leakage, auroc_difference_p_value(s, b, m, ranked=(r, rb)))
     out["p_leakage"] = p_leakage
     return {k: float(v) for k, v in out.items()}
 

@@ -52,12 +52,6 @@ __all__ = [
 MIN_FALSE_POSITIVES = 5
 
 
-def _components(s: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """DeLong's placement values: ``v10 (n_in,)`` per member, ``v01 (n_out,)`` per non-member
-    (:meth:`mistrust.metrics.rates.Ranked.placements`); both means are the AUROC."""
-    return Ranked(s, m).placements()
-
-
 def _ranked(score: np.ndarray, is_member: np.ndarray, ranked: Ranked | None) -> Ranked:
     """``ranked`` if given (it must hold ``score``), else ``Ranked(score, is_member)``."""
     if ranked is None:
@@ -97,16 +91,37 @@ def auroc_interval(
     return (auc, *_interval(auc, var, alpha, 0.0, 1.0))
 
 
+def _paired(
+    score_a: np.ndarray,
+    score_b: np.ndarray,
+    is_member: np.ndarray,
+    ranked: tuple[Ranked, Ranked] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """DeLong's placements ``a10, a01, b10, b01`` of two scores of the same samples."""
+    if ranked is None:
+        sa, m = check_scores(score_a, is_member)
+        sb, _ = check_scores(score_b, m)
+        ranked = Ranked(sa, m), Ranked(sb, m)
+    ra, rb = _ranked(score_a, is_member, ranked[0]), _ranked(score_b, is_member, ranked[1])
+    if not np.array_equal(ra.is_member, rb.is_member):
+        raise ValueError("the two scores' Ranked hold different members")
+    return *ra.placements(), *rb.placements()
+
+
 def auroc_difference_interval(
-    score_a: np.ndarray, score_b: np.ndarray, is_member: np.ndarray, *, alpha: float = 0.05
+    score_a: np.ndarray,
+    score_b: np.ndarray,
+    is_member: np.ndarray,
+    *,
+    alpha: float = 0.05,
+    ranked: tuple[Ranked, Ranked] | None = None,
 ) -> tuple[float, float, float]:
     """``(d, low, high)``: ``d = AUROC(a) - AUROC(b)`` on the same samples, DeLong's paired
-    interval. ``var = (S10_aa + S10_bb - 2 S10_ab) / n_in + (S01 ...) / n_out``."""
+    interval. ``var = (S10_aa + S10_bb - 2 S10_ab) / n_in + (S01 ...) / n_out``.
+    ``ranked``: ``(Ranked(score_a, is_member), Ranked(score_b, is_member))`` where the
+    caller has them (saves the sorts)."""
     _check_alpha(alpha)
-    sa, m = check_scores(score_a, is_member)
-    sb, _ = check_scores(score_b, m)
-    a10, a01 = _components(sa, m)
-    b10, b01 = _components(sb, m)
+    a10, a01, b10, b01 = _paired(score_a, score_b, is_member, ranked)
     d = float(a10.mean() - b10.mean())
     if len(a10) < 2 or len(a01) < 2:
         return d, -1.0, 1.0
@@ -136,14 +151,16 @@ def auroc_p_value(
 
 
 def auroc_difference_p_value(
-    score_a: np.ndarray, score_b: np.ndarray, is_member: np.ndarray
+    score_a: np.ndarray,
+    score_b: np.ndarray,
+    is_member: np.ndarray,
+    *,
+    ranked: tuple[Ranked, Ranked] | None = None,
 ) -> float:
     """One-sided p-value of "AUROC(a) > AUROC(b)" on the same samples, from the paired
-    variance of :func:`auroc_difference_interval`. 1 with a single member or non-member."""
-    sa, m = check_scores(score_a, is_member)
-    sb, _ = check_scores(score_b, m)
-    a10, a01 = _components(sa, m)
-    b10, b01 = _components(sb, m)
+    variance of :func:`auroc_difference_interval` (``ranked`` as there). 1 with a single
+    member or non-member."""
+    a10, a01, b10, b01 = _paired(score_a, score_b, is_member, ranked)
     if len(a10) < 2 or len(a01) < 2:
         return 1.0
     var = np.var(a10 - b10, ddof=1) / len(a10) + np.var(a01 - b01, ddof=1) / len(a01)
