@@ -32,6 +32,7 @@ from mistrust.checks.rows import add_verdicts, check_rows
 from mistrust.errors import InputError
 from mistrust.io import atomic_savez, atomic_write_text
 from mistrust.metrics import attack_metrics
+from mistrust.metrics.rates import Ranked
 from mistrust.rows import MetricRow
 from mistrust.run_paths import RunPaths, score_file
 
@@ -320,6 +321,9 @@ def audit(
     if unknown:
         raise InputError(f"iid_sets names {unknown}, which are not evaluation sets")
 
+    # what every attack reads of a set, computed once per set rather than once per attack
+    tops = {ds: max_score(lg, precision=score_precision) for ds, (lg, _) in sets.items()}
+    known = {ds: labels_or_predicted(lg, lb) for ds, (lg, lb) in sets.items()}
     result = AuditResult()
     for name in attacks:
         attack = create_attack(
@@ -338,18 +342,24 @@ def audit(
             log.warning("%s: learns its score from a shadow model; left out (no shadow)", name)
             continue
         result.scores[name] = {}
-        for ds, (logits, labels) in sets.items():
-            is_member = truth[ds]
-            top = max_score(logits, precision=score_precision)
+        ranked: dict[str, Ranked] = {}  # one sort per set, read by its metrics and checks
+        for ds, (logits, _) in sets.items():
+            is_member, top = truth[ds], tops[ds]
             if shadow is None:
-                score = attack.shadow_free_score(logits, labels_or_predicted(logits, labels))
+                score = attack.shadow_free_score(logits, known[ds])
                 predicted = np.zeros(len(score), dtype=bool)  # no threshold: no decision
-                metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=aupr)
+                ranked[ds] = Ranked(score, is_member)
+                metrics = attack_metrics(
+                    score, is_member, predicted, max_score=top, aupr=aupr, ranked=ranked[ds]
+                )
                 metrics.update(dict.fromkeys(SHADOW_METRICS, math.nan))
             else:
-                score = attack.score(logits, labels_or_predicted(logits, labels))
+                score = attack.score(logits, known[ds])
                 predicted = attack.decide(score)
-                metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=aupr)
+                ranked[ds] = Ranked(score, is_member)
+                metrics = attack_metrics(
+                    score, is_member, predicted, max_score=top, aupr=aupr, ranked=ranked[ds]
+                )
             result.rows += [MetricRow(variant, name, ds, k, float(v)) for k, v in metrics.items()]
             result.scores[name][ds] = ScoreSet(score, is_member, predicted, top)
         threshold = getattr(attack, "operating_score_", None)
@@ -364,7 +374,14 @@ def audit(
             for ds, s in result.scores[name].items()
         }
         result.rows += check_rows(
-            variant, name, scored, seed=seed, baseline=blind, in_distribution=ind, iid_sets=iid_sets
+            variant,
+            name,
+            scored,
+            seed=seed,
+            baseline=blind,
+            in_distribution=ind,
+            iid_sets=iid_sets,
+            ranked=ranked,
         )
         log.debug("%s: audited %d sets", name, len(sets))
     result.rows = add_verdicts(result.rows, in_distribution=ind)

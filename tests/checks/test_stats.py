@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 from scipy.stats import beta, norm
 
 from mistrust.checks.stats import (
+    _bootstrap_tprs,
     auroc_difference_interval,
+    auroc_difference_p_value,
     auroc_interval,
+    auroc_p_value,
     constant_decisions,
     epsilon_lower_bound,
     min_resolvable_fpr,
@@ -21,6 +25,7 @@ from mistrust.checks.stats import (
     tpr_at_fpr_intervals,
 )
 from mistrust.metrics import tpr_at_fpr
+from mistrust.metrics.rates import Ranked
 
 Z = norm.ppf(0.975)
 
@@ -108,6 +113,66 @@ def test_intervals_at_several_fprs_equal_one_at_a_time() -> None:
     assert got[1][1] < got[2][0]  # 5 % admits more members than 1 %, well outside the noise
 
 
+def _elementwise_bootstrap_tprs(
+    s: np.ndarray, m: np.ndarray, k: int, rng: np.random.Generator, n_boot: int
+) -> np.ndarray:
+    """TPRs of resamples drawn element by element: each resample's non-members and
+    members drawn with replacement, the (k+1)-th highest non-member as its threshold."""
+    x, y = s[m], s[~m]
+    ys = rng.choice(y, size=(n_boot, len(y)))
+    xs = rng.choice(x, size=(n_boot, len(x)))
+    bars = -np.sort(-ys, axis=1)[:, k]
+    return (xs > bars[:, None]).mean(axis=1)
+
+
+def test_bootstrap_tprs_have_the_elementwise_resamples_distribution() -> None:
+    # tied scores on purpose (rounded), k = 2 false positives of 40 non-members
+    rng = np.random.default_rng(11)
+    m = np.arange(70) < 30
+    s = np.round(rng.normal(size=70) + m, 1)
+    k, n_boot = 2, 40_000
+    want = _elementwise_bootstrap_tprs(s, m, k, np.random.default_rng(0), n_boot)
+    got = _bootstrap_tprs(np.sort(s[m]), np.sort(s[~m]), k, np.random.default_rng(1), n_boot)
+    values = np.union1d(want, got)
+    p_want = np.array([(want == v).mean() for v in values])
+    p_got = np.array([(got == v).mean() for v in values])
+    assert 0.5 * np.abs(p_want - p_got).sum() < 0.02  # total variation, Monte Carlo ~0.01
+    assert np.quantile(got, [0.025, 0.975]) == pytest.approx(
+        np.quantile(want, [0.025, 0.975]), abs=1 / 30 + 1e-9
+    )
+
+
+def test_tpr_at_fpr_interval_covers_the_true_rate() -> None:
+    # members N(1, 1), non-members N(0, 1): the true TPR at FPR f is sf(isf(f) - 1);
+    # 800 seeded data sets, 5 and 50 false positives allowed (0.1 % and 1 % of 5,000)
+    rng = np.random.default_rng(5)
+    fprs = [0.001, 0.01]
+    truth = [norm.sf(norm.isf(f) - 1.0) for f in fprs]
+    m = np.arange(6000) < 1000
+    hits = np.zeros(2)
+    reps = 800
+    for r in range(reps):
+        s = rng.normal(size=6000) + m
+        for i, (low, high) in enumerate(tpr_at_fpr_intervals(s, m, fprs, seed=r)):
+            hits[i] += low <= truth[i] <= high
+    assert (hits / reps >= 0.94).all(), hits / reps
+
+
+def test_tpr_at_fpr_intervals_memory_does_not_grow_with_resamples_times_rows() -> None:
+    # 1,000 resamples of 20,000 scores: element by element that is 2e7 draws (>= 160 MB);
+    # sorted once and drawn by order statistics it is a few copies of the scores
+    rng = np.random.default_rng(2)
+    m = np.arange(20_000) < 10_000
+    s = rng.normal(size=20_000) + m
+    tracemalloc.start()
+    try:
+        tpr_at_fpr_intervals(s, m, [0.001, 0.01], seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * s.nbytes
+
+
 def test_epsilon_lower_bound_by_hand() -> None:
     # every member found, no false positive, 100 of each: Clopper-Pearson gives
     # TPR_low = 0.025 ** (1/100) and FPR_high = 1 - 0.025 ** (1/100) in closed form
@@ -161,3 +226,22 @@ def test_ties_and_constant_decisions() -> None:
     assert tie_fraction(np.arange(5.0)) == 0.2
     assert constant_decisions(np.ones(4, bool)) and constant_decisions(np.zeros(4, bool))
     assert not constant_decisions(np.array([True, False]))
+
+
+def test_checks_on_a_given_sort_equal_the_checks_that_sort() -> None:
+    rng = np.random.default_rng(4)
+    m = np.arange(300) < 120
+    a = np.round(rng.normal(size=300) + m, 1)  # ties
+    b = rng.normal(size=300) + 0.3 * m
+    ra, rb = Ranked(a, m), Ranked(b, m)
+    assert auroc_interval(a, m, ranked=ra) == auroc_interval(a, m)
+    assert auroc_p_value(a, m, ranked=ra) == auroc_p_value(a, m)
+    pair = (ra, rb)
+    assert auroc_difference_interval(a, b, m, ranked=pair) == auroc_difference_interval(a, b, m)
+    assert auroc_difference_p_value(a, b, m, ranked=pair) == auroc_difference_p_value(a, b, m)
+    got = tpr_at_fpr_intervals(a, m, [0.01, 0.05], seed=3, ranked=ra)
+    assert got == tpr_at_fpr_intervals(a, m, [0.01, 0.05], seed=3)
+    with pytest.raises(ValueError, match="different members"):
+        auroc_difference_interval(a, b, m, ranked=(ra, Ranked(b, ~m)))
+    with pytest.raises(ValueError, match="ranked holds"):
+        auroc_interval(a[:-1], m[:-1], ranked=ra)

@@ -7,6 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from mistrust.metrics import METRIC_KEYS, attack_metrics, auroc, clopper_pearson, mmps
+from mistrust.metrics.rates import Ranked
 
 KEYS = (
     "precision tpr fpr accuracy advantage auroc aupr fpr_at_95tpr tpr_at_0.1fpr tpr_at_1fpr "
@@ -91,3 +92,14 @@ def test_mmps() -> None:
     assert math.isnan(mmps(np.array([0.5]), np.array([False])))
     with pytest.raises(ValueError):
         mmps(np.ones(3), np.ones(2, bool))
+
+
+def test_a_given_sort_gives_the_same_metrics(case) -> None:
+    score, m, pred, ms = case
+    want = attack_metrics(score, m, pred, max_score=ms)
+    for aupr in ("average-precision", "trapezoid"):
+        got = attack_metrics(score, m, pred, max_score=ms, aupr=aupr, ranked=Ranked(score, m))
+        assert got == attack_metrics(score, m, pred, max_score=ms, aupr=aupr)
+    assert got.keys() == want.keys()
+    with pytest.raises(ValueError, match="ranked has"):
+        attack_metrics(score, m, pred, max_score=ms, ranked=Ranked(score[:-1], m[:-1]))

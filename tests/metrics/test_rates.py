@@ -15,6 +15,7 @@ from mistrust.metrics import (
     roc_point,
     tpr_at_fpr,
 )
+from mistrust.metrics.rates import Ranked
 
 
 def random_case(seed: int, n: int = 300, levels: int | None = None):
@@ -140,3 +141,25 @@ def test_aupr_trapezoid_is_sklearn_auc_of_pr_curve() -> None:
         score = np.round(rng.normal(size=n) + member, 1)  # rounded: plenty of ties
         precision, recall, _ = precision_recall_curve(member, score)
         assert aupr_trapezoid(score, member) == pytest.approx(auc(recall, precision), abs=1e-12)
+
+
+@pytest.mark.parametrize("levels", [None, 3])
+def test_ranked_placements_and_subset_order_by_brute_force(levels: int | None) -> None:
+    # DeLong's placements from the pairwise comparisons, ties counting one half
+    s, m = random_case(7, n=120, levels=levels)
+    r = Ranked(s, m)
+    x, y = s[m], s[~m]
+    psi = (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+    v10, v01 = r.placements()
+    np.testing.assert_allclose(v10, psi.mean(1), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(v01, psi.mean(0), rtol=0, atol=1e-15)
+    assert r.largest_tie() == np.unique(s, return_counts=True)[1].max()
+    xs, ys = r.groups()
+    assert np.array_equal(xs, np.sort(x)) and np.array_equal(ys, np.sort(y))
+    order = r.order_of(~m)  # an ascending argsort of the non-members, without sorting
+    assert sorted(order) == list(range(len(y))) and (np.diff(y[order]) >= 0).all()
+    half = np.arange(len(y)) % 2 == 0
+    for got, want in zip(
+        Ranked(y, half, order=order).placements(), Ranked(y, half).placements(), strict=True
+    ):
+        assert np.array_equal(got, want)

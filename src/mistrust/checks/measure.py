@@ -20,10 +20,9 @@ from mistrust.checks.stats import (
     epsilon_lower_bound,
     min_resolvable_fpr,
     null_test,
-    tie_fraction,
     tpr_at_fpr_intervals,
 )
-from mistrust.metrics.rates import check_scores, tpr_at_fpr
+from mistrust.metrics.rates import Ranked
 
 __all__ = [
     "BASELINE_KEYS",
@@ -76,6 +75,16 @@ IN_DISTRIBUTION_KEYS: tuple[str, ...] = (
 )
 
 
+def _ranked(score: np.ndarray, is_member: np.ndarray, ranked: Ranked | None) -> Ranked:
+    if ranked is None:
+        return Ranked(score, is_member)
+    if np.shape(score) != ranked.score.shape:
+        raise ValueError(
+            f"ranked holds {len(ranked.score)} scores, score has shape {np.shape(score)}"
+        )
+    return ranked
+
+
 def set_checks(
     score: np.ndarray,
     is_member: np.ndarray,
@@ -84,6 +93,7 @@ def set_checks(
     seed: int,
     baseline: np.ndarray | None = None,
     iid: bool = False,
+    ranked: Ranked | None = None,
 ) -> dict[str, float]:
     """Checks of one attack's scores and decisions on one set of members and non-members.
 
@@ -95,6 +105,8 @@ def set_checks(
             (not run: the :data:`BASELINE_KEYS` are left out).
         iid: the members and these non-members were drawn from one pool by a seeded
             random split, so their inputs cannot differ but by chance (``iid_split``).
+        ranked: ``Ranked(score, is_member)`` where the caller has it: every check of the
+            set reads its one sort.
 
     Returns:
         ``{key: float}`` for :data:`SET_CHECK_KEYS` (then :data:`BASELINE_KEYS`): the
@@ -107,18 +119,19 @@ def set_checks(
         both must hold). On an i.i.d. split the baseline carries no membership
         information, so comparing against it would only add its noise.
     """
-    s, m = check_scores(score, is_member)
-    _, low, high = auroc_interval(s, m)
-    n_out = int((~m).sum())
+    r = _ranked(score, is_member, ranked)
+    s, m = r.score, r.is_member
+    _, low, high = auroc_interval(s, m, ranked=r)
+    n_out = r.n_nonmembers
     out = {
         "auroc_ci_low": low,
         "auroc_ci_high": high,
         "min_resolvable_fpr": min_resolvable_fpr(n_out),
     }
-    intervals = tpr_at_fpr_intervals(s, m, [fpr for _, fpr in LOW_FPRS], seed=seed)
+    intervals = tpr_at_fpr_intervals(s, m, [fpr for _, fpr in LOW_FPRS], seed=seed, ranked=r)
     for (key, _), (low, high) in zip(LOW_FPRS, intervals, strict=True):
         out[f"{key}_ci_low"], out[f"{key}_ci_high"] = low, high
-    ties = tie_fraction(s)
+    ties = r.largest_tie() / len(s)  # tie_fraction(s), from the sort at hand
     out |= {
         "tied_fraction": ties,
         "flag_ties": float(ties > TIE_LIMIT),
@@ -126,24 +139,25 @@ def set_checks(
         "flag_constant": math.nan if predicted is None else float(constant_decisions(predicted)),
         "iid_split": float(iid),
     }
-    p_leakage = auroc_p_value(s, m)
+    p_leakage = auroc_p_value(s, m, ranked=r)
     if baseline is not None:
         b = np.asarray(baseline, dtype=np.float64)
         if b.shape != s.shape:
             raise ValueError(f"baseline scores have shape {b.shape} but the attack's {s.shape}")
-        auc_b, b_low, b_high = auroc_interval(b, m)
-        d, d_low, d_high = auroc_difference_interval(s, b, m)
+        rb = Ranked(b, m)
+        auc_b, b_low, b_high = auroc_interval(b, m, ranked=rb)
+        d, d_low, d_high = auroc_difference_interval(s, b, m, ranked=(r, rb))
         out |= {
             "baseline_auroc": auc_b,
             "baseline_auroc_ci_low": b_low,
             "baseline_auroc_ci_high": b_high,
-            "baseline_tpr_at_1fpr": tpr_at_fpr(b, m, 0.01),
+            "baseline_tpr_at_1fpr": rb.tpr_at_fpr(0.01),
             "auroc_minus_baseline": d,
             "auroc_minus_baseline_ci_low": d_low,
             "auroc_minus_baseline_ci_high": d_high,
         }
         if not iid:
-            p_leakage = max(p_leakage, auroc_difference_p_value(s, b, m))
+            p_leakage = max(p_leakage, auroc_difference_p_value(s, b, m, ranked=(r, rb)))
     out["p_leakage"] = p_leakage
     return {k: float(v) for k, v in out.items()}
 
@@ -155,6 +169,7 @@ def in_distribution_checks(
     *,
     seed: int,
     delta: float = DELTA,
+    ranked: Ranked | None = None,
 ) -> dict[str, float]:
     """Checks of one attack on its in-distribution non-members (once per attack).
 
@@ -163,14 +178,16 @@ def in_distribution_checks(
     excludes 0.5; nan with fewer than 4 non-members), ``flag_polarity`` (the AUROC's
     95 % interval lies below 0.5: members score lower than non-members), and the
     epsilon lower bound of the decisions (:func:`~mistrust.checks.stats.epsilon_lower_bound`).
+    ``ranked`` as for :func:`set_checks`.
     """
-    s, m = check_scores(score, is_member)
+    r = _ranked(score, is_member, ranked)
+    s, m = r.score, r.is_member
     if (~m).sum() >= 4:
-        null, n_low, n_high = null_test(s[~m], seed=seed)
+        null, n_low, n_high = null_test(s[~m], seed=seed, order=r.order_of(~m))
         flag_null = float(not n_low <= 0.5 <= n_high)
     else:
         null = n_low = n_high = flag_null = math.nan
-    _, _, high = auroc_interval(s, m)
+    _, _, high = auroc_interval(s, m, ranked=r)
     if predicted is None:  # no decisions (no shadow model): no operating point to bound
         eps = math.nan
     else:

@@ -16,6 +16,7 @@ import numpy as np
 from mistrust.checks.measure import in_distribution_checks, set_checks
 from mistrust.checks.stats import holm
 from mistrust.checks.verdict import Verdict, verdict
+from mistrust.metrics.rates import Ranked
 from mistrust.rows import MetricRow, Values
 
 __all__ = ["VERDICT_KEYS", "add_verdicts", "check_rows", "verdict_of_rows"]
@@ -36,6 +37,7 @@ def check_rows(
     baseline: Mapping[str, np.ndarray] | None = None,
     in_distribution: str | None = "original",
     iid_sets: Collection[str] = (),
+    ranked: Mapping[str, Ranked] | None = None,
 ) -> list[MetricRow]:
     """The checks of ``attack`` on every set (no verdict: :func:`add_verdicts`).
 
@@ -49,6 +51,8 @@ def check_rows(
             epsilon lower bound), or None / a name not in ``scored``: none.
         iid_sets: the sets whose non-members were drawn from one pool with the members
             by a seeded random split (``iid_split`` 1.0): no distribution shift there.
+        ranked: per set name, ``Ranked(score, is_member)`` where the caller has it (the
+            metrics' sort, read again by every check).
 
     Returns:
         A :class:`~mistrust.rows.MetricRow` per set and value: the
@@ -59,9 +63,10 @@ def check_rows(
     for name, (score, is_member, predicted) in scored.items():
         b = None if baseline is None else baseline.get(name)
         iid = name in iid_sets
-        cell = set_checks(score, is_member, predicted, seed=seed, baseline=b, iid=iid)
+        r = None if ranked is None else ranked.get(name)
+        cell = set_checks(score, is_member, predicted, seed=seed, baseline=b, iid=iid, ranked=r)
         if name == in_distribution:
-            cell |= in_distribution_checks(score, is_member, predicted, seed=seed)
+            cell |= in_distribution_checks(score, is_member, predicted, seed=seed, ranked=r)
         rows += [MetricRow(variant, attack, name, k, v) for k, v in cell.items()]
     return rows
 

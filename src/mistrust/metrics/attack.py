@@ -7,14 +7,7 @@ import math
 import numpy as np
 
 from mistrust.metrics.intervals import clopper_pearson
-from mistrust.metrics.rates import (
-    AUPR_METHODS,
-    auroc,
-    check_scores,
-    fpr_at_tpr,
-    oracle_threshold,
-    tpr_at_fpr,
-)
+from mistrust.metrics.rates import AUPR_METHODS, AUPR_OF_RANKED, Ranked
 
 __all__ = ["METRIC_KEYS", "attack_metrics", "mmps"]
 
@@ -70,6 +63,7 @@ def attack_metrics(
     *,
     max_score: np.ndarray,
     aupr: str = "average-precision",
+    ranked: Ranked | None = None,
 ) -> dict[str, float]:
     """Metrics of an attack's scores and decisions on a labelled evaluation set.
 
@@ -81,6 +75,8 @@ def attack_metrics(
         max_score: ``(N,)`` the target model's max softmax probability, for MMPS.
         aupr: ``"average-precision"`` (step-wise) or ``"trapezoid"`` (the paper's
             trapezoid under the PR curve), see :mod:`mistrust.metrics.rates`.
+        ranked: ``Ranked(score, is_member)`` if the caller has it (one sort serves the
+            checks too); built here otherwise.
 
     Returns:
         ``{key: float}`` for every key of ``METRIC_KEYS``:
@@ -98,7 +94,10 @@ def attack_metrics(
     """
     if aupr not in AUPR_METHODS:
         raise ValueError(f"aupr must be one of {list(AUPR_METHODS)}, got {aupr!r}")
-    s, m = check_scores(score, is_member)
+    r = Ranked(score, is_member) if ranked is None else ranked
+    s, m = r.score, r.is_member
+    if ranked is not None and s.shape != np.shape(score):
+        raise ValueError(f"ranked has {len(s)} scores but score has shape {np.shape(score)}")
     pred = np.asarray(predicted)
     if pred.shape != s.shape:
         raise ValueError(f"predicted has shape {pred.shape} but score has {s.shape}")
@@ -115,7 +114,7 @@ def attack_metrics(
     tn = n_out - fp
     tpr, fpr = tp / n_in, fp / n_out
     tpr_ci, fpr_ci = clopper_pearson(tp, n_in), clopper_pearson(fp, n_out)
-    oracle = s >= oracle_threshold(s, m)
+    oracle = s >= r.oracle_threshold()
     o_tp, o_fp = int((oracle & m).sum()), int((oracle & ~m).sum())
     out = {
         "precision": _ratio(tp, tp + fp),
@@ -123,11 +122,11 @@ def attack_metrics(
         "fpr": fpr,
         "accuracy": (tp + tn) / (n_in + n_out),
         "advantage": tpr - fpr,
-        "auroc": auroc(s, m),
-        "aupr": AUPR_METHODS[aupr](s, m),
-        "fpr_at_95tpr": fpr_at_tpr(s, m, 0.95),
-        "tpr_at_0.1fpr": tpr_at_fpr(s, m, 0.001),
-        "tpr_at_1fpr": tpr_at_fpr(s, m, 0.01),
+        "auroc": r.auroc(),
+        "aupr": AUPR_OF_RANKED[aupr](r),
+        "fpr_at_95tpr": r.fpr_at_tpr(0.95),
+        "tpr_at_0.1fpr": r.tpr_at_fpr(0.001),
+        "tpr_at_1fpr": r.tpr_at_fpr(0.01),
         "tpr_ci_low": tpr_ci[0],
         "tpr_ci_high": tpr_ci[1],
         "fpr_ci_low": fpr_ci[0],

@@ -18,6 +18,7 @@ from mistrust.errors import InputError
 
 __all__ = [
     "AUPR_METHODS",
+    "Ranked",
     "aupr",
     "aupr_trapezoid",
     "auroc",
@@ -55,13 +56,126 @@ def check_scores(score: np.ndarray, is_member: np.ndarray) -> tuple[np.ndarray, 
     return s, m
 
 
-def _counts(s: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """False/true positive counts and thresholds at each distinct score, descending."""
-    order = np.argsort(s, kind="mergesort")[::-1]
-    s, m = s[order], m[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each tie block
-    tps = np.cumsum(m)[last]
-    return 1 + last - tps, tps, s[last]
+class Ranked:
+    """One sort of a labelled score array, shared by every rate and check computed from it.
+
+    At a million scores a sort costs tenths of a second; an audit needs the ROC counts,
+    DeLong's placements, the ties and both groups sorted for every attack and set, so
+    they are all derived here from one ``argsort``. Built from ``(score, is_member)``
+    (validated by :func:`check_scores`), or with a known ascending ``order`` of the scores
+    (:meth:`order_of` gives a subset's).
+    """
+
+    def __init__(
+        self, score: np.ndarray, is_member: np.ndarray, *, order: np.ndarray | None = None
+    ) -> None:
+        self.score, self.is_member = check_scores(score, is_member)
+        self.order = np.argsort(self.score) if order is None else order
+        s, m = self.score[self.order], self.is_member[self.order]
+        self.n_members = int(m.sum())
+        self.n_nonmembers = len(m) - self.n_members
+        # tie blocks of the ascending order: first index of each, and its members
+        start = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
+        size = np.diff(np.r_[start, len(s)])
+        members = np.add.reduceat(m.astype(np.int64), start)
+        self._sorted, self._sorted_member = s, m
+        self._start, self._size, self._members = start, size, members
+        self._roc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._placements: tuple[np.ndarray, np.ndarray] | None = None
+
+    def order_of(self, keep: np.ndarray) -> np.ndarray:
+        """An ascending ``argsort`` of ``score[keep]`` (``keep (N,)`` bool), without sorting."""
+        keep = np.asarray(keep, dtype=bool)
+        index = np.cumsum(keep) - 1  # position of each kept score in the subset
+        return index[self.order[keep[self.order]]]
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """False/true positive counts and thresholds at each distinct score, descending."""
+        tps = np.cumsum(self._members[::-1])
+        fps = np.cumsum(self._size[::-1]) - tps
+        return fps, tps, self._sorted[self._start[::-1]]
+
+    def largest_tie(self) -> int:
+        """The number of samples in the largest group of equal scores."""
+        return int(self._size.max())
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(member scores, non-member scores)``, each ascending."""
+        return self._sorted[self._sorted_member], self._sorted[~self._sorted_member]
+
+    def placements(self) -> tuple[np.ndarray, np.ndarray]:
+        """DeLong's placement values: ``v10 (n_members,)``, ``v01 (n_nonmembers,)``, each in
+        the order of ``score[is_member]`` / ``score[~is_member]``.
+
+        ``v10[i]`` = share of non-members that member ``i`` outscores (ties count 1/2),
+        ``v01[j]`` = 1 - share of members that non-member ``j`` outscores (ties 1/2).
+        Computed once (read-only): the AUROC's interval and p-value both read them.
+        """
+        if self._placements is None:
+            self._placements = self._place()
+            for a in self._placements:
+                a.flags.writeable = False
+        return self._placements
+
+    def _place(self) -> tuple[np.ndarray, np.ndarray]:
+        non = self._size - self._members
+        non_below = np.cumsum(non) - non
+        mem_below = np.cumsum(self._members) - self._members
+        v10 = (non_below + 0.5 * non) / self.n_nonmembers
+        v01 = 1.0 - (mem_below + 0.5 * self._members) / self.n_members
+        block = np.repeat(np.arange(len(self._size)), self._size)
+        value = np.empty(len(self.score))
+        value[self.order] = np.where(self._sorted_member, v10[block], v01[block])
+        return value[self.is_member], value[~self.is_member]
+
+    def roc_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`roc_curve` of these scores (computed once, read-only)."""
+        if self._roc is None:
+            fps, tps, thr = self.counts()
+            fps, tps = np.r_[0, fps], np.r_[0, tps]
+            self._roc = fps / fps[-1], tps / tps[-1], np.r_[np.inf, thr]
+            for a in self._roc:
+                a.flags.writeable = False
+        return self._roc
+
+    def auroc(self) -> float:
+        """:func:`auroc` of these scores."""
+        fpr, tpr, _ = self.roc_curve()
+        return float(np.trapezoid(tpr, fpr))
+
+    def aupr(self) -> float:
+        """:func:`aupr` of these scores."""
+        fps, tps, _ = self.counts()
+        precision = tps / (tps + fps)
+        recall = tps / tps[-1]
+        return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+    def aupr_trapezoid(self) -> float:
+        """:func:`aupr_trapezoid` of these scores."""
+        fps, tps, _ = self.counts()
+        stop = int(np.searchsorted(tps, tps[-1])) + 1  # first threshold with full recall
+        precision = np.r_[1.0, tps[:stop] / (tps[:stop] + fps[:stop])]
+        recall = np.r_[0.0, tps[:stop] / tps[-1]]
+        return float(np.trapezoid(precision, recall))
+
+    def fpr_at_tpr(self, tpr: float = 0.95) -> float:
+        """:func:`fpr_at_tpr` of these scores."""
+        if not 0.0 <= tpr <= 1.0:
+            raise ValueError(f"tpr must lie in [0, 1], got {tpr}")
+        fprs, tprs, _ = self.roc_curve()
+        return float(fprs[np.argmax(tprs >= tpr - _TOL)])
+
+    def tpr_at_fpr(self, fpr: float = 0.001) -> float:
+        """:func:`tpr_at_fpr` of these scores."""
+        if not 0.0 <= fpr <= 1.0:
+            raise ValueError(f"fpr must lie in [0, 1], got {fpr}")
+        fprs, tprs, _ = self.roc_curve()
+        return float(tprs[fprs <= fpr + _TOL].max())
+
+    def oracle_threshold(self) -> float:
+        """:func:`oracle_threshold` of these scores."""
+        fpr, tpr, thr = self.roc_curve()
+        return float(thr[np.argmax(tpr - fpr)])
 
 
 def roc_curve(
@@ -71,9 +185,7 @@ def roc_curve(
 
     Equals ``sklearn.metrics.roc_curve(is_member, score, drop_intermediate=False)``.
     """
-    fps, tps, thr = _counts(*check_scores(score, is_member))
-    fps, tps = np.r_[0, fps], np.r_[0, tps]
-    return fps / fps[-1], tps / tps[-1], np.r_[np.inf, thr]
+    return tuple(a.copy() for a in Ranked(score, is_member).roc_curve())  # type: ignore[return-value]
 
 
 def roc_point(score: np.ndarray, is_member: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -85,8 +197,7 @@ def roc_point(score: np.ndarray, is_member: np.ndarray, threshold: float) -> tup
 
 def auroc(score: np.ndarray, is_member: np.ndarray) -> float:
     """Area under the ROC curve (``sklearn.metrics.roc_auc_score``); ties count one half."""
-    fpr, tpr, _ = roc_curve(score, is_member)
-    return float(np.trapezoid(tpr, fpr))
+    return Ranked(score, is_member).auroc()
 
 
 def aupr(score: np.ndarray, is_member: np.ndarray) -> float:
@@ -95,10 +206,7 @@ def aupr(score: np.ndarray, is_member: np.ndarray) -> float:
     ``sum_i (R_i - R_{i-1}) P_i`` over the distinct thresholds (step-wise, no
     trapezoid, so it is not optimistic).
     """
-    fps, tps, _ = _counts(*check_scores(score, is_member))
-    precision = tps / (tps + fps)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return Ranked(score, is_member).aupr()
 
 
 def aupr_trapezoid(score: np.ndarray, is_member: np.ndarray) -> float:
@@ -114,23 +222,18 @@ def aupr_trapezoid(score: np.ndarray, is_member: np.ndarray) -> float:
     with an unstable sort, so where several thresholds share one recall the
     order it joined them in was unspecified; here they keep threshold order.
     """
-    fps, tps, _ = _counts(*check_scores(score, is_member))
-    stop = int(np.searchsorted(tps, tps[-1])) + 1  # first threshold with full recall
-    precision = np.r_[1.0, tps[:stop] / (tps[:stop] + fps[:stop])]
-    recall = np.r_[0.0, tps[:stop] / tps[-1]]
-    return float(np.trapezoid(precision, recall))
+    return Ranked(score, is_member).aupr_trapezoid()
 
 
 #: ``attacks.aupr`` choices: name -> function
 AUPR_METHODS = {"average-precision": aupr, "trapezoid": aupr_trapezoid}
+#: the same choices as methods of :class:`Ranked`
+AUPR_OF_RANKED = {"average-precision": Ranked.aupr, "trapezoid": Ranked.aupr_trapezoid}
 
 
 def fpr_at_tpr(score: np.ndarray, is_member: np.ndarray, tpr: float = 0.95) -> float:
     """Smallest FPR of a threshold whose TPR is at least ``tpr`` (the paper's FPR@95%TPR)."""
-    if not 0.0 <= tpr <= 1.0:
-        raise ValueError(f"tpr must lie in [0, 1], got {tpr}")
-    fprs, tprs, _ = roc_curve(score, is_member)
-    return float(fprs[np.argmax(tprs >= tpr - _TOL)])
+    return Ranked(score, is_member).fpr_at_tpr(tpr)
 
 
 def tpr_at_fpr(score: np.ndarray, is_member: np.ndarray, fpr: float = 0.001) -> float:
@@ -139,10 +242,7 @@ def tpr_at_fpr(score: np.ndarray, is_member: np.ndarray, fpr: float = 0.001) -> 
     The ``(0, 0)`` point always qualifies, so the result is 0 when even the
     top-scored tie block contains too many non-members.
     """
-    if not 0.0 <= fpr <= 1.0:
-        raise ValueError(f"fpr must lie in [0, 1], got {fpr}")
-    fprs, tprs, _ = roc_curve(score, is_member)
-    return float(tprs[fprs <= fpr + _TOL].max())
+    return Ranked(score, is_member).tpr_at_fpr(fpr)
 
 
 def oracle_threshold(score: np.ndarray, is_member: np.ndarray) -> float:
@@ -154,5 +254,4 @@ def oracle_threshold(score: np.ndarray, is_member: np.ndarray) -> float:
     than accuracy, so an unbalanced evaluation set does not move it; on balanced
     sets the two coincide. May be ``inf`` (predict nothing) for a useless score.
     """
-    fpr, tpr, thr = roc_curve(score, is_member)
-    return float(thr[np.argmax(tpr - fpr)])
+    return Ranked(score, is_member).oracle_threshold()
