@@ -41,6 +41,13 @@ SUITE: dict[str, tuple[str, list[str], list[str]]] = {
         ["--out", "/tmp/mistrust-bench/gan.png"],
         ["--epochs", "2", "--out", "/tmp/mistrust-bench/gan.png"],
     ),
+    "scale": ("bench_scale.py", [], ["--sizes", "10000", "100000"]),
+    "salem": ("bench_salem.py", [], ["--sizes", "10000", "100000"]),
+    "reference-scale": (
+        "bench_reference_scale.py",
+        [],
+        ["--n", "10000", "100000", "--fit-p", "312", "3125"],
+    ),
     "art": ("bench_art.py", [], ["--quick"]),
     "gpu": ("bench_gpu.py", [], ["--quick"]),
 }
