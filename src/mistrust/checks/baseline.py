@@ -56,16 +56,9 @@ def pixel_features(x: np.ndarray | torch.Tensor, *, grid: int = BLIND_GRID) -> n
         raise ValueError(f"inputs must be (N, C, H, W), got shape {tuple(t.shape)}")
     t = t.detach()
     out = np.empty((len(t), t.shape[1] * grid * grid), dtype=np.float64)
-    threads = torch.get_num_threads()
-    # a block is too small to share between threads: on a busy machine a second one
-    # made a million images three times slower, waiting for a core
-    torch.set_num_threads(1)
-    try:
-        for s in range(0, len(t), _POOL_BLOCK):
-            block = t[s : s + _POOL_BLOCK].to("cpu", torch.float64)
-            out[s : s + len(block)] = F.adaptive_avg_pool2d(block, grid).reshape(len(block), -1)
-    finally:
-        torch.set_num_threads(threads)
+    for s in range(0, len(t), _POOL_BLOCK):
+        block = t[s : s + _POOL_BLOCK].to("cpu", torch.float64)
+        out[s : s + len(block)] = F.adaptive_avg_pool2d(block, grid).reshape(len(block), -1)
     return out
 
 
