@@ -104,7 +104,9 @@ def test_pooling_in_blocks_keeps_every_bit(dtype) -> None:
     x = torch.randint(0, 256, (2 * baseline._POOL_BLOCK + 3, 2, 28, 28), generator=g)
     x = x.to(torch.uint8) if dtype == torch.uint8 else (x.float() / 255 - 0.3) / 0.35
     want = F.adaptive_avg_pool2d(x.to(torch.float64), 8).reshape(len(x), -1).numpy()
+    threads = torch.get_num_threads()
     assert pixel_features(x).tobytes() == want.tobytes()
+    assert torch.get_num_threads() == threads  # the caller's setting is left as it was
 
 
 def test_newton_from_spaced_rows_to_all_rows_finds_the_same_minimiser(monkeypatch) -> None:
