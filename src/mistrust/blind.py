@@ -16,7 +16,13 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from mistrust.checks.baseline import BLIND_FOLDS, BLIND_GRID, blind_scores, pixel_features
+from mistrust.checks.baseline import (
+    BLIND_FOLDS,
+    BLIND_GRID,
+    blind_method,
+    blind_scores,
+    pixel_features,
+)
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
 from mistrust.io import atomic_savez, load_npz
@@ -28,9 +34,11 @@ __all__ = ["run_baseline", "score_sets"]
 
 
 def _key(features: np.ndarray, is_member: np.ndarray, seed: int) -> str:
-    h = hashlib.sha256(f"logreg-{BLIND_GRID}-{BLIND_FOLDS}-{seed}".encode())
-    h.update(np.ascontiguousarray(features).tobytes())
-    h.update(np.ascontiguousarray(is_member).tobytes())
+    # scikit-learn's scores keep the key they always had; the other solver's are its own
+    solver = "" if blind_method(len(features)) == "sklearn" else "-newton"
+    h = hashlib.sha256(f"logreg-{BLIND_GRID}-{BLIND_FOLDS}-{seed}{solver}".encode())
+    h.update(np.ascontiguousarray(features))  # the buffer itself: no copy of N x D
+    h.update(np.ascontiguousarray(is_member))
     return h.hexdigest()
 
 

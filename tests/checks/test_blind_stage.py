@@ -55,3 +55,18 @@ def test_members_first_shift_separated_and_cached(tmp_path, monkeypatch) -> None
     fresh = run_baseline(data, sets, ["original"], RunPaths(tmp_path / "fresh"), seed=2)
     assert other["original"].tobytes() == fresh["original"].tobytes()
     assert (tmp_path / "baseline" / "original.npz").read_bytes() != before["original.npz"]
+
+
+def test_cache_key_names_the_solver_above_the_switch_only() -> None:
+    import hashlib
+
+    from mistrust.blind import _key
+    from mistrust.checks.baseline import BLIND_NEWTON_ABOVE
+
+    def sha(prefix: str, f: np.ndarray, m: np.ndarray) -> str:
+        return hashlib.sha256(prefix.encode() + f.tobytes() + m.tobytes()).hexdigest()
+
+    for n, solver in ((BLIND_NEWTON_ABOVE, ""), (BLIND_NEWTON_ABOVE + 1, "-newton")):
+        f, m = np.zeros((n, 2)), np.arange(n) % 2 == 0
+        # below the switch the key is what it was: the cached scores of a run stay valid
+        assert _key(f, m, 3) == sha(f"logreg-8-5-3{solver}", f, m)
