@@ -48,6 +48,7 @@ SUITE: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["--n", "10000", "100000", "--fit-p", "312", "3125"],
     ),
+    "blind-scale": ("bench_blind_scale.py", [], ["--sizes", "10000", "100000"]),
     "art": ("bench_art.py", [], ["--quick"]),
     "gpu": ("bench_gpu.py", [], ["--quick"]),
 }
