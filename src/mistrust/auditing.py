@@ -27,7 +27,7 @@ from mistrust.attacks import SCORE_BASED_ATTACKS, create_attack
 from mistrust.attacks._checks import check_logits, check_membership
 from mistrust.attacks.salem import FIT_ROWS
 from mistrust.attacks.signals import max_score
-from mistrust.checks import blind_scores, pixel_features
+from mistrust.checks import blind_scores, feature_dtype, pixel_features
 from mistrust.checks.rows import add_verdicts, check_rows
 from mistrust.errors import InputError
 from mistrust.io import atomic_savez, atomic_write_text
@@ -388,9 +388,9 @@ def audit(
     return result
 
 
-def _features(x: Any, name: str) -> np.ndarray:
+def _features(x: Any, name: str, dtype: type[np.floating] | None = None) -> np.ndarray:
     try:
-        return pixel_features(x)
+        return pixel_features(x, dtype=dtype)
     except (TypeError, ValueError) as e:
         raise InputError(f"inputs[{name!r}]: {e}") from None
 
@@ -410,7 +410,9 @@ def _baseline(
     if inputs is not None:
         if "target" not in inputs:
             raise InputError("inputs needs the target's inputs under the key 'target'")
-        target = _features(inputs["target"], "target")
+        # the dtype of the members' rows: float64 while a fit with them can be below the
+        # switch (their scores keep their bytes), float32 once every fit is above it
+        target = _features(inputs["target"], "target", feature_dtype(int(t_member.sum())))
         if len(target) != len(t_member):
             raise InputError(
                 f"inputs['target'] has {len(target)} rows but the target has {len(t_member)}"
@@ -422,7 +424,10 @@ def _baseline(
             elif ds == original:  # the target's own rows
                 scores[ds] = blind_scores(target, is_member, seed=seed)
             elif ds in inputs:
-                f = np.concatenate([target[t_member], _features(inputs[ds], ds)])
+                f = _features(inputs[ds], ds)
+                # the dtype of all the rows the fit sees: float64 up to the switch, as always
+                dtype = feature_dtype(int(t_member.sum()) + len(f))
+                f = np.concatenate([target[t_member], f], dtype=dtype)
                 scores[ds] = blind_scores(f, is_member, seed=seed)
     if scores is None:
         return None

@@ -21,6 +21,7 @@ from mistrust.checks.baseline import (
     BLIND_GRID,
     blind_method,
     blind_scores,
+    feature_dtype,
     pixel_features,
 )
 from mistrust.data.bundle import Data
@@ -101,7 +102,9 @@ def score_sets(
         if min(len(member_features), len(x)) < 2:  # nothing to cross-fit: the verdicts say so
             log.warning("blind baseline: %s has fewer than 2 samples; not run", name)
             continue
-        features = np.concatenate([member_features, pixel_features(x)])
+        # the dtype of all the rows the fit sees: float64 up to the switch, as always
+        dtype = feature_dtype(len(member_features) + len(x))
+        features = np.concatenate([member_features, pixel_features(x, dtype=dtype)], dtype=dtype)
         is_member = np.arange(len(features)) < len(member_features)
         key = _key(features, is_member, seed)
         path = paths.baseline(name)

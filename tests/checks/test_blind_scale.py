@@ -13,9 +13,11 @@ from sklearn.preprocessing import StandardScaler
 
 import mistrust.checks.baseline as baseline
 from mistrust.checks.baseline import (
+    BLIND_GRID,
     BLIND_NEWTON_ABOVE,
     blind_method,
     blind_scores,
+    feature_dtype,
     pixel_features,
 )
 from mistrust.metrics import auroc
@@ -118,3 +120,85 @@ def test_newton_from_spaced_rows_to_all_rows_finds_the_same_minimiser(monkeypatc
     want = _sklearn(f, m, seed=1, solver="newton-cholesky", tol=1e-12)
     got = blind_scores(f, m, seed=1, newton_above=0)
     assert np.abs(got - want).max() < 1e-5 * (1.0 + np.abs(want).max())
+
+
+def test_features_are_float32_above_the_switch_rounded_once_float64_up_to_it() -> None:
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand((BLIND_NEWTON_ABOVE + 1, 1, 12, 12), generator=g) - 0.3) / 0.35
+    exact = F.adaptive_avg_pool2d(x.to(torch.float64), 8).reshape(len(x), -1).numpy()
+    assert feature_dtype(BLIND_NEWTON_ABOVE) == np.float64
+    assert feature_dtype(BLIND_NEWTON_ABOVE + 1) == np.float32
+    # up to the switch: the float64 averages, every bit (scikit-learn's scores keep theirs)
+    assert pixel_features(x[:-1]).tobytes() == exact[:-1].tobytes()
+    # above: each float64 average rounded once to float32, not averaged in float32
+    above = pixel_features(x)
+    assert above.dtype == np.float32
+    assert above.tobytes() == exact.astype(np.float32).tobytes()
+    assert pixel_features(x, dtype=np.float64).tobytes() == exact.tobytes()
+
+
+def test_uint8_images_pooled_by_four_by_four_lose_nothing_in_float32() -> None:
+    # 28 x 28 -> 8 x 8 averages 16 pixels: k / 16 with k <= 4080 is exact in float32
+    x = torch.randint(0, 256, (40, 1, 28, 28), generator=torch.Generator().manual_seed(2))
+    x = x.to(torch.uint8)
+    f64 = pixel_features(x, dtype=np.float64)
+    assert np.array_equal(pixel_features(x, dtype=np.float32).astype(np.float64), f64)
+
+
+def test_the_feature_stage_holds_four_bytes_per_pooled_value() -> None:
+    import tracemalloc
+
+    n = 20_000  # above the switch; the old float64 features alone took 10 MB here
+    x = torch.randint(0, 256, (n, 1, 28, 28), generator=torch.Generator().manual_seed(3))
+    x = x.to(torch.uint8)
+    tracemalloc.start()
+    try:
+        f = pixel_features(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert f.shape == (n, BLIND_GRID * BLIND_GRID)
+    assert peak <= 4 * f.size + 256 * 1024, peak
+
+
+@pytest.mark.parametrize(
+    ("n", "n_in", "shift"),
+    [(600, 300, 0.0), (600, 200, 1.5), (400, 3, 0.0)],  # the cases of the float64 test
+)
+def test_newton_on_float32_features_finds_the_same_minimiser(n, n_in, shift) -> None:
+    f, m = _data(n, 8, n_in, shift, seed=n_in)
+    f32 = f.astype(np.float32)
+    got = blind_scores(f32, m, seed=2, newton_above=0)
+    # the fit itself is as exact as on float64: the minimiser of the same (rounded) values
+    want = _sklearn(f32.astype(np.float64), m, seed=2, solver="newton-cholesky", tol=1e-12)
+    assert np.abs(got - want).max() < 1e-7 * (1.0 + np.abs(want).max())
+    # against the unrounded features only the rounding moves the scores: measured at
+    # 0.6-2.0e-6 here, where every feature is about 100 (float32 spacing there: 7.6e-6)
+    want64 = _sklearn(f, m, seed=2, solver="newton-cholesky", tol=1e-12)
+    assert np.abs(got - want64).max() < 1e-5 * (1.0 + np.abs(want64).max())
+
+
+@pytest.mark.parametrize("n_in", [100, BLIND_NEWTON_ABOVE + 1])
+def test_the_audit_gives_each_fit_the_dtype_of_its_own_size(monkeypatch, n_in) -> None:
+    # a target above the switch with few members: the members' fit with a small set is
+    # below it, so its rows keep their float64 bytes; with many members every fit is above
+    import mistrust.auditing as auditing
+
+    seen = {}
+
+    def record(f: np.ndarray, is_member: np.ndarray, *, seed: int) -> np.ndarray:
+        seen[len(f)] = f
+        return np.zeros(len(f))
+
+    monkeypatch.setattr(auditing, "blind_scores", record)
+    rng = np.random.default_rng(0)
+    n_target, n_set = BLIND_NEWTON_ABOVE + 200, 50
+    x_t, x_s = rng.normal(size=(n_target, 1, 8, 8)), rng.normal(size=(n_set, 1, 8, 8))
+    t_member = np.arange(n_target) < n_in
+    truth = {"original": t_member, "ood": np.arange(n_in + n_set) < n_in}
+    auditing._baseline(None, {"target": x_t, "ood": x_s}, truth, t_member, "original", seed=0)
+    small = n_in <= BLIND_NEWTON_ABOVE
+    want = np.concatenate([x_t[:n_in], x_s])
+    want = pixel_features(want, dtype=np.float64 if small else np.float32)
+    assert seen[n_in + n_set].tobytes() == want.tobytes()
+    assert seen[n_target].dtype == (np.float64 if small else np.float32)

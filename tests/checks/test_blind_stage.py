@@ -70,3 +70,27 @@ def test_cache_key_names_the_solver_above_the_switch_only() -> None:
         f, m = np.zeros((n, 2)), np.arange(n) % 2 == 0
         # below the switch the key is what it was: the cached scores of a run stay valid
         assert _key(f, m, 3) == sha(f"logreg-8-5-3{solver}", f, m)
+
+
+def test_each_fit_gets_the_feature_dtype_of_its_own_size(tmp_path, monkeypatch) -> None:
+    # few members with a small set: below the switch, float64 as always; with a set that
+    # takes the fit above it: float32, the members' rows rounded once as the set's are
+    import mistrust.blind as blind
+    from mistrust.blind import score_sets
+    from mistrust.checks.baseline import BLIND_NEWTON_ABOVE, pixel_features
+
+    seen = {}
+
+    def record(f: np.ndarray, is_member: np.ndarray, *, seed: int) -> np.ndarray:
+        seen[len(f)] = f
+        return np.zeros(len(f))
+
+    monkeypatch.setattr(blind, "blind_scores", record)
+    rng = np.random.default_rng(0)
+    members = torch.as_tensor(rng.normal(size=(100, 1, 8, 8)))
+    small = torch.as_tensor(rng.normal(size=(50, 1, 8, 8)))
+    large = torch.as_tensor(rng.normal(size=(BLIND_NEWTON_ABOVE, 1, 8, 8)))
+    score_sets(members, {"small": small, "large": large}, RunPaths(tmp_path), seed=0)
+    for x, dtype in ((small, np.float64), (large, np.float32)):
+        want = pixel_features(torch.cat([members, x]), dtype=dtype)
+        assert seen[100 + len(x)].tobytes() == want.tobytes()

@@ -7,7 +7,7 @@ the verdict they add up to (:mod:`.verdict`).
 
 from __future__ import annotations
 
-from mistrust.checks.baseline import blind_scores, pixel_features
+from mistrust.checks.baseline import blind_scores, feature_dtype, pixel_features
 from mistrust.checks.measure import (
     BASELINE_KEYS,
     IN_DISTRIBUTION_KEYS,
@@ -37,6 +37,7 @@ __all__ = [
     "VERDICT_CODES",
     "Verdict",
     "blind_scores",
+    "feature_dtype",
     "in_distribution_checks",
     "label_of",
     "pixel_features",

@@ -26,6 +26,7 @@ __all__ = [
     "BLIND_NEWTON_ABOVE",
     "blind_method",
     "blind_scores",
+    "feature_dtype",
     "pixel_features",
 ]
 
@@ -43,19 +44,39 @@ BLIND_NEWTON_ABOVE = 5_000
 _POOL_BLOCK = 512
 
 
-def pixel_features(x: np.ndarray | torch.Tensor, *, grid: int = BLIND_GRID) -> np.ndarray:
-    """``(N, C, H, W)`` images -> ``(N, C * grid * grid)`` float64 block averages.
+def feature_dtype(n: int, *, newton_above: int = BLIND_NEWTON_ABOVE) -> type[np.floating]:
+    """The dtype of ``n`` samples' pooled features: float64 up to the switch, float32 above.
+
+    Below the switch scikit-learn fits them and their scores keep their bytes. Above it the
+    features are the fit's largest array (a million 28 x 28 images: 490 MiB as float64)
+    while the blocked fit computes in float64 a block at a time, so float32 halves the
+    audit's largest array and costs only the rounding of each average to float32 (none
+    at all for uint8 images whose pooling windows have 2^k pixels, e.g. 28 x 28 to 8 x 8).
+    """
+    return np.float32 if blind_method(n, newton_above=newton_above) == "newton" else np.float64
+
+
+def pixel_features(
+    x: np.ndarray | torch.Tensor,
+    *,
+    grid: int = BLIND_GRID,
+    dtype: type[np.floating] | None = None,
+) -> np.ndarray:
+    """``(N, C, H, W)`` images -> ``(N, C * grid * grid)`` block averages.
 
     Averaging keeps what a shift in the inputs shows (brightness, scale, layout, noise)
     and drops the fine detail a classifier of a few hundred samples would overfit.
-    Images are pooled a block at a time (each image's average does not depend on the
-    others), so a million inputs never exist as float64 at once.
+    Images are pooled a block at a time in float64 (each image's average does not depend
+    on the others), so a million inputs never exist as float64 at once; each average is
+    then stored as ``dtype`` (by default :func:`feature_dtype` of ``N``), rounded once.
     """
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if t.ndim != 4:
         raise ValueError(f"inputs must be (N, C, H, W), got shape {tuple(t.shape)}")
     t = t.detach()
-    out = np.empty((len(t), t.shape[1] * grid * grid), dtype=np.float64)
+    if dtype is None:
+        dtype = feature_dtype(len(t))
+    out = np.empty((len(t), t.shape[1] * grid * grid), dtype=dtype)
     threads = torch.get_num_threads()
     # a block is small work to share: on a busy 2-core machine, a second thread made
     # uint8 blocks 1.3-3.4 times slower (float32: 0.75-1.9) in alternating runs

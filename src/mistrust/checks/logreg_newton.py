@@ -48,7 +48,8 @@ def fit_folds(f: np.ndarray, m: np.ndarray, fold: np.ndarray, folds: int) -> np.
     """Cross-fitted decision values ``(N,)``: row ``i`` scored by the model of the other folds.
 
     Args:
-        f: ``(N, D)`` float features (read a block of rows at a time, never copied whole).
+        f: ``(N, D)`` float features, float32 or float64 (read a block of rows at a time,
+            never copied whole; the arithmetic is float64 either way).
         m: ``(N,)`` bool, True for members (the positive class).
         fold: ``(N,)`` int in ``[0, folds)``, each row's fold.
         folds: the number of folds; an empty fold gets no model.
@@ -104,10 +105,11 @@ def _fit_folds(f: np.ndarray, m: np.ndarray, fold: np.ndarray, folds: int) -> np
             kb = keys[s : s + _BLOCK]
             yb = (kb % 2)[:, None]
             w = w_of_key[kb]  # (B, K)
-            z = rows[s : s + _BLOCK] @ v + b
+            xb = _float64(rows[s : s + _BLOCK])
+            z = xb @ v + b
             obj += (w * (np.logaddexp(0.0, z) - yb * z)).sum(0)
             r = w * (expit(z) - yb)
-            ft_r += rows[s : s + _BLOCK].T @ r
+            ft_r += xb.T @ r
             r_sum += r.sum(0)
         grad = penalty * a
         grad[:d] += (ft_r - mu[:, None] * r_sum) / sd[:, None]
@@ -170,9 +172,15 @@ def _fit_folds(f: np.ndarray, m: np.ndarray, fold: np.ndarray, folds: int) -> np
     col = np.searchsorted(models, fold)  # the model that did not see the row
     out = np.empty(n, dtype=np.float64)
     for s in range(0, n, _BLOCK):
-        z = f[s : s + _BLOCK] @ v + b
+        z = _float64(f[s : s + _BLOCK]) @ v + b
         out[s : s + len(z)] = z[np.arange(len(z)), col[s : s + _BLOCK]]
     return out
+
+
+def _float64(block: np.ndarray) -> np.ndarray:
+    """A block of rows as float64 (itself if it is): every sum and product is float64
+    whatever the features' dtype (float32 above the switch, :mod:`mistrust.checks.baseline`)."""
+    return np.asarray(block, dtype=np.float64)
 
 
 def _moments(
@@ -186,7 +194,7 @@ def _moments(
     s1 = np.zeros((2 * folds, d))
     s2 = np.zeros((2 * folds, d))
     for s in range(0, n, _BLOCK):
-        c = f[s : s + _BLOCK] - mu
+        c = _float64(f[s : s + _BLOCK]) - mu
         onehot = np.zeros((len(c), 2 * folds))
         onehot[np.arange(len(c)), key[s : s + _BLOCK]] = 1.0
         s1 += onehot.T @ c
