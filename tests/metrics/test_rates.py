@@ -163,3 +163,25 @@ def test_ranked_placements_and_subset_order_by_brute_force(levels: int | None) -
         Ranked(y, half, order=order).placements(), Ranked(y, half).placements(), strict=True
     ):
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("levels", [None, 1, 3, 20])
+@pytest.mark.parametrize("shift", [-3.0, 0.8])
+def test_oracle_threshold_from_value_sorts_equals_full_roc(
+    seed: int, levels: int | None, shift: float
+) -> None:
+    """The value-sort fast path picks the bit-identical threshold of the full ROC's first
+    maximum (many ties, members mixed into tie blocks; shift -3: inf is often the best)."""
+    rng = np.random.default_rng(seed)
+    for n in (2, 7, 50, 400):
+        is_member = rng.random(n) < 0.4
+        is_member[:2] = True, False
+        score = rng.normal(size=n) + shift * is_member
+        if levels:
+            score = np.round(score * levels) / levels
+        roc = Ranked(score, is_member).roc_curve()
+        fpr, tpr, thr = roc
+        expected = float(thr[np.argmax(tpr - fpr)])
+        got = oracle_threshold(score, is_member)
+        assert got == expected and np.signbit(got) == np.signbit(expected)

@@ -254,4 +254,17 @@ def oracle_threshold(score: np.ndarray, is_member: np.ndarray) -> float:
     than accuracy, so an unbalanced evaluation set does not move it; on balanced
     sets the two coincide. May be ``inf`` (predict nothing) for a useless score.
     """
-    return Ranked(score, is_member).oracle_threshold()
+    s, m = check_scores(score, is_member)
+    # Only values are needed, so two value sorts replace an argsort (~2.5x faster). The
+    # first maximum of TPR - FPR on the descending ROC is never at a threshold whose tie
+    # block has no member: the point before it has the same TPR and a smaller FPR, and the
+    # two differences are >= 1 / n_nonmembers apart, far above rounding. So only the
+    # distinct member scores (and inf) are candidates, with the same counts, divisions
+    # and first maximum as :meth:`Ranked.oracle_threshold`: the same float.
+    members, others = np.sort(s[m]), np.sort(s[~m])
+    start = np.flatnonzero(np.r_[True, members[1:] != members[:-1]])[::-1]
+    values = members[start]  # distinct member scores, descending
+    tps = np.r_[0, len(members) - start]
+    fps = np.r_[0, len(others) - np.searchsorted(others, values, side="left")]
+    best = int(np.argmax(tps / len(members) - fps / len(others)))
+    return float(np.inf) if best == 0 else float(values[best - 1])
