@@ -80,6 +80,7 @@ class Ranked:
         members = np.add.reduceat(m.astype(np.int64), start)
         self._sorted, self._sorted_member = s, m
         self._start, self._size, self._members = start, size, members
+        self._counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._roc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._placements: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -90,10 +91,15 @@ class Ranked:
         return index[self.order[keep[self.order]]]
 
     def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """False/true positive counts and thresholds at each distinct score, descending."""
-        tps = np.cumsum(self._members[::-1])
-        fps = np.cumsum(self._size[::-1]) - tps
-        return fps, tps, self._sorted[self._start[::-1]]
+        """False/true positive counts and thresholds at each distinct score, descending
+        (computed once, read-only)."""
+        if self._counts is None:  # computed once (read-only): most rates start from them
+            tps = np.cumsum(self._members[::-1])
+            fps = np.cumsum(self._size[::-1]) - tps
+            self._counts = fps, tps, self._sorted[self._start[::-1]]
+            for a in self._counts:
+                a.flags.writeable = False
+        return self._counts
 
     def largest_tie(self) -> int:
         """The number of samples in the largest group of equal scores."""
@@ -123,10 +129,11 @@ class Ranked:
         mem_below = np.cumsum(self._members) - self._members
         v10 = (non_below + 0.5 * non) / self.n_nonmembers
         v01 = 1.0 - (mem_below + 0.5 * self._members) / self.n_members
-        block = np.repeat(np.arange(len(self._size)), self._size)
-        value = np.empty(len(self.score))
-        value[self.order] = np.where(self._sorted_member, v10[block], v01[block])
-        return value[self.is_member], value[~self.is_member]
+        # each score's tie block, in the input order: one integer scatter, then each group
+        # reads only its own table (not both tables for every score, then a choice)
+        block = np.empty(len(self.score), dtype=np.intp)
+        block[self.order] = np.repeat(np.arange(len(self._size)), self._size)
+        return v10[block[self.is_member]], v01[block[~self.is_member]]
 
     def roc_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:func:`roc_curve` of these scores (computed once, read-only)."""
