@@ -78,14 +78,16 @@ def _shifted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     exp(z_j)`` and ``n_top`` (how many entries tie for the max; 1 unless tied), all
     ``(n,)`` but ``z``, ``e``. The softmax is ``exp(z) / (1 + rest)``.
     """
-    z = x.astype(np.float64)
-    if z.shape[1] <= 64:  # column-wise max: much faster than a reduction over short rows
-        m = z[:, 0].copy()
-        for j in range(1, z.shape[1]):
-            np.maximum(m, z[:, j], out=m)
+    # the row max in the input's dtype (float32 work is narrower), then widened: the cast to
+    # float64 is monotone, so this is the max of the widened row, bit for bit
+    if x.shape[1] <= 64:  # column-wise max: much faster than a reduction over short rows
+        m = x[:, 0].copy()
+        for j in range(1, x.shape[1]):
+            np.maximum(m, x[:, j], out=m)
     else:
-        m = z.max(axis=1)
-    z -= m[:, None]
+        m = x.max(axis=1)
+    z = x.astype(np.float64)
+    z -= m.astype(np.float64)[:, None]
     e = np.exp(z)
     total = np.einsum("ij->i", e)
     e -= z == 0.0  # exp(0) - 1 == 0 exactly at the maxima
