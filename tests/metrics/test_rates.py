@@ -185,3 +185,25 @@ def test_oracle_threshold_from_value_sorts_equals_full_roc(
         expected = float(thr[np.argmax(tpr - fpr)])
         got = oracle_threshold(score, is_member)
         assert got == expected and np.signbit(got) == np.signbit(expected)
+
+
+@pytest.mark.parametrize("levels", [None, 1, 4])
+def test_ranked_equals_straightforward_counts_bit_for_bit(levels: int | None) -> None:
+    """ROC and placements read off the one sort equal the pairwise definitions computed
+    with the same arithmetic, bit for bit (many ties, members and non-members mixed)."""
+    s, m = random_case(11, n=150, levels=levels)
+    s[:6] = 0.0  # a tie block that holds both groups
+    r = Ranked(s, m)
+    x, y = s[m], s[~m]
+    thr = np.unique(s)[::-1]
+    tps, fps = (x >= thr[:, None]).sum(1), (y >= thr[:, None]).sum(1)
+    fpr, tpr, got_thr = r.roc_curve()
+    assert fpr.tobytes() == (np.r_[0, fps] / len(y)).tobytes()
+    assert tpr.tobytes() == (np.r_[0, tps] / len(x)).tobytes()
+    # a block of -0.0 and 0.0 (np.round makes both) shows either sign: equal values
+    assert np.array_equal(got_thr, np.r_[np.inf, thr])
+    v10, v01 = r.placements()
+    below, tied = (y < x[:, None]).sum(1), (y == x[:, None]).sum(1)
+    assert v10.tobytes() == ((below + 0.5 * tied) / len(y)).tobytes()
+    below, tied = (x < y[:, None]).sum(1), (x == y[:, None]).sum(1)
+    assert v01.tobytes() == (1.0 - (below + 0.5 * tied) / len(x)).tobytes()

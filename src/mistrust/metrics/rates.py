@@ -75,10 +75,13 @@ class Ranked:
         self.n_members = int(m.sum())
         self.n_nonmembers = len(m) - self.n_members
         # tie blocks of the ascending order: first index of each, and its members
-        start = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-        size = np.diff(np.r_[start, len(s)])
+        head = np.empty(len(s), dtype=bool)  # True where a tie block begins
+        head[0] = True
+        np.not_equal(s[1:], s[:-1], out=head[1:])
+        start = np.flatnonzero(head)
+        size = np.diff(start, append=len(s))
         members = np.add.reduceat(m.astype(np.int64), start)
-        self._sorted, self._sorted_member = s, m
+        self._sorted, self._sorted_member, self._head = s, m, head
         self._start, self._size, self._members = start, size, members
         self._counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._roc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -132,15 +135,17 @@ class Ranked:
         # each score's tie block, in the input order: one integer scatter, then each group
         # reads only its own table (not both tables for every score, then a choice)
         block = np.empty(len(self.score), dtype=np.intp)
-        block[self.order] = np.repeat(np.arange(len(self._size)), self._size)
+        block[self.order] = np.cumsum(self._head) - 1
         return v10[block[self.is_member]], v01[block[~self.is_member]]
 
     def roc_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:func:`roc_curve` of these scores (computed once, read-only)."""
         if self._roc is None:
             fps, tps, thr = self.counts()
-            fps, tps = np.r_[0, fps], np.r_[0, tps]
-            self._roc = fps / fps[-1], tps / tps[-1], np.r_[np.inf, thr]
+            fpr, tpr = np.zeros(len(fps) + 1), np.zeros(len(tps) + 1)  # the (0, 0) point
+            np.divide(fps, fps[-1], out=fpr[1:])  # divided in place: no prepended copies
+            np.divide(tps, tps[-1], out=tpr[1:])
+            self._roc = fpr, tpr, np.r_[np.inf, thr]
             for a in self._roc:
                 a.flags.writeable = False
         return self._roc
