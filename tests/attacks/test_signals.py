@@ -212,3 +212,21 @@ def test_signal_ranges_and_shift_invariance(x: np.ndarray, shift: float) -> None
     np.testing.assert_allclose(
         logit_confidence(xs, y), logit_confidence(x, y), rtol=1e-9, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_signals_of_narrow_logits_equal_those_of_the_widened_logits(dtype) -> None:
+    """The row max is taken in the input's dtype, then widened: bit for bit the same as on
+    float64 logits (ties for the max, saturated rows and underflowed ``rest`` included)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 6)) * rng.choice([1.0, 30.0, 900.0], size=(400, 1))
+    x[::3, 2] = x[::3].max(axis=1)  # tied maxima
+    x = x.astype(dtype)
+    y = rng.integers(0, 6, 400)
+    wide = x.astype(np.float64)
+    for name in ("loss", "logit_confidence", "modified_entropy"):
+        fn = getattr(signals, name)
+        assert fn(x, y).tobytes() == fn(wide, y).tobytes(), name
+    for name in ("max_score", "entropy", "log_softmax"):
+        fn = getattr(signals, name)
+        assert fn(x).tobytes() == fn(wide).tobytes(), name

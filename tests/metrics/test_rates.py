@@ -163,3 +163,47 @@ def test_ranked_placements_and_subset_order_by_brute_force(levels: int | None) -
         Ranked(y, half, order=order).placements(), Ranked(y, half).placements(), strict=True
     ):
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("levels", [None, 1, 3, 20])
+@pytest.mark.parametrize("shift", [-3.0, 0.8])
+def test_oracle_threshold_from_value_sorts_equals_full_roc(
+    seed: int, levels: int | None, shift: float
+) -> None:
+    """The value-sort fast path picks the bit-identical threshold of the full ROC's first
+    maximum (many ties, members mixed into tie blocks; shift -3: inf is often the best)."""
+    rng = np.random.default_rng(seed)
+    for n in (2, 7, 50, 400):
+        is_member = rng.random(n) < 0.4
+        is_member[:2] = True, False
+        score = rng.normal(size=n) + shift * is_member
+        if levels:
+            score = np.round(score * levels) / levels
+        roc = Ranked(score, is_member).roc_curve()
+        fpr, tpr, thr = roc
+        expected = float(thr[np.argmax(tpr - fpr)])
+        got = oracle_threshold(score, is_member)
+        assert got == expected and np.signbit(got) == np.signbit(expected)
+
+
+@pytest.mark.parametrize("levels", [None, 1, 4])
+def test_ranked_equals_straightforward_counts_bit_for_bit(levels: int | None) -> None:
+    """ROC and placements read off the one sort equal the pairwise definitions computed
+    with the same arithmetic, bit for bit (many ties, members and non-members mixed)."""
+    s, m = random_case(11, n=150, levels=levels)
+    s[:6] = 0.0  # a tie block that holds both groups
+    r = Ranked(s, m)
+    x, y = s[m], s[~m]
+    thr = np.unique(s)[::-1]
+    tps, fps = (x >= thr[:, None]).sum(1), (y >= thr[:, None]).sum(1)
+    fpr, tpr, got_thr = r.roc_curve()
+    assert fpr.tobytes() == (np.r_[0, fps] / len(y)).tobytes()
+    assert tpr.tobytes() == (np.r_[0, tps] / len(x)).tobytes()
+    # a block of -0.0 and 0.0 (np.round makes both) shows either sign: equal values
+    assert np.array_equal(got_thr, np.r_[np.inf, thr])
+    v10, v01 = r.placements()
+    below, tied = (y < x[:, None]).sum(1), (y == x[:, None]).sum(1)
+    assert v10.tobytes() == ((below + 0.5 * tied) / len(y)).tobytes()
+    below, tied = (x < y[:, None]).sum(1), (x == y[:, None]).sum(1)
+    assert v01.tobytes() == (1.0 - (below + 0.5 * tied) / len(x)).tobytes()

@@ -78,14 +78,16 @@ def _shifted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     exp(z_j)`` and ``n_top`` (how many entries tie for the max; 1 unless tied), all
     ``(n,)`` but ``z``, ``e``. The softmax is ``exp(z) / (1 + rest)``.
     """
-    z = x.astype(np.float64)
-    if z.shape[1] <= 64:  # column-wise max: much faster than a reduction over short rows
-        m = z[:, 0].copy()
-        for j in range(1, z.shape[1]):
-            np.maximum(m, z[:, j], out=m)
+    # the row max in the input's dtype (float32 work is narrower), then widened: the cast to
+    # float64 is monotone, so this is the max of the widened row, bit for bit
+    if x.shape[1] <= 64:  # column-wise max: much faster than a reduction over short rows
+        m = x[:, 0].copy()
+        for j in range(1, x.shape[1]):
+            np.maximum(m, x[:, j], out=m)
     else:
-        m = z.max(axis=1)
-    z -= m[:, None]
+        m = x.max(axis=1)
+    z = x.astype(np.float64)
+    z -= m.astype(np.float64)[:, None]
     e = np.exp(z)
     total = np.einsum("ij->i", e)
     e -= z == 0.0  # exp(0) - 1 == 0 exactly at the maxima
@@ -94,13 +96,18 @@ def _shifted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return z, e, rest + (n_top - 1.0), n_top
 
 
-def _log_rest(z: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """``log(rest)`` ``(n,)``, recomputed as a log-sum-exp where ``rest`` underflowed."""
+def _log_rest(z: np.ndarray, rest: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``log(rest[rows])``, recomputed as a log-sum-exp where ``rest`` underflowed.
+
+    ``rows``: a bool mask of the rows wanted. ``z`` is read only at the underflowed rows,
+    so the (n, C) matrix is not copied for the others.
+    """
+    rest = rest[rows]
     with np.errstate(divide="ignore"):
         out = np.log(rest)
     bad = np.flatnonzero(rest < _TINY)  # then the max is unique (a tie makes rest >= 1)
     if bad.size:
-        zz = z[bad]
+        zz = z[np.flatnonzero(rows)[bad]]
         zz[zz == 0.0] = -np.inf
         m2 = zz.max(axis=1)
         out[bad] = m2 + np.log(np.exp(zz - m2[:, None]).sum(axis=1))
@@ -235,7 +242,7 @@ def _logit_confidence(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     top = z_y == 0.0
     # log sum_{j != y} exp(z_j): log(rest) if y is a max, else log(s - e_y) with s - e_y >= 1
     log_other = np.log(np.where(top, 1.0, 1.0 + rest - e[rows, y]))
-    log_other[top] = _log_rest(z[top], rest[top])
+    log_other[top] = _log_rest(z, rest, top)
     return z_y - log_other
 
 
@@ -265,7 +272,7 @@ def _modified_entropy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out[o] = (
         -((1.0 + rest[o] - e[rows, y][o]) * q_o) * (z_y[o] - log_s[o])
         - (t[o] - p_y * np.log1p(-p_y))
-        - q_o * (_log_rest(z[o], rest[o]) - log_s[o])
+        - q_o * (_log_rest(z, rest, o) - log_s[o])
     )
     return out
 
