@@ -22,7 +22,7 @@ from mistrust.checks.stats import (
     null_test,
     tpr_at_fpr_intervals,
 )
-from mistrust.metrics.rates import Ranked
+from mistrust.metrics.rates import Ranked, ranked_for
 
 __all__ = [
     "BASELINE_KEYS",
@@ -75,16 +75,6 @@ IN_DISTRIBUTION_KEYS: tuple[str, ...] = (
 )
 
 
-def _ranked(score: np.ndarray, is_member: np.ndarray, ranked: Ranked | None) -> Ranked:
-    if ranked is None:
-        return Ranked(score, is_member)
-    if np.shape(score) != ranked.score.shape:
-        raise ValueError(
-            f"ranked holds {len(ranked.score)} scores, score has shape {np.shape(score)}"
-        )
-    return ranked
-
-
 def set_checks(
     score: np.ndarray,
     is_member: np.ndarray,
@@ -119,7 +109,7 @@ def set_checks(
         both must hold). On an i.i.d. split the baseline carries no membership
         information, so comparing against it would only add its noise.
     """
-    r = _ranked(score, is_member, ranked)
+    r = ranked_for(score, is_member, ranked)
     s, m = r.score, r.is_member
     _, low, high = auroc_interval(s, m, ranked=r)
     n_out = r.n_nonmembers
@@ -180,7 +170,7 @@ def in_distribution_checks(
     epsilon lower bound of the decisions (:func:`~mistrust.checks.stats.epsilon_lower_bound`).
     ``ranked`` as for :func:`set_checks`.
     """
-    r = _ranked(score, is_member, ranked)
+    r = ranked_for(score, is_member, ranked)
     s, m = r.score, r.is_member
     if (~m).sum() >= 4:
         null, n_low, n_high = null_test(s[~m], seed=seed, order=r.order_of(~m))

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.stats import norm
 
 from mistrust.metrics.intervals import clopper_pearson
-from mistrust.metrics.rates import Ranked, check_scores
+from mistrust.metrics.rates import Ranked, check_scores, ranked_for
 
 __all__ = [
     "MIN_FALSE_POSITIVES",
@@ -52,17 +52,6 @@ __all__ = [
 MIN_FALSE_POSITIVES = 5
 
 
-def _ranked(score: np.ndarray, is_member: np.ndarray, ranked: Ranked | None) -> Ranked:
-    """``ranked`` if given (it must hold ``score``), else ``Ranked(score, is_member)``."""
-    if ranked is None:
-        return Ranked(score, is_member)
-    if np.shape(score) != ranked.score.shape:
-        raise ValueError(
-            f"ranked holds {len(ranked.score)} scores, score has shape {np.shape(score)}"
-        )
-    return ranked
-
-
 def _interval(centre: float, var: float, alpha: float, lo: float, hi: float) -> tuple[float, float]:
     half = float(norm.ppf(1 - alpha / 2)) * math.sqrt(max(var, 0.0))
     return max(lo, centre - half), min(hi, centre + half)
@@ -83,7 +72,7 @@ def auroc_interval(
     ``Ranked(score, is_member)`` where the caller has it (saves the sort).
     """
     _check_alpha(alpha)
-    v10, v01 = _ranked(score, is_member, ranked).placements()
+    v10, v01 = ranked_for(score, is_member, ranked).placements()
     auc = float(v10.mean())
     if len(v10) < 2 or len(v01) < 2:
         return auc, 0.0, 1.0
@@ -102,7 +91,7 @@ def _paired(
         sa, m = check_scores(score_a, is_member)
         sb, _ = check_scores(score_b, m)
         ranked = Ranked(sa, m), Ranked(sb, m)
-    ra, rb = _ranked(score_a, is_member, ranked[0]), _ranked(score_b, is_member, ranked[1])
+    ra, rb = ranked_for(score_a, is_member, ranked[0]), ranked_for(score_b, is_member, ranked[1])
     if not np.array_equal(ra.is_member, rb.is_member):
         raise ValueError("the two scores' Ranked hold different members")
     return *ra.placements(), *rb.placements()
@@ -143,7 +132,7 @@ def auroc_p_value(
     """One-sided p-value of "AUROC > 0.5" from DeLong's variance (the variance of
     :func:`auroc_interval`): ``P(Z >= (AUROC - 0.5) / se)``. 1 with a single member or
     non-member (no variance estimate). ``ranked`` as for :func:`auroc_interval`."""
-    v10, v01 = _ranked(score, is_member, ranked).placements()
+    v10, v01 = ranked_for(score, is_member, ranked).placements()
     if len(v10) < 2 or len(v01) < 2:
         return 1.0
     var = v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01)
@@ -280,7 +269,7 @@ def tpr_at_fpr_intervals(
     for :func:`auroc_interval`.
     """
     _check_alpha(alpha)
-    r = _ranked(score, is_member, ranked)
+    r = ranked_for(score, is_member, ranked)
     n_out = r.n_nonmembers
     out: list[tuple[float, float]] = []
     sorted_xy = None

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from mistrust.metrics.intervals import clopper_pearson
-from mistrust.metrics.rates import AUPR_METHODS, AUPR_OF_RANKED, Ranked
+from mistrust.metrics.rates import AUPR_METHODS, AUPR_OF_RANKED, Ranked, ranked_for
 
 __all__ = ["METRIC_KEYS", "attack_metrics", "mmps"]
 
@@ -94,10 +94,8 @@ def attack_metrics(
     """
     if aupr not in AUPR_METHODS:
         raise ValueError(f"aupr must be one of {list(AUPR_METHODS)}, got {aupr!r}")
-    r = Ranked(score, is_member) if ranked is None else ranked
+    r = ranked_for(score, is_member, ranked)
     s, m = r.score, r.is_member
-    if ranked is not None and s.shape != np.shape(score):
-        raise ValueError(f"ranked has {len(s)} scores but score has shape {np.shape(score)}")
     pred = np.asarray(predicted)
     if pred.shape != s.shape:
         raise ValueError(f"predicted has shape {pred.shape} but score has {s.shape}")

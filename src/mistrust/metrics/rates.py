@@ -25,6 +25,7 @@ __all__ = [
     "check_scores",
     "fpr_at_tpr",
     "oracle_threshold",
+    "ranked_for",
     "roc_curve",
     "roc_point",
     "tpr_at_fpr",
@@ -188,6 +189,18 @@ class Ranked:
         """:func:`oracle_threshold` of these scores."""
         fpr, tpr, thr = self.roc_curve()
         return float(thr[np.argmax(tpr - fpr)])
+
+
+def ranked_for(score: np.ndarray, is_member: np.ndarray, ranked: Ranked | None) -> Ranked:
+    """``ranked`` if given (it must hold ``score``: one sort shared by several metrics and
+    checks), else ``Ranked(score, is_member)``."""
+    if ranked is None:
+        return Ranked(score, is_member)
+    if np.shape(score) != ranked.score.shape:
+        raise ValueError(
+            f"ranked holds {len(ranked.score)} scores, score has shape {np.shape(score)}"
+        )
+    return ranked
 
 
 def roc_curve(
