@@ -26,22 +26,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_scoring import synthetic_outputs as synthetic
 from sklearn.metrics import roc_auc_score
 
 from mistrust.attacks import SalemAttack
 from mistrust.attacks.salem import FIT_ROWS
 
 SIZES = (10_000, 100_000, 1_000_000)
-
-
-def synthetic(n: int, seed: int, n_classes: int = 10) -> tuple[np.ndarray, ...]:
-    """Float32 logits where members (first half) are more confident in their label."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, n_classes, n)
-    is_member = np.arange(n) < n // 2
-    logits = rng.normal(size=(n, n_classes)).astype(np.float32)
-    logits[np.arange(n), labels] += np.where(is_member, 4.0, 2.5).astype(np.float32)
-    return logits, labels, is_member
 
 
 def _fit(shadow: tuple, target: tuple, fit_rows: int | None) -> dict:

@@ -44,6 +44,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from bench_scoring import synthetic_outputs
 
 from mistrust.metrics.rates import Ranked
 
@@ -51,14 +52,9 @@ DEFAULT_ATTACKS = "threshold,entropy,loss,modified-entropy,logit-confidence"
 _STATUS, _CLEAR = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 
 
-def _outputs(n: int, seed: int, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _outputs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` rows of float32 logits; the first half are members, more confident in their label."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, n_classes, n)
-    is_member = np.arange(n) < n // 2
-    logits = rng.normal(size=(n, n_classes)).astype(np.float32)
-    logits[np.arange(n), labels] += np.where(is_member, 3.0, 2.5).astype(np.float32)
-    return logits, labels, is_member
+    return synthetic_outputs(n, seed, member_shift=3.0)
 
 
 def _reset_peak() -> bool:
