@@ -41,14 +41,14 @@ bench: setup data
 	$(PY) benchmarks/run_all.py
 
 # Mutation testing of the protocol modules against the fast protocol tests
-# (docs/TESTING.md). Narrow it with e.g. MUTATE='mistrust.evaluate*'; JOBS=1 runs one
+# (docs/TESTING.md). Narrow it with e.g. MUTATE='mistrust.pipeline.evaluate*'; JOBS=1 runs one
 # mutant at a time (the default is one per CPU). Each mutant runs in a process forked from
 # mutmut's, which has used OpenMP threads: one thread keeps a forked child from waiting
 # forever on the parent's thread pool (a timeout instead of a result).
 JOBS ?=
-MUTATE ?= mistrust.evaluate* mistrust.data.evalsets* mistrust.data.perturb* \
-	mistrust.data.splits* mistrust.posthoc* mistrust.results* mistrust.tables* \
-	mistrust.reference*
+MUTATE ?= mistrust.pipeline.evaluate* mistrust.data.evalsets* mistrust.data.perturb* \
+	mistrust.data.splits* mistrust.pipeline.posthoc* mistrust.present.results* mistrust.present.tables* \
+	mistrust.study.reference*
 mutation: setup
 	rm -rf mutants
 	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run $(if $(JOBS),--max-children $(JOBS)) $(foreach m,$(MUTATE),'$(m)')

@@ -37,9 +37,9 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def outputs_from_run(run: Path) -> tuple[Role, Role]:
+    from mistrust.core.outputs import Outputs
     from mistrust.data.splits import positions
     from mistrust.io import load_npz
-    from mistrust.outputs import Outputs
 
     splits = load_npz(run / "splits.npz")
     roles = []
@@ -68,10 +68,10 @@ def outputs_from_models(n: int, epochs: int, cache: Path) -> tuple[Role, Role]:
             (d[f"{r}_logits"], d[f"{r}_labels"], d[f"{r}_member"]) for r in ("shadow", "target")
         )  # type: ignore[return-value]
     from mistrust.config import TrainConfig
+    from mistrust.core.outputs import compute_outputs
     from mistrust.data.images import Preprocess
     from mistrust.data.sources import get_source, load_source
     from mistrust.models import create_model
-    from mistrust.outputs import compute_outputs
     from mistrust.training import train_model
 
     spec = get_source("fashion-mnist")

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from mistrust.attacks import REFERENCE_ATTACKS, create_reference_attack
-from mistrust.attacks.reference_based import ReferenceAttack
+from mistrust.attacks.reference.base import ReferenceAttack
 
 #: population rows the score stage's attacks are fitted on (besides the z rows)
 FIT_ROWS = 2_000

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mistrust.attacks.rmia import rmia_scores, rmia_scores_dense
+from mistrust.attacks.reference.rmia import rmia_scores, rmia_scores_dense
 
 
 def _measure(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float, float]:

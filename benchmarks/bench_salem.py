@@ -65,9 +65,9 @@ def run_auroc(run: Path, variant: str = "base", seeds: tuple[int, ...] = (42,)) 
     """AUROC per evaluation set of a finished run: ``{recipe: {set: [auroc per seed]}}``
     for every shadow row (the paper), ``FIT_ROWS`` and half the shadow rows."""
     from mistrust.config import load_config
-    from mistrust.evaluate import _pair
-    from mistrust.run_paths import RunPaths
-    from mistrust.study_attacks import role_outputs
+    from mistrust.pipeline.evaluate import _pair
+    from mistrust.runtime.paths import RunPaths
+    from mistrust.study.attacks import role_outputs
 
     paths = RunPaths(run)
     sets = list(load_config(str(paths.config)).eval.sets)

@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from mistrust.config import TrainConfig
+from mistrust.core.outputs import compute_outputs
 from mistrust.data.images import Preprocess
 from mistrust.models import create_model
-from mistrust.outputs import compute_outputs
 from mistrust.training import train_model
 
 # (arch, channels, size, batch, images per timed epoch in full / quick mode); None: skip in quick
@@ -258,7 +258,7 @@ def compare_workers(
     """Wall seconds of ``n_models`` trainings (``n`` images x ``epochs``): one after another
     with 2 torch threads vs over 2 forked 1-thread workers (``run_tasks``, as a study runs
     them), best of ``rounds``, round-robin."""
-    from mistrust.executors import run_tasks
+    from mistrust.runtime.executors import run_tasks
 
     x, y = _images(n, 1, 28)
     shared, seeds = (x, y, epochs), list(range(n_models))

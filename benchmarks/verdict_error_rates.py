@@ -34,7 +34,7 @@ import numpy as np
 import mistrust
 from mistrust.attacks import SCORE_BASED_ATTACKS
 from mistrust.checks import blind_scores, pixel_features
-from mistrust.checks.rows import add_verdicts, check_rows, verdict_of_rows
+from mistrust.checks.assemble import add_verdicts, check_rows, verdict_of_rows
 from mistrust.metrics.intervals import clopper_pearson
 from mistrust.rows import MetricRow
 

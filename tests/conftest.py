@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 def _share_cores_between_workers() -> None:
     """Under pytest-xdist, give worker k of n every n-th core (one each when n equals the
     core count), before torch starts its threads. Runs find their cores through the
-    affinity mask (``mistrust.executors.usable_cpus``) and the console runs a test starts
+    affinity mask (``mistrust.runtime.executors.usable_cpus``) and the console runs a test starts
     inherit it, so two workers on two cores run two processes, not one per core each."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))

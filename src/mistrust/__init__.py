@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 from mistrust._version import __version__
 
 if TYPE_CHECKING:
+    from mistrust.api import AuditResult, MetricRow, ScoreSet, audit
     from mistrust.attacks import SCORE_BASED_ATTACKS, attack_names, create_attack
-    from mistrust.auditing import AuditResult, MetricRow, ScoreSet, audit
-    from mistrust.own_audit import run_audit
+    from mistrust.own.run import run_audit
 
 __all__ = [
     "SCORE_BASED_ATTACKS",
@@ -49,11 +49,11 @@ _LAZY = {
     "SCORE_BASED_ATTACKS": "mistrust.attacks",
     "attack_names": "mistrust.attacks",
     "create_attack": "mistrust.attacks",
-    "AuditResult": "mistrust.auditing",
-    "MetricRow": "mistrust.auditing",
-    "ScoreSet": "mistrust.auditing",
-    "audit": "mistrust.auditing",
-    "run_audit": "mistrust.own_audit",
+    "AuditResult": "mistrust.api",
+    "MetricRow": "mistrust.api",
+    "ScoreSet": "mistrust.api",
+    "audit": "mistrust.api",
+    "run_audit": "mistrust.own.run",
 }
 
 

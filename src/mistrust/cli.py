@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from mistrust.errors import MistrustError
-from mistrust.run_paths import RunPaths
+from mistrust.runtime.paths import RunPaths
 
 if TYPE_CHECKING:  # the CLI imports the package lazily, so that --help stays fast
     from mistrust.config import Config
@@ -92,22 +92,22 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mistrust.plan import check_plan
+    from mistrust.study.plan import check_plan
 
     cfg = _config(args)
 
     check_plan(cfg)  # nothing infeasible starts training
     out = Path(args.out or Path("runs") / cfg.name)
     _setup_logging(out, args.verbose)
-    from mistrust.experiment import run_experiment
-    from mistrust.summary import print_summary
+    from mistrust.present.summary import print_summary
+    from mistrust.study.run import run_experiment
 
     # bars only where they redraw in place; elsewhere (a log file, CI, a pipe) each stage
     # prints one line with its time
     bars = not args.quiet and sys.stderr.isatty()
     if cfg.seeds > 1:
-        from mistrust.experiment import run_seeds
-        from mistrust.summary import print_seeds_summary
+        from mistrust.present.summary import print_seeds_summary
+        from mistrust.study.run import run_seeds
 
         results = run_seeds(cfg, out, progress=bars, report=not args.no_report)
         print_seeds_summary(out, seeds=[r.run_dir.name for r in results])
@@ -118,7 +118,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from mistrust.audit_config import load_audit_config
+    from mistrust.config.own import load_audit_config
 
     overrides = list(args.set or [])
     # flags name files relative to where the command runs (config paths: to the config)
@@ -135,8 +135,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     cfg = load_audit_config(args.config, overrides)
     out = Path(args.out or Path("runs") / cfg.name)
     _setup_logging(out, args.verbose)
-    from mistrust.own_audit import run_audit
-    from mistrust.summary import print_summary
+    from mistrust.own.run import run_audit
+    from mistrust.present.summary import print_summary
 
     bars = not args.quiet and sys.stderr.isatty()
     result = run_audit(cfg, out, progress=bars, report=not args.no_report)
@@ -145,7 +145,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from mistrust.plan import check_plan
+    from mistrust.study.plan import check_plan
 
     cfg = _config(args)
     _setup_logging(None, verbose=False)
@@ -155,7 +155,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from mistrust.compare import compare_run
+    from mistrust.present.compare import compare_run
 
     for path in compare_run(Path(args.run_dir)):
         print(f"wrote {path}")
@@ -191,7 +191,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from mistrust.report import build_report
+    from mistrust.present.report import build_report
 
     path = build_report(Path(args.run_dir))
     print(f"wrote {path}")

@@ -9,7 +9,7 @@ for files and environment), so ``except ValueError`` keeps working.
 
 The classes stay importable from where they were first defined
 (``mistrust.config.ConfigError``, ``mistrust.data.sources.DataError``,
-``mistrust.modeling.CheckpointError``, ``mistrust.models.WeightsError``).
+``mistrust.study.train.CheckpointError``, ``mistrust.models.WeightsError``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``results.csv`` holds :class:`MetricRow`s, ``model_metrics.csv`` :class:`ModelRow`s,
 ``results_seeds.csv`` :class:`SeedRow`s and ``model_metrics_seeds.csv``
 :class:`ModelSeedRow`s; each file's columns are its type's field names, in order. The
-tables (:mod:`mistrust.tables`) are built from these rows only. docs/ARCHITECTURE.md
+tables (:mod:`mistrust.present.tables`) are built from these rows only. docs/ARCHITECTURE.md
 says who writes and reads each file.
 """
 

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 import mistrust
-from mistrust.audit_config import load_audit_config
 from mistrust.config import ConfigError
+from mistrust.config.own import load_audit_config
 from mistrust.errors import DataError, InputError
 from mistrust.io import load_npz
 from mistrust.models import create_model

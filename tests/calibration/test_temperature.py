@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mistrust.calibration import TemperatureScaling, fit_temperature, scale_logits
-from mistrust.metrics.calibration import ece, nll
+from mistrust.metrics.reliability import ece, nll
 
 
 def _overconfident(seed: int = 0, n: int = 2000, c: int = 5, true_t: float = 4.0):

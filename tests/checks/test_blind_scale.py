@@ -182,7 +182,7 @@ def test_newton_on_float32_features_finds_the_same_minimiser(n, n_in, shift) -> 
 def test_the_audit_gives_each_fit_the_dtype_of_its_own_size(monkeypatch, n_in) -> None:
     # a target above the switch with few members: the members' fit with a small set is
     # below it, so its rows keep their float64 bytes; with many members every fit is above
-    import mistrust.auditing as auditing
+    import mistrust.core.audit as auditing
 
     seen = {}
 

@@ -1,16 +1,16 @@
-"""``mistrust.blind.run_baseline``: the run's blind baseline, cached and resumable."""
+"""``mistrust.pipeline.blind.run_baseline``: the run's blind baseline, cached and resumable."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from mistrust.blind import run_baseline
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.metrics import auroc
-from mistrust.run_paths import RunPaths
+from mistrust.pipeline.blind import run_baseline
+from mistrust.runtime.paths import RunPaths
 
 
 def _data() -> tuple[Data, dict[str, EvalInputs]]:
@@ -41,7 +41,7 @@ def test_members_first_shift_separated_and_cached(tmp_path, monkeypatch) -> None
     before = {p.name: p.read_bytes() for p in (tmp_path / "baseline").iterdir()}
 
     # a rerun reads the cache and fits nothing
-    import mistrust.blind as blind
+    import mistrust.pipeline.blind as blind
 
     def refuse(*a, **k):
         raise AssertionError("refitted although cached")
@@ -60,8 +60,8 @@ def test_members_first_shift_separated_and_cached(tmp_path, monkeypatch) -> None
 def test_cache_key_names_the_solver_above_the_switch_only() -> None:
     import hashlib
 
-    from mistrust.blind import _key
     from mistrust.checks.baseline import BLIND_NEWTON_ABOVE
+    from mistrust.pipeline.blind import _key
 
     def sha(prefix: str, f: np.ndarray, m: np.ndarray) -> str:
         return hashlib.sha256(prefix.encode() + f.tobytes() + m.tobytes()).hexdigest()
@@ -75,9 +75,9 @@ def test_cache_key_names_the_solver_above_the_switch_only() -> None:
 def test_each_fit_gets_the_feature_dtype_of_its_own_size(tmp_path, monkeypatch) -> None:
     # few members with a small set: below the switch, float64 as always; with a set that
     # takes the fit above it: float32, the members' rows rounded once as the set's are
-    import mistrust.blind as blind
-    from mistrust.blind import score_sets
+    import mistrust.pipeline.blind as blind
     from mistrust.checks.baseline import BLIND_NEWTON_ABOVE, pixel_features
+    from mistrust.pipeline.blind import score_sets
 
     seen = {}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 import mistrust
+from mistrust.present.tables import build_tables
+from mistrust.present.tables.findings import verdict_lines
+from mistrust.present.tables.formats import to_markdown
 from mistrust.rows import MetricRow
-from mistrust.tables import build_tables
-from mistrust.tables.findings import verdict_lines
-from mistrust.tables.formats import to_markdown
 
 
 def _logits(margins: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from mistrust.checks import (
     pixel_features,
     verdict,
 )
-from mistrust.checks.rows import add_verdicts, verdict_of_rows
+from mistrust.checks.assemble import add_verdicts, verdict_of_rows
 from mistrust.checks.stats import holm
 from mistrust.metrics import auroc
 from mistrust.rows import MetricRow
@@ -283,7 +283,7 @@ def test_a_baseline_above_chance_elsewhere_is_inconclusive_not_shift() -> None:
 
 def test_the_run_knows_which_splits_are_iid() -> None:
     from mistrust.config import ConfigError, load_config
-    from mistrust.study_data import iid_sets
+    from mistrust.study.data import iid_sets
 
     # digits: mistrust halves scikit-learn's one set with a seed; Fashion-MNIST: the
     # published train / test files, which mistrust cannot vouch for

@@ -121,13 +121,13 @@ def test_model_options_the_architecture_lacks(overrides: list[str], message: str
         ("data.augment", "mistrust.training", "AUGMENTS"),
         ("data.fit", "mistrust.data.folders", "FITS"),
         ("train.optimizer", "mistrust.training", "OPTIMIZERS"),
-        ("executor", "mistrust.devices", "EXECUTORS"),
+        ("executor", "mistrust.runtime.devices", "EXECUTORS"),
         ("attacks.score_precision", "mistrust.attacks.signals", "PRECISIONS"),
         ("attacks.salem_score", "mistrust.attacks.salem", "OUTPUTS"),
         ("eval.ood_split", "mistrust.data.sources", "SPLITS"),
         ("variants.laplace_prior", "mistrust.calibration.laplace", "PRIORS"),
         ("variants.laplace_pred", "mistrust.calibration.laplace", "PREDS"),
-        ("variants.calibration_set", "mistrust.variants", "CALIBRATION_SETS"),
+        ("variants.calibration_set", "mistrust.calibration.variants", "CALIBRATION_SETS"),
     ],
 )
 def test_allowed_values_are_read_from_their_owner(monkeypatch, key, owner, name) -> None:
@@ -143,8 +143,8 @@ def test_allowed_values_are_read_from_their_owner(monkeypatch, key, owner, name)
 
 
 def test_laplace_methods_and_aupr_choices_are_their_registries() -> None:
+    from mistrust.calibration.variants import LAPLACE_METHODS
     from mistrust.metrics.rates import AUPR_METHODS
-    from mistrust.variants import LAPLACE_METHODS
 
     for key, registry in (
         ("variants.laplace_method", LAPLACE_METHODS),

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from mistrust.calibration.variants import get_variant
 from mistrust.cli import main
 from mistrust.config import ConfigError, load_config, preset_names
 from mistrust.errors import DataError
-from mistrust.plan import check_plan
-from mistrust.variants import get_variant
+from mistrust.study.plan import check_plan
 
 PAPER = [
     "paper-cifar10-efficientnet",
@@ -223,7 +223,7 @@ def test_missing_evaluation_folder_dataset(tmp_path: Path) -> None:
 
 def test_stand_in_other_datasets_are_planned_and_built(tmp_path: Path) -> None:
     """With data.stand_in every dataset evaluation set is a stand-in, in the plan and the run."""
-    from mistrust.study_data import build_evalsets, load_data
+    from mistrust.study.data import build_evalsets, load_data
 
     cfg = load_config("smoke", ["data.stand_in=true", "eval.sets=[original, afhq-cat, svhn]"])
     plan = check_plan(cfg)
@@ -255,7 +255,7 @@ def _built_sizes(cfg, tmp_path: Path, monkeypatch) -> dict[str, int]:
     """The run's data and evaluation-set stage (``study_data``), no model trained but the
     GAN's generator (one epoch); under stand-in data nothing may be read from disk."""
     import mistrust.data.sources as sources
-    from mistrust.study_data import build_evalsets, load_data
+    from mistrust.study.data import build_evalsets, load_data
 
     def from_disk(name: str, **_: object) -> None:
         raise AssertionError(f"the run read {name} from disk")
@@ -318,7 +318,7 @@ def test_plan_counts_the_split_the_run_draws_and_whole_sets(tmp_path: Path, monk
 @pytest.mark.realdata
 def test_fashion_mnist_is_an_evaluation_set(tmp_path: Path) -> None:
     """Registered as a dataset, so usable as a set of non-members too (Debian's copy)."""
-    from mistrust.study_data import build_evalsets, load_data
+    from mistrust.study.data import build_evalsets, load_data
 
     cfg = load_config("smoke", ["eval.sets=[original, fashion-mnist]"])
     planned = {e.name: e.size for e in check_plan(cfg).eval_sets}

@@ -1,4 +1,4 @@
-"""Aggregation across seeds (``mistrust.repeats``) and its report, on hand-made results."""
+"""Aggregation across seeds (``mistrust.present.repeats``) and its report, on hand-made results."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mistrust.repeats import (
+from mistrust.present.repeats import (
     aggregate,
     format_cell,
     seed_cells,
@@ -98,7 +98,7 @@ def _write(path: Path, rows: list[tuple]) -> None:
 
 
 def test_files_and_report_across_seeds(tmp_path: Path) -> None:
-    from mistrust.report import build_report
+    from mistrust.present.report import build_report
 
     for seed, rows in zip((9, 10, 11), SEED_ROWS, strict=True):
         _write(tmp_path / f"seed-{seed}" / "results.csv", rows)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from mistrust.errors import InputError
-from mistrust.run_paths import RunPaths, file_name, score_file, set_file
+from mistrust.runtime.paths import RunPaths, file_name, score_file, set_file
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

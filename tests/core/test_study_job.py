@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mistrust.config import Config, load_config
-from mistrust.study_models import trained_variants
+from mistrust.study.models import trained_variants
 
 
 @pytest.mark.parametrize(
@@ -27,8 +27,8 @@ def test_trained_variants(names, reference, trained) -> None:
 
 
 def test_study_job_holds_each_variants_training_settings_and_pickles(tmp_path) -> None:
-    from mistrust.experiment import _study_job
-    from mistrust.study_data import load_data
+    from mistrust.study.data import load_data
+    from mistrust.study.run import _study_job
 
     cfg = load_config(
         "smoke",

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from mistrust.config import TrainConfig
+from mistrust.core.outputs import compute_outputs, inference_layout
 from mistrust.data.images import Preprocess
 from mistrust.models import create_model
-from mistrust.outputs import compute_outputs, inference_layout
 from mistrust.training import make_optimizer, train_model
 
 PRE = Preprocess(1, 16, (0.5,), (0.25,))
@@ -81,7 +81,7 @@ def test_optimizer_is_fused_on_cpu() -> None:
 def test_cpu_chunks_of_a_convnet_give_the_outputs_of_one_batch(monkeypatch) -> None:
     """On a CPU a convnet answers CPU_CONV_BATCH inputs at a time, with the outputs of a
     single pass up to float rounding (the matrix products may sum in another order)."""
-    import mistrust.outputs as outputs
+    import mistrust.core.outputs as outputs
 
     x, y = _data(200)
     model = _cnn().eval()

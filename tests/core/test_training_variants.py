@@ -1,6 +1,6 @@
 """Each training-time variant trains with what it claims, checked from the config down to
 the saved weights: a variant's model is trained by the study task
-(:func:`mistrust.study_models.train_study_model`) for one step on one batch, and its loss
+(:func:`mistrust.study.models.train_study_model`) for one step on one batch, and its loss
 and updated weights are recomputed here by hand from the same initial weights.
 
 The loss is label-smoothed cross-entropy written out (``(1 - eps)`` on the true class plus
@@ -15,10 +15,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mistrust.calibration.variants import TrainingVariant, get_variant, variant_names
 from mistrust.config import load_config
 from mistrust.models import create_model
 from mistrust.training import make_optimizer
-from mistrust.variants import TrainingVariant, get_variant, variant_names
 
 SMOOTHING, DECAY = 0.3, 0.5
 #: training-time variant -> (label smoothing, weight decay) it must train with, given the
@@ -57,9 +57,9 @@ def _config(optimizer: str, *overrides: str):
 
 
 def _job(cfg, tmp_path):
-    from mistrust.experiment import _study_job
-    from mistrust.run_paths import RunPaths
-    from mistrust.study_data import load_data
+    from mistrust.runtime.paths import RunPaths
+    from mistrust.study.data import load_data
+    from mistrust.study.run import _study_job
 
     return _study_job(cfg, load_data(cfg), {}, RunPaths(tmp_path), torch.device("cpu"), False)
 
@@ -82,7 +82,7 @@ def _first_step(p: torch.Tensor, g: torch.Tensor, optimizer: str, wd: float) -> 
 @pytest.fixture(scope="module", params=["sgd", "adam"])
 def one_step(request, tmp_path_factory):
     """The study task's models after one step on one batch (24 images, batch of 64)."""
-    from mistrust.study_models import train_study_model
+    from mistrust.study.models import train_study_model
 
     cfg = _config(request.param, "train.epochs=1", "train.batch_size=64")
     job = _job(cfg, tmp_path_factory.mktemp(request.param))
@@ -93,7 +93,7 @@ def one_step(request, tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_variant_trains_with_its_loss_and_decay(one_step, name: str) -> None:
-    from mistrust.modeling import load_model
+    from mistrust.study.train import load_model
 
     optimizer, cfg, job = one_step
     eps, wd = EXPECTED[name]
@@ -145,8 +145,8 @@ def test_weight_decay_is_the_configured_l2_term(optimizer: str) -> None:
 
 
 def test_weight_decay_variant_ends_with_smaller_weights_than_base(tmp_path) -> None:
-    from mistrust.modeling import load_model
-    from mistrust.study_models import train_study_model
+    from mistrust.study.models import train_study_model
+    from mistrust.study.train import load_model
 
     cfg = _config("adam", "train.epochs=6", "train.batch_size=8", "train.lr=0.01")
     job = _job(cfg, tmp_path)

@@ -7,11 +7,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from mistrust import variants
+from mistrust.calibration import variants
+from mistrust.calibration.variants import (
+    PosthocVariant,
+    TrainingVariant,
+    get_variant,
+    register_variant,
+)
 from mistrust.config import ConfigError, TrainConfig, load_config
-from mistrust.outputs import Outputs
-from mistrust.run_paths import RunPaths
-from mistrust.variants import PosthocVariant, TrainingVariant, get_variant, register_variant
+from mistrust.core.outputs import Outputs
+from mistrust.runtime.paths import RunPaths
 
 
 def test_training_variants_change_only_their_setting() -> None:
@@ -50,7 +55,7 @@ class _Shift:
 
 
 def test_a_registered_posthoc_variant_runs_per_role(monkeypatch, tmp_path) -> None:
-    from mistrust.posthoc import apply_posthoc
+    from mistrust.pipeline.posthoc import apply_posthoc
 
     monkeypatch.setattr(variants, "_VARIANTS", dict(variants._VARIANTS))
     register_variant(

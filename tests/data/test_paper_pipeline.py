@@ -107,7 +107,7 @@ def test_afhq_nondog_is_cats_and_wild_from_train(tmp_path) -> None:
 
 def test_calibration_needs_held_out_data_or_the_nonmembers() -> None:
     tight = ["data.test_size=50", "data.nonmembers=50", "variants.names=[base, temperature-fit]"]
-    from mistrust.plan import check_plan
+    from mistrust.study.plan import check_plan
 
     with pytest.raises(ConfigError, match="variants.calibration_set: nonmembers"):
         check_plan(load_config("smoke", tight))

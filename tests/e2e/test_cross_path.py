@@ -47,8 +47,8 @@ import torch
 import yaml
 
 import mistrust
+from mistrust.checks.assemble import verdict_of_rows
 from mistrust.checks.measure import BASELINE_KEYS
-from mistrust.checks.rows import verdict_of_rows
 from mistrust.cli import main
 from mistrust.data.sources import get_source, load_source, source_labels
 from mistrust.data.splits import positions

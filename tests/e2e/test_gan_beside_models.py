@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mistrust.executors import Background
+from mistrust.runtime.executors import Background
 
 TINY = [
     "data.train_size=60",
@@ -36,7 +36,7 @@ def _pid(item: int) -> tuple[int, int]:
 
 
 def test_background_returns_value_and_raises_its_error() -> None:
-    from mistrust.executors import _can_fork
+    from mistrust.runtime.executors import _can_fork
 
     item, pid = Background(_pid, 7).result()
     assert item == 7 and (pid != os.getpid()) == _can_fork()
@@ -46,10 +46,12 @@ def test_background_returns_value_and_raises_its_error() -> None:
 
 @pytest.mark.trains
 def test_gan_beside_models_gives_the_same_bytes(tmp_path: Path, monkeypatch) -> None:
-    from mistrust import experiment
     from mistrust.config import load_config
+    from mistrust.study import run as experiment
 
-    monkeypatch.setattr("mistrust.report.build_report", lambda run_dir: run_dir / "report.html")
+    monkeypatch.setattr(
+        "mistrust.present.report.build_report", lambda run_dir: run_dir / "report.html"
+    )
     started = []
     real = experiment._gan_beside_models
 
@@ -92,12 +94,14 @@ def test_gan_beside_models_gives_the_same_bytes(tmp_path: Path, monkeypatch) -> 
 def test_a_cached_gan_leaves_every_core_to_the_models(tmp_path: Path, monkeypatch) -> None:
     """Once the generator is cached, nothing trains beside the models, so their tasks get
     every core; the cache key is the one load_or_train_gan writes."""
-    from mistrust import experiment
     from mistrust.config import load_config
     from mistrust.data import evalsets
+    from mistrust.study import run as experiment
 
     monkeypatch.setenv("MISTRUST_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr("mistrust.report.build_report", lambda run_dir: run_dir / "report.html")
+    monkeypatch.setattr(
+        "mistrust.present.report.build_report", lambda run_dir: run_dir / "report.html"
+    )
     monkeypatch.setattr(experiment, "usable_cpus", lambda: 2)
     started, cached = [], []
     real, real_cached = experiment._gan_beside_models, evalsets.gan_is_cached

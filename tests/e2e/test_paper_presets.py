@@ -10,12 +10,12 @@ import csv
 
 import pytest
 
-from mistrust.compare import compare_run, paper_tables
 from mistrust.config import load_config
-from mistrust.experiment import run_experiment
 from mistrust.io import load_npz
-from mistrust.plan import check_plan
-from mistrust.tables import read_attack_rows
+from mistrust.present.compare import compare_run, paper_tables
+from mistrust.present.tables import read_attack_rows
+from mistrust.study.plan import check_plan
+from mistrust.study.run import run_experiment
 
 TINY = [
     "data.stand_in=true",
@@ -59,7 +59,9 @@ def test_paper_preset_on_stand_in_data(
 ) -> None:
     # the report has its own tests (tests/report, tests/e2e/test_cli.py); here it would
     # only redraw the same figures four times
-    monkeypatch.setattr("mistrust.report.build_report", lambda run_dir: run_dir / "report.html")
+    monkeypatch.setattr(
+        "mistrust.present.report.build_report", lambda run_dir: run_dir / "report.html"
+    )
     base = load_config(preset)
     cfg = load_config(preset, TINY + extra)
     assert cfg.model.arch == base.model.arch and cfg.train.lr == base.train.lr
@@ -85,7 +87,7 @@ def test_paper_preset_on_stand_in_data(
     with_report = preset == "paper-cifar10-salemcnn"
     if with_report:  # one preset checks that the comparison reaches the real report
         monkeypatch.undo()
-        from mistrust.report import build_report
+        from mistrust.present.report import build_report
 
         build_report(tmp_path / "run")
     compare_run(tmp_path / "run", report=with_report)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from mistrust.metrics.calibration import (
+from mistrust.metrics.reliability import (
     accuracy,
     ece,
     mmps,

@@ -9,7 +9,7 @@ from protocol_helpers import OVERRIDES, PipelineRun, Recorded, install_recorders
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     from mistrust.config import load_config
-    from mistrust.experiment import run_experiment
+    from mistrust.study.run import run_experiment
 
     rec = Recorded()
     mp = pytest.MonkeyPatch()
@@ -27,14 +27,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
 @pytest.fixture(scope="session")
 def data(pipeline: PipelineRun):
     """The run's pools and splits, loaded again (``load_data`` is deterministic)."""
-    from mistrust.study_data import load_data
+    from mistrust.study.data import load_data
 
     return load_data(pipeline.cfg)
 
 
 @pytest.fixture(scope="session")
 def target_model(pipeline: PipelineRun):
-    from mistrust.modeling import load_model
+    from mistrust.study.train import load_model
 
     model, _ = load_model(pipeline.run_dir / "models" / "base" / "target.pt", pipeline.cfg.model)
     return model

@@ -97,18 +97,18 @@ class PipelineRun:
 
 
 def install_recorders(mp: pytest.MonkeyPatch, rec: Recorded) -> None:
-    import mistrust.attacks.reference_based as reference_based
+    import mistrust.attacks.reference.base as reference_based
     import mistrust.data.gan as gan
-    import mistrust.modeling as modeling
-    import mistrust.reference as reference
+    import mistrust.study.reference as reference
+    import mistrust.study.train as modeling
     from mistrust.attacks import registry
 
     RecordingAttack.calls = rec.attack_calls
     mp.setitem(registry._REGISTRY, "recording", RecordingAttack)
     # the recorders live in this process: every task runs here (no worker processes, no
     # GAN beside the models), as on a one-core machine
-    mp.setattr("mistrust.executors.usable_cpus", lambda: 1)
-    mp.setattr("mistrust.experiment.usable_cpus", lambda: 1)
+    mp.setattr("mistrust.runtime.executors.usable_cpus", lambda: 1)
+    mp.setattr("mistrust.study.run.usable_cpus", lambda: 1)
 
     real_gan = gan.load_or_train_gan
 

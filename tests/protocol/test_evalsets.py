@@ -254,7 +254,7 @@ def test_run_permuted_set_is_a_per_image_permutation_of_the_normalised_nonmember
 ) -> None:
     from dataclasses import replace
 
-    from mistrust.study_data import build_evalsets
+    from mistrust.study.data import build_evalsets
 
     spec = get_source("digits")
     norm = normalised(_nonmembers(data).images, spec.mean, spec.std, size=28)

@@ -1,7 +1,7 @@
 """The reference population: who each reference model trains on, and the IN / OUT masks
 that LiRA and RMIA are actually handed, per set.
 
-Documented (``mistrust.reference``): population rows are the target's attack members,
+Documented (``mistrust.study.reference``): population rows are the target's attack members,
 then its attack non-members, then the shadow training pool; models come in complementary
 pairs on the audited rows, so each audited sample is IN for exactly half of them; every
 model trains on ``population_size`` samples; ``z`` is drawn from the shadow pool. A
@@ -18,12 +18,12 @@ import pytest
 import torch
 from protocol_helpers import N_MODELS, REFERENCE
 
-from mistrust.attacks.lira import pool
-from mistrust.attacks.reference_based import create_reference_attack
+from mistrust.attacks.reference.base import create_reference_attack
+from mistrust.attacks.reference.lira import pool
 from mistrust.config import load_config
 from mistrust.data.population import Population, make_population
 from mistrust.io import load_npz
-from mistrust.reference import _attack_set, _fitted, _Signals
+from mistrust.study.reference import _attack_set, _fitted, _Signals
 
 
 def _population_images(data) -> torch.Tensor:
@@ -163,7 +163,7 @@ def _tiny() -> tuple[Population, _Signals]:
 
 
 def _record(monkeypatch, name: str) -> list[tuple]:
-    import mistrust.attacks.reference_based as reference_based
+    import mistrust.attacks.reference.base as reference_based
 
     calls: list[tuple] = []
     real = getattr(reference_based, name)
@@ -257,7 +257,7 @@ def test_offline_rmia_on_a_perturbed_copy_by_hand() -> None:
     Pr(z) = (1.3 * 0.5 + 0.7) / 2 = 0.675 for both z rows; the target gives z 0.675 and
     0.81 (ratios 1.0 and 1.2) and the copy 0.6 (ratio 1.25, beating both: score 1; with
     every model OUT the ratio would be 0.848 and the score 0)."""
-    from mistrust.attacks.reference_based import RMIA
+    from mistrust.attacks.reference.base import RMIA
 
     keep = np.array([[1, 0, 1, 0], [0, 1, 0, 1]], bool)  # (M, P)
     pop = Population(np.zeros(4, np.int64), np.arange(4), 1, 2, keep, np.array([2, 3]))
@@ -283,13 +283,13 @@ def test_offline_rmia_on_a_perturbed_copy_by_hand() -> None:
     ],
 )
 def test_query_flips_follow_the_training_augmentation(override, augment, flip) -> None:
-    from mistrust.reference import query_flips
+    from mistrust.study.reference import query_flips
 
     assert query_flips(override, augment) is flip
 
 
 def test_reference_preset_does_not_flip_queries_of_models_trained_without_flips() -> None:
-    from mistrust.reference import query_flips
+    from mistrust.study.reference import query_flips
     from mistrust.training.trainer import AUGMENT_FLIPS
 
     cfg = load_config("reference")
@@ -416,7 +416,7 @@ def _best_threshold(score: np.ndarray, member: np.ndarray) -> float:
 def test_operating_threshold_by_hand() -> None:
     """Each reference model plays the target once, scored with the other models on the
     population rows that are neither z nor IN / OUT for every model (module docstring)."""
-    from mistrust.attacks.lira import lira_offline
+    from mistrust.attacks.reference.lira import lira_offline
 
     pop, sig = _tiny()
     keep = pop.keep  # (4, 8); rows 6 and 7 are z; every row has IN and OUT models here
@@ -443,9 +443,9 @@ def test_operating_threshold_by_hand() -> None:
 def test_signals_are_read_per_model_and_label(tmp_path) -> None:
     """phi: LiRA's logit-scaled confidence of the given label; prob: its softmax
     probability; the flipped query fills phi's second column only."""
-    from mistrust.outputs import Outputs
-    from mistrust.reference import _load_signals
-    from mistrust.run_paths import RunPaths
+    from mistrust.core.outputs import Outputs
+    from mistrust.runtime.paths import RunPaths
+    from mistrust.study.reference import _load_signals
 
     rng = np.random.default_rng(2)
     labels = np.array([0, 2, 1])
@@ -497,11 +497,11 @@ def _phi(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def tiny_reference(tmp_path_factory):
     """A tiny target, two reference models and every reference attack (a few seconds)."""
-    from mistrust.experiment import _outputs_for
-    from mistrust.modeling import train_or_load
-    from mistrust.reference import reference_attack_rows
-    from mistrust.run_paths import RunPaths
-    from mistrust.study_data import build_evalsets, load_data
+    from mistrust.runtime.paths import RunPaths
+    from mistrust.study.data import build_evalsets, load_data
+    from mistrust.study.reference import reference_attack_rows
+    from mistrust.study.run import _outputs_for
+    from mistrust.study.train import train_or_load
 
     cfg = load_config(
         "smoke",
@@ -560,7 +560,7 @@ def _target_audited(data, run_dir) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_reference_scores_recomputed_from_the_cached_outputs(tiny_reference) -> None:
-    from mistrust.attacks.lira import lira_offline, lira_online
+    from mistrust.attacks.reference.lira import lira_offline, lira_online
 
     cfg, data, run_dir, rows = tiny_reference
     keep = load_npz(run_dir / "reference_keep.npz")

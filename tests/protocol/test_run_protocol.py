@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from protocol_helpers import SETS, run_model
 
-from mistrust.study_data import gan_training_images
+from mistrust.study.data import gan_training_images
 
 UNLABELLED = ["noise", "gan", "held-out"]
 
@@ -83,7 +83,7 @@ def _model_rows(pipeline) -> dict[tuple[str, str, str, str], float]:
 
 
 def test_model_metrics_use_the_documented_bins_and_splits(pipeline, data) -> None:
-    from mistrust.modeling import load_model
+    from mistrust.study.train import load_model
 
     rows = _model_rows(pipeline)
     sp = data.splits
@@ -150,8 +150,8 @@ def _operating(pipeline) -> float:
 
 def test_model_metrics_rows_by_hand() -> None:
     """``model_metrics`` on hand-made outputs: which split feeds which row, 15 bins."""
-    from mistrust.evaluate import RoleOutputs, model_metrics
-    from mistrust.outputs import Outputs
+    from mistrust.core.outputs import Outputs
+    from mistrust.pipeline.evaluate import RoleOutputs, model_metrics
 
     rng = np.random.default_rng(0)
 

@@ -7,13 +7,13 @@ import torch
 from protocol_helpers import run_model
 
 from mistrust.config import load_config
-from mistrust.evaluate import RoleOutputs, evaluate_attacks
-from mistrust.outputs import Outputs
+from mistrust.core.outputs import Outputs
+from mistrust.pipeline.evaluate import RoleOutputs, evaluate_attacks
 
 
 def test_fit_sees_exactly_the_shadows_members_and_nonmembers(pipeline, data) -> None:
     """Recomputed from the shadow model file and the raw images of its attack splits."""
-    from mistrust.modeling import load_model
+    from mistrust.study.train import load_model
 
     fits = [c for c in pipeline.rec.attack_calls if c[0] == "fit"]
     assert len(fits) == len(pipeline.cfg.variants.names)  # once per variant
@@ -88,7 +88,7 @@ def test_threshold_comes_from_the_shadow_not_the_target(tmp_path) -> None:
 
 
 def test_attack_labels_replace_only_unknown_labels() -> None:
-    from mistrust.evaluate import attack_labels
+    from mistrust.pipeline.evaluate import attack_labels
 
     logits = np.array([[0.0, 5.0, 1.0], [3.0, 0.0, 9.0], [0.0, 0.0, 7.0], [1.0, 0.0, 0.0]])
     out = Outputs(logits, np.array([-1, 0, 1, -1]))
@@ -97,7 +97,7 @@ def test_attack_labels_replace_only_unknown_labels() -> None:
 
 
 def test_attack_options_reach_every_attack(tmp_path, monkeypatch) -> None:
-    import mistrust.auditing as auditing
+    import mistrust.core.audit as auditing
 
     seen = []
     real = auditing.create_attack

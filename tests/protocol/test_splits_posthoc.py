@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from mistrust.config import ConfigError, load_config
+from mistrust.core.outputs import Outputs
 from mistrust.data.splits import make_splits, positions
-from mistrust.outputs import Outputs
-from mistrust.run_paths import RunPaths
+from mistrust.runtime.paths import RunPaths
 
 
 def _cfg(*extra: str):
@@ -106,7 +106,7 @@ def test_positions() -> None:
 
 def _apply(name: str, cfg, run_dir, sp) -> dict:
     """apply_posthoc(name) on the outputs under ``run_dir``, with the run's seed and batch size."""
-    from mistrust.posthoc import apply_posthoc
+    from mistrust.pipeline.posthoc import apply_posthoc
 
     return apply_posthoc(
         name, cfg.variants, RunPaths(run_dir), sp, seed=cfg.seed, batch_size=cfg.train.batch_size
@@ -255,7 +255,7 @@ def test_laplace_head_is_read_without_unpickling_objects(tmp_path) -> None:
 
     import torch
 
-    from mistrust.posthoc import _head
+    from mistrust.pipeline.posthoc import _head
 
     state = {"head.weight": torch.ones(2, 3), "head.bias": torch.zeros(2)}
     torch.save({"state_dict": state, "meta": {}}, tmp_path / "ok.pt")

@@ -449,8 +449,8 @@ def _as_dicts(rows, model_rows):
 
 
 def test_rendered_tables_match_rows_by_hand() -> None:
-    from mistrust.tables import build_tables
-    from mistrust.tables.formats import to_html, to_latex, to_markdown
+    from mistrust.present.tables import build_tables
+    from mistrust.present.tables.formats import to_html, to_latex, to_markdown
 
     rows, model_rows = _synthetic()
     res, mod = _as_dicts(rows, model_rows)
@@ -491,7 +491,7 @@ def _names(cfg) -> dict:
 
 def test_written_results_match_rows_by_hand(tmp_path: Path) -> None:
     from mistrust.config import load_config
-    from mistrust.results import RunResult, write_results
+    from mistrust.present.results import RunResult, write_results
 
     rows, model_rows = _synthetic()
     cfg = load_config(
@@ -545,7 +545,7 @@ def _rows(fprs: dict[tuple[str, str], float], tprs: dict[str, float]) -> list[Me
 
 
 def test_headline_names_the_worst_ood_set() -> None:
-    from mistrust.tables.findings import headline
+    from mistrust.present.tables.findings import headline
 
     rows = _rows(
         {
@@ -573,7 +573,7 @@ def test_headline_names_the_worst_ood_set() -> None:
 
 
 def test_headline_when_nothing_beats_the_original_or_no_ood_set() -> None:
-    from mistrust.tables.findings import headline
+    from mistrust.present.tables.findings import headline
 
     rows = _rows({("loss", "original"): 0.4, ("loss", "noise"): 0.4}, {"loss": 0.6})
     assert headline(rows)[1] == (
@@ -594,7 +594,7 @@ def test_headline_when_nothing_beats_the_original_or_no_ood_set() -> None:
 
 
 def test_tradeoff_points_by_hand() -> None:
-    from mistrust.tables.findings import tradeoff_points
+    from mistrust.present.tables.findings import tradeoff_points
 
     rows = _rows(
         {
@@ -619,9 +619,9 @@ def test_tradeoff_points_by_hand() -> None:
 
 
 def test_tables_are_read_back_and_written_as_latex(tmp_path: Path) -> None:
-    from mistrust.report.html import write_latex
-    from mistrust.run_paths import RunPaths
-    from mistrust.tables import build_tables, read_attack_rows, read_model_rows
+    from mistrust.present.report.html import write_latex
+    from mistrust.present.tables import build_tables, read_attack_rows, read_model_rows
+    from mistrust.runtime.paths import RunPaths
 
     rows, model_rows = _synthetic()
     with pytest.raises(FileNotFoundError, match="no results.csv"):
@@ -656,14 +656,14 @@ def test_tables_are_read_back_and_written_as_latex(tmp_path: Path) -> None:
 
 
 def to_latex_of(table) -> str:
-    from mistrust.tables.formats import to_latex
+    from mistrust.present.tables.formats import to_latex
 
     return to_latex(table)
 
 
 def test_latex_marks_each_columns_largest_rate() -> None:
-    from mistrust.tables import build_tables
-    from mistrust.tables.formats import to_latex
+    from mistrust.present.tables import build_tables
+    from mistrust.present.tables.formats import to_latex
 
     rows, model_rows = _synthetic()
     res = {r[:4]: r[4] for r in rows}
@@ -682,7 +682,7 @@ def test_latex_marks_each_columns_largest_rate() -> None:
 
 
 def test_run_result_value() -> None:
-    from mistrust.results import RunResult
+    from mistrust.present.results import RunResult
 
     r = RunResult(
         Path("."), [MetricRow("b", "a", "d", "m", 0.5), MetricRow("b", "a", "d", "n", 0.25)]
@@ -700,7 +700,7 @@ def test_results_json_and_file_layout(tmp_path: Path) -> None:
 
     import mistrust
     from mistrust.config import load_config
-    from mistrust.results import RunResult, write_results
+    from mistrust.present.results import RunResult, write_results
 
     rows, model_rows = _synthetic()
     rows = [r for r in rows if r[0] == "base" and r[1] != "odd_%name"]
@@ -752,7 +752,7 @@ def test_results_json_and_file_layout(tmp_path: Path) -> None:
 def test_table_layout_and_notes() -> None:
     """What a reader sees around the numbers: corners, shading, grouping and the notes
     that say what each table shows."""
-    from mistrust.tables import build_tables
+    from mistrust.present.tables import build_tables
 
     rows, model_rows = _synthetic()
     rows += [
@@ -820,7 +820,7 @@ def test_table_layout_and_notes() -> None:
 def test_emd_rows_are_the_targets_sets() -> None:
     """The EMD table lists the sets the target has an EMD for, in its order; the shadow's
     sets (here other ones, in another order) and values never reach it."""
-    from mistrust.tables.build import model_tables
+    from mistrust.present.tables.build import model_tables
 
     model_rows = []
     for v in ("base", "temp"):
@@ -841,8 +841,8 @@ def test_emd_rows_are_the_targets_sets() -> None:
 
 
 def test_single_variant_has_no_cross_variant_tables_and_bold_only_where_asked() -> None:
-    from mistrust.tables import build_tables
-    from mistrust.tables.formats import to_latex
+    from mistrust.present.tables import build_tables
+    from mistrust.present.tables.formats import to_latex
 
     rows, model_rows = _synthetic()
     rows = [r for r in rows if r[0] == "base"]

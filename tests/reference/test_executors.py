@@ -14,10 +14,10 @@ import torch
 
 from mistrust.config import Config, DataConfig, ModelConfig, TrainConfig
 from mistrust.data.images import Preprocess
-from mistrust.executors import run_tasks
 from mistrust.io import load_npz
-from mistrust.reference_models import ReferenceJob, train_reference_model
-from mistrust.run_paths import RunPaths
+from mistrust.runtime.executors import run_tasks
+from mistrust.runtime.paths import RunPaths
+from mistrust.study.reference_models import ReferenceJob, train_reference_model
 
 
 def _offset_pow(shared: int, item: int) -> int:
@@ -34,7 +34,7 @@ def _where(item: int) -> tuple[int, int, int]:
 
 
 def test_local_workers_run_tasks_in_other_processes_with_set_threads() -> None:
-    if not __import__("mistrust.executors").executors._can_fork():
+    if not __import__("mistrust.runtime.executors").runtime.executors._can_fork():
         pytest.skip("no fork on this platform: tasks run in this process")
     out = run_tasks(_where, list(range(6)), workers=2, threads=1)
     assert [o[0] for o in out] == list(range(6))  # input order
@@ -64,7 +64,7 @@ def test_local_workers_give_the_same_bytes_as_one_after_another(tmp_path: Path) 
 
 
 def test_cpu_training_runs_one_thread_per_task_on_every_core(tmp_path: Path) -> None:
-    from mistrust.executors import training_resources, usable_cpus
+    from mistrust.runtime.executors import training_resources, usable_cpus
     from mistrust.training import OPTIMIZER_IMPORTS
 
     assert training_resources("cpu") == {
@@ -86,7 +86,7 @@ def _imported(name: str) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
 def test_forked_workers_inherit_the_modules_named(tmp_path: Path, monkeypatch) -> None:
-    from mistrust.executors import Background
+    from mistrust.runtime.executors import Background
 
     for name in ("mistrust_probe_a", "mistrust_probe_b"):
         (tmp_path / f"{name}.py").write_text("")
@@ -190,9 +190,11 @@ def test_study_on_ray_equals_local(ray_instance, tmp_path: Path, monkeypatch) ->
     """Target, shadow, every training-time variant and the reference models as Ray tasks:
     the same files and results.csv, byte for byte, as the same study run locally."""
     from mistrust.config import load_config
-    from mistrust.experiment import run_experiment
+    from mistrust.study.run import run_experiment
 
-    monkeypatch.setattr("mistrust.report.build_report", lambda run_dir: run_dir / "report.html")
+    monkeypatch.setattr(
+        "mistrust.present.report.build_report", lambda run_dir: run_dir / "report.html"
+    )
     overrides = [
         "data.image_size=8",
         "data.train_size=60",
@@ -248,7 +250,7 @@ def test_workers_die_with_a_killed_run() -> None:
     import subprocess
     import time
 
-    code = "import time; from mistrust.executors import run_tasks; run_tasks(time.sleep, [60, 60], workers=2)"
+    code = "import time; from mistrust.runtime.executors import run_tasks; run_tasks(time.sleep, [60, 60], workers=2)"
     proc = subprocess.Popen([sys.executable, "-c", code])
     children: list[int] = []
     children_file = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
@@ -276,9 +278,9 @@ def test_workers_die_with_a_killed_run() -> None:
 def test_a_background_task_holds_a_core() -> None:
     import time
 
-    from mistrust.executors import Background, training_resources, usable_cpus
+    from mistrust.runtime.executors import Background, training_resources, usable_cpus
 
-    if not __import__("mistrust.executors").executors._can_fork():
+    if not __import__("mistrust.runtime.executors").runtime.executors._can_fork():
         pytest.skip("no fork on this platform: a background task runs at once, here")
     bg = Background(time.sleep, 0.2)
     assert training_resources("cpu")["workers"] == max(1, usable_cpus() - 1)
@@ -294,10 +296,10 @@ def _pid_and_threads(_: object) -> tuple[int, int]:
 
 
 def test_background_here_runs_at_once_in_this_process_and_free_cores_counts_it() -> None:
-    from mistrust.executors import Background, free_cores, run_calls, usable_cpus
+    from mistrust.runtime.executors import Background, free_cores, run_calls, usable_cpus
 
     assert Background(_pid_and_threads, None, threads=1, here=True).result()[0] == os.getpid()
-    if not __import__("mistrust.executors").executors._can_fork():
+    if not __import__("mistrust.runtime.executors").runtime.executors._can_fork():
         pytest.skip("no fork on this platform")
     bg = Background(_pid_and_threads, None, threads=1)
     with free_cores() as n:  # the background task holds one core until its result is taken

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from mistrust.attacks.lira import (
+from mistrust.attacks.reference.lira import (
     VAR_FLOOR,
     Pooled,
     fit_gaussian,

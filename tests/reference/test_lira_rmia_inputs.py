@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from mistrust.attacks.lira import fit_gaussian, lira_offline, lira_online
-from mistrust.attacks.rmia import rmia_prior, rmia_ratio, rmia_scores, rmia_scores_dense
+from mistrust.attacks.reference.lira import fit_gaussian, lira_offline, lira_online
+from mistrust.attacks.reference.rmia import rmia_prior, rmia_ratio, rmia_scores, rmia_scores_dense
 
 # --- LiRA -------------------------------------------------------------------------------------
 

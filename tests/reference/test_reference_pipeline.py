@@ -9,13 +9,13 @@ import torch
 from mistrust.attacks import REFERENCE_ATTACKS
 from mistrust.config import ConfigError, check_reference_config, load_config
 from mistrust.data.population import make_population
-from mistrust.experiment import _outputs_for
 from mistrust.io import load_npz
 from mistrust.metrics import METRIC_KEYS
-from mistrust.modeling import train_or_load
-from mistrust.reference import reference_attack_rows
-from mistrust.run_paths import RunPaths
-from mistrust.study_data import build_evalsets, load_data
+from mistrust.runtime.paths import RunPaths
+from mistrust.study.data import build_evalsets, load_data
+from mistrust.study.reference import reference_attack_rows
+from mistrust.study.run import _outputs_for
+from mistrust.study.train import train_or_load
 
 SETS = ["original", "permuted", "scaled", "noise"]
 
@@ -118,7 +118,7 @@ def test_second_call_trains_nothing(run, monkeypatch: pytest.MonkeyPatch) -> Non
     def fail(*args, **kwargs):
         raise AssertionError("a reference model was retrained")
 
-    monkeypatch.setattr("mistrust.modeling.train_model", fail)
+    monkeypatch.setattr("mistrust.study.train.train_model", fail)
     again = reference_attack_rows(cfg, data, sets, RunPaths(run_dir), device="cpu", progress=False)
     np.testing.assert_equal(again, rows)
 

@@ -17,10 +17,11 @@ import torch
 from scipy.special import logsumexp
 
 from mistrust.attacks import RMIA, LiRA, NotFittedError, create_reference_attack
-from mistrust.attacks.lira import lira_offline, lira_online, pool
-from mistrust.attacks.reference_based import offline_counterpart
-from mistrust.attacks.rmia import rmia_scores_dense
+from mistrust.attacks.reference.base import offline_counterpart
+from mistrust.attacks.reference.lira import lira_offline, lira_online, pool
+from mistrust.attacks.reference.rmia import rmia_scores_dense
 from mistrust.config import load_config
+from mistrust.core.outputs import Outputs
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
 from mistrust.data.images import ImageSet, Preprocess
@@ -28,8 +29,7 @@ from mistrust.data.population import Population, make_population, population_ima
 from mistrust.errors import ConfigError
 from mistrust.io import load_npz
 from mistrust.metrics import METRIC_KEYS, attack_metrics
-from mistrust.outputs import Outputs
-from mistrust.run_paths import RunPaths
+from mistrust.runtime.paths import RunPaths
 
 SPLITS = {
     "target_members": np.array([3, 5, 9]),
@@ -274,7 +274,7 @@ def test_rmia_fit_is_the_leave_one_out_threshold(online: bool) -> None:
 
 
 def test_fit_scores_only_rows_with_in_and_out_models_outside_z(monkeypatch) -> None:
-    import mistrust.attacks.reference_based as rb
+    import mistrust.attacks.reference.base as rb
 
     phi, _, in_mask = _signals()
     seen = []
@@ -486,7 +486,7 @@ class _Fake:
 
 
 def _stage(tmp_path, monkeypatch, *extra: str, progress: bool = False):
-    import mistrust.reference as reference
+    import mistrust.study.reference as reference
 
     fake = _Fake()
     monkeypatch.setattr(reference, "train_reference_models", fake.train)
@@ -531,7 +531,7 @@ def _stage(tmp_path, monkeypatch, *extra: str, progress: bool = False):
     )
     Outputs(_logits("tscaled", 3), nm_labels.numpy()).save(target_dir / "scaled.npz")
     Outputs(_logits("tnoise", 5), np.full(5, -1)).save(target_dir / "noise.npz")
-    from mistrust.reference import reference_attack_rows
+    from mistrust.study.reference import reference_attack_rows
 
     rows = reference_attack_rows(
         cfg, data, sets, RunPaths(run_dir), device="cpu", progress=progress
@@ -704,7 +704,7 @@ def test_stage_defaults_to_no_flips_without_flipping_training(tmp_path, monkeypa
 
 
 def test_stage_checks_its_inputs(tmp_path, monkeypatch) -> None:
-    import mistrust.reference as reference
+    import mistrust.study.reference as reference
 
     data = _data()
     cfg = load_config("smoke", ["reference.attacks=[]"])
@@ -742,7 +742,7 @@ def test_stage_hands_the_training_task_its_inputs(tmp_path, monkeypatch, executo
 
 
 def test_fitted_attacks_take_the_configs_parameters() -> None:
-    from mistrust.reference import _fitted, _Signals
+    from mistrust.study.reference import _fitted, _Signals
 
     cfg = load_config(
         "smoke",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mistrust.attacks.rmia import rmia_prior, rmia_ratio, rmia_scores, rmia_scores_dense
+from mistrust.attacks.reference.rmia import rmia_prior, rmia_ratio, rmia_scores, rmia_scores_dense
 from mistrust.metrics import auroc
 
 

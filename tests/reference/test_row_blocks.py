@@ -17,10 +17,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from mistrust.attacks import REFERENCE_ATTACKS, LiRA, create_reference_attack, lira
-from mistrust.attacks.lira import lira_offline, lira_online, row_blocks
-from mistrust.attacks.reference_based import ReferenceAttack
-from mistrust.attacks.rmia import rmia_prior, rmia_ratio, rmia_scores
+from mistrust.attacks import REFERENCE_ATTACKS, LiRA, create_reference_attack
+from mistrust.attacks.reference import lira
+from mistrust.attacks.reference.base import ReferenceAttack
+from mistrust.attacks.reference.lira import lira_offline, lira_online, row_blocks
+from mistrust.attacks.reference.rmia import rmia_prior, rmia_ratio, rmia_scores
 
 NO_Z = np.empty(0, np.int64)
 

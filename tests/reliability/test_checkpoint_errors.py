@@ -11,8 +11,8 @@ from reliability_helpers import TINY, assert_user_error, run_tiny
 from mistrust.cli import main
 from mistrust.config import load_config
 from mistrust.errors import CheckpointError, MistrustError
-from mistrust.modeling import load_model, read_checkpoint
 from mistrust.models import create_model
+from mistrust.study.train import load_model, read_checkpoint
 
 TARGET = Path("models/base/target.pt")
 

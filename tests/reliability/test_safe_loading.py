@@ -16,7 +16,7 @@ import mistrust
 from mistrust.config import ConfigError, check_name, load_config
 from mistrust.errors import CheckpointError
 from mistrust.io import load_npz
-from mistrust.modeling import read_checkpoint
+from mistrust.study.train import read_checkpoint
 
 SRC = Path(mistrust.__file__).parent
 MARKER = "mistrust-reliability-pwned"

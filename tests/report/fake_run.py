@@ -16,8 +16,8 @@ import yaml
 
 from mistrust.config import Config
 from mistrust.metrics import attack_metrics, emd, oracle_threshold
-from mistrust.metrics.calibration import accuracy, ece, nll, overconfidence_error, softmax
-from mistrust.metrics.calibration import mmps as model_mmps
+from mistrust.metrics.reliability import accuracy, ece, nll, overconfidence_error, softmax
+from mistrust.metrics.reliability import mmps as model_mmps
 from mistrust.rows import MetricRow, ModelRow
 
 # logit scale per evaluation set (members use 6.0): the larger, the more confident
@@ -212,8 +212,8 @@ def make_fake_run(
             _gallery(run / "figures" / f"gallery_{s}.png", rng)
     (run / "tables.md").write_text("# fake\n")
     if per_sample:  # vulnerable.csv and agreement.csv, by the pipeline's own stage
-        from mistrust.persample import per_sample_view, write_per_sample
-        from mistrust.run_paths import RunPaths
+        from mistrust.present.vulnerable import per_sample_view, write_per_sample
+        from mistrust.runtime.paths import RunPaths
 
         views = [
             per_sample_view(run / "scores" / v, attack_rows, variant=v, k=8, member_index=idx[:n])
@@ -231,7 +231,7 @@ _SHARED: dict[str, Path] = {}
 def shared_report(base: Path) -> Path:
     """One fake run with hostile names and its built report, shared by the test modules."""
     if "run" not in _SHARED:
-        from mistrust.report import build_report
+        from mistrust.present.report import build_report
 
         path = make_fake_run(
             Path(base) / "run",

@@ -61,7 +61,7 @@ def open_page(page: Path, profile: Path, *extra: str) -> tuple[str, list[str]]:
 def test_the_checks_catch_a_broken_page(tmp_path: Path) -> None:
     # the detectors must fire on a page with a broken image and a script error
     bad = tmp_path / "bad.html"
-    template = (resources.files("mistrust.report") / "template.html").read_text()
+    template = (resources.files("mistrust.present.report") / "template.html").read_text()
     script = template[template.index("<script>") : template.index("</script>") + 9]
     bad.write_text(
         '<!DOCTYPE html><html><body><img src="data:image/png;base64,AAAA">'

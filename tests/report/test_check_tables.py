@@ -13,11 +13,11 @@ import math
 
 import pytest
 
+from mistrust.present.tables import MEMBERS, Table
+from mistrust.present.tables.build import auroc_table, build_tables, check_tables, flags_text
+from mistrust.present.tables.findings import headline, verdict_lines
+from mistrust.present.tables.model import lookup
 from mistrust.rows import MetricRow
-from mistrust.tables import MEMBERS, Table
-from mistrust.tables.build import auroc_table, build_tables, check_tables, flags_text
-from mistrust.tables.findings import headline, verdict_lines
-from mistrust.tables.model import lookup
 
 SETS = ("original", "noise", "scaled")
 INCONCLUSIVE, NOT_SHOWN, LEAKAGE = -1.0, 0.0, 1.0
@@ -236,7 +236,7 @@ def test_fpr_and_auroc_tables_carry_the_flags_and_the_baseline() -> None:
 
 
 def test_build_tables_and_their_default_keys() -> None:
-    from mistrust.tables.build import fpr_table, operating_table, variant_fpr_table
+    from mistrust.present.tables.build import fpr_table, operating_table, variant_fpr_table
 
     rows = _rows()
     assert [t.key for t in build_tables(rows, [])] == [
@@ -254,7 +254,7 @@ def test_build_tables_and_their_default_keys() -> None:
 
 
 def test_tables_of_a_variant_without_a_shadow() -> None:
-    from mistrust.tables.build import NO_SHADOW_NOTE, fpr_table, operating_table
+    from mistrust.present.tables.build import NO_SHADOW_NOTE, fpr_table, operating_table
 
     rows = [*_rows(), MetricRow("solo", "loss", "original", "fpr", NAN)]
     rows += [MetricRow("solo", "loss", "shadow", "no_shadow", 1.0)]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from mistrust.cli import main
-from mistrust.compare import compare_run, paper_tables
+from mistrust.present.compare import compare_run, paper_tables
 
 
 def _run_dir(tmp_path: Path, config: dict, rows: list[tuple], model_rows=()) -> Path:

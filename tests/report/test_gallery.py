@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mistrust.report.gallery import DPI, gallery_figsize, save_gallery, top_scored
+from mistrust.present.report.gallery import DPI, gallery_figsize, save_gallery, top_scored
 
 
 def test_top_scored_picks_highest_descending():

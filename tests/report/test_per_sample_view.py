@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from mistrust.io import atomic_savez
-from mistrust.persample import per_sample_view, write_per_sample
+from mistrust.present.vulnerable import per_sample_view, write_per_sample
 from mistrust.rows import MetricRow
-from mistrust.run_paths import RunPaths
+from mistrust.runtime.paths import RunPaths
 
 # 4 members, then the set's non-members; decisions as an attack at its threshold made them
 MEMBER_SCORE = {"a": [0.4, 0.9, 0.6, 0.9], "b": [5.0, 1.0, 2.0, 6.0], "c": [0.0, 2.0, 0.5, 0.1]}
@@ -118,8 +118,8 @@ def test_unknown_index_and_class_are_minus_one(tmp_path: Path) -> None:
 
 
 def test_report_shows_the_view(run: Path) -> None:
-    from mistrust.report.figures import per_sample
-    from mistrust.report.run import Run
+    from mistrust.present.report.figures import per_sample
+    from mistrust.present.report.run import Run
 
     html = per_sample(Run(run, ROWS, []))
     assert "Most vulnerable members (base), ranked by a" in html

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from fake_run import EVIL, EVIL_PATH, make_fake_run, shared_report
 
-from mistrust.report import build_report
-from mistrust.report.plots import load_scores, operating_point
+from mistrust.present.report import build_report
+from mistrust.present.report.plots import load_scores, operating_point
+from mistrust.present.tables import read_attack_rows
+from mistrust.present.tables.findings import headline
+from mistrust.present.tables.formats import tex_escape
+from mistrust.present.tables.model import lookup
 from mistrust.rows import MetricRow
-from mistrust.tables import read_attack_rows
-from mistrust.tables.findings import headline
-from mistrust.tables.formats import tex_escape
-from mistrust.tables.model import lookup
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_tex_escape() -> None:
 def test_png_is_deterministic_and_small() -> None:
     from matplotlib.figure import Figure
 
-    from mistrust.report.plots import data_uri, label, png_bytes
+    from mistrust.present.report.plots import data_uri, label, png_bytes
 
     def draw() -> str:
         fig = Figure(figsize=(3, 2))

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 
+from mistrust.present.tables import MEMBERS, Table, set_table
+from mistrust.present.tables.formats import markdown, to_csv, to_html, to_latex, to_text
 from mistrust.rows import MetricRow
-from mistrust.tables import MEMBERS, Table, set_table
-from mistrust.tables.formats import markdown, to_csv, to_html, to_latex, to_text
 
 
 def _table(**kw) -> Table:
@@ -78,8 +78,8 @@ def test_set_table_is_built_from_typed_rows() -> None:
 
 
 def test_values_answer_cells_and_metrics_as_a_scan_would() -> None:
+    from mistrust.present.tables.model import lookup
     from mistrust.rows import MetricRow
-    from mistrust.tables.model import lookup
 
     rows = [
         MetricRow("base", "threshold", "original", "auroc", 0.6),
@@ -172,7 +172,7 @@ def test_latex_of_a_table_in_full() -> None:
 
 
 def test_column_max_reads_every_number_after_text() -> None:
-    from mistrust.tables.formats import column_max
+    from mistrust.present.tables.formats import column_max
 
     cells = {("x", "a"): "n/r", ("y", "a"): 0.5, (MEMBERS, "a"): 0.9, ("z", "a"): math.nan}
     t = Table("t", "T", ["x", "y", MEMBERS, "z"], ["a"], cells, bold_max=True)
@@ -182,7 +182,7 @@ def test_column_max_reads_every_number_after_text() -> None:
 
 
 def test_markdown_report_form_and_console_widths() -> None:
-    from mistrust.tables.formats import to_markdown
+    from mistrust.present.tables.formats import to_markdown
 
     assert to_markdown(_table()) == "### T\n\n" + markdown(_table())
     assert to_markdown(_table(note="n")) == "### T\n\n" + markdown(_table()) + "\n_n_\n"
@@ -227,8 +227,8 @@ def test_set_table_needs_one_of_variant_and_attack_and_marks_runs_without_a_shad
 
 
 def test_rows_are_read_from_a_run_paths_object(tmp_path) -> None:
-    from mistrust.run_paths import RunPaths
-    from mistrust.tables import read_attack_rows, read_model_rows
+    from mistrust.present.tables import read_attack_rows, read_model_rows
+    from mistrust.runtime.paths import RunPaths
 
     (tmp_path / "results.csv").write_text("variant,attack,dataset,metric,value\nv,a,d,m,0.5\n")
     (tmp_path / "model_metrics.csv").write_text("variant,role,dataset,metric,value\nv,t,d,m,1\n")

@@ -21,7 +21,7 @@ from functools import partial
 
 from mistrust.attacks import signals
 from mistrust.attacks.base import Attack, NotFittedError
-from mistrust.attacks.reference_based import (
+from mistrust.attacks.reference.base import (
     RMIA,
     LiRA,
     ReferenceAttack,
@@ -61,8 +61,8 @@ SCORE_BASED_ATTACKS: tuple[str, ...] = (
 )
 
 #: the attacks that also need reference models trained on the target's data distribution
-#: (:class:`LiRA`, :class:`RMIA` in :mod:`mistrust.attacks.reference_based`; run by
-#: :mod:`mistrust.reference`)
+#: (:class:`LiRA`, :class:`RMIA` in :mod:`mistrust.attacks.reference.base`; run by
+#: :mod:`mistrust.study.reference`)
 REFERENCE_ATTACKS: tuple[str, ...] = ("lira-online", "lira-offline", "rmia-online", "rmia-offline")
 
 

@@ -123,7 +123,7 @@ def _check_calibration(cfg: Config) -> None:
             "or variants.laplace_method: laplace-torch",
         )
     # whether the splits leave the data a post-hoc variant fits on is the plan check's
-    # (mistrust.plan): it knows the pool sizes, so it can say what would fit
+    # (mistrust.study.plan): it knows the pool sizes, so it can say what would fit
 
 
 def _one_of(key: str, value: str, choices: Sequence[str]) -> None:
@@ -136,12 +136,12 @@ def _check_choices(cfg: Config) -> None:
     from mistrust.attacks.salem import OUTPUTS
     from mistrust.attacks.signals import PRECISIONS
     from mistrust.calibration.laplace import PREDS, PRIORS
+    from mistrust.calibration.variants import CALIBRATION_SETS, LAPLACE_METHODS
     from mistrust.data.folders import FITS
     from mistrust.data.sources import SPLITS
-    from mistrust.devices import EXECUTORS
     from mistrust.metrics.rates import AUPR_METHODS
+    from mistrust.runtime.devices import EXECUTORS
     from mistrust.training import AUGMENTS, OPTIMIZERS
-    from mistrust.variants import CALIBRATION_SETS, LAPLACE_METHODS
 
     d, t, a, e, v = cfg.data, cfg.train, cfg.attacks, cfg.eval, cfg.variants
     for key, value, choices in (
@@ -164,10 +164,10 @@ def _check_choices(cfg: Config) -> None:
 def validate(cfg: Config) -> None:
     """Range and name checks that types alone cannot express."""
     from mistrust.attacks import attack_names
+    from mistrust.calibration.variants import variant_names
     from mistrust.data.sources import get_source, source_names
-    from mistrust.devices import DEVICE_TYPES
     from mistrust.models import has_width, model_names, pretrainable
-    from mistrust.variants import variant_names
+    from mistrust.runtime.devices import DEVICE_TYPES
 
     _check_names(cfg)
     _finite_floats(cfg, "")

@@ -1,0 +1,1 @@
+"""Reference-model attacks (LiRA, RMIA): one family per module, registered by name."""

@@ -1,0 +1,1 @@
+"""The array-only audit and the model outputs it reads."""

@@ -1,0 +1,1 @@
+"""``mistrust audit``: a model trained elsewhere, or its saved outputs, into a run directory."""

@@ -1,0 +1,1 @@
+"""The one path after the models exist, shared by ``mistrust run`` and ``mistrust audit``."""

@@ -1,0 +1,1 @@
+"""Where and how the work runs: run directories, executors, devices."""

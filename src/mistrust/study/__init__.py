@@ -1,0 +1,1 @@
+"""``mistrust run``: data, training, reference models, repeats and the plan check of a study."""

@@ -1,0 +1,121 @@
+"""The inputs of a study: its dataset's pools and splits, and its evaluation sets.
+
+Read once by the driver (:mod:`mistrust.study.run`) before any model trains; the
+``Data`` bundle and the evaluation sets are what every later stage consumes
+(docs/ARCHITECTURE.md, "One run", steps 2 and 3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mistrust.calibration.variants import sets_needed
+from mistrust.config import Config
+from mistrust.data.bundle import Data
+from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
+from mistrust.data.images import ImageSet, Preprocess
+from mistrust.data.sources import get_source, load_source
+from mistrust.data.splits import make_splits
+
+__all__ = ["build_evalsets", "evalset_context", "gan_training_images", "iid_sets", "load_data"]
+
+
+def load_data(cfg: Config) -> Data:
+    d = cfg.data
+    spec = get_source(d.dataset)
+    size = d.image_size or spec.size
+    load = d.load_size or size  # kept at load size; the model sees ``size`` (Preprocess)
+    if d.stand_in:
+        from mistrust.data.standin import stand_in_set
+        from mistrust.study.plan import stand_in_pool_sizes
+
+        n_train, n_test = stand_in_pool_sizes(cfg)
+        train = stand_in_set(spec, n=n_train, split="train", size=load, seed=cfg.seed)
+        test = stand_in_set(spec, n=n_test, split="test", size=load, seed=cfg.seed)
+    else:
+        kw = {"root": d.root, "download": d.download, "size": load, "channels": spec.channels}
+        kw["fit"] = d.fit
+        train = load_source(d.dataset, split="train", **kw)
+        test = load_source(d.dataset, split="test", **kw)
+    num_classes = int(max(train.labels.max(), test.labels.max())) + 1
+    splits = make_splits(train.labels.numpy(), test.labels.numpy(), d, seed=cfg.seed)
+    held_out = None
+    if d.held_out_classes:
+        # keep the remaining classes contiguous so the model has no dead outputs
+        kept = [c for c in range(num_classes) if c not in set(d.held_out_classes)]
+        remap = torch.full((num_classes,), -1, dtype=torch.long)
+        remap[kept] = torch.arange(len(kept))
+        held_out = test.subset(splits["held_out_test"])
+        train = ImageSet(
+            train.images,
+            remap[train.labels],
+            [train.classes[c] for c in kept] if train.classes else [],
+            train.name,
+        )
+        test = ImageSet(test.images, remap[test.labels], train.classes, test.name)
+        num_classes = len(kept)
+    pre = Preprocess(spec.channels, size, spec.mean, spec.std)
+    return Data(train, test, held_out, pre, num_classes, splits)
+
+
+def iid_sets(cfg: Config) -> tuple[str, ...]:
+    """The evaluation sets whose non-members are i.i.d. with the target's members by
+    construction: ``original`` where both pools are mistrust's seeded split of one pool
+    (:attr:`~mistrust.data.sources.SourceSpec.one_pool`, or stand-in images, drawn from
+    one generator); the verdicts never blame distribution shift there (docs/CHECKS.md).
+    A published train / test split (Fashion-MNIST, CIFAR-10) is not vouched for; the user
+    may declare it, or any set, in ``eval.iid_sets``."""
+    one_pool = cfg.data.stand_in or get_source(cfg.data.dataset).one_pool
+    built = ("original",) if one_pool and "original" in cfg.eval.sets else ()
+    return tuple(n for n in cfg.eval.sets if n in built or n in cfg.eval.iid_sets)
+
+
+def gan_training_images(data: Data, n: int, *, seed: int) -> ImageSet:
+    """Up to ``n`` training-pool images outside the target's train split (never its members)."""
+    allowed = np.setdiff1d(
+        np.flatnonzero(data.train.labels.numpy() >= 0), data.splits["target_train"]
+    )
+    pick = np.random.default_rng(seed).permutation(allowed)[:n]
+    return data.train.subset(np.sort(pick))
+
+
+def build_evalsets(
+    cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
+) -> dict[str, EvalInputs]:
+    names, ctx = evalset_context(cfg, data, cache_dir, device, progress)
+    return {name: build_evalset(name, ctx) for name in names}
+
+
+def evalset_context(
+    cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
+) -> tuple[list[str], EvalContext]:
+    """The evaluation sets a run needs, in order, and what their builders read."""
+    names = list(cfg.eval.sets)
+    for name in sets_needed(cfg.variants.names):  # e.g. the Laplace prior's noise set
+        if name not in names:
+            names.append(name)
+    target_nonmembers = data.test.subset(data.splits["target_nonmembers"])
+    ctx = EvalContext(
+        preprocess=data.preprocess,
+        nonmembers=target_nonmembers,
+        held_out=data.held_out,
+        gan_data=gan_training_images(data, cfg.eval.gan_images, seed=cfg.seed),
+        size=cfg.eval.size or cfg.data.nonmembers,
+        seed=cfg.seed,
+        root=cfg.data.root,
+        download=cfg.data.download,
+        cache_dir=cache_dir,
+        scale_factor=cfg.eval.scale_factor,
+        gan_epochs=cfg.eval.gan_epochs,
+        folders=cfg.eval.folders,
+        device=str(device),
+        progress=progress,
+        ood_split=cfg.eval.ood_split,
+        full_sets=tuple(cfg.eval.full_sets),
+        fit=cfg.data.fit,
+        stand_in=cfg.data.stand_in,
+    )
+    return names, ctx

@@ -1,0 +1,388 @@
+"""Resolve a whole run before any training: ``check_plan(cfg)`` -> :class:`Plan`.
+
+Everything a run would find wrong only after hours of training is checked here
+in seconds: the dataset is present (or stand-in) and large enough for every
+split, every evaluation set is available, the model can be built with the given
+options and takes the input size, every variant is feasible with the splits,
+and the reference population can be drawn. The splits are made by the same
+function the run uses (:func:`mistrust.data.splits.make_splits`) on the pools'
+labels, so their sizes are exact. No image is decoded when a listing or the
+labels suffice, and the model is built on PyTorch's ``meta`` device (shapes
+only, no memory).
+
+Any problem raises a :class:`mistrust.errors.MistrustError` naming the key and
+the fix; ``mistrust check`` prints the plan, ``mistrust run`` checks it first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mistrust.config import Config
+from mistrust.errors import ConfigError, DataError, MistrustError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Plan", "check_plan"]
+
+#: train / test pool sizes of datasets torchvision downloads, used when they are not here
+#: yet (classes assumed balanced, which CIFAR, STL-10 and the MNISTs are; SVHN is not)
+DOWNLOAD_SIZES: dict[str, tuple[int, int]] = {
+    "mnist": (60000, 10000),
+    "fashion-mnist": (60000, 10000),
+    "cifar10": (50000, 10000),
+    "cifar100": (50000, 10000),
+    "svhn": (73257, 26032),
+    "stl10": (4500, 7200),  # monkeys removed
+}
+#: stand-in pools above this many images are refused (the run would generate them all)
+_STAND_IN_LIMIT = 10_000_000
+
+
+@dataclass
+class Pool:
+    """Labels ``(N,)`` of one split of a dataset and where they come from."""
+
+    labels: np.ndarray
+    origin: str  # "stand-in", a path, or "download"
+
+
+@dataclass
+class EvalSetPlan:
+    name: str
+    size: int
+    origin: str
+
+
+@dataclass
+class Plan:
+    """What a run will do; :meth:`lines` is what ``mistrust check`` prints."""
+
+    cfg: Config
+    device: str
+    origin: str
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    pools: tuple[int, int]
+    splits: dict[str, np.ndarray]
+    trained: list[str]
+    posthoc: list[str]
+    parameters: int
+    eval_sets: list[EvalSetPlan] = field(default_factory=list)
+    reference: str = ""
+
+    def lines(self) -> list[str]:
+        c, d, s = self.cfg, self.cfg.data, self.splits
+        ch, h, w = self.image_shape
+        n_cal = len(s["target_calibration"])
+        model = c.model.arch + (" (pretrained)" if c.model.pretrained else "")
+        if c.model.width is not None:
+            model += f", width {c.model.width}"
+        out = [
+            f"config     {c.name} (seed {c.seed}, device {c.device} -> {self.device})",
+            f"data       {d.dataset} ({self.origin}), {ch}x{h}x{w}, {self.num_classes} classes "
+            f"trained; pools: {self.pools[0]} train, {self.pools[1]} test images",
+            f"splits     per role (target, shadow): train {len(s['target_train'])} "
+            f"(attack members {len(s['target_members'])}), test {len(s['target_test'])} "
+            f"(attack non-members {len(s['target_nonmembers'])}, held-out calibration {n_cal})"
+            + (f"; held-out classes {d.held_out_classes}" if d.held_out_classes else ""),
+            f"models     {2 * len(self.trained)} to train: {', '.join(self.trained)} x target, "
+            f"shadow; {model}, {self.parameters:,} parameters; "
+            f"{len(s['target_train'])} images each, {c.train.epochs} epochs "
+            f"({c.train.optimizer}, lr {c.train.lr:g}, batch {c.train.batch_size})",
+        ]
+        if self.posthoc:
+            out.append(f"post-hoc   {', '.join(self.posthoc)} (from the base models' outputs)")
+        if self.reference:
+            out.append(f"reference  {self.reference}")
+        out.append(
+            "eval sets  " + ", ".join(f"{e.name} {e.size} ({e.origin})" for e in self.eval_sets)
+        )
+        out.append(f"attacks    {', '.join(c.attacks.names)}")
+        return out
+
+
+def check_plan(cfg: Config) -> Plan:
+    """Check that ``cfg`` can run to the end, without training; return the plan.
+
+    Raises:
+        ConfigError: sizes, options or variants that cannot work together.
+        DataError: a dataset or image folder is missing (with where to get it).
+        WeightsError: pretrained weights are asked for but not on this machine.
+    """
+    from mistrust.data.sources import get_source
+    from mistrust.data.splits import make_splits
+    from mistrust.runtime.devices import resolve_device
+
+    device = str(resolve_device(cfg.device))
+    if cfg.executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(
+                "executor: ray is not installed; pip install 'mistrust[ray]', "
+                "or set executor: local"
+            )
+    d = cfg.data
+    spec = get_source(d.dataset)
+    train, test = _pools(cfg)
+    num_classes = int(max(train.labels.max(initial=-1), test.labels.max(initial=-1))) + 1
+    if num_classes < 2:
+        raise DataError(f"{d.dataset}: the data holds fewer than 2 classes; use another dataset")
+    if not spec.num_classes:  # known only now, for folder datasets
+        from mistrust.config.validation import _check_classes
+
+        _check_classes(cfg, num_classes)
+    splits = make_splits(train.labels, test.labels, d, seed=cfg.seed)
+    kept = num_classes - len(set(d.held_out_classes) & set(range(num_classes)))
+    size = d.image_size or spec.size
+    parameters = _check_model(cfg, channels=spec.channels, num_classes=kept, size=size)
+    test_pool = int((~np.isin(test.labels, d.held_out_classes)).sum())
+    trained, posthoc = _check_variants(cfg, splits, test_pool)
+    plan = Plan(
+        cfg=cfg,
+        device=device,
+        origin=train.origin,
+        image_shape=(spec.channels, size, size),
+        num_classes=kept,
+        pools=(len(train.labels), len(test.labels)),
+        splits=splits,
+        trained=trained,
+        posthoc=posthoc,
+        parameters=parameters,
+    )
+    plan.eval_sets = _check_eval_sets(cfg, splits, train.labels)
+    plan.reference = _check_reference(cfg, splits)
+    return plan
+
+
+def stand_in_pool_sizes(cfg: Config) -> tuple[int, int]:
+    """Train and test pool sizes of ``cfg``'s stand-in data (``data.stand_in``), as the run
+    draws them."""
+    from mistrust.data.sources import get_source
+    from mistrust.data.standin import stand_in_counts
+
+    d = cfg.data
+    return stand_in_counts(
+        train_size=d.train_size,
+        test_size=d.test_size,
+        stratified_pool=d.stratified_pool,
+        num_classes=get_source(d.dataset).num_classes or 10,
+        held_out=len(set(d.held_out_classes)),
+    )
+
+
+def _pools(cfg: Config) -> tuple[Pool, Pool]:
+    from mistrust.data.sources import get_source
+
+    d = cfg.data
+    spec = get_source(d.dataset)
+    if d.stand_in:
+        n_train, n_test = stand_in_pool_sizes(cfg)
+        if max(n_train, n_test) > _STAND_IN_LIMIT:
+            raise ConfigError(
+                f"stand-in data of {max(n_train, n_test):,} images per pool is more than stand-in "
+                f"data is for (at most {_STAND_IN_LIMIT:,}); lower data.train_size, "
+                "data.test_size or data.stratified_pool"
+            )
+        k = spec.num_classes or 10
+        return (
+            Pool(np.arange(n_train) % k, "stand-in"),
+            Pool(np.arange(n_test) % k, "stand-in"),
+        )
+    return _labels(d.dataset, "train", cfg), _labels(d.dataset, "test", cfg)
+
+
+def _labels(name: str, split: str, cfg: Config) -> Pool:
+    """The labels of one split: read alone where the dataset allows (IDX label files, folder
+    listings), otherwise loaded with the images."""
+    from mistrust.data.sources import get_source, load_source, source_labels
+
+    try:
+        found = source_labels(name, split, cfg.data.root)
+        if found is not None:
+            return Pool(*found)
+        images = load_source(name, split=split, root=cfg.data.root, download=False, size=8)
+    except DataError:
+        if not (cfg.data.download and name in DOWNLOAD_SIZES):
+            raise
+        n = DOWNLOAD_SIZES[name][split == "test"]
+        return Pool(np.arange(n) % (get_source(name).num_classes or 10), "download")
+    return Pool(images.labels.numpy(), "local")
+
+
+def _check_model(cfg: Config, *, channels: int, num_classes: int, size: int) -> int:
+    """Build the model on the meta device (a small one on the CPU: ``models.is_small``) and
+    pass a batch through; its parameter count."""
+    import warnings
+
+    import torch
+
+    from mistrust.models import is_small
+    from mistrust.study.train import build_model
+
+    device = "cpu" if is_small(cfg.model.arch) else "meta"
+    try:
+        with torch.device(device), torch.no_grad(), warnings.catch_warnings():
+            # pretrained weights are read and checked against the model (keys and shapes);
+            # copying them into meta tensors is a no-op that torch warns about per tensor
+            warnings.filterwarnings("ignore", message=".*to a meta parameter", category=UserWarning)
+            model = build_model(
+                cfg.model,
+                channels=channels,
+                num_classes=num_classes,
+                size=size,
+                stand_in=cfg.data.stand_in,
+            )
+            model.eval()
+            model(torch.zeros(2, channels, size, size))
+    except (ValueError, RuntimeError) as exc:
+        if isinstance(exc, MistrustError):  # e.g. WeightsError: already says what to do
+            raise
+        reason = " ".join(str(exc).split())[:200]
+        if "state_dict" in reason:
+            raise ConfigError(
+                f"model.weights_path: the pretrained weights do not fit {cfg.model.arch} "
+                f"({reason}); point it to {cfg.model.arch}'s weights or set "
+                "model.pretrained: false"
+            ) from None
+        raise ConfigError(
+            f"model.arch: {cfg.model.arch} cannot be built for {channels}x{size}x{size} inputs "
+            f"and {num_classes} classes ({reason}); change model.* or data.image_size"
+        ) from None
+    return sum(p.numel() for p in model.parameters())
+
+
+def _check_variants(
+    cfg: Config, splits: dict[str, np.ndarray], test_pool: int
+) -> tuple[list[str], list[str]]:
+    """Models to train and post-hoc variants, in run order; infeasible variants raise.
+
+    ``test_pool``: test images of the trained classes (both roles' test splits come from it).
+    """
+    from mistrust.calibration.variants import get_variant
+    from mistrust.study.models import trained_variants
+
+    d = cfg.data
+    variants = [get_variant(v) for v in cfg.variants.names]
+    for v in variants:
+        held_out = min(len(splits[f"{r}_calibration"]) for r in ("target", "shadow"))
+        if v.needs_held_out(cfg.variants) and held_out == 0:
+            most = test_pool // 2
+            fix = (
+                f"make data.test_size larger than data.nonmembers (at most {most}: the "
+                f"{test_pool} test images are shared by target and shadow)"
+                if d.test_size < most
+                else f"lower data.nonmembers below data.test_size (the {test_pool} test "
+                f"images allow data.test_size at most {most})"
+            )
+            raise ConfigError(
+                f"variant {v.name} fits on held-out test data, but data.test_size "
+                f"({d.test_size}) equals data.nonmembers ({d.nonmembers}), which leaves none; "
+                f"{fix}, set variants.calibration_set: nonmembers (the paper's choice), "
+                f"or drop {v.name} from variants.names"
+            )
+    trained = trained_variants(cfg.variants.names, reference=bool(cfg.reference.attacks))
+    return trained, [v.name for v in variants if v.posthoc]
+
+
+def _check_eval_sets(
+    cfg: Config, splits: dict[str, np.ndarray], train_labels: np.ndarray
+) -> list[EvalSetPlan]:
+    """Size and origin of every evaluation set, as ``build_evalsets`` will make it: the sizes
+    come from the evaluation-set registry's own rule (``evalsets.evalset_size``)."""
+    from pathlib import Path
+
+    from mistrust.calibration.variants import sets_needed
+    from mistrust.data.evalsets import (
+        BUILTIN,
+        DATASET_SOURCES,
+        NONMEMBER_SETS,
+        SetCounts,
+        evalset_size,
+    )
+    from mistrust.data.folders import list_images
+
+    e = cfg.eval
+    names = list(e.sets)
+    for name in sets_needed(cfg.variants.names):  # as the run: e.g. the Laplace prior's noise
+        if name not in names:
+            names.append(name)
+    pools: dict[str, Pool] = {}
+
+    def pool_of(source: str) -> Pool:  # the split of another dataset that the run draws from
+        if source not in pools:
+            pools[source] = _labels(source, e.ood_split, cfg)
+        return pools[source]
+
+    counts = SetCounts(
+        size=e.size or cfg.data.nonmembers,
+        nonmembers=len(splits["target_nonmembers"]),
+        held_out=len(splits["held_out_test"]),
+        pool=lambda source: len(pool_of(source).labels),
+        folders={n: len(list_images(Path(e.folders[n]))[0]) for n in names if n in e.folders},
+        full_sets=tuple(e.full_sets),
+        stand_in=cfg.data.stand_in,
+    )
+    generated = {name for name, _, _ in BUILTIN} - set(NONMEMBER_SETS) - set(DATASET_SOURCES)
+    out = []
+    for name in names:
+        size = evalset_size(name, counts)
+        if name in e.folders:
+            origin = e.folders[name]
+        elif name in NONMEMBER_SETS:
+            origin = "target non-members"
+        elif name == "held-out":
+            if counts.held_out == 0:
+                raise ConfigError(
+                    "eval.sets: 'held-out' needs test images of classes left out of training; "
+                    "name them in data.held_out_classes, or drop 'held-out' from eval.sets"
+                )
+            origin = "held-out classes"
+        elif name == "gan":
+            gan_pool = int((train_labels >= 0).sum()) - len(splits["target_train"])
+            n_gan = min(e.gan_images, gan_pool)
+            if n_gan <= 0:
+                raise ConfigError(
+                    "eval.sets: 'gan' trains on training images outside the target's train "
+                    "split, and there are none; lower data.train_size or drop 'gan'"
+                )
+            origin = f"DCGAN, {e.gan_epochs} epochs on {n_gan} images"
+        elif name in DATASET_SOURCES:
+            sources = DATASET_SOURCES[name]
+            origin = (
+                "stand-in"
+                if cfg.data.stand_in
+                else ", ".join(dict.fromkeys(pool_of(s).origin for s in sources))
+            )
+        elif name in generated:
+            origin = "generated"
+        else:
+            origin = "built at run time"
+        out.append(EvalSetPlan(name, size, origin))
+    return out
+
+
+def _check_reference(cfg: Config, splits: dict[str, np.ndarray]) -> str:
+    """Draw the reference population as the run would (cheap: index arrays only)."""
+    r = cfg.reference
+    if not r.attacks:
+        return ""
+    from mistrust.data.population import make_population
+
+    population_size = r.population_size or cfg.data.train_size
+    make_population(
+        splits,
+        n_models=r.n_models,
+        population_size=population_size,
+        z_size=r.z_size,
+        seed=cfg.seed,
+    )
+    epochs = r.epochs or cfg.train.epochs
+    return (
+        f"{r.n_models} models ({cfg.executor}), {population_size} images each, {epochs} epochs; "
+        f"attacks {', '.join(r.attacks)}"
+    )

@@ -1,0 +1,352 @@
+"""One run, end to end, into a run directory (docs/ARCHITECTURE.md, "One run").
+
+config -> data & splits -> models -> outputs (once, cached) -> calibration
+-> attacks & metrics -> results. Re-running the same command on the same
+directory reuses every finished model and output, so a crashed run resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mistrust.calibration.variants import BASE, get_variant
+from mistrust.config import Config, save_config
+from mistrust.data.bundle import Data
+from mistrust.data.evalsets import (
+    EvalContext,
+    EvalInputs,
+    build_evalset,
+    gan_generator,
+    gan_is_cached,
+)
+from mistrust.data.sources import default_cache
+from mistrust.data.splits import ROLES
+from mistrust.io import atomic_savez, exclusive, load_npz
+from mistrust.present.results import RunResult, write_results
+from mistrust.rows import MetricRow
+from mistrust.runtime.devices import resolve_device
+from mistrust.runtime.executors import Background, usable_cpus
+from mistrust.runtime.paths import RunPaths
+from mistrust.study.attacks import score_study
+from mistrust.study.data import evalset_context, iid_sets, load_data
+from mistrust.study.models import StudyJob, cache_outputs, train_study_models, trained_variants
+from mistrust.training import OPTIMIZER_IMPORTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Timer:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, *, say: str | None = None) -> Iterator[None]:
+        """Time ``name`` (summed over entries); with ``say``, log ``say (N.N s)`` once it
+        has finished: the one console line of a stage."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+        if say is not None:
+            log.info("%s (%.1f s)", say, time.perf_counter() - t0)
+
+
+def _save_splits(paths: RunPaths, splits: dict[str, np.ndarray]) -> None:
+    if paths.splits.is_file():
+        old = load_npz(paths.splits)
+        if old.keys() == splits.keys() and all(np.array_equal(old[k], splits[k]) for k in old):
+            return
+        log.warning("splits changed since the last run in this directory; outputs are recomputed")
+        shutil.rmtree(paths.outputs_dir, ignore_errors=True)
+    atomic_savez(paths.splits, **splits)
+
+
+def _gan_beside_models(
+    cfg: Config, names: list[str], ctx: EvalContext, device: torch.device
+) -> Background | None:
+    """Start training the ``gan`` set's generator in a process of its own, to run beside
+    the model tasks (it holds one core, the 1-thread model tasks share the others), or
+    None where the run has no such set, the set comes from a folder, the generator is
+    already cached, or the models do not train here on more than one CPU. The GAN trains with one thread either way: the
+    same bytes."""
+    local_cpu = cfg.executor == "local" and device.type == "cpu" and usable_cpus() > 1
+    if "gan" not in names or (ctx.folders and "gan" in ctx.folders) or not local_cpu:
+        return None
+    if gan_is_cached(ctx):  # loads in a moment: every core goes to the models
+        return None
+    log.debug("training the GAN beside the models")
+    gan_ctx = dataclasses.replace(ctx, progress=False)
+    return Background(_cache_gan, gan_ctx, threads=1, inherit=OPTIMIZER_IMPORTS)
+
+
+def _cache_gan(ctx: EvalContext) -> None:
+    """Background task: the fake set's generator, trained into its cache (the run then
+    loads it from there; a module is not sent back through the pipe)."""
+    gan_generator(ctx)
+
+
+def _study_job(
+    cfg: Config,
+    data: Data,
+    sets: dict[str, EvalInputs],
+    paths: RunPaths,
+    device: torch.device,
+    progress: bool,
+) -> StudyJob:
+    """What every model task reads: the ``data`` and ``model`` sections, the training
+    settings of each trained variant, each role's splits and the evaluation sets."""
+    splits = {
+        f"{role}_{split}": (data.train if split == "train" else data.test).subset(
+            data.splits[f"{role}_{split}"]
+        )
+        for role in ROLES
+        for split in ("train", "test")
+    }
+    inputs = {name: (s.x, s.labels) for name, s in sets.items()}
+    local = cfg.executor == "local"
+    trained = trained_variants(cfg.variants.names, reference=bool(cfg.reference.attacks))
+    return StudyJob(
+        cfg.data,
+        cfg.model,
+        {v: get_variant(v).train_config(cfg.train, cfg.variants) for v in trained},
+        cfg.seed,
+        cfg.train.eval_batch_size,
+        paths,
+        data.preprocess,
+        data.num_classes,
+        splits,
+        inputs,
+        str(device),
+        progress and local,
+    )
+
+
+def _outputs_for(
+    model: torch.nn.Module,
+    role: str,
+    data: Data,
+    sets: dict[str, EvalInputs],
+    paths: RunPaths,
+    cfg: Config,
+    device: torch.device,
+) -> None:
+    """Cache the base outputs of a model trained outside a study task (as a task does)."""
+    job = _study_job(cfg, data, sets, paths, device, False)
+    cache_outputs(model, job, BASE, role)
+
+
+def run_experiment(
+    cfg: Config, run_dir: Path, *, progress: bool = False, report: bool = True
+) -> RunResult:
+    """Run ``cfg`` into ``run_dir``; a second run on the same directory waits for the first.
+
+    ``config.yaml`` is written with the results, so a run that fails or is killed
+    leaves the previous ``config.yaml`` next to the results it describes. With
+    ``report=False`` no ``report.html`` is built (``mistrust report`` builds it later).
+    """
+    with exclusive(run_dir, what=f"run directory {run_dir}"):
+        return _run_locked(cfg, run_dir, progress=progress, report=report)
+
+
+def run_seeds(
+    cfg: Config, run_dir: Path, *, progress: bool = False, report: bool = True
+) -> list[RunResult]:
+    """Run the study ``cfg.seeds`` times, with seeds ``cfg.seed``, ``cfg.seed + 1``, ...
+
+    Each repeat is a complete run into ``run_dir/seed-<seed>`` (resumable as any run);
+    then ``run_dir`` gets ``config.yaml`` (with ``seeds``), the aggregate tables of
+    :mod:`mistrust.present.repeats` and, unless ``report=False``, a ``report.html`` of them.
+    """
+    from mistrust.present.repeats import write_seed_results
+
+    paths = RunPaths(run_dir)
+    with exclusive(run_dir, what=f"run directory {run_dir}"):
+        results = []
+        for i in range(cfg.seeds):
+            sub = dataclasses.replace(cfg, seed=cfg.seed + i, seeds=1)
+            sub_dir = paths.seed_run(sub.seed).root
+            log.info("seed %d (%d of %d): %s", sub.seed, i + 1, cfg.seeds, sub_dir)
+            results.append(run_experiment(sub, sub_dir, progress=progress, report=report))
+        write_seed_results(run_dir, [r.run_dir for r in results])
+        save_config(cfg, paths.config)
+        if paths.results_csv.is_file():
+            log.warning(
+                "%s also holds the results of a single-seed run (results.csv); they are left "
+                "as they are, and `mistrust report` on it builds their report",
+                run_dir,
+            )
+        if report:
+            from mistrust.present.report.seeds import build_seeds_report
+
+            log.info("report across seeds: %s", build_seeds_report(run_dir))
+    return results
+
+
+def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> RunResult:
+    paths = RunPaths(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.rglob(".*.tmp"):  # half-written files of a killed run
+        stale.unlink(missing_ok=True)
+    timer = Timer()
+    device = resolve_device(cfg.device)
+    stand_in = " (stand-in)" if cfg.data.stand_in else ""
+    with timer.stage("data", say=f"data: {cfg.data.dataset}{stand_in}"):
+        data = load_data(cfg)
+        _save_splits(paths, data.splits)
+    with timer.stage("evaluation sets", say=f"evaluation sets: {', '.join(cfg.eval.sets)}"):
+        names, ctx = evalset_context(cfg, data, default_cache(), device, progress)
+        gan = _gan_beside_models(cfg, names, ctx, device)
+        sets = {n: build_evalset(n, ctx) for n in names if gan is None or n != "gan"}
+    variants = [get_variant(v) for v in cfg.variants.names]
+    job = _study_job(cfg, data, sets, paths, device, progress)
+    say = f"models: {', '.join(job.train)} x {', '.join(ROLES)} ({cfg.executor})"
+    with timer.stage("models", say=say + (" and the GAN beside them" if gan else "")):
+        try:
+            train_times = train_study_models(
+                job, executor=cfg.executor, address=cfg.ray_address, progress=progress
+            )
+            if gan is not None:  # the fake set, then its outputs (every other one is cached)
+                gan.result()
+                sets = {n: sets[n] if n in sets else build_evalset(n, ctx) for n in names}
+                train_study_models(
+                    _study_job(cfg, data, sets, paths, device, False),
+                    executor=cfg.executor,
+                    address=cfg.ray_address,
+                    progress=False,
+                )
+        finally:
+            if gan is not None:
+                gan.cancel()
+    scored = score_study(cfg, paths, data, sets, variants, timer, device)
+    attack_rows, model_rows, blind = scored.attack_rows, scored.model_rows, scored.blind
+    if cfg.reference.attacks:
+        from mistrust.checks.assemble import add_verdicts
+        from mistrust.study.reference import reference_attack_rows
+
+        r = cfg.reference
+        say = f"reference: {r.n_models} models ({cfg.executor}), {', '.join(r.attacks)}"
+        with timer.stage("reference", say=say):
+            attack_rows += reference_attack_rows(
+                cfg,
+                data,
+                sets,
+                paths,
+                device=device,
+                progress=progress,
+            )
+            # the reference attacks join the score attacks' Holm family: decided again
+            attack_rows = add_verdicts(attack_rows + _reference_checks(cfg, paths, blind))
+    with timer.stage("gallery", say="false-positive galleries"):
+        _galleries(cfg, paths, sets, scored.target_scores)
+    with timer.stage("per-sample"):
+        _per_sample(cfg, paths, data, attack_rows)
+    result = RunResult(
+        run_dir=run_dir,
+        attack_rows=attack_rows,
+        model_rows=model_rows,
+        variant_info=scored.variant_info,
+        timings=timer.seconds,
+        train_times=train_times,
+    )
+    with timer.stage("results"):
+        save_config(cfg, paths.config)
+        write_results(
+            result,
+            variants=cfg.variants.names,
+            attacks=cfg.attacks.names,
+            config=cfg.to_dict(),
+        )
+    if report:
+        with timer.stage("report", say=f"report: {paths.report_html}"):
+            from mistrust.present.report import build_report
+
+            build_report(run_dir)
+    return result
+
+
+def _reference_checks(
+    cfg: Config, paths: RunPaths, blind: dict[str, np.ndarray]
+) -> list[MetricRow]:
+    """The trust checks of the reference attacks, from their saved scores (as
+    :func:`mistrust.core.audit.audit` runs them for the score-based attacks)."""
+    from mistrust.checks.assemble import check_rows
+
+    rows: list[MetricRow] = []
+    for attack in cfg.reference.attacks:
+        scored = {}
+        for name in cfg.eval.sets:
+            f = load_npz(paths.scores(BASE, attack, name))
+            scored[name] = (f["score"], f["is_member"], f["predicted"])
+        rows += check_rows(
+            "base", attack, scored, seed=cfg.seed, baseline=blind, iid_sets=iid_sets(cfg)
+        )
+    return rows
+
+
+def _galleries(
+    cfg: Config,
+    paths: RunPaths,
+    sets: dict[str, EvalInputs],
+    scores: dict[str, dict[str, dict[str, np.ndarray]]],
+) -> None:
+    """Top-scored non-members of each set, for the first variant and attack."""
+    from mistrust.present.report.gallery import nonmember_gallery, save_galleries
+
+    variant, attack = cfg.variants.names[0], cfg.attacks.names[0]
+    save_galleries(
+        [
+            nonmember_gallery(
+                sets[name].display,
+                score,
+                load_npz(paths.scores(variant, attack, name))["max_score"],
+                paths.gallery(name),
+                k=cfg.eval.gallery_size,
+                title=f"{name}: highest {attack} scores among non-members ({variant})",
+            )
+            for name, score in scores[variant][attack].items()
+        ]
+    )
+
+
+def _per_sample(cfg: Config, paths: RunPaths, data: Data, rows: list[MetricRow]) -> None:
+    """``vulnerable.csv`` and ``agreement.csv`` for every variant, from the saved scores;
+    the most vulnerable members of the first variant drawn as ``figures/vulnerable.png``."""
+    from mistrust.present.report.gallery import save_gallery
+    from mistrust.present.vulnerable import per_sample_view, write_per_sample
+
+    index = data.splits["target_members"]  # member rows of the scores, in this order
+    label = data.train.labels.numpy()[index]
+    views = [
+        per_sample_view(
+            paths.variant_scores(v),
+            rows,
+            variant=v,
+            k=cfg.eval.gallery_size,
+            member_index=index,
+            member_label=label,
+        )
+        for v in cfg.variants.names
+    ]
+    write_per_sample(paths, views)
+    first = views[0]
+    if first.vulnerable:
+        top = [x.index for x in first.vulnerable]
+        save_gallery(
+            data.train.images[torch.as_tensor(top)],
+            np.array([x.max_score for x in first.vulnerable]),
+            paths.figure("vulnerable"),
+            title=f"Most vulnerable members: largest {first.strongest} margin ({first.variant})",
+            captions=[f"#{x.index} · class {x.label}" for x in first.vulnerable],
+            is_member=np.ones(len(top), dtype=bool),
+        )
