@@ -97,7 +97,8 @@ class PipelineRun:
 
 
 def install_recorders(mp: pytest.MonkeyPatch, rec: Recorded) -> None:
-    import mistrust.attacks.reference.base as reference_based
+    import mistrust.attacks.reference.lira as lira
+    import mistrust.attacks.reference.rmia as rmia
     import mistrust.data.gan as gan
     import mistrust.study.reference as reference
     import mistrust.study.train as modeling
@@ -154,14 +155,14 @@ def install_recorders(mp: pytest.MonkeyPatch, rec: Recorded) -> None:
 
         return wrapper
 
-    for name in ("lira_online", "lira_offline", "rmia_prior"):
-        mp.setattr(reference_based, name, spy(name, getattr(reference_based, name)))
+    for module, name in ((lira, "lira_online"), (lira, "lira_offline"), (rmia, "rmia_prior")):
+        mp.setattr(module, name, spy(name, getattr(module, name)))
 
     real_load = reference._load_signals
 
-    def load_spy(run_dir, n_models, keys, queries):  # noqa: ANN001
+    def load_spy(run_dir, n_models, keys, *args):  # noqa: ANN001, ANN002
         rec.signal_keys.update({k: np.array(v) for k, v in keys.items()})
-        return real_load(run_dir, n_models, keys, queries)
+        return real_load(run_dir, n_models, keys, *args)
 
     mp.setattr(reference, "_load_signals", load_spy)
 

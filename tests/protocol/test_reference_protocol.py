@@ -18,7 +18,7 @@ import pytest
 import torch
 from protocol_helpers import N_MODELS, REFERENCE
 
-from mistrust.attacks.reference.base import create_reference_attack
+from mistrust.attacks.reference import create_reference_attack
 from mistrust.attacks.reference.lira import pool
 from mistrust.config import load_config
 from mistrust.data.population import Population, make_population
@@ -159,20 +159,26 @@ def _tiny() -> tuple[Population, _Signals]:
         "z": rng.uniform(0.1, 0.9, 2),
         "ood": rng.uniform(0.1, 0.9, 3),
     }
-    return pop, _Signals(ref_phi, ref_prob, t_phi, t_prob)
+    return pop, _signals(ref_phi, ref_prob, t_phi, t_prob)
+
+
+def _signals(ref_phi, ref_prob, t_phi, t_prob) -> _Signals:
+    return _Signals({"lira": ref_phi, "rmia": ref_prob}, {"lira": t_phi, "rmia": t_prob})
 
 
 def _record(monkeypatch, name: str) -> list[tuple]:
-    import mistrust.attacks.reference.base as reference_based
+    import mistrust.attacks.reference.lira as lira
+    import mistrust.attacks.reference.rmia as rmia
 
+    module = lira if name.startswith("lira") else rmia  # where the attack object calls it
     calls: list[tuple] = []
-    real = getattr(reference_based, name)
+    real = getattr(module, name)
 
     def spy(*args, **kwargs):
         calls.append((args, kwargs))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(reference_based, name, spy)
+    monkeypatch.setattr(module, name, spy)
     return calls
 
 
@@ -198,17 +204,19 @@ def test_attack_set_hands_lira_the_documented_masks(monkeypatch) -> None:
     _attack_set(online_attack, "original", pop=pop, sig=sig)
     assert len(on) == 1 and not off
     np.testing.assert_array_equal(on[0][0][2], pop.keep.T[:4])
-    np.testing.assert_array_equal(on[0][0][0], sig.target_phi["audited"])
-    np.testing.assert_array_equal(on[0][0][1], sig.ref_phi["population"][:4])
+    np.testing.assert_array_equal(on[0][0][0], sig.target["lira"]["audited"])
+    np.testing.assert_array_equal(on[0][0][1], sig.ref["lira"]["population"][:4])
     _attack_set(offline_attack, "original", pop=pop, sig=sig)
     np.testing.assert_array_equal(off[-1][0][2], ~pop.keep.T[:4])
     _attack_set(offline_attack, "ood", pop=pop, sig=sig)  # what lira-online runs as on OOD
     assert len(on) == 1
     args = off[-1][0]
     np.testing.assert_array_equal(
-        args[0], np.r_[sig.target_phi["audited"][:2], sig.target_phi["ood"]]
+        args[0], np.r_[sig.target["lira"]["audited"][:2], sig.target["lira"]["ood"]]
     )
-    np.testing.assert_array_equal(args[1], np.r_[sig.ref_phi["population"][:2], sig.ref_phi["ood"]])
+    np.testing.assert_array_equal(
+        args[1], np.r_[sig.ref["lira"]["population"][:2], sig.ref["lira"]["ood"]]
+    )
     np.testing.assert_array_equal(args[2], np.r_[~pop.keep.T[:2], np.ones((3, 4), bool)])
 
 
@@ -221,9 +229,9 @@ def test_attack_set_hands_rmia_the_documented_masks(monkeypatch) -> None:
     (x_args, x_kw), (z_args, z_kw) = prior
     np.testing.assert_array_equal(x_args[1], ~pop.keep.T[:4])
     np.testing.assert_array_equal(z_args[1], ~pop.keep.T[[6, 7]])
-    np.testing.assert_array_equal(z_args[0], sig.ref_prob["population"][[6, 7]])
+    np.testing.assert_array_equal(z_args[0], sig.ref["rmia"]["population"][[6, 7]])
     # a row without OUT models would take the mean OUT value of the whole population
-    fallback = sig.ref_prob["population"][~pop.keep.T].mean()
+    fallback = sig.ref["rmia"]["population"][~pop.keep.T].mean()
     assert x_kw == z_kw == {"a": 0.3, "fallback": pytest.approx(fallback, rel=1e-15)}
     prior.clear()
     _attack_set(online, "original", pop=pop, sig=sig)
@@ -237,7 +245,10 @@ def test_perturbed_copy_is_scored_with_its_source_samples_out_models(monkeypatch
     """Copies of non-members 1 and 0 (population rows 3 and 2, in that order): the masks
     handed to LiRA are those rows' masks, not "every model OUT"."""
     pop, sig = _tiny()
-    sig.ref_phi["copy"], sig.target_phi["copy"] = sig.ref_phi["ood"][:2], sig.target_phi["ood"][:2]
+    sig.ref["lira"]["copy"], sig.target["lira"]["copy"] = (
+        sig.ref["lira"]["ood"][:2],
+        sig.target["lira"]["ood"][:2],
+    )
     offline, online = _fitted("lira-offline", CFG, pop, sig), _fitted("lira-online", CFG, pop, sig)
     off = _record(monkeypatch, "lira_offline")
     on = _record(monkeypatch, "lira_online")
@@ -257,7 +268,7 @@ def test_offline_rmia_on_a_perturbed_copy_by_hand() -> None:
     Pr(z) = (1.3 * 0.5 + 0.7) / 2 = 0.675 for both z rows; the target gives z 0.675 and
     0.81 (ratios 1.0 and 1.2) and the copy 0.6 (ratio 1.25, beating both: score 1; with
     every model OUT the ratio would be 0.848 and the score 0)."""
-    from mistrust.attacks.reference.base import RMIA
+    from mistrust.attacks.reference import RMIA
 
     keep = np.array([[1, 0, 1, 0], [0, 1, 0, 1]], bool)  # (M, P)
     pop = Population(np.zeros(4, np.int64), np.arange(4), 1, 2, keep, np.array([2, 3]))
@@ -266,7 +277,7 @@ def test_offline_rmia_on_a_perturbed_copy_by_hand() -> None:
         "scaled": np.array([[0.2, 0.9]]),
     }
     t_prob = {"audited": np.array([0.9, 0.3]), "z": np.array([0.675, 0.81]), "scaled": [0.6]}
-    sig = _Signals({}, ref_prob, {}, t_prob)
+    sig = _signals({}, ref_prob, {}, t_prob)
     attack = RMIA(online=False, a=0.3, gamma=1.0).fit(ref_prob["population"], keep.T, z=pop.z)
     score = _attack_set(attack, "scaled", pop=pop, sig=sig, source=np.array([0]))
     assert score[1] == 1.0
@@ -326,7 +337,7 @@ def test_rmia_score_by_hand() -> None:
     """Offline RMIA with a = 0.3, gamma = 1.5, written out for the tiny population."""
     pop, sig = _tiny()
     score = _run("rmia-offline", "original", pop, sig)
-    ref, keep = sig.ref_prob["population"], pop.keep.T
+    ref, keep = sig.ref["rmia"]["population"], pop.keep.T
 
     def prior(rows: np.ndarray) -> np.ndarray:
         out = []
@@ -335,8 +346,8 @@ def test_rmia_score_by_hand() -> None:
             out.append(((1 + 0.3) * m + (1 - 0.3)) / 2)
         return np.array(out)
 
-    ratio_x = sig.target_prob["audited"] / prior(np.arange(4))
-    ratio_z = sig.target_prob["z"] / prior(np.array([6, 7]))
+    ratio_x = sig.target["rmia"]["audited"] / prior(np.arange(4))
+    ratio_z = sig.target["rmia"]["z"] / prior(np.array([6, 7]))
     want = [(ratio_x[i] / ratio_z > 1.5).mean() for i in range(4)]
     np.testing.assert_allclose(score, want)
 
@@ -421,7 +432,7 @@ def test_operating_threshold_by_hand() -> None:
     pop, sig = _tiny()
     keep = pop.keep  # (4, 8); rows 6 and 7 are z; every row has IN and OUT models here
     rows = np.array([0, 1, 2, 3, 4, 5])
-    phi = sig.ref_phi["population"]
+    phi = sig.ref["lira"]["population"]
     scores, members = [], []
     for k in range(4):
         others = [m for m in range(4) if m != k]
@@ -457,7 +468,11 @@ def test_signals_are_read_per_model_and_label(tmp_path) -> None:
             Outputs(z.astype(np.float32), np.full(3, -1)).save(
                 tmp_path / f"outputs/reference/{m}/population{suffix}.npz"
             )
-    phi, prob = _load_signals(RunPaths(tmp_path), 2, {"population": labels}, [False, True])
+    from mistrust.attacks.reference import RMIA, LiRA
+
+    families = {"lira": LiRA, "rmia": RMIA}
+    sig = _load_signals(RunPaths(tmp_path), 2, {"population": labels}, [False, True], families)
+    phi, prob = sig["lira"], sig["rmia"]
     assert phi["population"].shape == (3, 2, 2) and prob["population"].shape == (3, 2)
     for m in range(2):
         for q, suffix in enumerate(("", "-flip")):

@@ -34,7 +34,7 @@ from test_reference_units import _signals, _stage
 
 import mistrust
 from mistrust.attacks import REFERENCE_ATTACKS, attack_names, create_reference_attack
-from mistrust.attacks.reference.base import offline_counterpart
+from mistrust.attacks.reference import offline_counterpart
 from mistrust.config import load_config
 from mistrust.data.population import Population
 from mistrust.metrics import METRIC_KEYS
@@ -164,10 +164,14 @@ def populations(draw):
         return 1.0 / (1.0 + np.exp(-phi[..., 0]))
 
     sig = _Signals(
-        {k: v for k, v in ref_phi.items()},
-        {k: prob(v) for k, v in ref_phi.items()},
-        t_phi,
-        {**{k: prob(v) for k, v in t_phi.items()}, "z": rng.uniform(0.05, 0.95, len(z))},
+        {"lira": dict(ref_phi), "rmia": {k: prob(v) for k, v in ref_phi.items()}},
+        {
+            "lira": t_phi,
+            "rmia": {
+                **{k: prob(v) for k, v in t_phi.items()},
+                "z": rng.uniform(0.05, 0.95, len(z)),
+            },
+        },
     )
     logits = {"original": rng.normal(size=(a, C))}
     logits.update({ds: rng.normal(size=(n, C)) for ds, n in n_ood.items()})
@@ -218,18 +222,18 @@ def test_reference_attack_objects_score_each_row_on_its_own(name: str, case, dat
     cfg, pop, sig, sources, _ = case
     attack = _fitted(name, cfg, pop, sig)
     lira = attack.family == "lira"
-    t = (sig.target_phi if lira else sig.target_prob)["audited"]
-    ref = (sig.ref_phi if lira else sig.ref_prob)["population"][: pop.n_audited]
+    t = sig.target[attack.family]["audited"]
+    ref = sig.ref[attack.family]["population"][: pop.n_audited]
     in_x = pop.in_mask[: pop.n_audited]
-    t_z = None if lira else sig.target_prob["z"]
+    t_z = None if lira else sig.target["rmia"]["z"]
     full = attack.score(t, ref, in_x, target_z=t_z)
     rows = np.asarray(
         data.draw(st.lists(st.integers(0, pop.n_audited - 1), min_size=1, max_size=6))
     )
     part = attack.score(t[rows], ref[rows], in_x[rows], target_z=t_z)
     np.testing.assert_allclose(part, full[rows], rtol=1e-12, atol=1e-12)
-    other = (sig.ref_phi if lira else sig.ref_prob)["noise"]  # OOD rows: every model OUT
-    t_o = (sig.target_phi if lira else sig.target_prob)["noise"]
+    other = sig.ref[attack.family]["noise"]  # OOD rows: every model OUT
+    t_o = sig.target[attack.family]["noise"]
     both = attack.score(
         np.concatenate([t[rows], t_o]),
         np.concatenate([ref[rows], other]),
@@ -247,7 +251,7 @@ def _permuted(case, rng: np.random.Generator):
     p_aud = np.r_[rng.permutation(nm), nm + rng.permutation(a - nm)]
     rows = np.r_[p_aud, np.arange(a, len(pop.index))]  # new row i = old row rows[i]
     new_pos = np.argsort(p_aud[nm:] - nm)  # old non-member j is now non-member new_pos[j]
-    p_ood = {ds: rng.permutation(len(sig.target_phi[ds])) for ds in OOD}
+    p_ood = {ds: rng.permutation(len(sig.target["lira"][ds])) for ds in OOD}
     keep = pop.keep[:, rows]
     new_pop = Population(pop.source, pop.index[rows], nm, a, keep, pop.z)
 
@@ -259,10 +263,8 @@ def _permuted(case, rng: np.random.Generator):
         return out
 
     new_sig = _Signals(
-        move(sig.ref_phi, "population"),
-        move(sig.ref_prob, "population"),
-        move(sig.target_phi, "audited"),
-        move(sig.target_prob, "audited"),
+        {f: move(v, "population") for f, v in sig.ref.items()},
+        {f: move(v, "audited") for f, v in sig.target.items()},
     )
     new_sources = dict(sources, copy=new_pos[sources["copy"][p_ood["copy"]]])
     new_logits = {"original": logits["original"][p_aud]}

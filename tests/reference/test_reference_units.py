@@ -17,7 +17,7 @@ import torch
 from scipy.special import logsumexp
 
 from mistrust.attacks import RMIA, LiRA, NotFittedError, create_reference_attack
-from mistrust.attacks.reference.base import offline_counterpart
+from mistrust.attacks.reference import ReferenceAttack, offline_counterpart
 from mistrust.attacks.reference.lira import lira_offline, lira_online, pool
 from mistrust.attacks.reference.rmia import rmia_scores_dense
 from mistrust.config import load_config
@@ -274,7 +274,7 @@ def test_rmia_fit_is_the_leave_one_out_threshold(online: bool) -> None:
 
 
 def test_fit_scores_only_rows_with_in_and_out_models_outside_z(monkeypatch) -> None:
-    import mistrust.attacks.reference.base as rb
+    import mistrust.attacks.reference.lira as rb
 
     phi, _, in_mask = _signals()
     seen = []
@@ -750,7 +750,7 @@ def test_fitted_attacks_take_the_configs_parameters() -> None:
     )
     phi, prob, in_mask = _signals()
     pop = Population(np.zeros(12, np.int64), np.arange(12), 1, 2, in_mask.T, np.array([10, 11]))
-    sig = _Signals({"population": phi[..., None]}, {"population": prob}, {}, {})
+    sig = _Signals({"lira": {"population": phi[..., None]}, "rmia": {"population": prob}}, {})
     lira = _fitted("lira-offline", cfg, pop, sig)
     assert isinstance(lira, LiRA) and lira.fixed_variance is True and not lira.online
     want = LiRA(online=False, fixed_variance=True).fit(phi, in_mask, z=pop.z).operating_score_
@@ -759,3 +759,99 @@ def test_fitted_attacks_take_the_configs_parameters() -> None:
     assert isinstance(rmia, RMIA) and (rmia.a, rmia.gamma, rmia.online) == (0.4, 1.1, True)
     want = RMIA(online=True, a=0.4, gamma=1.1).fit(prob, in_mask, z=pop.z).operating_score_
     assert rmia.operating_score_ == want
+
+
+# --- a family registered elsewhere runs through the stage like the built-in ones ----------
+
+
+def _label_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return np.asarray(logits, np.float64)[np.arange(len(labels)), labels]
+
+
+class _Gap(ReferenceAttack):
+    """A toy family: the target's logit of the label minus the mean of the reference models'
+    (offline: of the OUT models, the population's mean OUT value where a row has none)."""
+
+    family = "gap"
+
+    def __init__(self, *, online: bool, fixed_variance: bool = False) -> None:
+        super().__init__(online=online)
+        self.fixed_variance = fixed_variance  # an option of the reference section, by name
+
+    @staticmethod
+    def signal(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return _label_logit(logits, labels)
+
+    def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> float:
+        return float(ref[~in_mask].mean())
+
+    def _score(self, t_x, ref_x, in_x, pooled, t_z) -> np.ndarray:
+        if self.online:
+            return t_x - ref_x.mean(1)
+        out = ~in_x
+        total = np.where(out, ref_x, 0.0).sum(1)
+        return t_x - np.where(out.any(1), total / np.maximum(out.sum(1), 1), pooled)
+
+
+@pytest.fixture
+def gap_family(monkeypatch):
+    from mistrust.attacks.reference import registry
+
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))  # unregistered after
+    registry.register_family(_Gap)
+    return _Gap
+
+
+def test_a_registered_family_runs_through_the_stage(tmp_path, monkeypatch, gap_family) -> None:
+    """Registering the family is all it takes: the config accepts its two names, the stage
+    reads the family's own signal (not LiRA's or RMIA's), fits and scores it on every set,
+    the online attack on a set without IN models as its offline counterpart."""
+    from mistrust.attacks import REFERENCE_ATTACKS
+
+    assert REFERENCE_ATTACKS[-2:] == ("gap-online", "gap-offline")
+    cfg, data, run_dir, rows, _ = _stage(
+        tmp_path, monkeypatch, "reference.attacks=[gap-online, gap-offline, lira-offline]"
+    )
+    sp = data.splits
+    pop = make_population(sp, n_models=4, population_size=6, z_size=5, seed=cfg.seed)
+    in_mask = pop.keep.T
+    y_pop = np.r_[
+        data.train.labels[sp["target_members"]].numpy(),
+        data.test.labels[sp["target_nonmembers"]].numpy(),
+        data.train.labels[sp["shadow_train"]].numpy(),
+    ]
+    # the stand-in models' signal: their logit of the label, 3 more where they trained on it
+    trained = [
+        _trained(_logits(f"{m}population", 23), pop.keep[m], torch.tensor(y_pop)) for m in range(4)
+    ]
+    ref_pop = np.stack([_label_logit(logits, y_pop) for logits in trained], 1)
+    t_aud = _label_logit(
+        np.r_[_logits("ttrain", 8)[[1, 2, 5, 6]], _logits("ttest", 6)[[0, 3, 4]]], y_pop[:7]
+    )
+    y_noise = _logits("tnoise", 5).argmax(1)  # no labels: the target's predicted class
+    ref_noise = np.stack([_label_logit(_logits(f"{m}noise", 5), y_noise) for m in range(4)], 1)
+    t_noise = _label_logit(_logits("tnoise", 5), y_noise)
+    out_mean = ref_pop[~in_mask].mean()
+
+    def offline(t, ref, out):
+        n_out = out.sum(1)
+        mean = np.where(out, ref, 0.0).sum(1) / np.maximum(n_out, 1)
+        return t - np.where(n_out > 0, mean, out_mean)
+
+    want = {
+        ("gap-online", "original"): t_aud - ref_pop[:7].mean(1),
+        ("gap-offline", "original"): offline(t_aud, ref_pop[:7], ~in_mask[:7]),
+    }
+    noise_out = np.r_[~in_mask[:4], np.ones((5, 4), bool)]  # no model trained on noise
+    want[("gap-offline", "noise")] = offline(
+        np.r_[t_aud[:4], t_noise], np.r_[ref_pop[:4], ref_noise], noise_out
+    )
+    want[("gap-online", "noise")] = want[("gap-offline", "noise")]
+    for (name, ds), score in want.items():
+        got = load_npz(run_dir / "scores" / "base" / name / f"{ds}.npz")["score"]
+        np.testing.assert_allclose(got, score, rtol=1e-12, err_msg=f"{name} on {ds}")
+    val = {(a, d, m): v for _, a, d, m, v in rows}
+    assert val[("gap-online", "noise", "offline_on_ood")] == 1.0
+    assert val[("gap-online", "scaled", "offline_on_ood")] == 0.0  # copies keep their IN models
+    assert ("gap-offline", "shadow", "operating_score") in val
+    assert {a for _, a, _, _, _ in rows} == {"gap-online", "gap-offline", "lira-offline"}

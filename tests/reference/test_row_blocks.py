@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from mistrust.attacks import REFERENCE_ATTACKS, LiRA, create_reference_attack
-from mistrust.attacks.reference import lira
+from mistrust.attacks.reference import blocks
 from mistrust.attacks.reference.base import ReferenceAttack
 from mistrust.attacks.reference.lira import lira_offline, lira_online, row_blocks
 from mistrust.attacks.reference.rmia import rmia_prior, rmia_ratio, rmia_scores
@@ -76,7 +76,7 @@ def test_scores_in_row_blocks_are_the_bits_of_one_pass(monkeypatch, name, q, lay
     if attack.family == "rmia":  # one query
         ref, t = _prob(ref[..., 0]), _prob(t[:, 0])
     expected = _one_pass(attack, t, ref, in_mask, t_z)
-    monkeypatch.setattr(lira, "BLOCK_VALUES", 7 * m * q)  # blocks of 7 rows, a tail of 8
+    monkeypatch.setattr(blocks, "BLOCK_VALUES", 7 * m * q)  # blocks of 7 rows, a tail of 8
     assert len(row_blocks(len(t), m * q)) == 43
     blocked = attack.score(t, ref, in_mask, target_z=t_z)
     assert blocked.tobytes() == expected.tobytes()
@@ -96,7 +96,7 @@ def test_lira_leave_one_out_is_the_bits_of_the_generic_one(
     ref, in_mask, _ = _case(m + q, 90, m, q, p_in)
     rows = np.setdiff1d(np.arange(90), [7, 30])
     attack = LiRA(online=online, fixed_variance=fixed_variance)
-    monkeypatch.setattr(lira, "BLOCK_VALUES", 5 * m)
+    monkeypatch.setattr(blocks, "BLOCK_VALUES", 5 * m)
     lone_out = np.flatnonzero((~in_mask[rows]).sum(1) == 1)
     ks = {0, m - 1} | {int(np.argmin(in_mask[rows[i]])) for i in lone_out[:1]}
     assert len(lone_out) > 0 or p_in < 0.9
@@ -107,7 +107,7 @@ def test_lira_leave_one_out_is_the_bits_of_the_generic_one(
 
 
 def test_row_blocks_cover_the_rows_without_a_one_row_block(monkeypatch) -> None:
-    monkeypatch.setattr(lira, "BLOCK_VALUES", 30)
+    monkeypatch.setattr(blocks, "BLOCK_VALUES", 30)
     assert row_blocks(7, 10) == [(0, 3), (3, 7)]  # (6, 7) would be a single row
     assert row_blocks(6, 10) == [(0, 3), (3, 6)]
     assert row_blocks(1, 10) == [(0, 1)]

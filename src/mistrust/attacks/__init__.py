@@ -21,11 +21,12 @@ from functools import partial
 
 from mistrust.attacks import signals
 from mistrust.attacks.base import Attack, NotFittedError
-from mistrust.attacks.reference.base import (
+from mistrust.attacks.reference import (
     RMIA,
     LiRA,
     ReferenceAttack,
     create_reference_attack,
+    reference_attack_names,
 )
 from mistrust.attacks.registry import attack_names, create_attack, register_attack
 from mistrust.attacks.salem import SalemAttack
@@ -46,6 +47,7 @@ __all__ = [
     "attack_names",
     "create_attack",
     "create_reference_attack",
+    "reference_attack_names",
     "register_attack",
     "signals",
 ]
@@ -60,10 +62,15 @@ SCORE_BASED_ATTACKS: tuple[str, ...] = (
     "logit-confidence",
 )
 
-#: the attacks that also need reference models trained on the target's data distribution
-#: (:class:`LiRA`, :class:`RMIA` in :mod:`mistrust.attacks.reference.base`; run by
-#: :mod:`mistrust.study.reference`)
-REFERENCE_ATTACKS: tuple[str, ...] = ("lira-online", "lira-offline", "rmia-online", "rmia-offline")
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    # REFERENCE_ATTACKS: the attacks that also need reference models trained on the target's
+    # data distribution (every family of :mod:`mistrust.attacks.reference`, online and
+    # offline; run by :mod:`mistrust.study.reference`). Read from the registry on each
+    # access, so a family registered later is in it too.
+    if name == "REFERENCE_ATTACKS":
+        return tuple(reference_attack_names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _register_builtins() -> None:

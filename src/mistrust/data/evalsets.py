@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from mistrust.data.images import ImageSet, Preprocess
+from mistrust.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,73 @@ class EvalInputs:
 
 
 Builder = Callable[[EvalContext], EvalInputs]
-_BUILDERS: dict[str, tuple[Builder, str]] = {}
 
 
-def register_evalset(name: str, description: str) -> Callable[[Builder], Builder]:
+def _local(source: str) -> str:
+    return "local"
+
+
+@dataclass
+class SetCounts:
+    """What a set's size and origin depend on, counted without building it (``mistrust
+    check``)."""
+
+    size: int  # eval.size (or data.nonmembers)
+    nonmembers: int  # the target's attack non-members
+    held_out: int  # test images of the held-out classes
+    pool: Callable[[str], int]  # images of a dataset's split that sets are drawn from
+    folders: dict[str, int] = dataclasses.field(default_factory=dict)  # set name -> images
+    full_sets: tuple[str, ...] = ()
+    stand_in: bool = False
+    # where a dataset's split comes from ("local", "download", ...), as the plan reports it
+    origin: Callable[[str], str] = _local
+    gan_pool: int = 0  # training images outside the target's train split (the GAN's data)
+    gan_images: int = 0  # eval.gan_images: most of them the GAN trains on
+    gan_epochs: int = 0  # eval.gan_epochs
+
+
+#: a set's rule for ``mistrust check``: its size, or where its images come from, from the
+#: counts alone (the latter raises ConfigError where the set cannot be built with them)
+Size = Callable[[SetCounts], int]
+Origin = Callable[[SetCounts], str]
+
+
+@dataclass(frozen=True)
+class EvalSetEntry:
+    """A registered set: how it is built, what it is, and the plan's rules for it."""
+
+    build: Builder
+    description: str
+    size: Size
+    origin: Origin
+
+
+def _made_size(n: SetCounts) -> int:
+    """A set made here (noise, GAN fakes): ``size`` images."""
+    return n.size
+
+
+def _built_at_run_time(n: SetCounts) -> str:
+    return "built at run time"
+
+
+_BUILDERS: dict[str, EvalSetEntry] = {}
+
+
+def register_evalset(
+    name: str, description: str, *, size: Size = _made_size, origin: Origin = _built_at_run_time
+) -> Callable[[Builder], Builder]:
+    """Decorator registering the builder of the evaluation set ``name``.
+
+    ``size`` and ``origin`` tell ``mistrust check`` how many images the set will hold and
+    where they come from, before anything is built (:func:`evalset_size`,
+    :func:`evalset_origin`); by default ``size`` images built at run time.
+    """
+
     def deco(fn: Builder) -> Builder:
         if name in _BUILDERS:
             raise ValueError(f"evaluation set {name!r} is already registered")
-        _BUILDERS[name] = (fn, description)
+        _BUILDERS[name] = EvalSetEntry(fn, description, size, origin)
         return fn
 
     return deco
@@ -76,7 +136,7 @@ def evalset_names() -> list[str]:
 
 
 def describe(name: str) -> str:
-    return _BUILDERS[name][1] if name in _BUILDERS else "images from a user folder"
+    return _BUILDERS[name].description if name in _BUILDERS else "images from a user folder"
 
 
 def build_evalset(name: str, ctx: EvalContext) -> EvalInputs:
@@ -88,41 +148,34 @@ def build_evalset(name: str, ctx: EvalContext) -> EvalInputs:
         return _from_images(_folder(ctx, ctx.folders[name], name), ctx)
     if name not in _BUILDERS:
         raise ValueError(f"unknown evaluation set {name!r}; choose from {', '.join(_BUILDERS)}")
-    return _BUILDERS[name][0](ctx)
-
-
-@dataclass
-class SetCounts:
-    """What a set's size depends on, counted without building it (``mistrust check``)."""
-
-    size: int  # eval.size (or data.nonmembers)
-    nonmembers: int  # the target's attack non-members
-    held_out: int  # test images of the held-out classes
-    pool: Callable[[str], int]  # images of a dataset's split that sets are drawn from
-    folders: dict[str, int] = dataclasses.field(default_factory=dict)  # set name -> images
-    full_sets: tuple[str, ...] = ()
-    stand_in: bool = False
+    return _BUILDERS[name].build(ctx)
 
 
 def evalset_size(name: str, n: SetCounts) -> int:
     """How many images the set ``name`` holds once :func:`build_evalset` has built it.
 
-    The plan check reports this before anything runs; it follows the builders' rules:
-    copies of the non-members, sets drawn from images (a seeded sample of ``size``, or
-    every image when used whole) and sets made here (``size`` images)."""
-    whole = name in n.full_sets
+    The plan check reports this before anything runs; it follows the builders' rules, as
+    each set's registration states them: copies of the non-members, sets drawn from images
+    (a seeded sample of ``size``, or every image when used whole) and sets made here
+    (``size`` images). A folder (``n.folders``) is drawn from its images."""
     if name in n.folders:
-        return drawn_size(n.folders[name], size=n.size, whole=whole)
-    if name in NONMEMBER_SETS:
-        return n.nonmembers
-    if name == "held-out":
-        return drawn_size(n.held_out, size=n.size, whole=False)
-    if name in DATASET_SOURCES:
-        pools = [
-            stand_in_pool(n.size) if n.stand_in else n.pool(src) for src in DATASET_SOURCES[name]
-        ]
-        return drawn_size(sum(pools), size=n.size, whole=whole)
-    return n.size  # made here (noise, GAN fakes); a set registered elsewhere: assumed so
+        return drawn_size(n.folders[name], size=n.size, whole=name in n.full_sets)
+    if name in _BUILDERS:
+        return _BUILDERS[name].size(n)
+    return n.size
+
+
+def evalset_origin(name: str, n: SetCounts) -> str:
+    """Where the images of the registered set ``name`` come from, as ``mistrust check``
+    reports it (a folder set: its folder, which the caller knows).
+
+    Raises:
+        ConfigError: the set cannot be built with these counts (no held-out classes, no
+            images for the GAN to train on).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown evaluation set {name!r}; choose from {', '.join(_BUILDERS)}")
+    return _BUILDERS[name].origin(n)
 
 
 def drawn_size(available: int, *, size: int, whole: bool) -> int:
@@ -294,6 +347,56 @@ def _dataset(ctx: EvalContext, *, name: str) -> EvalInputs:
     return _from_images(ImageSet(images, torch.full((len(images),), -1), [], name), ctx)
 
 
+# ---- the plan's rules of the built-in sets (``evalset_size``, ``evalset_origin``) -------
+
+
+def _nonmember_size(n: SetCounts) -> int:
+    return n.nonmembers
+
+
+def _nonmember_origin(n: SetCounts) -> str:
+    return "target non-members"
+
+
+def _held_out_size(n: SetCounts) -> int:
+    return drawn_size(n.held_out, size=n.size, whole=False)
+
+
+def _held_out_origin(n: SetCounts) -> str:
+    if n.held_out == 0:
+        raise ConfigError(
+            "eval.sets: 'held-out' needs test images of classes left out of training; "
+            "name them in data.held_out_classes, or drop 'held-out' from eval.sets"
+        )
+    return "held-out classes"
+
+
+def _generated(n: SetCounts) -> str:
+    return "generated"
+
+
+def _gan_origin(n: SetCounts) -> str:
+    n_gan = min(n.gan_images, n.gan_pool)
+    if n_gan <= 0:
+        raise ConfigError(
+            "eval.sets: 'gan' trains on training images outside the target's train "
+            "split, and there are none; lower data.train_size or drop 'gan'"
+        )
+    return f"DCGAN, {n.gan_epochs} epochs on {n_gan} images"
+
+
+def _dataset_size(n: SetCounts, *, name: str) -> int:
+    sources = DATASET_SOURCES[name]
+    pools = [stand_in_pool(n.size) if n.stand_in else n.pool(src) for src in sources]
+    return drawn_size(sum(pools), size=n.size, whole=name in n.full_sets)
+
+
+def _dataset_origin(n: SetCounts, *, name: str) -> str:
+    if n.stand_in:
+        return "stand-in"
+    return ", ".join(dict.fromkeys(n.origin(src) for src in DATASET_SOURCES[name]))
+
+
 _DATASETS = {
     "digits": "scikit-learn's 8x8 handwritten digits, resized",
     "mnist": "MNIST handwritten digits",
@@ -314,40 +417,66 @@ DATASET_SOURCES: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in _DATASETS},
     "afhq-nondog": ("afhq-cat", "afhq-wild"),
 }
-#: sets of copies of the target's attack non-members: one image per non-member
-NONMEMBER_SETS: tuple[str, ...] = ("original", "permuted", "scaled", "unnormalized")
 #: sets drawn from other datasets: they can be used whole (``eval.full_sets``)
 DATASET_SETS: tuple[str, ...] = tuple(DATASET_SOURCES)
 
-# The built-in sets, in the order they are listed. A table rather than decorators: the
-# builders stay plain module-level functions, which mutation testing can reach (it does
-# not mutate decorated functions, nor closures built while the module is imported).
-BUILTIN: tuple[tuple[str, Builder, str], ...] = (
-    ("original", _original, "in-distribution test images never used in training"),
+# The built-in sets, in the order they are listed: name, builder, description, size and
+# origin for the plan. A table rather than decorators: the builders stay plain module-level
+# functions, which mutation testing can reach (it does not mutate decorated functions, nor
+# closures built while the module is imported).
+_NONMEMBERS = (_nonmember_size, _nonmember_origin)
+_MADE = (_made_size, _generated)
+BUILTIN: tuple[tuple[str, Builder, str, Size, Origin], ...] = (
+    ("original", _original, "in-distribution test images never used in training", *_NONMEMBERS),
     (
         "permuted",
         _permuted,
         "original non-members, H x W positions randomly permuted per image",
+        *_NONMEMBERS,
     ),
-    ("scaled", _scaled, "original non-members, normalised tensor multiplied by a factor"),
+    (
+        "scaled",
+        _scaled,
+        "original non-members, normalised tensor multiplied by a factor",
+        *_NONMEMBERS,
+    ),
     (
         "unnormalized",
         _unnormalized,
         "original non-members as raw [0, 1] pixels, no normalisation",
+        *_NONMEMBERS,
     ),
-    ("noise", partial(_noise, kind="uniform"), "uniform random pixels"),
+    ("noise", partial(_noise, kind="uniform"), "uniform random pixels", *_MADE),
     (
         "noise-gaussian",
         partial(_noise, kind="gaussian"),
         "Gaussian random pixels around mid-grey",
+        *_MADE,
     ),
-    ("held-out", _held_out, "test images of classes left out of training (near-OOD)"),
+    (
+        "held-out",
+        _held_out,
+        "test images of classes left out of training (near-OOD)",
+        _held_out_size,
+        _held_out_origin,
+    ),
     (
         "gan",
         _gan,
         "fakes from a DCGAN trained on images outside the target's train split",
+        _made_size,
+        _gan_origin,
     ),
-    *((name, partial(_dataset, name=name), desc) for name, desc in _DATASETS.items()),
+    *(
+        (
+            name,
+            partial(_dataset, name=name),
+            desc,
+            partial(_dataset_size, name=name),
+            partial(_dataset_origin, name=name),
+        )
+        for name, desc in _DATASETS.items()
+    ),
 )
-for _name, _builder, _desc in BUILTIN:
-    register_evalset(_name, _desc)(_builder)
+for _name, _builder, _desc, _size, _origin in BUILTIN:
+    register_evalset(_name, _desc, size=_size, origin=_origin)(_builder)

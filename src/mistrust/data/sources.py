@@ -48,6 +48,10 @@ class SourceSpec:
     # members and in-distribution non-members are i.i.d. by construction (docs/CHECKS.md);
     # False for a published split, whose two halves mistrust cannot vouch for
     one_pool: bool = False
+    # train / test pool sizes where torchvision downloads the dataset: the plan counts them
+    # before the download (classes assumed balanced, which CIFAR, STL-10 and the MNISTs
+    # are; SVHN is not); None: no download
+    download_sizes: tuple[int, int] | None = None
 
 
 _SOURCES: dict[str, SourceSpec] = {}
@@ -297,6 +301,7 @@ register_source(
         (0.3530,),
         _idx_loader("fashion-mnist", "FashionMNIST", FASHION_CLASSES),
         "Debian package dataset-fashion-mnist, or torchvision download",
+        download_sizes=(60000, 10000),
     )
 )
 register_source(
@@ -309,6 +314,7 @@ register_source(
         (0.3081,),
         _idx_loader("mnist", "MNIST", [str(i) for i in range(10)]),
         "torchvision download, or IDX files under --data-root",
+        download_sizes=(60000, 10000),
     )
 )
 

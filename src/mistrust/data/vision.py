@@ -106,6 +106,7 @@ register_source(
         CIFAR_STD,
         _cifar("cifar10", "CIFAR10"),
         "torchvision download",
+        download_sizes=(50000, 10000),
     )
 )
 register_source(
@@ -118,6 +119,7 @@ register_source(
         (0.2673, 0.2564, 0.2762),
         _cifar("cifar100", "CIFAR100"),
         "torchvision download",
+        download_sizes=(50000, 10000),
     )
 )
 register_source(
@@ -130,6 +132,7 @@ register_source(
         (0.1980, 0.2010, 0.1970),
         _svhn,
         "torchvision download",
+        download_sizes=(73257, 26032),
     )
 )
 register_source(
@@ -142,5 +145,6 @@ register_source(
         (0.2603, 0.2566, 0.2713),
         _stl10,
         "torchvision download (monkeys removed)",
+        download_sizes=(4500, 7200),
     )
 )

@@ -32,7 +32,7 @@ def load_data(cfg: Config) -> Data:
         from mistrust.data.standin import stand_in_set
         from mistrust.study.plan import stand_in_pool_sizes
 
-        n_train, n_test = stand_in_pool_sizes(cfg)
+        n_train, n_test = stand_in_pool_sizes(d)
         train = stand_in_set(spec, n=n_train, split="train", size=load, seed=cfg.seed)
         test = stand_in_set(spec, n=n_test, split="test", size=load, seed=cfg.seed)
     else:

@@ -21,23 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mistrust.config import Config
+from mistrust.config import Config, DataConfig, EvalConfig
 from mistrust.errors import ConfigError, DataError, MistrustError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Plan", "check_plan"]
 
-#: train / test pool sizes of datasets torchvision downloads, used when they are not here
-#: yet (classes assumed balanced, which CIFAR, STL-10 and the MNISTs are; SVHN is not)
-DOWNLOAD_SIZES: dict[str, tuple[int, int]] = {
-    "mnist": (60000, 10000),
-    "fashion-mnist": (60000, 10000),
-    "cifar10": (50000, 10000),
-    "cifar100": (50000, 10000),
-    "svhn": (73257, 26032),
-    "stl10": (4500, 7200),  # monkeys removed
-}
 #: stand-in pools above this many images are refused (the run would generate them all)
 _STAND_IN_LIMIT = 10_000_000
 
@@ -128,7 +118,7 @@ def check_plan(cfg: Config) -> Plan:
             )
     d = cfg.data
     spec = get_source(d.dataset)
-    train, test = _pools(cfg)
+    train, test = _pools(d)
     num_classes = int(max(train.labels.max(initial=-1), test.labels.max(initial=-1))) + 1
     if num_classes < 2:
         raise DataError(f"{d.dataset}: the data holds fewer than 2 classes; use another dataset")
@@ -154,18 +144,17 @@ def check_plan(cfg: Config) -> Plan:
         posthoc=posthoc,
         parameters=parameters,
     )
-    plan.eval_sets = _check_eval_sets(cfg, splits, train.labels)
+    plan.eval_sets = _check_eval_sets(cfg.eval, d, cfg.variants.names, splits, train.labels)
     plan.reference = _check_reference(cfg, splits)
     return plan
 
 
-def stand_in_pool_sizes(cfg: Config) -> tuple[int, int]:
-    """Train and test pool sizes of ``cfg``'s stand-in data (``data.stand_in``), as the run
-    draws them."""
+def stand_in_pool_sizes(d: DataConfig) -> tuple[int, int]:
+    """Train and test pool sizes of the stand-in data of the data section ``d``
+    (``data.stand_in``), as the run draws them."""
     from mistrust.data.sources import get_source
     from mistrust.data.standin import stand_in_counts
 
-    d = cfg.data
     return stand_in_counts(
         train_size=d.train_size,
         test_size=d.test_size,
@@ -175,13 +164,12 @@ def stand_in_pool_sizes(cfg: Config) -> tuple[int, int]:
     )
 
 
-def _pools(cfg: Config) -> tuple[Pool, Pool]:
+def _pools(d: DataConfig) -> tuple[Pool, Pool]:
     from mistrust.data.sources import get_source
 
-    d = cfg.data
     spec = get_source(d.dataset)
     if d.stand_in:
-        n_train, n_test = stand_in_pool_sizes(cfg)
+        n_train, n_test = stand_in_pool_sizes(d)
         if max(n_train, n_test) > _STAND_IN_LIMIT:
             raise ConfigError(
                 f"stand-in data of {max(n_train, n_test):,} images per pool is more than stand-in "
@@ -193,24 +181,26 @@ def _pools(cfg: Config) -> tuple[Pool, Pool]:
             Pool(np.arange(n_train) % k, "stand-in"),
             Pool(np.arange(n_test) % k, "stand-in"),
         )
-    return _labels(d.dataset, "train", cfg), _labels(d.dataset, "test", cfg)
+    return _labels(d.dataset, "train", d), _labels(d.dataset, "test", d)
 
 
-def _labels(name: str, split: str, cfg: Config) -> Pool:
-    """The labels of one split: read alone where the dataset allows (IDX label files, folder
-    listings), otherwise loaded with the images."""
+def _labels(name: str, split: str, d: DataConfig) -> Pool:
+    """The labels of one split of dataset ``name`` (from ``d.root``, or counted as
+    torchvision would download it under ``d.download``): read alone where the dataset
+    allows (IDX label files, folder listings), otherwise loaded with the images."""
     from mistrust.data.sources import get_source, load_source, source_labels
 
     try:
-        found = source_labels(name, split, cfg.data.root)
+        found = source_labels(name, split, d.root)
         if found is not None:
             return Pool(*found)
-        images = load_source(name, split=split, root=cfg.data.root, download=False, size=8)
+        images = load_source(name, split=split, root=d.root, download=False, size=8)
     except DataError:
-        if not (cfg.data.download and name in DOWNLOAD_SIZES):
+        spec = get_source(name)
+        if not (d.download and spec.download_sizes):
             raise
-        n = DOWNLOAD_SIZES[name][split == "test"]
-        return Pool(np.arange(n) % (get_source(name).num_classes or 10), "download")
+        n = spec.download_sizes[split == "test"]
+        return Pool(np.arange(n) % (spec.num_classes or 10), "download")
     return Pool(images.labels.numpy(), "local")
 
 
@@ -290,78 +280,49 @@ def _check_variants(
 
 
 def _check_eval_sets(
-    cfg: Config, splits: dict[str, np.ndarray], train_labels: np.ndarray
+    e: EvalConfig,
+    d: DataConfig,
+    variants: list[str],
+    splits: dict[str, np.ndarray],
+    train_labels: np.ndarray,
 ) -> list[EvalSetPlan]:
-    """Size and origin of every evaluation set, as ``build_evalsets`` will make it: the sizes
-    come from the evaluation-set registry's own rule (``evalsets.evalset_size``)."""
+    """Size and origin of every evaluation set, as ``build_evalsets`` will make it: both come
+    from the evaluation-set registry, by each set's own rule (``evalsets.evalset_size``,
+    ``evalsets.evalset_origin``); ``variants``: the variants' names (sets they read)."""
     from pathlib import Path
 
     from mistrust.calibration.variants import sets_needed
-    from mistrust.data.evalsets import (
-        BUILTIN,
-        DATASET_SOURCES,
-        NONMEMBER_SETS,
-        SetCounts,
-        evalset_size,
-    )
+    from mistrust.data.evalsets import SetCounts, evalset_origin, evalset_size
     from mistrust.data.folders import list_images
 
-    e = cfg.eval
     names = list(e.sets)
-    for name in sets_needed(cfg.variants.names):  # as the run: e.g. the Laplace prior's noise
+    for name in sets_needed(variants):  # as the run: e.g. the Laplace prior's noise
         if name not in names:
             names.append(name)
     pools: dict[str, Pool] = {}
 
     def pool_of(source: str) -> Pool:  # the split of another dataset that the run draws from
         if source not in pools:
-            pools[source] = _labels(source, e.ood_split, cfg)
+            pools[source] = _labels(source, e.ood_split, d)
         return pools[source]
 
     counts = SetCounts(
-        size=e.size or cfg.data.nonmembers,
+        size=e.size or d.nonmembers,
         nonmembers=len(splits["target_nonmembers"]),
         held_out=len(splits["held_out_test"]),
         pool=lambda source: len(pool_of(source).labels),
         folders={n: len(list_images(Path(e.folders[n]))[0]) for n in names if n in e.folders},
         full_sets=tuple(e.full_sets),
-        stand_in=cfg.data.stand_in,
+        stand_in=d.stand_in,
+        origin=lambda source: pool_of(source).origin,
+        gan_pool=int((train_labels >= 0).sum()) - len(splits["target_train"]),
+        gan_images=e.gan_images,
+        gan_epochs=e.gan_epochs,
     )
-    generated = {name for name, _, _ in BUILTIN} - set(NONMEMBER_SETS) - set(DATASET_SOURCES)
     out = []
     for name in names:
         size = evalset_size(name, counts)
-        if name in e.folders:
-            origin = e.folders[name]
-        elif name in NONMEMBER_SETS:
-            origin = "target non-members"
-        elif name == "held-out":
-            if counts.held_out == 0:
-                raise ConfigError(
-                    "eval.sets: 'held-out' needs test images of classes left out of training; "
-                    "name them in data.held_out_classes, or drop 'held-out' from eval.sets"
-                )
-            origin = "held-out classes"
-        elif name == "gan":
-            gan_pool = int((train_labels >= 0).sum()) - len(splits["target_train"])
-            n_gan = min(e.gan_images, gan_pool)
-            if n_gan <= 0:
-                raise ConfigError(
-                    "eval.sets: 'gan' trains on training images outside the target's train "
-                    "split, and there are none; lower data.train_size or drop 'gan'"
-                )
-            origin = f"DCGAN, {e.gan_epochs} epochs on {n_gan} images"
-        elif name in DATASET_SOURCES:
-            sources = DATASET_SOURCES[name]
-            origin = (
-                "stand-in"
-                if cfg.data.stand_in
-                else ", ".join(dict.fromkeys(pool_of(s).origin for s in sources))
-            )
-        elif name in generated:
-            origin = "generated"
-        else:
-            origin = "built at run time"
+        origin = e.folders[name] if name in e.folders else evalset_origin(name, counts)
         out.append(EvalSetPlan(name, size, origin))
     return out
 

@@ -8,10 +8,12 @@ Each step is resumable:
    ``data.train_size``; ``z_size`` RMIA population samples from the shadow pool).
 2. **Reference models and their outputs**: :mod:`mistrust.study.reference_models` (one
    executor task per model, local or Ray; outputs cached per model).
-3. **Signals**: each reference model's and the target's signal (LiRA: logit-scaled
-   confidence per query; RMIA: probability of the label) on the population and on
-   every OOD set (:func:`_load_signals`).
-4. **Scores and rows**: the attack objects of :mod:`mistrust.attacks.reference.base`,
+3. **Signals**: for each family of the configured attacks, each reference model's and the
+   target's signal (``ReferenceAttack.signal``; LiRA: logit-scaled confidence per query;
+   RMIA: probability of the label) on the population and on every OOD set
+   (:func:`_load_signals`).
+4. **Scores and rows**: the attack objects (:mod:`mistrust.attacks.reference`, built by
+   name from their registry),
    fitted on the reference population (their leave-one-out operating point), score the
    target's members paired with each set: ``RUN/scores/base/<attack>/<dataset>.npz`` and
    tidy rows with the metrics of :func:`mistrust.metrics.attack_metrics`.
@@ -37,8 +39,9 @@ target is confident in its own argmax by construction, the reference models need
 
 Queries: with ``reference.augment_queries`` (default: exactly when the models trained
 with horizontal flips, ``data.augment``), every model is also queried on the flipped
-image; LiRA fits its Gaussians per query and averages the per-query scores, RMIA uses
-the unflipped query only (:func:`query_flips`).
+image; a family that takes every query (``ReferenceAttack.queries``: LiRA) gets them all
+(LiRA fits its Gaussians per query and averages the per-query scores), the others the
+unflipped query only (RMIA) (:func:`query_flips`).
 
 Operating point (row ``shadow / operating_score``): there is no shadow model, but
 the reference models are shadows whose membership is known; see
@@ -62,13 +65,13 @@ import numpy as np
 import torch
 
 from mistrust.attacks import signals
-from mistrust.attacks.reference.base import (
-    RMIA,
-    LiRA,
+from mistrust.attacks.reference import (
     ReferenceAttack,
     create_reference_attack,
     offline_counterpart,
+    reference_attack_class,
 )
+from mistrust.attacks.reference.base import split_name
 from mistrust.calibration.variants import BASE
 from mistrust.config import Config, check_reference_config
 from mistrust.core.audit import MetricRow
@@ -90,36 +93,50 @@ from mistrust.training.trainer import AUGMENT_FLIPS
 __all__ = ["query_flips", "reference_attack_rows", "scored_as"]
 
 
+Family = type[ReferenceAttack]
+
+
 @dataclass
 class _Signals:
-    """LiRA's ``phi`` ``(n, M, Q)`` / ``(n, Q)`` and RMIA's ``p_y`` ``(n, M)`` / ``(n,)`` per
-    dataset key (``population`` or an OOD set), for the reference models and the target."""
+    """Per family, its signal per dataset key (``population`` or an OOD set) of the reference
+    models ``(n, M, Q)`` and of the target ``(n, Q)`` (a family that takes the unflipped
+    query alone: ``(n, M)`` and ``(n,)``; ``ReferenceAttack.queries``). The target's keys:
+    ``audited``, the OOD sets and, for a family that ``needs_z``, ``z``."""
 
-    ref_phi: dict[str, np.ndarray]
-    ref_prob: dict[str, np.ndarray]
-    target_phi: dict[str, np.ndarray]  # "audited" and OOD sets
-    target_prob: dict[str, np.ndarray]  # "audited", "z" and OOD sets
+    ref: dict[str, dict[str, np.ndarray]]
+    target: dict[str, dict[str, np.ndarray]]
 
 
-def _phi_prob(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return LiRA.signal(logits, labels), RMIA.signal(logits, labels)
+def _families(names: list[str]) -> dict[str, Family]:
+    """The families of the attacks ``names``, by family name, in the order first named."""
+    classes = [reference_attack_class(n) for n in names]
+    return {cls.family: cls for cls in classes}
 
 
 def _load_signals(
-    paths: RunPaths, n_models: int, keys: dict[str, np.ndarray], flips: list[bool]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Reference ``phi (n, M, Q)`` and ``prob (n, M)`` per key; ``keys``: key -> labels;
+    paths: RunPaths,
+    n_models: int,
+    keys: dict[str, np.ndarray],
+    flips: list[bool],
+    families: dict[str, Family],
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per family, the reference models' signal per key: ``(n, M, Q)`` for a family that
+    takes every query, ``(n, M)`` for one that takes the first; ``keys``: key -> labels;
     ``flips``: per query, whether it is the flipped one (``[False]`` or ``[False, True]``)."""
-    phi = {k: np.empty((len(y), n_models, len(flips))) for k, y in keys.items()}
-    prob = {k: np.empty((len(y), n_models)) for k, y in keys.items()}
+    q_of = {f: len(flips) if cls.queries else 1 for f, cls in families.items()}
+    ref = {f: {k: np.empty((len(y), n_models, q_of[f])) for k, y in keys.items()} for f in families}
     for m in range(n_models):
         for k, labels in keys.items():
             for q, flip in enumerate(flips):
                 out = Outputs.load(paths.reference_output(m, k, flip=flip))
-                phi[k][:, m, q], p = _phi_prob(out.logits, labels)
-                if q == 0:
-                    prob[k][:, m] = p
-    return phi, prob
+                for f, cls in families.items():
+                    if q < q_of[f]:
+                        ref[f][k][:, m, q] = cls.signal(out.logits, labels)
+    # one query: (n, M), the same C-ordered values as (n, M, 1)
+    return {
+        f: {k: v if families[f].queries else v[:, :, 0] for k, v in per_key.items()}
+        for f, per_key in ref.items()
+    }
 
 
 def _attack_set(
@@ -136,14 +153,14 @@ def _attack_set(
     row i is a copy of non-member ``source[i]`` and has that non-member's IN / OUT models;
     None: every reference model is OUT for every row of the set.
     """
-    lira, nm, a = attack.family == "lira", pop.n_members, pop.n_audited
+    nm, a = pop.n_members, pop.n_audited
     keep = pop.in_mask  # (P, M)
-    t = sig.target_phi if lira else sig.target_prob
-    ref = (sig.ref_phi if lira else sig.ref_prob)["population"]
+    t, refs = sig.target[attack.family], sig.ref[attack.family]
+    ref = refs["population"]
     if ds == "original":
         t_x, ref_x, in_x = t["audited"], ref[:a], keep[:a]
     else:
-        ood = (sig.ref_phi if lira else sig.ref_prob)[ds]
+        ood = refs[ds]
         t_x = np.concatenate([t["audited"][:nm], t[ds]])
         ref_x = np.concatenate([ref[:nm], ood])
         if source is None:
@@ -151,7 +168,7 @@ def _attack_set(
         else:
             ood_in = keep[nm + source]
         in_x = np.concatenate([keep[:nm], ood_in])
-    return attack.score(t_x, ref_x, in_x, target_z=None if lira else t["z"])
+    return attack.score(t_x, ref_x, in_x, target_z=t["z"] if attack.needs_z else None)
 
 
 def _set_rows(
@@ -180,7 +197,7 @@ def _set_rows(
     atomic_savez(out, score=score, is_member=is_member, predicted=predicted, max_score=top)
     metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=aupr)
     rows = [MetricRow("base", name, ds, k, float(v)) for k, v in metrics.items()]
-    if name.endswith("online"):
+    if split_name(name)[1]:
         rows.append(MetricRow("base", name, ds, "offline_on_ood", 0.0 if online else 1.0))
     return rows
 
@@ -210,11 +227,11 @@ def query_flips(augment_queries: bool | None, train_augment: str) -> bool:
 def _fitted(name: str, cfg: Config, pop: Population, sig: _Signals) -> ReferenceAttack:
     """The attack ``name`` fitted on the reference population (its operating point)."""
     r = cfg.reference
+    # every option of the reference section; each family takes those it knows
     attack = create_reference_attack(
         name, fixed_variance=r.fixed_variance, rmia_a=r.rmia_a, rmia_gamma=r.rmia_gamma
     )
-    ref = (sig.ref_phi if attack.family == "lira" else sig.ref_prob)["population"]
-    return attack.fit(ref, pop.in_mask, z=pop.z)
+    return attack.fit(sig.ref[attack.family]["population"], pop.in_mask, z=pop.z)
 
 
 def reference_attack_rows(
@@ -300,16 +317,21 @@ def reference_attack_rows(
     audited_logits = np.concatenate([members.logits, nonmembers.logits])
     keys = {"population": pop_labels, **{n: attack_labels(target_sets[n]) for n in ood}}
     flips = [False, True] if flip else [False]
-    ref_phi, ref_prob = _load_signals(paths, r.n_models, keys, flips)
-    t_phi, t_prob = {}, {"z": _phi_prob(extra["z"].logits, pop_labels[pop.z])[1]}
+    families = _families([offline_counterpart(n) for n in r.attacks])
+    ref_sig = _load_signals(paths, r.n_models, keys, flips, families)
+    target_sig: dict[str, dict[str, np.ndarray]] = {f: {} for f in families}
+    for f, cls in families.items():
+        if cls.needs_z:
+            target_sig[f]["z"] = cls.signal(extra["z"].logits, pop_labels[pop.z])
     for key, logits in [("audited", audited_logits), *[(n, target_sets[n].logits) for n in ood]]:
         y = pop_labels[: pop.n_audited] if key == "audited" else keys[key]
-        phis = [_phi_prob(logits, y)]
-        if flip:
-            phis.append(_phi_prob(extra[f"{key}-flip"].logits, y))
-        t_phi[key] = np.stack([p[0] for p in phis], axis=1)
-        t_prob[key] = phis[0][1]
-    sig = _Signals(ref_phi, ref_prob, t_phi, t_prob)
+        queries = [logits, *([extra[f"{key}-flip"].logits] if flip else [])]
+        for f, cls in families.items():
+            if cls.queries:
+                target_sig[f][key] = np.stack([cls.signal(x, y) for x in queries], axis=1)
+            else:
+                target_sig[f][key] = cls.signal(logits, y)
+    sig = _Signals(ref_sig, target_sig)
 
     sources = {n: _source(sets[n]) for n in ood}
     rows: list[MetricRow] = []
@@ -317,7 +339,7 @@ def reference_attack_rows(
     for name in r.attacks:
         for ds in set_names:
             run_as = scored_as(name, ds, sources.get(ds))
-            online = name.endswith("online") and run_as == name
+            online = split_name(name)[1] and run_as == name
             if run_as not in fitted:
                 fitted[run_as] = _fitted(run_as, cfg, pop, sig)
             nm = nonmembers if ds == "original" else target_sets[ds]

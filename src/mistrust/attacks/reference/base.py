@@ -1,4 +1,4 @@
-"""Reference-model attacks as objects: LiRA and RMIA, online and offline.
+"""The base of the reference-model attacks (LiRA, RMIA, ...), each family online and offline.
 
 Shaped like the score-based attacks (:mod:`mistrust.attacks.base`): ``fit`` learns
 from models whose membership is known, ``score`` is float64 ``(N,)`` with HIGHER
@@ -9,10 +9,14 @@ one of ``M`` reference models on every example, and a mask of which reference
 models trained on which example (IN) and which did not (OUT):
 
 * LiRA (:mod:`mistrust.attacks.reference.lira`): the logit-scaled confidence
-  :meth:`LiRA.signal`, ``(N, M)`` or ``(N, M, Q)`` with ``Q`` queries per example;
+  ``LiRA.signal``, ``(N, M)`` or ``(N, M, Q)`` with ``Q`` queries per example;
 * RMIA (:mod:`mistrust.attacks.reference.rmia`): the probability of the label
-  :meth:`RMIA.signal`, ``(N, M)``, plus the target's and the reference models'
+  ``RMIA.signal``, ``(N, M)``, plus the target's and the reference models'
   probabilities on the population samples ``z``.
+
+Each family lives in one module of this package, which defines its class and registers
+it (:mod:`mistrust.attacks.reference.registry`); the stage (:mod:`mistrust.study.reference`)
+asks the attack object for its signal and what it needs, never its family's name.
 
 ``fit(ref_signal, in_mask, z=...)`` takes the reference models' signals on their
 population ``(P, M[, Q])`` with its IN mask ``(P, M)`` and learns the operating
@@ -32,7 +36,7 @@ FPR on a set is measured with the same attack as the TPR. In the leave-one-out, 
 reference model is scored with the statistics of the other models' population.
 
 At scale: :meth:`score` takes the rows in blocks of about
-:data:`mistrust.attacks.reference.lira.BLOCK_VALUES` reference values (a row's score being its own,
+:data:`mistrust.attacks.reference.blocks.BLOCK_VALUES` reference values (a row's score being its own,
 the blocks give the bits of one pass), so its temporaries stay a few MiB whatever ``N``;
 RMIA's ``z`` ratios are computed once per target. LiRA's leave-one-out computes each
 example's moments once per left-out model, in blocks (:func:`mistrust.attacks.reference.lira.leave_one_out`),
@@ -48,63 +52,65 @@ Example::
 
 from __future__ import annotations
 
-import functools
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 
-from mistrust.attacks import signals
 from mistrust.attacks.base import NotFittedError
-from mistrust.attacks.reference.lira import (
-    Pooled,
-    leave_one_out,
-    lira_offline,
-    lira_online,
-    pool,
-    row_blocks,
-)
-from mistrust.attacks.reference.rmia import rmia_prior, rmia_ratio, rmia_scores
+from mistrust.attacks.reference.blocks import row_blocks
 from mistrust.metrics.rates import oracle_threshold
 
-__all__ = [
-    "LiRA",
-    "RMIA",
-    "ReferenceAttack",
-    "create_reference_attack",
-    "offline_counterpart",
-]
+__all__ = ["MODES", "ReferenceAttack", "attack_name", "offline_counterpart", "split_name"]
 
-
-class RmiaPooled(NamedTuple):
-    """What RMIA keeps of the reference population: the reference signals on the ``z`` rows
-    ``(Z, M)``, their IN mask ``(Z, M)`` and, offline, the prior of a row without OUT
-    models, the mean of all OUT values (None online, which averages every model)."""
-
-    ref_z: np.ndarray
-    in_z: np.ndarray
-    out_mean: float | None
+#: the two ways every family runs, by name suffix: with the IN and OUT models of each
+#: example (online) or with its OUT models alone (offline)
+MODES: dict[str, bool] = {"online": True, "offline": False}
 
 
 class ReferenceAttack(ABC):
     """Base of the reference-model attacks (module docstring).
 
-    Subclasses set ``family`` and implement ``signal`` and ``_score``.
+    What a family provides:
+
+    * ``family``: its name; its attacks are ``<family>-online`` and ``<family>-offline``
+      (:func:`attack_name`), registered together by
+      :func:`mistrust.attacks.reference.registry.register_family`;
+    * :meth:`signal`: the per-example signal of one model's outputs, which the stage reads
+      from every reference model and from the target;
+    * ``queries``: whether it takes several queries per example (the image and its
+      horizontal flip): then its signals are ``(N, M, Q)`` and ``(N, Q)``, else those of
+      the unflipped query alone, ``(N, M)`` and ``(N,)``;
+    * ``needs_z``: whether it compares with the population samples ``z``: then ``fit``
+      needs ``z`` and ``score`` the target's signal on them (``target_z``);
+    * :meth:`_pool`: the statistics estimated once on the reference population, and
+      :meth:`_score`: the scores of a block of rows with them;
+    * :meth:`from_options`, where its constructor does not take the options of the
+      reference section by their names.
     """
 
-    family: str = ""
+    family: ClassVar[str] = ""
+    #: whether the attack takes every query per example (LiRA) or the unflipped one (RMIA)
+    queries: ClassVar[bool] = False
     #: whether the attack compares with population samples ``z`` (RMIA)
-    needs_z: bool = False
+    needs_z: ClassVar[bool] = False
     operating_score_: float
 
     def __init__(self, *, online: bool) -> None:
         self.online = online
 
+    @classmethod
+    def from_options(cls, *, online: bool, **options: Any) -> ReferenceAttack:
+        """The attack built from the options of the reference section (``fixed_variance``,
+        ``rmia_a``, ...): by default those its constructor accepts, by name."""
+        params = inspect.signature(cls.__init__).parameters
+        return cls(online=online, **{k: v for k, v in options.items() if k in params})
+
     @property
     def name(self) -> str:
         """``"<family>-online"`` or ``"<family>-offline"``."""
-        return f"{self.family}-{'online' if self.online else 'offline'}"
+        return attack_name(self.family, online=self.online)
 
     @staticmethod
     @abstractmethod
@@ -248,120 +254,26 @@ def _check_mask(in_mask: Any, ref: np.ndarray) -> np.ndarray:
     return m
 
 
-class LiRA(ReferenceAttack):
-    """LiRA (:mod:`mistrust.attacks.reference.lira`): online compares the IN and OUT Gaussians of
-    each example, offline the one-sided OUT tail. ``fixed_variance``: one pooled variance."""
-
-    family = "lira"
-
-    def __init__(self, *, online: bool, fixed_variance: bool = False) -> None:
-        super().__init__(online=online)
-        self.fixed_variance = fixed_variance
-
-    @staticmethod
-    def signal(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Logit-scaled confidence ``log p_y - log sum_{y' != y} p_y'`` ``(N,)``."""
-        return signals.logit_confidence(logits, labels)
-
-    def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> Pooled:
-        return pool(ref, in_mask)
-
-    def _leave_one_out(
-        self, ref: np.ndarray, in_mask: np.ndarray, rows: np.ndarray, z: np.ndarray, k: int
-    ) -> np.ndarray:
-        # the same bits as the base class's, each example's moments computed once per model
-        r = np.asarray(ref, dtype=np.float64)
-        r = r[..., None] if r.ndim == 2 else r
-        fv = self.fixed_variance
-        return leave_one_out(r, in_mask, rows, k, online=self.online, fixed_variance=fv)
-
-    def _score(
-        self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, pooled: Pooled, t_z: Any
-    ) -> np.ndarray:
-        fv = self.fixed_variance
-        if self.online:
-            return lira_online(t_x, ref_x, in_x, fixed_variance=fv, pooled=pooled)
-        return lira_offline(t_x, ref_x, ~in_x, fixed_variance=fv, pooled=pooled)
+def attack_name(family: str, *, online: bool) -> str:
+    """``"<family>-online"`` or ``"<family>-offline"``: the names of a family's attacks."""
+    return f"{family}-{'online' if online else 'offline'}"
 
 
-class RMIA(ReferenceAttack):
-    """RMIA (:mod:`mistrust.attacks.reference.rmia`): the fraction of population samples ``z`` whose
-    likelihood ratio the query's beats by ``gamma``; offline corrects the OUT-only prior
-    with ``a``."""
-
-    family = "rmia"
-    needs_z = True
-
-    def __init__(self, *, online: bool, a: float = 0.3, gamma: float = 1.0) -> None:
-        super().__init__(online=online)
-        self.a = a
-        self.gamma = gamma
-
-    @staticmethod
-    def signal(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Probability of the label ``p(y | x)`` ``(N,)``."""
-        return np.exp(-signals.loss(logits, labels))
-
-    def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> RmiaPooled:
-        if self.online:
-            return RmiaPooled(ref[z], in_mask[z], None)
-        if in_mask.all():
-            raise ValueError(
-                f"{self.name} needs OUT reference values: every reference model trained on "
-                "every population row"
-            )
-        return RmiaPooled(ref[z], in_mask[z], float(ref[~in_mask].mean()))
-
-    def _for_target(
-        self, pooled: RmiaPooled, t_z: Any
-    ) -> tuple[RmiaPooled, Callable[[], np.ndarray]]:
-        # the z rows' ratios, computed once per target and shared by its row blocks; at the
-        # first block's call, after that block's prior (the order the inputs are checked in)
-        return pooled, functools.cache(lambda: self._ratio_z(pooled, t_z))
-
-    def _ratio_z(self, pooled: RmiaPooled, t_z: Any) -> np.ndarray:
-        ref_z, in_z, out_mean = pooled
-        if self.online:
-            prior_z = rmia_prior(ref_z)
-        else:
-            prior_z = rmia_prior(ref_z, ~in_z, a=self.a, fallback=out_mean)
-        return rmia_ratio(t_z, prior_z)
-
-    def _score(
-        self,
-        t_x: np.ndarray,
-        ref_x: np.ndarray,
-        in_x: np.ndarray,
-        pooled: RmiaPooled,
-        ratio_z: Callable[[], np.ndarray],
-    ) -> np.ndarray:
-        if self.online:
-            prior_x = rmia_prior(ref_x)
-        else:
-            prior_x = rmia_prior(ref_x, ~in_x, a=self.a, fallback=pooled.out_mean)
-        return rmia_scores(rmia_ratio(t_x, prior_x), ratio_z(), gamma=self.gamma)
-
-
-def create_reference_attack(
-    name: str, *, fixed_variance: bool = False, rmia_a: float = 0.3, rmia_gamma: float = 1.0
-) -> ReferenceAttack:
-    """The unfitted attack named ``lira-online``, ``lira-offline``, ``rmia-online`` or
-    ``rmia-offline`` (:data:`mistrust.attacks.REFERENCE_ATTACKS`).
+def split_name(name: str) -> tuple[str, bool]:
+    """``(family, online)`` of an attack name made by :func:`attack_name`.
 
     Raises:
-        ValueError: any other name.
+        ValueError: ``name`` does not end in ``-online`` or ``-offline``.
     """
-    family, _, mode = name.partition("-")
-    if mode not in ("online", "offline") or family not in ("lira", "rmia"):
+    family, sep, mode = name.rpartition("-")
+    if not (sep and family and mode in MODES):
         raise ValueError(
-            f"unknown reference attack {name!r}; choose from lira-online, lira-offline, "
-            "rmia-online, rmia-offline"
+            f"reference attack name {name!r} must be <family>-online or <family>-offline"
         )
-    if family == "lira":
-        return LiRA(online=mode == "online", fixed_variance=fixed_variance)
-    return RMIA(online=mode == "online", a=rmia_a, gamma=rmia_gamma)
+    return family, MODES[mode]
 
 
 def offline_counterpart(name: str) -> str:
     """``lira-online`` -> ``lira-offline`` (an offline name is returned unchanged)."""
-    return name.replace("-online", "-offline")
+    family, _ = split_name(name)
+    return attack_name(family, online=False)

@@ -1,4 +1,5 @@
-"""LiRA, the likelihood-ratio attack of Carlini et al. (S&P 2022): pure functions on arrays.
+"""LiRA, the likelihood-ratio attack of Carlini et al. (S&P 2022): pure functions on arrays,
+and the attack object :class:`LiRA`, which registers the family ``lira``.
 
 Inputs are logit-scaled confidences ``phi = log p_y - log sum_{y' != y} p_y'``
 (:func:`mistrust.attacks.signals.logit_confidence`) of the TARGET model
@@ -30,7 +31,7 @@ Missing statistics (fallbacks, so any mask gives a finite score):
 Pooled statistics (the pooled variances, ``shift``, the mean of all OUT values) are
 :class:`Pooled`, made by :func:`pool` from a set of examples. Pass ``pooled=`` to score
 with statistics estimated once on the reference population
-(:class:`mistrust.attacks.reference.base.LiRA` does): then an example's score depends on
+(:class:`LiRA` does): then an example's score depends on
 that example alone, not on the other rows scored with it. Without it they are pooled
 over the rows being scored. :func:`leave_one_out` is the attack object's fit: each
 reference model scored against the others, their statistics pooled over the population.
@@ -43,12 +44,18 @@ Gaussians and the score is the mean of the per-query scores.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.special import log_ndtr
 
+from mistrust.attacks import signals
+from mistrust.attacks.reference.base import ReferenceAttack
+from mistrust.attacks.reference.blocks import row_blocks
+from mistrust.attacks.reference.registry import register_family
+
 __all__ = [
+    "LiRA",
     "Pooled",
     "fit_gaussian",
     "leave_one_out",
@@ -61,9 +68,6 @@ __all__ = [
 
 #: variance floor: keeps the log-density finite when all reference values coincide
 VAR_FLOOR = 1e-8
-#: reference values per row block where rows are processed in blocks (4 MiB of float64):
-#: small enough for the cache, large enough that the per-block overhead vanishes
-BLOCK_VALUES = 1 << 19
 
 
 def _check(
@@ -249,17 +253,6 @@ def _block_moments(
     return sides[0], sides[1]
 
 
-def row_blocks(n: int, width: int) -> list[tuple[int, int]]:
-    """Bounds ``(i, j)`` of blocks of about ``BLOCK_VALUES`` values over ``n`` rows of
-    ``width`` values. No block has a single row unless ``n`` is 1: a one-row block is
-    row-major whatever its array's layout, which would change the order of its sums."""
-    step = max(2, BLOCK_VALUES // max(width, 1))
-    starts = list(range(0, n, step))
-    if len(starts) > 1 and n - starts[-1] == 1:
-        starts.pop()  # the last row joins the block before it
-    return list(zip(starts, [*starts[1:], n][: len(starts)], strict=True))
-
-
 def _check_pooled(pooled: Pooled, n_queries: int) -> Pooled:
     for name in ("var_in", "var_out", "shift", "out_mean"):
         if np.shape(getattr(pooled, name)) != (n_queries,):
@@ -411,3 +404,42 @@ def leave_one_out(
             out_mean = float(ref_phi[:, others, q][~in_mask[:, others]].mean())
         score -= _offline_q(t, g_out, out_mean)
     return score / ref_phi.shape[2]
+
+
+@register_family
+class LiRA(ReferenceAttack):
+    """LiRA as an attack object (:mod:`mistrust.attacks.reference.base`): online compares the
+    IN and OUT Gaussians of each example, offline the one-sided OUT tail.
+    ``fixed_variance``: one pooled variance."""
+
+    family = "lira"
+    queries = True
+
+    def __init__(self, *, online: bool, fixed_variance: bool = False) -> None:
+        super().__init__(online=online)
+        self.fixed_variance = fixed_variance
+
+    @staticmethod
+    def signal(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Logit-scaled confidence ``log p_y - log sum_{y' != y} p_y'`` ``(N,)``."""
+        return signals.logit_confidence(logits, labels)
+
+    def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> Pooled:
+        return pool(ref, in_mask)
+
+    def _leave_one_out(
+        self, ref: np.ndarray, in_mask: np.ndarray, rows: np.ndarray, z: np.ndarray, k: int
+    ) -> np.ndarray:
+        # the same bits as the base class's, each example's moments computed once per model
+        r = np.asarray(ref, dtype=np.float64)
+        r = r[..., None] if r.ndim == 2 else r
+        fv = self.fixed_variance
+        return leave_one_out(r, in_mask, rows, k, online=self.online, fixed_variance=fv)
+
+    def _score(
+        self, t_x: np.ndarray, ref_x: np.ndarray, in_x: np.ndarray, pooled: Pooled, t_z: Any
+    ) -> np.ndarray:
+        fv = self.fixed_variance
+        if self.online:
+            return lira_online(t_x, ref_x, in_x, fixed_variance=fv, pooled=pooled)
+        return lira_offline(t_x, ref_x, ~in_x, fixed_variance=fv, pooled=pooled)

@@ -1,4 +1,5 @@
-"""RMIA, the relative membership inference attack of Zarifzadeh et al. (ICML 2024): pure math.
+"""RMIA, the relative membership inference attack of Zarifzadeh et al. (ICML 2024): pure math,
+and the attack object :class:`RMIA`, which registers the family ``rmia``.
 
 For a query ``x`` with label ``y`` and the target model ``theta``::
 
@@ -29,9 +30,17 @@ Two equal implementations of the score:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 import numpy as np
 
-__all__ = ["rmia_prior", "rmia_ratio", "rmia_scores", "rmia_scores_dense"]
+from mistrust.attacks import signals
+from mistrust.attacks.reference.base import ReferenceAttack
+from mistrust.attacks.reference.registry import register_family
+
+__all__ = ["RMIA", "RmiaPooled", "rmia_prior", "rmia_ratio", "rmia_scores", "rmia_scores_dense"]
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -51,7 +60,7 @@ def rmia_prior(
             OUT mask. A row with no selected model uses ``fallback``.
         a: offline correction ``((1 + a) * mean + (1 - a)) / 2``; None (online): the plain mean.
         fallback: the mean of a row with no selected model, e.g. the mean of all OUT values
-            of the reference population (:class:`mistrust.attacks.reference.base.RMIA`
+            of the reference population (:class:`RMIA`
             passes it, so a row's prior does not depend on the rows scored with it); None:
             the mean of all selected values here.
     """
@@ -142,3 +151,79 @@ def rmia_scores(ratio_x: np.ndarray, ratio_z: np.ndarray, *, gamma: float = 1.0)
             lo[idx[yes]] = mid[yes] + 1
             hi[idx[~yes]] = mid[~yes]
     return lo / len(zs)
+
+
+class RmiaPooled(NamedTuple):
+    """What RMIA keeps of the reference population: the reference signals on the ``z`` rows
+    ``(Z, M)``, their IN mask ``(Z, M)`` and, offline, the prior of a row without OUT
+    models, the mean of all OUT values (None online, which averages every model)."""
+
+    ref_z: np.ndarray
+    in_z: np.ndarray
+    out_mean: float | None
+
+
+@register_family
+class RMIA(ReferenceAttack):
+    """RMIA as an attack object (:mod:`mistrust.attacks.reference.base`): the fraction of
+    population samples ``z`` whose likelihood ratio the query's beats by ``gamma``; offline
+    corrects the OUT-only prior with ``a``."""
+
+    family = "rmia"
+    needs_z = True
+
+    def __init__(self, *, online: bool, a: float = 0.3, gamma: float = 1.0) -> None:
+        super().__init__(online=online)
+        self.a = a
+        self.gamma = gamma
+
+    @classmethod
+    def from_options(
+        cls, *, online: bool, rmia_a: float = 0.3, rmia_gamma: float = 1.0, **_: Any
+    ) -> RMIA:
+        """From the reference section's ``rmia_a`` and ``rmia_gamma``."""
+        return cls(online=online, a=rmia_a, gamma=rmia_gamma)
+
+    @staticmethod
+    def signal(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Probability of the label ``p(y | x)`` ``(N,)``."""
+        return np.exp(-signals.loss(logits, labels))
+
+    def _pool(self, ref: np.ndarray, in_mask: np.ndarray, z: np.ndarray) -> RmiaPooled:
+        if self.online:
+            return RmiaPooled(ref[z], in_mask[z], None)
+        if in_mask.all():
+            raise ValueError(
+                f"{self.name} needs OUT reference values: every reference model trained on "
+                "every population row"
+            )
+        return RmiaPooled(ref[z], in_mask[z], float(ref[~in_mask].mean()))
+
+    def _for_target(
+        self, pooled: RmiaPooled, t_z: Any
+    ) -> tuple[RmiaPooled, Callable[[], np.ndarray]]:
+        # the z rows' ratios, computed once per target and shared by its row blocks; at the
+        # first block's call, after that block's prior (the order the inputs are checked in)
+        return pooled, functools.cache(lambda: self._ratio_z(pooled, t_z))
+
+    def _ratio_z(self, pooled: RmiaPooled, t_z: Any) -> np.ndarray:
+        ref_z, in_z, out_mean = pooled
+        if self.online:
+            prior_z = rmia_prior(ref_z)
+        else:
+            prior_z = rmia_prior(ref_z, ~in_z, a=self.a, fallback=out_mean)
+        return rmia_ratio(t_z, prior_z)
+
+    def _score(
+        self,
+        t_x: np.ndarray,
+        ref_x: np.ndarray,
+        in_x: np.ndarray,
+        pooled: RmiaPooled,
+        ratio_z: Callable[[], np.ndarray],
+    ) -> np.ndarray:
+        if self.online:
+            prior_x = rmia_prior(ref_x)
+        else:
+            prior_x = rmia_prior(ref_x, ~in_x, a=self.a, fallback=pooled.out_mean)
+        return rmia_scores(rmia_ratio(t_x, prior_x), ratio_z(), gamma=self.gamma)
