@@ -44,6 +44,7 @@ import numpy as np
 
 from mistrust.attacks import REFERENCE_ATTACKS, create_reference_attack
 from mistrust.attacks.reference.base import ReferenceAttack
+from mistrust.attacks.reference.registry import reference_attack_class
 
 #: population rows the score stage's attacks are fitted on (besides the z rows)
 FIT_ROWS = 2_000
@@ -107,7 +108,9 @@ def _cases(qs: list[int], zs: list[int]) -> list[tuple[str, int, int]]:
     """(attack, Q, Z): LiRA with each Q, RMIA (one query) with each Z."""
     out = []
     for name in REFERENCE_ATTACKS:
-        for arg in zs if name.startswith("rmia") else qs:
+        # a family scored against population samples z gets the synthetic signals as
+        # probabilities and a Z; the others get Q queries of the Gaussian signal
+        for arg in zs if reference_attack_class(name).needs_z else qs:
             out.append((name, *_attack_args(name, arg, arg)))
     return out
 
@@ -115,7 +118,7 @@ def _cases(qs: list[int], zs: list[int]) -> list[tuple[str, int, int]]:
 def _fitted(name: str, m: int, q: int, z: int, seed: int) -> ReferenceAttack:
     phi, in_mask = _signals(FIT_ROWS + z, m, q, seed)
     attack = create_reference_attack(name)
-    ref = _prob(phi) if attack.family == "rmia" else phi
+    ref = _prob(phi) if attack.needs_z else phi
     return attack.fit(ref, in_mask, z=np.arange(FIT_ROWS, FIT_ROWS + z))
 
 
@@ -141,7 +144,7 @@ def _score_stage(args: argparse.Namespace, lines: list[str]) -> None:
         target_phi = np.random.default_rng(3).standard_normal((n, max(args.q))) + 0.5
         target_prob = 1.0 / (1.0 + np.exp(-target_phi[:, 0]))
         for (name, q, z), attack in fitted.items():
-            if attack.family == "rmia":
+            if attack.needs_z:
                 t_z = np.random.default_rng(4).uniform(0.2, 0.9, z)
                 call = partial(attack.score, target_prob, prob, in_mask, target_z=t_z)
             else:
@@ -177,7 +180,7 @@ def _fit_stage(args: argparse.Namespace, lines: list[str]) -> None:
         z = np.arange(p - p // 4, p)
         for name, q, _ in _cases(args.q, [0]):
             attack = create_reference_attack(name)
-            ref = prob if attack.family == "rmia" else phi[:, :, :q]
+            ref = prob if attack.needs_z else phi[:, :, :q]
             sec, peak, over = _measure(partial(attack.fit, ref, in_mask, z=z), 1)
             lines.append(f"| {name} | {q} | {p:,} | {sec:.2f} | {peak:,.0f} | {over:,.0f} |")
             print(lines[-1], file=sys.stderr, flush=True)  # progress
