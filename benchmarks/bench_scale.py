@@ -26,7 +26,10 @@ Peak memory is the resident set's high-water mark (``VmHWM`` of /proc/self/statu
 reset before each stage by writing 5 to /proc/self/clear_refs, so each stage's figure is
 its own peak (whole process: the arrays already held count). Where the kernel does not
 allow the reset, the figures are ``resource.getrusage``'s ``ru_maxrss``: the peak so far.
-The slope is a least-squares line through ``log(audit seconds)`` against ``log N``.
+The slope is a least-squares line through ``log(audit seconds)`` against ``log N``. The
+audit's CPU seconds (``time.process_time``: this process's threads, its waits for a core
+left out) stand beside its wall-clock seconds: on a shared, loaded machine they say more
+about the code than the wall clock does.
 """
 
 from __future__ import annotations
@@ -77,17 +80,20 @@ def _peak_mb() -> float:
 
 
 class Stages:
-    """Seconds and peak resident MB per stage name (seconds summed over repeated calls)."""
+    """Seconds (wall clock and CPU) and peak resident MB per stage name (seconds summed
+    over repeated calls)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu_seconds: dict[str, float] = defaultdict(float)
         self.peak_mb: dict[str, float] = defaultdict(float)
 
     def run(self, name: str, fn: Callable[[], object]) -> object:
         _reset_peak()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         self.seconds[name] += time.perf_counter() - t0
+        self.cpu_seconds[name] += time.process_time() - c0
         self.peak_mb[name] = max(self.peak_mb[name], _peak_mb())
         return out
 
@@ -170,6 +176,7 @@ def _result(n: int, attacks: list[str], st: Stages) -> dict:
         "n": n,
         "attacks": attacks,
         "seconds": dict(st.seconds),
+        "cpu_seconds": dict(st.cpu_seconds),
         "peak_mb": dict(st.peak_mb),
         "peak_reset": _reset_peak(),
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -198,7 +205,11 @@ def table(results: list[dict]) -> str:
     stages = ["fit", "score", "rank", "metrics", "sklearn"] + [f"check/{c}" for c in checks]
     head = "| stage | " + " | ".join(f"N = {r['n']:,} s (peak MB)" for r in results) + " |"
     lines = [head, "|---|" + "---:|" * len(results)]
-    cells = [f"{r['seconds']['audit']:.2f} ({r['peak_mb']['audit']:.0f})" for r in results]
+    cells = [
+        f"{r['seconds']['audit']:.2f}, CPU {r['cpu_seconds']['audit']:.2f} "
+        f"({r['peak_mb']['audit']:.0f})"
+        for r in results
+    ]
     lines.append("| **`mistrust.audit`, every check** | " + " | ".join(cells) + " |")
     if not any(k.endswith("/sklearn") for k in results[0]["seconds"]):  # --audit-only
         return "\n".join(lines)
@@ -262,10 +273,15 @@ def main() -> None:
         cmd += ["--audit-only"] if args.audit_only else []
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
-        print(f"N = {n:,}: audit {results[-1]['seconds']['audit']:.2f} s", file=sys.stderr)
+        r = results[-1]
+        print(
+            f"N = {n:,}: audit {r['seconds']['audit']:.2f} s, CPU {r['cpu_seconds']['audit']:.2f} s",
+            file=sys.stderr,
+        )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     ns = [r["n"] for r in results]
     k = slope(ns, [r["seconds"]["audit"] for r in results])
+    k_cpu = slope(ns, [r["cpu_seconds"]["audit"] for r in results])
     how = "VmHWM reset per stage" if results[0]["peak_reset"] else "ru_maxrss (peak so far)"
     print(
         f"### bench_scale {date.today()}: {', '.join(attacks)}; seconds (peak resident MB, {how})\n"
@@ -273,7 +289,7 @@ def main() -> None:
     print(table(results))
     print(
         f"\nlog-log slope of `mistrust.audit` over N = {', '.join(f'{n:,}' for n in ns)}: "
-        f"**{k:.2f}**; {os.cpu_count()} CPUs, load average before/after: {load0} / {load}."
+        f"**{k:.2f}** (CPU seconds: {k_cpu:.2f}); {os.cpu_count()} CPUs, load average before/after: {load0} / {load}."
     )
     if args.png is not None:
         plot(results, args.png)
