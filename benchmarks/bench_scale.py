@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_scale.py                         # N = 1e4, 1e5, 1e6
     python benchmarks/bench_scale.py --sizes 10000 100000    # smaller run
     python benchmarks/bench_scale.py --attacks threshold,loss,salem --png scale.png
+    python benchmarks/bench_scale.py --sizes 1000000 --audit-only  # the goal figure alone
 
 Data (seeded, synthetic): N shadow rows and N target rows (half members each, members
 more confident in their label) and N/2 out-of-distribution rows, 10 classes, float32
@@ -25,7 +26,10 @@ Peak memory is the resident set's high-water mark (``VmHWM`` of /proc/self/statu
 reset before each stage by writing 5 to /proc/self/clear_refs, so each stage's figure is
 its own peak (whole process: the arrays already held count). Where the kernel does not
 allow the reset, the figures are ``resource.getrusage``'s ``ru_maxrss``: the peak so far.
-The slope is a least-squares line through ``log(audit seconds)`` against ``log N``.
+The slope is a least-squares line through ``log(audit seconds)`` against ``log N``. The
+audit's CPU seconds (``time.process_time``: this process's threads, its waits for a core
+left out) stand beside its wall-clock seconds: on a shared, loaded machine they say more
+about the code than the wall clock does.
 """
 
 from __future__ import annotations
@@ -76,17 +80,20 @@ def _peak_mb() -> float:
 
 
 class Stages:
-    """Seconds and peak resident MB per stage name (seconds summed over repeated calls)."""
+    """Seconds (wall clock and CPU) and peak resident MB per stage name (seconds summed
+    over repeated calls)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu_seconds: dict[str, float] = defaultdict(float)
         self.peak_mb: dict[str, float] = defaultdict(float)
 
     def run(self, name: str, fn: Callable[[], object]) -> object:
         _reset_peak()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         self.seconds[name] += time.perf_counter() - t0
+        self.cpu_seconds[name] += time.process_time() - c0
         self.peak_mb[name] = max(self.peak_mb[name], _peak_mb())
         return out
 
@@ -116,8 +123,9 @@ def _time_checks(
         st.run(f"{attack}/check/{check}", fn)
 
 
-def one_size(n: int, attacks: list[str], seed: int = 0) -> dict:
-    """Every stage at size ``n`` in this process; a JSON-able dict."""
+def one_size(n: int, attacks: list[str], seed: int = 0, *, audit_only: bool = False) -> dict:
+    """Every stage at size ``n`` (``audit_only``: the audit alone) in this process; a
+    JSON-able dict."""
     from sklearn.metrics import roc_auc_score
 
     import mistrust
@@ -134,6 +142,8 @@ def one_size(n: int, attacks: list[str], seed: int = 0) -> dict:
         lambda: mistrust.audit(shadow, target, eval_sets={"ood": ood}, attacks=attacks, seed=seed),
     )
     members = target[0][target[2]], target[1][target[2]]
+    if audit_only:
+        return _result(n, attacks, st)
     sets = {
         "original": (target[0], target[1], target[2]),
         "ood": (
@@ -158,10 +168,15 @@ def one_size(n: int, attacks: list[str], seed: int = 0) -> dict:
             )
             st.run(f"{name}/sklearn", lambda s=score, m=m: roc_auc_score(m, s))
             _time_checks(st, name, r, pred, in_distribution=ds == "original", seed=seed)
+    return _result(n, attacks, st)
+
+
+def _result(n: int, attacks: list[str], st: Stages) -> dict:
     return {
         "n": n,
         "attacks": attacks,
         "seconds": dict(st.seconds),
+        "cpu_seconds": dict(st.cpu_seconds),
         "peak_mb": dict(st.peak_mb),
         "peak_reset": _reset_peak(),
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -190,8 +205,14 @@ def table(results: list[dict]) -> str:
     stages = ["fit", "score", "rank", "metrics", "sklearn"] + [f"check/{c}" for c in checks]
     head = "| stage | " + " | ".join(f"N = {r['n']:,} s (peak MB)" for r in results) + " |"
     lines = [head, "|---|" + "---:|" * len(results)]
-    cells = [f"{r['seconds']['audit']:.2f} ({r['peak_mb']['audit']:.0f})" for r in results]
+    cells = [
+        f"{r['seconds']['audit']:.2f}, CPU {r['cpu_seconds']['audit']:.2f} "
+        f"({r['peak_mb']['audit']:.0f})"
+        for r in results
+    ]
     lines.append("| **`mistrust.audit`, every check** | " + " | ".join(cells) + " |")
+    if not any(k.endswith("/sklearn") for k in results[0]["seconds"]):  # --audit-only
+        return "\n".join(lines)
     for stage in stages:
         cells = []
         for r in results:
@@ -235,23 +256,32 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--attacks", default=DEFAULT_ATTACKS, help="comma-separated attack names")
     ap.add_argument("--png", type=Path, default=None, help="write the log-log figure here")
+    ap.add_argument(
+        "--audit-only", action="store_true", help="time mistrust.audit alone, not each stage"
+    )
     ap.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child process
     args = ap.parse_args()
     attacks = [a for a in args.attacks.split(",") if a]
     if args.one is not None:
-        print(json.dumps(one_size(args.one, attacks)))
+        print(json.dumps(one_size(args.one, attacks, audit_only=args.audit_only)))
         return
 
     load0 = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     results = []
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(n), "--attacks", ",".join(attacks)]
+        cmd += ["--audit-only"] if args.audit_only else []
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
-        print(f"N = {n:,}: audit {results[-1]['seconds']['audit']:.2f} s", file=sys.stderr)
+        r = results[-1]
+        print(
+            f"N = {n:,}: audit {r['seconds']['audit']:.2f} s, CPU {r['cpu_seconds']['audit']:.2f} s",
+            file=sys.stderr,
+        )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     ns = [r["n"] for r in results]
     k = slope(ns, [r["seconds"]["audit"] for r in results])
+    k_cpu = slope(ns, [r["cpu_seconds"]["audit"] for r in results])
     how = "VmHWM reset per stage" if results[0]["peak_reset"] else "ru_maxrss (peak so far)"
     print(
         f"### bench_scale {date.today()}: {', '.join(attacks)}; seconds (peak resident MB, {how})\n"
@@ -259,7 +289,7 @@ def main() -> None:
     print(table(results))
     print(
         f"\nlog-log slope of `mistrust.audit` over N = {', '.join(f'{n:,}' for n in ns)}: "
-        f"**{k:.2f}**; {os.cpu_count()} CPUs, load average before/after: {load0} / {load}."
+        f"**{k:.2f}** (CPU seconds: {k_cpu:.2f}); {os.cpu_count()} CPUs, load average before/after: {load0} / {load}."
     )
     if args.png is not None:
         plot(results, args.png)

@@ -222,8 +222,8 @@ def test_float32_entropy_thresholds_compare_in_float32(monkeypatch) -> None:
     float32, where it is 1.0 and the member at 1.0 is not below it."""
     h = np.array([2.0**-24, 1.0, 1.5, 2.0])
     member = np.array([True, True, False, False])
-    monkeypatch.setattr(
-        "mistrust.attacks.score_based.signals.entropy", lambda x, precision="float64": h
+    monkeypatch.setattr(  # the entropies every attack reads of a set
+        "mistrust.attacks.set_signals.SetSignals.get", lambda self, name, precision="float64": h
     )
     thetas = np.linspace(h.min(), h.max(), 3)
     assert thetas[1] == 1.0 + 2.0**-25 and np.float32(thetas[1]) == 1.0

@@ -67,13 +67,15 @@ class RecordingAttack(ThresholdAttack):
     def __init__(self) -> None:
         super().__init__("threshold")  # the max-score signal
 
-    def fit(self, logits, labels, is_member):  # noqa: ANN001 - the Attack signature
-        self.calls.append(("fit", np.array(logits), np.array(labels), np.array(is_member)))
-        return super().fit(logits, labels, is_member)
+    # the audit hands every attack a set's shared signals; fit and score come here too
+    def fit_signals(self, signals, is_member):  # noqa: ANN001 - the Attack signature
+        rec = ("fit", np.array(signals.logits), np.array(signals.labels), np.array(is_member))
+        self.calls.append(rec)
+        return super().fit_signals(signals, is_member)
 
-    def score(self, logits, labels):  # noqa: ANN001
-        self.calls.append(("score", np.array(logits), np.array(labels), None))
-        return super().score(logits, labels)
+    def score_signals(self, signals):  # noqa: ANN001
+        self.calls.append(("score", np.array(signals.logits), np.array(signals.labels), None))
+        return super().score_signals(signals)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from mistrust.attacks.reference import (
 from mistrust.attacks.registry import attack_names, create_attack, register_attack
 from mistrust.attacks.salem import SalemAttack
 from mistrust.attacks.score_based import SIGNAL_SCORES, EntropyAttack, ThresholdAttack
+from mistrust.attacks.set_signals import SetSignals
 
 __all__ = [
     "REFERENCE_ATTACKS",
@@ -43,6 +44,7 @@ __all__ = [
     "RMIA",
     "ReferenceAttack",
     "SalemAttack",
+    "SetSignals",
     "ThresholdAttack",
     "attack_names",
     "create_attack",

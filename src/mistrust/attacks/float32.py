@@ -30,7 +30,16 @@ from mistrust.attacks._checks import check_logits
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["entropy", "max_score", "sigmoid", "softmax", "top_k_scores"]
+__all__ = [
+    "entropy",
+    "entropy_of",
+    "max_score",
+    "max_score_of",
+    "sigmoid",
+    "softmax",
+    "top_k_scores",
+    "top_k_scores_of",
+]
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -47,14 +56,23 @@ def softmax(logits: np.ndarray) -> torch.Tensor:
 
 def max_score(logits: np.ndarray) -> np.ndarray:
     """Maximum float32 softmax probability ``(N,)``; exactly 1.0 for saturated rows."""
-    return _numpy(softmax(logits).max(dim=1).values)
+    return max_score_of(softmax(logits))
+
+
+def max_score_of(p: torch.Tensor) -> np.ndarray:
+    """:func:`max_score` of an already computed :func:`softmax` ``p``."""
+    return _numpy(p.max(dim=1).values)
 
 
 def top_k_scores(logits: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` largest float32 softmax probabilities per row, descending: ``(N, k)``."""
+    return top_k_scores_of(softmax(logits), k)
+
+
+def top_k_scores_of(p: torch.Tensor, k: int) -> np.ndarray:
+    """:func:`top_k_scores` of an already computed :func:`softmax` ``p``."""
     import torch
 
-    p = softmax(logits)
     if not (isinstance(k, int | np.integer) and 1 <= k <= p.shape[1]):
         raise ValueError(f"k must be an integer in [1, {p.shape[1]}], got {k!r}")
     return _numpy(torch.topk(p, int(k), dim=1, largest=True, sorted=True).values)
@@ -68,9 +86,13 @@ def entropy(logits: np.ndarray) -> np.ndarray:
     The clamp sets the floor: a row whose float32 softmax is one-hot has entropy
     ``-log(1 - eps)`` (about 1.19e-7), not 0.
     """
+    return entropy_of(softmax(logits))
+
+
+def entropy_of(p: torch.Tensor) -> np.ndarray:
+    """:func:`entropy` of an already computed :func:`softmax` ``p`` (left unchanged)."""
     import torch
 
-    p = softmax(logits)
     p = p / p.sum(dim=1, keepdim=True)
     eps = torch.finfo(p.dtype).eps
     return _numpy(-(p.clamp(min=eps, max=1 - eps).log() * p).sum(dim=1))

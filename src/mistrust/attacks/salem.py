@@ -10,6 +10,7 @@ from scipy.special import expit
 from mistrust.attacks import float32, signals
 from mistrust.attacks._mlp import mlp_logits, train_mlp
 from mistrust.attacks.base import Attack
+from mistrust.attacks.set_signals import SetSignals
 
 __all__ = ["FIT_ROWS", "SalemAttack", "stratified_sample"]
 
@@ -82,7 +83,7 @@ class SalemAttack(Attack):
         self.precision = precision
         self.fit_rows = fit_rows
 
-    def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
+    def _fit(self, sig: SetSignals, is_member: np.ndarray) -> None:
         for arg in ("top_k", "hidden", "batch_size", "patience", "max_epochs"):
             if int(getattr(self, arg)) < 1:
                 raise ValueError(f"{arg} must be >= 1, got {getattr(self, arg)}")
@@ -91,12 +92,11 @@ class SalemAttack(Attack):
         if self.fit_rows is not None and int(self.fit_rows) < 2:
             raise ValueError(f"fit_rows must be >= 2 or None, got {self.fit_rows}")
         rng = np.random.default_rng(self.seed)
-        if self.fit_rows is not None and len(logits) > int(self.fit_rows):
+        if self.fit_rows is not None and len(sig) > int(self.fit_rows):
             rows = stratified_sample(is_member, int(self.fit_rows), rng)
-            logits, is_member = logits[rows], is_member[rows]
-        self.n_fit_rows_ = len(logits)
-        # (N, k)
-        features = signals.top_k_scores(logits, int(self.top_k), precision=self.precision)
+            sig, is_member = sig.rows(rows), is_member[rows]
+        self.n_fit_rows_ = len(sig)
+        features = sig.top_k(int(self.top_k), self.precision)  # (N, k)
         self.params_, self.loss_history_ = train_mlp(
             features,
             is_member.astype(np.float64),
@@ -114,10 +114,10 @@ class SalemAttack(Attack):
         logger.debug("salem: %d epochs, final loss %.4f", self.n_epochs_, self.loss_history_[-1])
         self.operating_score_ = 0.0 if self.output == "logit" else 0.5
 
-    def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        if int(self.top_k) > logits.shape[1]:
-            raise ValueError(f"top_k={self.top_k} exceeds the {logits.shape[1]} classes")
-        features = signals.top_k_scores(logits, int(self.top_k), precision=self.precision)
+    def _score(self, sig: SetSignals) -> np.ndarray:
+        if int(self.top_k) > sig.n_classes:
+            raise ValueError(f"top_k={self.top_k} exceeds the {sig.n_classes} classes")
+        features = sig.top_k(int(self.top_k), self.precision)
         out = signals.at_precision(
             mlp_logits(self.params_, features, hidden=int(self.hidden)), self.precision
         )

@@ -37,29 +37,33 @@ underflows to 0 (logit gaps above ~700), and it is the statistic LiRA models.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from mistrust.attacks import signals
 from mistrust.attacks.base import Attack
+from mistrust.attacks.set_signals import FLOAT32_SIGNALS, SetSignals
 from mistrust.metrics.rates import oracle_threshold, roc_point
 
-__all__ = ["FLOAT32_SCORES", "SIGNAL_SCORES", "EntropyAttack", "ThresholdAttack"]
+__all__ = ["SIGNAL_SCORES", "EntropyAttack", "SignalScore", "ThresholdAttack"]
 
 logger = logging.getLogger(__name__)
 
-#: signal name -> score function ``(logits (N, C), labels (N,)) -> (N,)``, higher = member
-SIGNAL_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "threshold": lambda logits, labels: signals.max_score(logits),
-    "loss": lambda logits, labels: -signals.loss(logits, labels),
-    "modified-entropy": lambda logits, labels: -signals.modified_entropy(logits, labels),
-    "logit-confidence": signals.logit_confidence,
-}
 
-#: signals with a float32 computation of their own, the paper's (the others are rounded)
-FLOAT32_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "threshold": lambda logits, labels: signals.max_score(logits, precision="float32"),
+class SignalScore(NamedTuple):
+    """How a threshold attack scores: the set signal it reads and whether it negates it."""
+
+    reads: str  # a name of ``signals.SHIFT_SIGNALS`` (:meth:`SetSignals.get`)
+    negate: bool  # lower signal = more likely member, so the score is ``-signal``
+
+
+#: attack signal name -> its score, higher = member
+SIGNAL_SCORES: dict[str, SignalScore] = {
+    "threshold": SignalScore("max_score", negate=False),
+    "loss": SignalScore("loss", negate=True),
+    "modified-entropy": SignalScore("modified_entropy", negate=True),
+    "logit-confidence": SignalScore("logit_confidence", negate=False),
 }
 
 
@@ -103,7 +107,7 @@ class ThresholdAttack(Attack):
     def name(self) -> str:
         return self.signal
 
-    def _score_fn(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def _signal_score(self) -> SignalScore:
         try:
             return SIGNAL_SCORES[self.signal]
         except KeyError:
@@ -111,14 +115,25 @@ class ThresholdAttack(Attack):
                 f"unknown signal {self.signal!r}; choose one of: {', '.join(SIGNAL_SCORES)}"
             ) from None
 
-    def _signal(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        score_fn = self._score_fn()
-        if self.precision == "float32" and self.signal in FLOAT32_SCORES:
-            return FLOAT32_SCORES[self.signal](logits, labels)
-        return signals.at_precision(score_fn(logits, labels), self.precision)
+    def _float32_own(self, reads: str) -> bool:
+        """Whether the signal comes in the paper's float32 arithmetic (else rounded)."""
+        return self.precision == "float32" and reads in FLOAT32_SIGNALS
 
-    def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
-        s = self._signal(logits, labels)
+    @property  # type: ignore[override]
+    def reads(self) -> tuple[str, ...]:
+        reads = self._signal_score().reads
+        return () if self._float32_own(reads) else (reads,)
+
+    def _signal(self, sig: SetSignals) -> np.ndarray:
+        reads, negate = self._signal_score()
+        if self._float32_own(reads):
+            return sig.get(reads, "float32")
+        value = sig.get(reads)
+        return signals.at_precision(-value if negate else value, self.precision)
+
+    def _fit(self, sig: SetSignals, is_member: np.ndarray) -> None:
+        labels = sig.labels
+        s = self._signal(sig)
         self.threshold_ = _threshold(s, is_member)
         self.shadow_tpr_, self.shadow_fpr_ = roc_point(s, is_member, self.threshold_)
         self.class_thresholds_: np.ndarray | None = None
@@ -147,10 +162,10 @@ class ThresholdAttack(Attack):
                 )
         return out
 
-    def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        s = self._signal(logits, labels)
+    def _score(self, sig: SetSignals) -> np.ndarray:
+        s = self._signal(sig)  # may be the set's own (read-only) array: changed into a new one
         if getattr(self, "class_thresholds_", None) is not None:
-            s -= self.class_thresholds_[labels]  # exact: a - b >= 0 iff a >= b (and > iff >)
+            s = s - self.class_thresholds_[sig.labels]  # exact: a - b >= 0 iff a >= b (> iff >)
         return s
 
     def decide(self, score: np.ndarray) -> np.ndarray:
@@ -182,10 +197,14 @@ class EntropyAttack(Attack):
         self.n_thresholds = n_thresholds
         self.precision = precision
 
-    def _fit(self, logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> None:
+    @property  # type: ignore[override]
+    def reads(self) -> tuple[str, ...]:
+        return () if self.precision == "float32" else ("entropy",)
+
+    def _fit(self, sig: SetSignals, is_member: np.ndarray) -> None:
         if int(self.n_thresholds) < 1:
             raise ValueError(f"n_thresholds must be >= 1, got {self.n_thresholds}")
-        h = signals.entropy(logits, precision=self.precision)
+        h = sig.get("entropy", self.precision)
         thetas = np.linspace(h.min(), h.max(), int(self.n_thresholds))
         if self.precision == "float32":
             # the paper compared its float32 entropies with each theta in float32 (NumPy 1's
@@ -201,8 +220,8 @@ class EntropyAttack(Attack):
         self.shadow_accuracy_ = float(correct[best] / len(h))
         self.operating_score_ = -self.threshold_
 
-    def _score(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return -signals.entropy(logits, precision=self.precision)
+    def _score(self, sig: SetSignals) -> np.ndarray:
+        return -sig.get("entropy", self.precision)
 
     def decide(self, score: np.ndarray) -> np.ndarray:
         """Member iff ``score > operating_score_`` (entropy strictly below ``threshold_``)."""

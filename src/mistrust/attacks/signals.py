@@ -12,6 +12,10 @@ correct prediction is ``log1p(rest)``, not ``0``), and ``log(1 - p_max)`` is
 ``rest`` underflows (logit gaps above ~700), ``log(rest)`` is recomputed for
 those rows as a log-sum-exp over the other classes.
 
+Several signals of the same logits: :func:`shift_signals` computes them in one pass, the
+row-max shift once per chunk, with the bytes of each function here
+(:class:`mistrust.attacks.set_signals.SetSignals` keeps them for every attack of an audit).
+
 Saved probabilities instead of logits? Pass ``probs_to_logits(p)``
 (``np.log`` clipped at a tiny epsilon): ``softmax(log p) == p``.
 
@@ -23,7 +27,8 @@ such arithmetic to follow and are rounded to float32 (:func:`at_precision`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,6 +37,7 @@ from mistrust.attacks._checks import check_labels, check_logits
 
 __all__ = [
     "PRECISIONS",
+    "SHIFT_SIGNALS",
     "at_precision",
     "entropy",
     "log_softmax",
@@ -40,6 +46,7 @@ __all__ = [
     "max_score",
     "modified_entropy",
     "probs_to_logits",
+    "shift_signals",
     "softmax",
     "top_k_scores",
 ]
@@ -70,14 +77,23 @@ def at_precision(values: np.ndarray, precision: str) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _shifted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Row-max-shifted exponentials of a chunk ``x (n, C)``.
+class Shift(NamedTuple):
+    """The row-max shift of a chunk of logits, which every float64 signal starts from.
 
-    Returns ``z = x - rowmax`` (float64, ``z == 0`` exactly at the maxima),
-    ``e = exp(z)`` with every maximal entry set to 0, ``rest = sum_{j != one argmax}
-    exp(z_j)`` and ``n_top`` (how many entries tie for the max; 1 unless tied), all
-    ``(n,)`` but ``z``, ``e``. The softmax is ``exp(z) / (1 + rest)``.
+    ``z = x - rowmax`` (float64, ``z == 0`` exactly at the maxima), ``e = exp(z)`` with
+    every maximal entry set to 0, ``rest = sum_{j != one argmax} exp(z_j)`` and ``n_top``
+    (how many entries tie for the max; 1 unless tied), all ``(n,)`` but ``z``, ``e``. The
+    softmax is ``exp(z) / (1 + rest)``. The signals only read it, so one shift serves all.
     """
+
+    z: np.ndarray
+    e: np.ndarray
+    rest: np.ndarray
+    n_top: np.ndarray
+
+
+def _shifted(x: np.ndarray) -> Shift:
+    """The :class:`Shift` of a chunk ``x (n, C)``."""
     # the row max in the input's dtype (float32 work is narrower), then widened: the cast to
     # float64 is monotone, so this is the max of the widened row, bit for bit
     if x.shape[1] <= 64:  # column-wise max: much faster than a reduction over short rows
@@ -93,7 +109,7 @@ def _shifted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     e -= z == 0.0  # exp(0) - 1 == 0 exactly at the maxima
     rest = np.einsum("ij->i", e)
     n_top = np.rint(total - rest)  # exact: the rounding error of total is << 0.5
-    return z, e, rest + (n_top - 1.0), n_top
+    return Shift(z, e, rest + (n_top - 1.0), n_top)
 
 
 def _log_rest(z: np.ndarray, rest: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -169,11 +185,15 @@ def max_score(logits: np.ndarray, *, precision: str = "float64") -> np.ndarray:
     """Maximum softmax probability ``(N,)`` float64 (``"float32"``: the paper's)."""
     if _is_float32(precision):
         return float32.max_score(logits)
-    return _per_row(lambda x: 1.0 / (1.0 + _shifted(x)[2]), check_logits(logits))
+    return _per_row(lambda x: _max_score(_shifted(x)), check_logits(logits))
 
 
-def _entropy(x: np.ndarray) -> np.ndarray:
-    z, e, rest, _ = _shifted(x)
+def _max_score(sh: Shift) -> np.ndarray:
+    return 1.0 / (1.0 + sh.rest)
+
+
+def _entropy(sh: Shift) -> np.ndarray:
+    z, e, rest, _ = sh
     # H = log s - sum_j p_j z_j with s = 1 + rest, z <= 0: a sum of two non-negative terms
     return np.log1p(rest) - np.einsum("ij,ij->i", e, z) / (1.0 + rest)
 
@@ -185,7 +205,7 @@ def entropy(logits: np.ndarray, *, precision: str = "float64") -> np.ndarray:
     """
     if _is_float32(precision):
         return float32.entropy(logits)
-    return _per_row(_entropy, check_logits(logits))
+    return _per_row(lambda x: _entropy(_shifted(x)), check_logits(logits))
 
 
 def _sort_desc(a: np.ndarray) -> np.ndarray:
@@ -225,18 +245,18 @@ def top_k_scores(logits: np.ndarray, k: int, *, precision: str = "float64") -> n
     return _per_row(f, logits, width=int(k))
 
 
-def _loss(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    z, _, rest, _ = _shifted(x)
+def _loss(sh: Shift, y: np.ndarray) -> np.ndarray:
+    z, _, rest, _ = sh
     return np.log1p(rest) - z[np.arange(len(z)), y]
 
 
 def loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Cross-entropy of the true label, ``-log p_y``, ``(N,)`` float64 (>= 0)."""
-    return _per_row(_loss, *_labelled(logits, labels))
+    return _per_row(lambda x, y: _loss(_shifted(x), y), *_labelled(logits, labels))
 
 
-def _logit_confidence(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    z, e, rest, _ = _shifted(x)
+def _logit_confidence(sh: Shift, y: np.ndarray) -> np.ndarray:
+    z, e, rest, _ = sh
     rows = np.arange(len(z))
     z_y = z[rows, y]
     top = z_y == 0.0
@@ -248,11 +268,11 @@ def _logit_confidence(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Logit-scaled confidence ``log p_y - log sum_{y' != y} p_y'`` ``(N,)`` float64 (LiRA's)."""
-    return _per_row(_logit_confidence, *_labelled(logits, labels))
+    return _per_row(lambda x, y: _logit_confidence(_shifted(x), y), *_labelled(logits, labels))
 
 
-def _modified_entropy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    z, e, rest, n_top = _shifted(x)
+def _modified_entropy(sh: Shift, y: np.ndarray) -> np.ndarray:
+    z, e, rest, n_top = sh
     rows = np.arange(len(z))
     s = 1.0 + rest
     log_s = np.log1p(rest)
@@ -282,4 +302,38 @@ def modified_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
     ``Mentr = -(1 - p_y) log p_y - sum_{i != y} p_i log(1 - p_i)``.
     """
-    return _per_row(_modified_entropy, *_labelled(logits, labels))
+    return _per_row(lambda x, y: _modified_entropy(_shifted(x), y), *_labelled(logits, labels))
+
+
+#: the float64 signals computed from the row-max shift, by name: ``f(shift, labels)``
+_FROM_SHIFT: dict[str, Callable[[Shift, np.ndarray], np.ndarray]] = {
+    "max_score": lambda sh, y: _max_score(sh),
+    "entropy": lambda sh, y: _entropy(sh),
+    "loss": _loss,
+    "modified_entropy": _modified_entropy,
+    "logit_confidence": _logit_confidence,
+}
+#: the signals :func:`shift_signals` computes together (each equal to its own function's)
+SHIFT_SIGNALS: tuple[str, ...] = tuple(_FROM_SHIFT)
+
+
+def shift_signals(
+    logits: np.ndarray, labels: np.ndarray, names: Collection[str]
+) -> dict[str, np.ndarray]:
+    """Several float64 signals of the same outputs in one pass: ``{name: (N,)}``.
+
+    ``names`` from :data:`SHIFT_SIGNALS`. Each chunk's row-max shift is computed once and
+    read by every signal, which then has the bytes of its own function (:func:`loss`, ...).
+    """
+    unknown = sorted(set(names) - set(_FROM_SHIFT))
+    if unknown:
+        raise ValueError(f"unknown signals {unknown}; choose from {list(SHIFT_SIGNALS)}")
+    logits, labels = _labelled(logits, labels)
+    out = {name: np.empty(len(logits)) for name in names}
+    rows = max(1, _CHUNK_ELEMENTS // logits.shape[1])
+    for a in range(0, len(logits), rows):
+        sl = slice(a, a + rows)
+        sh, y = _shifted(logits[sl]), labels[sl]
+        for name, values in out.items():
+            values[sl] = _FROM_SHIFT[name](sh, y)
+    return out

@@ -26,7 +26,7 @@ import numpy as np
 from mistrust.attacks import SCORE_BASED_ATTACKS, create_attack
 from mistrust.attacks._checks import check_logits, check_membership
 from mistrust.attacks.salem import FIT_ROWS
-from mistrust.attacks.signals import max_score
+from mistrust.attacks.set_signals import SetSignals
 from mistrust.checks import blind_scores, feature_dtype, pixel_features
 from mistrust.checks.assemble import add_verdicts, check_rows
 from mistrust.errors import InputError
@@ -291,12 +291,8 @@ def audit(
     if unknown:
         raise InputError(f"iid_sets names {unknown}, which are not evaluation sets")
 
-    # what every attack reads of a set, computed once per set rather than once per attack
-    tops = {ds: max_score(lg, precision=score_precision) for ds, (lg, _) in sets.items()}
-    known = {ds: labels_or_predicted(lg, lb) for ds, (lg, lb) in sets.items()}
-    result = Audit()
-    for name in attacks:
-        attack = create_attack(
+    made = [
+        create_attack(
             name,
             top_k=top_k,
             class_thresholds=class_thresholds,
@@ -306,17 +302,33 @@ def audit(
             output=salem_score,
             fit_rows=salem_rows,
         )
+        for name in attacks
+    ]
+    # each set's signals computed once and read by every attack (and the max scores of MMPS):
+    # the float64 ones every attack reads in one pass over the set
+    wanted = {s for attack in made for s in attack.reads}
+    if score_precision == "float64":
+        wanted.add("max_score")
+    set_signals = {
+        ds: SetSignals(lg, labels_or_predicted(lg, lb), wanted=wanted)
+        for ds, (lg, lb) in sets.items()
+    }
+    tops = {ds: sig.get("max_score", score_precision) for ds, sig in set_signals.items()}
+    if shadow is not None:
+        shadow_signals = SetSignals(sh_logits, sh_labels, wanted=wanted)
+    result = Audit()
+    for name, attack in zip(attacks, made, strict=True):
         if shadow is not None:
-            attack.fit(sh_logits, sh_labels, sh_member)
+            attack.fit_signals(shadow_signals, sh_member)
         elif attack.score_needs_fit:
             log.warning("%s: learns its score from a shadow model; left out (no shadow)", name)
             continue
         result.scores[name] = {}
         ranked: dict[str, Ranked] = {}  # one sort per set, read by its metrics and checks
-        for ds, (logits, _) in sets.items():
+        for ds, sig in set_signals.items():
             is_member, top = truth[ds], tops[ds]
             if shadow is None:
-                score = attack.shadow_free_score(logits, known[ds])
+                score = attack.shadow_free_score(sig)
                 predicted = np.zeros(len(score), dtype=bool)  # no threshold: no decision
                 ranked[ds] = Ranked(score, is_member)
                 metrics = attack_metrics(
@@ -324,7 +336,7 @@ def audit(
                 )
                 metrics.update(dict.fromkeys(SHADOW_METRICS, math.nan))
             else:
-                score = attack.score(logits, known[ds])
+                score = attack.score_signals(sig)
                 predicted = attack.decide(score)
                 ranked[ds] = Ranked(score, is_member)
                 metrics = attack_metrics(
