@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mistrust.calibration.variants import sets_needed
 from mistrust.config import Config
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.sources import get_source, load_source
 from mistrust.data.splits import make_splits
+from mistrust.pipeline.context import eval_context, eval_set_names
 
 __all__ = ["build_evalsets", "evalset_context", "gan_training_images", "iid_sets", "load_data"]
 
@@ -93,29 +93,20 @@ def evalset_context(
     cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
 ) -> tuple[list[str], EvalContext]:
     """The evaluation sets a run needs, in order, and what their builders read."""
-    names = list(cfg.eval.sets)
-    for name in sets_needed(cfg.variants.names):  # e.g. the Laplace prior's noise set
-        if name not in names:
-            names.append(name)
-    target_nonmembers = data.test.subset(data.splits["target_nonmembers"])
-    ctx = EvalContext(
+    ctx = eval_context(
+        cfg.eval,
         preprocess=data.preprocess,
-        nonmembers=target_nonmembers,
-        held_out=data.held_out,
+        nonmembers=data.test.subset(data.splits["target_nonmembers"]),
         gan_data=gan_training_images(data, cfg.eval.gan_images, seed=cfg.seed),
-        size=cfg.eval.size or cfg.data.nonmembers,
+        default_size=cfg.data.nonmembers,
         seed=cfg.seed,
         root=cfg.data.root,
         download=cfg.data.download,
-        cache_dir=cache_dir,
-        scale_factor=cfg.eval.scale_factor,
-        gan_epochs=cfg.eval.gan_epochs,
-        folders=cfg.eval.folders,
+        fit=cfg.data.fit,
         device=str(device),
         progress=progress,
-        ood_split=cfg.eval.ood_split,
-        full_sets=tuple(cfg.eval.full_sets),
-        fit=cfg.data.fit,
+        held_out=data.held_out,
         stand_in=cfg.data.stand_in,
+        cache_dir=cache_dir,
     )
-    return names, ctx
+    return eval_set_names(cfg.eval.sets, cfg.variants.names), ctx
