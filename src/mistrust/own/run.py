@@ -36,6 +36,7 @@ from mistrust.pipeline.finish import Members, finish_run
 from mistrust.pipeline.scoring import score_variants
 from mistrust.pipeline.timing import Timer
 from mistrust.present.results import RunResult
+from mistrust.runtime.devices import resolve_device
 from mistrust.runtime.paths import RunPaths
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,21 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
     with timer.stage("outputs"):
         if cfg.logits_only:
             computed = None
-            sets = outputs_from_files(cfg, paths)
+            sets = outputs_from_files(cfg.logits, paths)
         else:
-            computed = outputs_from_model(cfg, paths, progress)
+            computed = outputs_from_model(
+                cfg.target,
+                cfg.shadow,
+                cfg.preprocess,
+                cfg.eval,
+                cfg.train,
+                cfg.variants.names,
+                paths,
+                seed=cfg.seed,
+                root=cfg.data_root,
+                device=str(resolve_device(cfg.device)),
+                progress=progress,
+            )
             sets = computed.sets
         atomic_write_text(paths.inputs_key, key + "\n")  # the outputs now match them
     log.info("outputs: %s (%.1f s)", ", ".join(["original", *sets]), timer.seconds["outputs"])

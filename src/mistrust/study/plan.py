@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mistrust.config import Config
+from mistrust.config import Config, DataConfig
 from mistrust.errors import ConfigError, DataError, MistrustError
 
 log = logging.getLogger(__name__)
@@ -159,13 +159,12 @@ def check_plan(cfg: Config) -> Plan:
     return plan
 
 
-def stand_in_pool_sizes(cfg: Config) -> tuple[int, int]:
-    """Train and test pool sizes of ``cfg``'s stand-in data (``data.stand_in``), as the run
-    draws them."""
+def stand_in_pool_sizes(d: DataConfig) -> tuple[int, int]:
+    """Train and test pool sizes of the stand-in data of the ``data`` section ``d``
+    (``data.stand_in``), as the run draws them."""
     from mistrust.data.sources import get_source
     from mistrust.data.standin import stand_in_counts
 
-    d = cfg.data
     return stand_in_counts(
         train_size=d.train_size,
         test_size=d.test_size,
@@ -181,7 +180,7 @@ def _pools(cfg: Config) -> tuple[Pool, Pool]:
     d = cfg.data
     spec = get_source(d.dataset)
     if d.stand_in:
-        n_train, n_test = stand_in_pool_sizes(cfg)
+        n_train, n_test = stand_in_pool_sizes(d)
         if max(n_train, n_test) > _STAND_IN_LIMIT:
             raise ConfigError(
                 f"stand-in data of {max(n_train, n_test):,} images per pool is more than stand-in "

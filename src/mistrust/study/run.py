@@ -184,10 +184,19 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     device = resolve_device(cfg.device)
     stand_in = " (stand-in)" if cfg.data.stand_in else ""
     with timer.stage("data", say=f"data: {cfg.data.dataset}{stand_in}"):
-        data = load_data(cfg)
+        data = load_data(cfg.data, seed=cfg.seed)
         _save_splits(paths, data.splits)
     with timer.stage("evaluation sets", say=f"evaluation sets: {', '.join(cfg.eval.sets)}"):
-        names, ctx = evalset_context(cfg, data, default_cache(), device, progress)
+        names, ctx = evalset_context(
+            cfg.data,
+            cfg.eval,
+            cfg.variants.names,
+            data,
+            default_cache(),
+            device,
+            progress,
+            seed=cfg.seed,
+        )
         gan = _gan_beside_models(cfg, names, ctx, device)
         sets = {n: build_evalset(n, ctx) for n in names if gan is None or n != "gan"}
     variants = [get_variant(v) for v in cfg.variants.names]
@@ -221,7 +230,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         set_names,
         seed=cfg.seed,
         batch_size=cfg.train.batch_size,
-        iid_sets=iid_sets(cfg),
+        iid_sets=iid_sets(cfg.data, cfg.eval),
         baseline=lambda: run_baseline(data, sets, set_names, paths, seed=cfg.seed),
         timer=timer,
         here=device.type == "cuda",
@@ -283,6 +292,11 @@ def _reference_checks(
             f = load_npz(paths.scores(BASE, attack, name))
             scored[name] = (f["score"], f["is_member"], f["predicted"])
         rows += check_rows(
-            BASE, attack, scored, seed=cfg.seed, baseline=blind, iid_sets=iid_sets(cfg)
+            BASE,
+            attack,
+            scored,
+            seed=cfg.seed,
+            baseline=blind,
+            iid_sets=iid_sets(cfg.data, cfg.eval),
         )
     return rows
