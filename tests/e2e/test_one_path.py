@@ -193,3 +193,57 @@ def test_both_drivers_hand_the_shared_steps_the_same_arguments(both) -> None:
     scored = {m: a for m, n, a, _ in calls if n == "score_variants"}
     assert [v.name for v in scored["mistrust.study.run"][0]] == ["base", NAME]
     assert [v.name for v in scored["mistrust.own.run"][0]] == ["base", NAME]
+
+
+class _Identity:
+    def fit(self, role: Any) -> _Identity:
+        return self
+
+    def transform(self, out: Any) -> np.ndarray:
+        return out.logits
+
+    def fitted(self) -> dict[str, float]:
+        return {}
+
+
+def _register(mp: pytest.MonkeyPatch, **kw: Any) -> None:
+    mp.setattr(variants, "_VARIANTS", dict(variants._VARIANTS))
+    register_variant(PosthocVariant("toy", "identity", lambda v, **_: _Identity(), **kw))
+
+
+@pytest.mark.parametrize(("split", "who"), [("test", "non-members"), ("train", "members")])
+def test_the_labels_a_variant_fits_on_are_asked_of_its_object(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, split: str, who: str
+) -> None:
+    """A variant's ``labelled_splits``, not its name, decide which missing labels refuse it."""
+    from mistrust.core.outputs import Outputs
+    from mistrust.errors import InputError
+    from mistrust.pipeline.posthoc import check_labels
+    from mistrust.runtime.paths import RunPaths
+
+    paths = RunPaths(tmp_path)
+    logits = np.zeros((3, 2), np.float32)
+    for s in ("train", "test"):
+        labels = np.array([0, -1 if s == split else 1, 0])
+        Outputs(logits, labels).save(paths.outputs("base", "target", s))
+    _register(monkeypatch, labelled_splits=(split,))
+    with pytest.raises(InputError, match=f"toy fits on labelled data, but target's {who} have"):
+        check_labels(paths, ("target",), "toy")
+    check_labels(paths, ("target",), "temperature")  # fits on nothing: no labels needed
+
+
+def test_an_audit_of_outputs_refuses_a_variant_that_reads_features(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mistrust.config import ConfigError
+    from mistrust.config.own import load_audit_config
+
+    _register(monkeypatch, needs_features=True)
+    doc = {
+        "logits": {"target": {"members": "m.npz", "nonmembers": "n.npz"}},
+        "variants": {"names": ["base", "toy"]},
+    }
+    with pytest.raises(ConfigError, match="toy needs the model's last-layer features"):
+        load_audit_config(doc)
+    doc["variants"] = {"names": ["base", "temperature"]}
+    assert load_audit_config(doc).variants.names == ["base", "temperature"]
