@@ -43,7 +43,7 @@ STUDY = [
     f"variants.names=[base, {NAME}]",
     "attacks.names=[threshold, entropy, loss]",  # nothing trained in a forked child
     "eval.sets=[original, scaled]",  # no noise set: the variant asks for it
-    "eval.gallery_size=4",
+    "eval.gallery_size=0",  # no figures: matplotlib would cost seconds
 ]
 
 
@@ -158,9 +158,8 @@ def test_a_variant_registered_here_runs_through_both_drivers(both, door: str) ->
         v: {tuple(r.split(",")[1:4]) for r in rows if r.startswith(f"{v},")} for v in ("base", NAME)
     }
     assert keys[NAME] and keys[NAME] == keys["base"]
-    # the per-sample view and the galleries of an audit, as of a run
+    # the per-sample view of an audit, as of a run
     assert (out / "vulnerable.csv").is_file() and (out / "agreement.csv").is_file()
-    assert (out / "figures" / "vulnerable.png").is_file()
 
 
 def test_both_doors_fit_the_variant_alike(both) -> None:
