@@ -14,8 +14,9 @@ among the stages of ``mistrust audit``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -156,7 +157,7 @@ class Computed:
 
     sets: list[str]  # the evaluation sets of eval.sets, less original
     displays: dict[str, torch.Tensor]  # each newly computed set's images, for its gallery
-    blind: dict[str, np.ndarray]  # the blind baseline's scores per set
+    baseline: Callable[[], dict[str, np.ndarray]]  # the blind baseline's scores per set
     members: torch.Tensor  # the target's members as 8-bit pixels (the per-sample view)
 
 
@@ -178,7 +179,8 @@ def outputs_from_model(
 
     ``t`` / ``s`` / ``pcfg`` / ``ecfg`` / ``tcfg``: the ``target``, ``shadow``,
     ``preprocess``, ``eval`` and ``train`` sections; ``variants``: ``variants.names``
-    (the sets they read are computed for both roles); ``root``: ``data_root``.
+    (the sets they read are computed for both roles); ``root``: ``data_root``. The blind
+    baseline is handed back to run (``Computed.baseline``), as a run's scoring runs it.
     """
     from mistrust.data.evalsets import build_evalset
 
@@ -257,9 +259,9 @@ def outputs_from_model(
                 logits, feats = shadow.outputs(x, batch_size=batch, device=device)
                 Outputs(logits, np.full(len(logits), -1, np.int64), feats).save(out_file)
     members = pre(images["members"].images)
-    blind = score_sets(members, inputs, paths, seed=seed)
+    baseline = partial(score_sets, members, inputs, paths, seed=seed)  # run by the scoring
     sets = [n for n in ecfg.sets if n != "original"]
-    return Computed(sets, displays, blind, to_uint8(images["members"].images))
+    return Computed(sets, displays, baseline, to_uint8(images["members"].images))
 
 
 def _labels_or_predicted(nonmembers: ImageSet, paths: RunPaths) -> ImageSet:

@@ -124,7 +124,7 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         seed=cfg.seed,
         batch_size=cfg.train.batch_size,
         iid_sets=cfg.eval.iid_sets,
-        baseline=lambda: None if computed is None else computed.blind,  # no inputs: none
+        baseline=(lambda: None) if computed is None else computed.baseline,  # no inputs: none
         timer=timer,
         fork=False,
     )
@@ -138,7 +138,11 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
     saved = cfg.to_dict()
     if cfg.logits_only or cfg.shadow.source != "train":
         saved.pop("train")  # no model was trained: the report shows no training settings
-    labels = splits["target_members"], Outputs.load(paths.outputs(BASE, "target", "train")).labels
+    members = Members(
+        splits["target_members"],
+        Outputs.load(paths.outputs(BASE, "target", "train")).labels,
+        None if computed is None else computed.members,
+    )
     return finish_run(
         paths,
         result,
@@ -148,7 +152,7 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         saved_config=saved,
         displays={} if computed is None else computed.displays,
         target_scores=scored.target_scores,
-        members=Members(*labels, None if computed is None else computed.members),
+        members=members,
         gallery_size=cfg.eval.gallery_size,
         timer=timer,
         report=report,
