@@ -66,8 +66,8 @@ def run_auroc(run: Path, variant: str = "base", seeds: tuple[int, ...] = (42,)) 
     for every shadow row (the paper), ``FIT_ROWS`` and half the shadow rows."""
     from mistrust.config import load_config
     from mistrust.pipeline.evaluate import _pair
+    from mistrust.pipeline.roles import role_outputs
     from mistrust.runtime.paths import RunPaths
-    from mistrust.study.attacks import role_outputs
 
     paths = RunPaths(run)
     sets = list(load_config(str(paths.config)).eval.sets)

@@ -281,19 +281,24 @@ def test_a_baseline_above_chance_elsewhere_is_inconclusive_not_shift() -> None:
         _mild_shift_audit(iid_sets=["train"])
 
 
+def _iid(cfg) -> tuple[str, ...]:
+    from mistrust.study.data import iid_sets
+
+    return iid_sets(cfg.data, cfg.eval)
+
+
 def test_the_run_knows_which_splits_are_iid() -> None:
     from mistrust.config import ConfigError, load_config
-    from mistrust.study.data import iid_sets
 
     # digits: mistrust halves scikit-learn's one set with a seed; Fashion-MNIST: the
     # published train / test files, which mistrust cannot vouch for
-    assert iid_sets(load_config("smoke")) == ("original",)
-    assert iid_sets(load_config("default")) == ()
-    assert iid_sets(load_config("default", ["data.stand_in=true"])) == ("original",)
-    assert iid_sets(load_config("smoke", ["eval.sets=[noise]"])) == ()
+    assert _iid(load_config("smoke")) == ("original",)
+    assert _iid(load_config("default")) == ()
+    assert _iid(load_config("default", ["data.stand_in=true"])) == ("original",)
+    assert _iid(load_config("smoke", ["eval.sets=[noise]"])) == ()
     # a user who vouches for a split declares it; the declaration is checked against eval.sets
     declared = load_config("default", ["eval.iid_sets=[original]"])
-    assert iid_sets(declared) == ("original",)
+    assert _iid(declared) == ("original",)
     with pytest.raises(ConfigError, match="eval.iid_sets: 'svhn' is not in eval.sets"):
         load_config("default", ["eval.iid_sets=[svhn]"])
 

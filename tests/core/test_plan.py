@@ -23,6 +23,16 @@ PAPER = [
 ]
 
 
+def _build_evalsets(cfg, cache: Path) -> dict:
+    """The run's evaluation sets of ``cfg``, built as the run builds them."""
+    from mistrust.study.data import build_evalsets, load_data
+
+    data = load_data(cfg.data, seed=cfg.seed)
+    return build_evalsets(
+        cfg.data, cfg.eval, cfg.variants.names, data, cache, "cpu", False, seed=cfg.seed
+    )
+
+
 def _cli(capsys, *args: str) -> tuple[int, str, list[str]]:
     capsys.readouterr()
     code = main(list(args))
@@ -223,12 +233,10 @@ def test_missing_evaluation_folder_dataset(tmp_path: Path) -> None:
 
 def test_stand_in_other_datasets_are_planned_and_built(tmp_path: Path) -> None:
     """With data.stand_in every dataset evaluation set is a stand-in, in the plan and the run."""
-    from mistrust.study.data import build_evalsets, load_data
-
     cfg = load_config("smoke", ["data.stand_in=true", "eval.sets=[original, afhq-cat, svhn]"])
     plan = check_plan(cfg)
     assert {e.name: (e.size, e.origin) for e in plan.eval_sets}["afhq-cat"] == (100, "stand-in")
-    sets = build_evalsets(cfg, load_data(cfg), tmp_path, device="cpu", progress=False)
+    sets = _build_evalsets(cfg, tmp_path)
     assert sets["afhq-cat"].x.shape == (100, 1, 28, 28)  # drawn at the target's shape
     assert np.isfinite(sets["svhn"].x.numpy()).all()
 
@@ -255,14 +263,13 @@ def _built_sizes(cfg, tmp_path: Path, monkeypatch) -> dict[str, int]:
     """The run's data and evaluation-set stage (``study_data``), no model trained but the
     GAN's generator (one epoch); under stand-in data nothing may be read from disk."""
     import mistrust.data.sources as sources
-    from mistrust.study.data import build_evalsets, load_data
 
     def from_disk(name: str, **_: object) -> None:
         raise AssertionError(f"the run read {name} from disk")
 
     if cfg.data.stand_in:
         monkeypatch.setattr(sources, "load_source", from_disk)
-    sets = build_evalsets(cfg, load_data(cfg), tmp_path, device="cpu", progress=False)
+    sets = _build_evalsets(cfg, tmp_path)
     return {name: len(s.x) for name, s in sets.items()}
 
 
@@ -318,12 +325,10 @@ def test_plan_counts_the_split_the_run_draws_and_whole_sets(tmp_path: Path, monk
 @pytest.mark.realdata
 def test_fashion_mnist_is_an_evaluation_set(tmp_path: Path) -> None:
     """Registered as a dataset, so usable as a set of non-members too (Debian's copy)."""
-    from mistrust.study.data import build_evalsets, load_data
-
     cfg = load_config("smoke", ["eval.sets=[original, fashion-mnist]"])
     planned = {e.name: e.size for e in check_plan(cfg).eval_sets}
     assert planned["fashion-mnist"] == 100
-    sets = build_evalsets(cfg, load_data(cfg), tmp_path, device="cpu", progress=False)
+    sets = _build_evalsets(cfg, tmp_path)
     assert sets["fashion-mnist"].x.shape == (100, 1, 28, 28)
 
 

@@ -40,7 +40,9 @@ def test_study_job_holds_each_variants_training_settings_and_pickles(tmp_path) -
             "seed=5",
         ],
     )
-    job = _study_job(cfg, load_data(cfg), {}, tmp_path, torch.device("cpu"), True)
+    job = _study_job(
+        cfg, load_data(cfg.data, seed=cfg.seed), {}, tmp_path, torch.device("cpu"), True
+    )
     assert list(job.train) == ["base", "label-smoothing", "weight-decay"]
     assert job.train["base"] == cfg.train
     assert job.train["label-smoothing"] == dataclasses.replace(cfg.train, label_smoothing=0.3)

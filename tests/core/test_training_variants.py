@@ -61,7 +61,9 @@ def _job(cfg, tmp_path):
     from mistrust.study.data import load_data
     from mistrust.study.run import _study_job
 
-    return _study_job(cfg, load_data(cfg), {}, RunPaths(tmp_path), torch.device("cpu"), False)
+    return _study_job(
+        cfg, load_data(cfg.data, seed=cfg.seed), {}, RunPaths(tmp_path), torch.device("cpu"), False
+    )
 
 
 def _smoothed_ce(logits: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:

@@ -29,7 +29,7 @@ def data(pipeline: PipelineRun):
     """The run's pools and splits, loaded again (``load_data`` is deterministic)."""
     from mistrust.study.data import load_data
 
-    return load_data(pipeline.cfg)
+    return load_data(pipeline.cfg.data, seed=pipeline.cfg.seed)
 
 
 @pytest.fixture(scope="session")

@@ -260,7 +260,16 @@ def test_run_permuted_set_is_a_per_image_permutation_of_the_normalised_nonmember
     norm = normalised(_nonmembers(data).images, spec.mean, spec.std, size=28)
     # the run's own set builder, asked for the permuted set only (no GAN to train again)
     cfg = replace(pipeline.cfg, eval=replace(pipeline.cfg.eval, sets=["permuted"]))
-    sets = build_evalsets(cfg, data, pipeline.run_dir / "cache", "cpu", False)
+    sets = build_evalsets(
+        cfg.data,
+        cfg.eval,
+        cfg.variants.names,
+        data,
+        pipeline.run_dir / "cache",
+        "cpu",
+        False,
+        seed=cfg.seed,
+    )
     x = sets["permuted"].x
     for i in range(len(norm)):
         torch.testing.assert_close(x[i].flatten().sort().values, norm[i].flatten().sort().values)

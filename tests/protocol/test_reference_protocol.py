@@ -540,8 +540,10 @@ def tiny_reference(tmp_path_factory):
         ],
     )
     run_dir = tmp_path_factory.mktemp("tiny-ref") / "run"
-    data = load_data(cfg)
-    sets = build_evalsets(cfg, data, run_dir / "cache", torch.device("cpu"), False)
+    data = load_data(cfg.data, seed=cfg.seed)
+    sets = build_evalsets(
+        cfg.data, cfg.eval, cfg.variants.names, data, run_dir / "cache", "cpu", False, seed=cfg.seed
+    )
     model, _, _ = train_or_load(
         cfg.data,
         cfg.model,

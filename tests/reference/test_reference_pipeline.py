@@ -47,8 +47,10 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     """A run directory with the base target model and its outputs (as experiment.py makes)."""
     cfg = _cfg("reference.augment_queries=true")
     run_dir = tmp_path_factory.mktemp("ref") / "run"
-    data = load_data(cfg)
-    sets = build_evalsets(cfg, data, run_dir / "cache", torch.device("cpu"), False)
+    data = load_data(cfg.data, seed=cfg.seed)
+    sets = build_evalsets(
+        cfg.data, cfg.eval, cfg.variants.names, data, run_dir / "cache", "cpu", False, seed=cfg.seed
+    )
     model, _, _ = train_or_load(
         cfg.data,
         cfg.model,

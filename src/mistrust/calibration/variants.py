@@ -227,9 +227,20 @@ class TrainingVariant:
     posthoc: ClassVar[bool] = False
     #: evaluation sets it reads besides the role's splits
     needs_sets: ClassVar[tuple[str, ...]] = ()
+    #: it reads no last layer or features: its outputs are its models' logits
+    needs_features: ClassVar[bool] = False
+    #: it fits on no labels (its models were trained before the audit sees them)
+    labelled_splits: ClassVar[tuple[str, ...]] = ()
 
     def needs_held_out(self, vcfg: CalibrationSettings) -> bool:
         return False
+
+    @property
+    def from_base(self) -> bool:
+        """Whether its outputs come from the base models alone, so that an audit of a
+        model from outside (which has only that model) can have it: only ``base`` does;
+        every other training-time variant trains models of its own."""
+        return self.name == BASE
 
     def train_config(self, base: T, vcfg: VariantSettings) -> T:
         changes = self.changes(vcfg)
@@ -249,7 +260,16 @@ class PosthocVariant:
     needs_held_out: Callable[[CalibrationSettings], bool] = _never
     #: evaluation sets it reads besides the role's splits (built even if not in eval.sets)
     needs_sets: tuple[str, ...] = ()
+    #: whether it reads the base model's last layer and penultimate features, which outputs
+    #: read from files (an audit of logits) do not have
+    needs_features: bool = False
+    #: each role's cached splits whose labels its fit reads: ``train`` (the members) and
+    #: ``test`` (the non-members, then the held-out calibration rows); an audit refuses
+    #: the variant where they have none
+    labelled_splits: tuple[str, ...] = ()
     posthoc: ClassVar[bool] = True
+    #: made from the base models' outputs: an audit of a model from outside can have it
+    from_base: ClassVar[bool] = True
 
 
 Variant = TrainingVariant | PosthocVariant
@@ -289,6 +309,7 @@ register_variant(
         "temperature fitted by NLL (variants.calibration_set)",
         lambda v, **_: TemperatureStep(None),
         _fits_on_validation,
+        labelled_splits=("test",),  # the NLL of the calibration rows' true classes
     )
 )
 register_variant(
@@ -298,6 +319,8 @@ register_variant(
         LaplaceStep,
         _laplace_needs_held_out,
         needs_sets=("noise",),  # the prior objective's out-of-distribution term
+        needs_features=True,
+        labelled_splits=("train",),  # the Hessian of the members' loss
     )
 )
 

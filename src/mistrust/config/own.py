@@ -227,6 +227,8 @@ def _check_normalisation(p: PreprocessConfig) -> None:
 
 def validate_audit(cfg: AuditConfig) -> None:
     """Raise ``ConfigError`` for anything the audit cannot run."""
+    from mistrust.calibration.variants import get_variant
+
     check_name(cfg.name, "name")
     validate(cfg.run_config())  # attacks, variants, eval, train: the checks of mistrust run
     p = cfg.preprocess
@@ -237,9 +239,9 @@ def validate_audit(cfg: AuditConfig) -> None:
     _check(all(s > 0 for s in p.std), "preprocess.std must be positive")
     for name in cfg.variants.names:
         _check(
-            name == "base" or get_posthoc(name),
+            get_variant(name).from_base,
             f"variants.names: {name} trains its own models; an audit of a given model has "
-            "base and the post-hoc variants (temperature, temperature-fit, laplace)",
+            f"base and the post-hoc variants ({', '.join(_from_base_names())})",
         )
     _check(
         cfg.shadow.source in SHADOW_SOURCES,
@@ -285,6 +287,8 @@ def validate_audit(cfg: AuditConfig) -> None:
 
 
 def _check_logits(cfg: AuditConfig) -> None:
+    from mistrust.calibration.variants import get_variant
+
     lg = cfg.logits
     _check(lg.kind in ("logits", "probs"), f"logits.kind must be logits or probs, got {lg.kind!r}")
     _check(lg.target.nonmembers is not None, "logits.target.nonmembers: missing; name a file")
@@ -296,13 +300,14 @@ def _check_logits(cfg: AuditConfig) -> None:
     for name in lg.sets:
         check_name(name, "logits.sets")
         _check(name != "original", "logits.sets: 'original' is the target's non-members")
-    _check(
-        "laplace" not in cfg.variants.names,
-        "variants.names: laplace needs the model's last-layer features, which outputs alone "
-        "do not have; audit the model (target.model) or leave laplace out",
-    )
+    for name in cfg.variants.names:
+        _check(
+            not get_variant(name).needs_features,
+            f"variants.names: {name} needs the model's last-layer features, which outputs "
+            f"alone do not have; audit the model (target.model) or leave {name} out",
+        )
     if cfg.variants.calibration_set == "held-out" and any(
-        get_posthoc(v) for v in cfg.variants.names
+        get_variant(v).posthoc for v in cfg.variants.names
     ):
         _check(
             lg.target.calibration is not None
@@ -312,10 +317,11 @@ def _check_logits(cfg: AuditConfig) -> None:
         )
 
 
-def get_posthoc(name: str) -> bool:
-    from mistrust.calibration.variants import get_variant
+def _from_base_names() -> list[str]:
+    """The post-hoc variants, which an audit of a given model can have beside base."""
+    from mistrust.calibration.variants import get_variant, variant_names
 
-    return get_variant(name).posthoc
+    return [n for n in variant_names() if get_variant(n).posthoc]
 
 
 def load_audit_config(

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from mistrust.config.own import AuditConfig, DataSpec, ModelSpec
+from mistrust.config.own import DataSpec, ModelSpec, PreprocessConfig, ShadowConfig, TargetConfig
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.errors import InputError
 
 __all__ = ["load_model", "preprocess_of", "read_images", "role_images"]
 
 
-def preprocess_of(cfg: AuditConfig, shape: tuple[int, ...] | None) -> Preprocess:
-    """The config's preprocessing; size and channels from ``shape`` (the model's fixed
-    ``(C, H, W)`` input, if any) where the config leaves them out."""
-    p = cfg.preprocess
+def preprocess_of(p: PreprocessConfig, shape: tuple[int, ...] | None) -> Preprocess:
+    """The ``preprocess`` section's transform; size and channels from ``shape`` (the model's
+    fixed ``(C, H, W)`` input, if any) where the section leaves them out."""
     channels = p.channels or (shape[0] if shape else None)
     size = p.size or (shape[-1] if shape else None)
     if channels is None or size is None:
@@ -52,9 +51,12 @@ def load_model(spec: ModelSpec, fallback: ModelSpec | None = None) -> Any:
     return load_factory_model(factory, spec.weights, kwargs=kwargs, last_layer=spec.last_layer)
 
 
-def read_images(cfg: AuditConfig, spec: DataSpec, pre: Preprocess, what: str) -> ImageSet:
+def read_images(
+    spec: DataSpec, pre: Preprocess, what: str, *, root: str | None, fit: str
+) -> ImageSet:
     """The images of ``spec`` at the model's size and channels; ``what`` names them in
-    messages (e.g. ``"shadow.members"``)."""
+    messages (e.g. ``"shadow.members"``); ``root``: where registry datasets are
+    (``data_root``); ``fit``: how folder images become square (``preprocess.fit``)."""
     from mistrust.data.external import (
         load_dataset_subset,
         load_image_arrays,
@@ -68,7 +70,7 @@ def read_images(cfg: AuditConfig, spec: DataSpec, pre: Preprocess, what: str) ->
             channels=pre.channels,
             labels=spec.labels,
             name=what,
-            fit=cfg.preprocess.fit,
+            fit=fit,
         )
     if spec.npz is not None:
         return load_image_arrays(spec.npz, name=what)
@@ -77,17 +79,21 @@ def read_images(cfg: AuditConfig, spec: DataSpec, pre: Preprocess, what: str) ->
         spec.dataset,
         split=spec.split,
         index=spec.index,
-        root=cfg.data_root,
+        root=root,
         size=pre.size,
         channels=pre.channels,
     )
     return ImageSet(images.images, images.labels, images.classes, what)
 
 
-def role_images(cfg: AuditConfig, role: str, pre: Preprocess) -> dict[str, ImageSet]:
-    """``members``, ``nonmembers`` and (if given) ``calibration`` images of ``role``."""
-    sec = cfg.target if role == "target" else cfg.shadow
+def role_images(
+    sec: TargetConfig | ShadowConfig, role: str, pre: Preprocess, *, root: str | None, fit: str
+) -> dict[str, ImageSet]:
+    """``members``, ``nonmembers`` and (if given) ``calibration`` images of ``role``, whose
+    section (``target`` or ``shadow``) is ``sec``."""
     parts = {"members": sec.members, "nonmembers": sec.nonmembers}
     if sec.calibration.given():
         parts["calibration"] = sec.calibration
-    return {k: read_images(cfg, spec, pre, f"{role}.{k}") for k, spec in parts.items()}
+    return {
+        k: read_images(spec, pre, f"{role}.{k}", root=root, fit=fit) for k, spec in parts.items()
+    }

@@ -4,34 +4,54 @@ From files (``logits:``), each role's members, non-members and calibration outpu
 copied in; from a model, it runs once over each role's images and every evaluation set.
 Either way they are cached as a run caches them, under ``outputs/base/<role>/``:
 ``train.npz`` = the members, ``test.npz`` = the non-members then the calibration
-images, ``parts.json`` = where one ends and the other begins, ``<set>.npz`` = the
-target's outputs on an evaluation set. Each role's last layer is kept as
-``models/base/<role>.pt`` for the Laplace variants. docs/ARCHITECTURE.md places this
+images, ``parts.json`` = where one ends and the other begins (read back as a run's
+index arrays by :func:`role_splits`), ``<set>.npz`` = the target's outputs on an
+evaluation set. Each role's last layer is kept as ``models/base/<role>.pt`` for the
+post-hoc variants that read it (Laplace). docs/ARCHITECTURE.md places this
 among the stages of ``mistrust audit``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 
-from mistrust.calibration.variants import BASE
-from mistrust.config.own import AuditConfig
+from mistrust.calibration.variants import BASE, get_variant, sets_needed
+from mistrust.config import EvalConfig, TrainConfig
+from mistrust.config.own import LogitsConfig, PreprocessConfig, ShadowConfig, TargetConfig
 from mistrust.core.outputs import Outputs
 from mistrust.data.external import LABEL_HEADERS
 from mistrust.data.images import ImageSet, Preprocess, to_uint8
 from mistrust.errors import InputError
-from mistrust.io import atomic_torch_save, atomic_write_text
+from mistrust.io import atomic_torch_save, atomic_write_text, load_npz
 from mistrust.own.inputs import load_model, preprocess_of, role_images
 from mistrust.own.shadow import check_disjoint, shadow_model
 from mistrust.pipeline.blind import score_sets
-from mistrust.runtime.devices import resolve_device
+from mistrust.pipeline.context import eval_context, eval_set_names
 from mistrust.runtime.paths import RunPaths
 
-__all__ = ["outputs_from_files", "outputs_from_model"]
+__all__ = ["Computed", "outputs_from_files", "outputs_from_model", "role_splits"]
+
+
+def role_splits(paths: RunPaths, role: str) -> dict[str, np.ndarray]:
+    """Index arrays of the cached files, as :func:`mistrust.data.splits.make_splits` names
+    them: train.npz = the members, test.npz = the non-members then the calibration images."""
+    n_members = len(load_npz(paths.outputs(BASE, role, "train"))["labels"])
+    n_test = len(load_npz(paths.outputs(BASE, role, "test"))["labels"])
+    n_non = json.loads(paths.parts(role).read_text())["nonmembers"]
+    return {
+        f"{role}_train": np.arange(n_members),
+        f"{role}_members": np.arange(n_members),
+        f"{role}_test": np.arange(n_test),
+        f"{role}_nonmembers": np.arange(n_non),
+        f"{role}_calibration": np.arange(n_non, n_test),
+    }
 
 
 # ---- outputs from files (logits only) ---------------------------------------------------
@@ -76,10 +96,13 @@ def _concat(a: Outputs, b: Outputs) -> Outputs:
     )
 
 
-def outputs_from_files(cfg: AuditConfig, paths: RunPaths) -> list[str]:
-    """Cache the outputs the ``logits:`` section names; return the evaluation sets' names."""
-    lg, kind = cfg.logits, cfg.logits.kind
-    roles = {"target": lg.target, "shadow": lg.shadow} if cfg.has_shadow else {"target": lg.target}
+def outputs_from_files(lg: LogitsConfig, paths: RunPaths) -> list[str]:
+    """Cache the outputs the ``logits`` section ``lg`` names; return the evaluation sets'
+    names."""
+    kind = lg.kind
+    roles = {"target": lg.target}
+    if lg.shadow.members is not None:  # validate_audit: then its non-members too
+        roles["shadow"] = lg.shadow
     width = None
     for role, files in roles.items():
         members, nonmembers = _read(files.members, kind), _read(files.nonmembers, kind)
@@ -108,11 +131,9 @@ def outputs_from_files(cfg: AuditConfig, paths: RunPaths) -> list[str]:
 
 
 def _outputs(
-    model: Any, images: ImageSet, pre: Preprocess, cfg: AuditConfig, device: str
+    model: Any, images: ImageSet, pre: Preprocess, batch_size: int, device: str
 ) -> Outputs:
-    logits, feats = model.outputs(
-        pre(images.images), batch_size=cfg.train.eval_batch_size, device=device
-    )
+    logits, feats = model.outputs(pre(images.images), batch_size=batch_size, device=device)
     _check_labels(images, logits.shape[1])
     out = Outputs(logits, images.labels.numpy().astype(np.int64), feats)
     out.check_finite(images.name, hint="check the preprocessing (preprocess.mean / std)")
@@ -130,87 +151,117 @@ def _check_labels(images: ImageSet, width: int) -> None:
         )
 
 
-def outputs_from_model(
-    cfg: AuditConfig, paths: RunPaths, progress: bool
-) -> tuple[list[str], dict[str, torch.Tensor], dict[str, np.ndarray]]:
-    """Outputs of the target (and shadow) on every set, cached under ``outputs/base``;
-    returns the set names, the images to draw, and the blind baseline's scores per set."""
-    from mistrust.data.evalsets import EvalContext, build_evalset
-    from mistrust.data.sources import default_cache
+@dataclass
+class Computed:
+    """What :func:`outputs_from_model` hands the driver besides the cached outputs."""
 
-    device = str(resolve_device(cfg.device))
-    target = load_model(cfg.target)
-    pre = preprocess_of(cfg, target.input_shape)
-    images = role_images(cfg, "target", pre)
-    shadow_images = role_images(cfg, "shadow", pre) if cfg.has_shadow else {}
+    sets: list[str]  # the evaluation sets of eval.sets, less original
+    displays: dict[str, torch.Tensor]  # each newly computed set's images, for its gallery
+    baseline: Callable[[], dict[str, np.ndarray]]  # the blind baseline's scores per set
+    members: torch.Tensor  # the target's members as 8-bit pixels (the per-sample view)
+
+
+def outputs_from_model(
+    t: TargetConfig,
+    s: ShadowConfig,
+    pcfg: PreprocessConfig,
+    ecfg: EvalConfig,
+    tcfg: TrainConfig,
+    variants: Sequence[str],
+    paths: RunPaths,
+    *,
+    seed: int,
+    root: str | None,
+    device: str,
+    progress: bool,
+) -> Computed:
+    """Outputs of the target (and shadow) on every set, cached under ``outputs/base``.
+
+    ``t`` / ``s`` / ``pcfg`` / ``ecfg`` / ``tcfg``: the ``target``, ``shadow``,
+    ``preprocess``, ``eval`` and ``train`` sections; ``variants``: ``variants.names``
+    (the sets they read are computed for both roles); ``root``: ``data_root``. The blind
+    baseline is handed back to run (``Computed.baseline``), as a run's scoring runs it.
+    """
+    from mistrust.data.evalsets import build_evalset
+
+    batch = tcfg.eval_batch_size
+    target = load_model(t)
+    pre = preprocess_of(pcfg, target.input_shape)
+    images = role_images(t, "target", pre, root=root, fit=pcfg.fit)
+    has_shadow = s.source != "none"
+    shadow_images = role_images(s, "shadow", pre, root=root, fit=pcfg.fit) if has_shadow else {}
     if shadow_images:  # before any model runs: overlapping data is refused at once
-        check_disjoint(cfg, images, shadow_images)
-    _role_from_model(target, images, pre, cfg, device, paths, "target")
+        check_disjoint(t, s, images, shadow_images)
+    _role_from_model(target, images, pre, batch, device, paths, "target")
     nonmembers = _labels_or_predicted(images["nonmembers"], paths)
-    names = [n for n in cfg.eval.sets if n != "original"]
-    if "laplace" in cfg.variants.names and "noise" not in names:
-        names.append("noise")  # the Laplace prior objective needs a noise OOD set
-    ctx = EvalContext(
+    names = [n for n in eval_set_names(ecfg.sets, variants) if n != "original"]
+    ctx = eval_context(
+        ecfg,
         preprocess=pre,
         nonmembers=nonmembers,
-        held_out=None,
         gan_data=_gan_data(nonmembers),  # never the target's members
-        size=cfg.eval.size or len(images["nonmembers"]),
-        seed=cfg.seed,
-        root=cfg.data_root,
+        default_size=len(images["nonmembers"]),
+        seed=seed,
+        root=root,
         download=True,
-        cache_dir=default_cache(),
-        scale_factor=cfg.eval.scale_factor,
-        gan_epochs=cfg.eval.gan_epochs,
-        folders=cfg.eval.folders,
+        fit=pcfg.fit,
         device=device,
         progress=progress,
-        ood_split=cfg.eval.ood_split,
-        full_sets=tuple(cfg.eval.full_sets),
-        fit=cfg.preprocess.fit,
     )
     displays: dict[str, torch.Tensor] = {}
     inputs: dict[str, torch.Tensor] = {}  # what the blind baseline sees, per audited set
     for name in ["original", *names]:
         cached = name != "original" and paths.outputs(BASE, "target", name).is_file()
-        if cached and name not in cfg.eval.sets:
+        if cached and name not in ecfg.sets:
             continue
-        s = build_evalset(name, ctx)
-        if name == "original" or name in cfg.eval.sets:
-            inputs[name] = s.x
+        built = build_evalset(name, ctx)
+        if name == "original" or name in ecfg.sets:
+            inputs[name] = built.x
         if cached:
             continue  # outputs cached (its gallery was drawn when they were computed)
-        if name in cfg.eval.sets:
-            displays[name] = s.display
+        if name in ecfg.sets:
+            displays[name] = built.display
         if name == "original":
             continue
-        labels = s.labels.numpy()
-        logits, feats = target.outputs(s.x, batch_size=cfg.train.eval_batch_size, device=device)
+        labels = built.labels.numpy()
+        logits, feats = target.outputs(built.x, batch_size=batch, device=device)
         out = Outputs(logits, labels.astype(np.int64), feats)
         out.check_finite(f"outputs on {name}", hint="these inputs overflow the model")
         out.save(paths.outputs(BASE, "target", name))
-    if "laplace" in cfg.variants.names:
-        if not target.head_is_output and target.head_is_output is not None:
-            raise InputError(
-                f"variants.names: laplace recalibrates the last linear layer "
-                f"({target.head_name!r}), but the model's output is not that layer's output; "
-                "name the layer that produces the logits with target.last_layer, or leave "
-                "laplace out"
-            )
-    if cfg.has_shadow:
+    featured = [n for n in variants if get_variant(n).needs_features]
+    if featured and not target.head_is_output and target.head_is_output is not None:
+        raise InputError(
+            f"variants.names: {featured[0]} recalibrates the last linear layer "
+            f"({target.head_name!r}), but the model's output is not that layer's output; "
+            f"name the layer that produces the logits with target.last_layer, or leave "
+            f"{featured[0]} out"
+        )
+    if has_shadow:
         width = Outputs.load(paths.outputs(BASE, "target", "train")).logits.shape[1]
         for part in shadow_images.values():  # before a shadow trains on them
             _check_labels(part, width)
-        shadow = shadow_model(cfg, paths, pre, shadow_images["members"], device, progress)
-        _role_from_model(shadow, shadow_images, pre, cfg, device, paths, "shadow")
-        noise = paths.outputs(BASE, "shadow", "noise")
-        if "laplace" in cfg.variants.names and not noise.is_file():
-            x = build_evalset("noise", ctx).x
-            logits, feats = shadow.outputs(x, batch_size=cfg.train.eval_batch_size, device=device)
-            Outputs(logits, np.full(len(logits), -1, np.int64), feats).save(noise)
+        shadow = shadow_model(
+            s,
+            t,
+            tcfg,
+            paths,
+            pre,
+            shadow_images["members"],
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
+        _role_from_model(shadow, shadow_images, pre, batch, device, paths, "shadow")
+        for name in sets_needed(list(variants)):  # a post-hoc fit reads it per role
+            out_file = paths.outputs(BASE, "shadow", name)
+            if not out_file.is_file():
+                x = build_evalset(name, ctx).x
+                logits, feats = shadow.outputs(x, batch_size=batch, device=device)
+                Outputs(logits, np.full(len(logits), -1, np.int64), feats).save(out_file)
     members = pre(images["members"].images)
-    blind = score_sets(members, inputs, paths, seed=cfg.seed)
-    return [n for n in cfg.eval.sets if n != "original"], displays, blind
+    baseline = partial(score_sets, members, inputs, paths, seed=seed)  # run by the scoring
+    sets = [n for n in ecfg.sets if n != "original"]
+    return Computed(sets, displays, baseline, to_uint8(images["members"].images))
 
 
 def _labels_or_predicted(nonmembers: ImageSet, paths: RunPaths) -> ImageSet:
@@ -237,7 +288,7 @@ def _role_from_model(
     model: Any,
     images: dict[str, ImageSet],
     pre: Preprocess,
-    cfg: AuditConfig,
+    batch_size: int,
     device: str,
     paths: RunPaths,
     role: str,
@@ -245,7 +296,7 @@ def _role_from_model(
     """Cache ``role``'s outputs on its members / non-members and its last layer."""
     done = all(paths.outputs(BASE, role, split).is_file() for split in ("train", "test"))
     if not done:
-        outs = {k: _outputs(model, s, pre, cfg, device) for k, s in images.items()}
+        outs = {k: _outputs(model, s, pre, batch_size, device) for k, s in images.items()}
         _save_role(paths, role, outs["members"], outs["nonmembers"], outs.get("calibration"))
     head = model.head
     atomic_torch_save(

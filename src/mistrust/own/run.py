@@ -2,10 +2,10 @@
 
 config (:mod:`mistrust.config.own`) -> the target's (and shadow's) data -> outputs,
 computed once from the model (:mod:`mistrust.models.external`) or read from files ->
-post-hoc variants (:func:`mistrust.pipeline.posthoc.apply_posthoc`) -> the audit core
-(:func:`mistrust.pipeline.evaluate.evaluate_attacks` -> :func:`mistrust.core.audit.audit`) ->
-``results.csv``, tables and ``report.html`` (:mod:`mistrust.present.results`,
-:mod:`mistrust.present.report`). The run directory is that of ``mistrust run``: outputs are
+the scoring that ``mistrust run`` uses too (:func:`mistrust.pipeline.scoring.score_variants`:
+post-hoc variants, the audit core, model metrics) -> galleries, the per-sample view,
+``results.csv``, tables and ``report.html`` (:func:`mistrust.pipeline.finish.finish_run`,
+as a run ends). The run directory is that of ``mistrust run``: outputs are
 cached under ``outputs/<variant>/<role>/`` (``train.npz`` = the members, ``test.npz``
 = the non-members then the calibration images), so a second run on the same
 directory reuses them and ends byte-identical; changed inputs recompute them.
@@ -13,8 +13,8 @@ directory reuses them and ends byte-identical; changed inputs recompute them.
 This module is the driver: the run directory, the key of the inputs that decides when
 cached outputs are stale, and the order of the stages. The stages of its own are
 :mod:`mistrust.own.inputs` (model, images, preprocessing), :mod:`mistrust.own.shadow`
-(the shadow), :mod:`mistrust.own.outputs` (the outputs, computed once) and
-:mod:`mistrust.own.results` (the cache read back, model metrics, galleries).
+(the shadow) and :mod:`mistrust.own.outputs` (the outputs, computed once, and their
+index arrays); everything after the outputs is :mod:`mistrust.pipeline`'s.
 """
 
 from __future__ import annotations
@@ -24,27 +24,19 @@ import hashlib
 import json
 import logging
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from mistrust.calibration.variants import get_variant
+from mistrust.calibration.variants import BASE, get_variant, sets_needed
 from mistrust.config.own import AuditConfig, load_audit_config, validate_audit
+from mistrust.core.outputs import Outputs
 from mistrust.io import atomic_write_text, exclusive
-from mistrust.own.outputs import outputs_from_files, outputs_from_model
-from mistrust.own.results import (
-    check_calibration_labels,
-    galleries,
-    model_rows,
-    read_role,
-    role_splits,
-)
-from mistrust.pipeline.evaluate import evaluate_attacks
-from mistrust.pipeline.posthoc import apply_posthoc
-from mistrust.present.results import RunResult, write_results
-from mistrust.rows import MetricRow, ModelRow
+from mistrust.own.outputs import outputs_from_files, outputs_from_model, role_splits
+from mistrust.pipeline.finish import Members, finish_run
+from mistrust.pipeline.scoring import score_variants
+from mistrust.pipeline.timing import Timer
+from mistrust.present.results import RunResult
+from mistrust.runtime.devices import resolve_device
 from mistrust.runtime.paths import RunPaths
 
 log = logging.getLogger(__name__)
@@ -96,82 +88,75 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in run_dir.rglob(".*.tmp"):  # half-written files of a killed run
         stale.unlink(missing_ok=True)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+    timer = Timer()
     key = _forget_stale_outputs(cfg, paths)
-    blind: dict[str, np.ndarray] | None = None  # no inputs, no blind baseline
-    if cfg.logits_only:
-        sets, displays = outputs_from_files(cfg, paths), {}
-    else:
-        sets, displays, blind = outputs_from_model(cfg, paths, progress)
-    atomic_write_text(paths.inputs_key, key + "\n")  # the outputs now match them
-    timings["outputs"] = time.perf_counter() - t0
-    log.info("outputs: %s (%.1f s)", ", ".join(["original", *sets]), timings["outputs"])
+    with timer.stage("outputs"):
+        if cfg.logits_only:
+            computed = None
+            sets = outputs_from_files(cfg.logits, paths)
+        else:
+            computed = outputs_from_model(
+                cfg.target,
+                cfg.shadow,
+                cfg.preprocess,
+                cfg.eval,
+                cfg.train,
+                cfg.variants.names,
+                paths,
+                seed=cfg.seed,
+                root=cfg.data_root,
+                device=str(resolve_device(cfg.device)),
+                progress=progress,
+            )
+            sets = computed.sets
+        atomic_write_text(paths.inputs_key, key + "\n")  # the outputs now match them
+    log.info("outputs: %s (%.1f s)", ", ".join(["original", *sets]), timer.seconds["outputs"])
     roles = ("target", "shadow") if cfg.has_shadow else ("target",)
     splits = {k: v for role in roles for k, v in role_splits(paths, role).items()}
-    info: dict[str, dict] = {}
-    t0 = time.perf_counter()
-    for name in cfg.variants.names:
-        if get_variant(name).posthoc:
-            check_calibration_labels(paths, roles, name)
-            info[name] = apply_posthoc(
-                name,
-                cfg.variants,
-                paths,
-                splits,
-                seed=cfg.seed,
-                batch_size=cfg.train.batch_size,
-                roles=roles,
-            )
-    timings["calibration"] = time.perf_counter() - t0
-    attack_rows: list[MetricRow] = []
-    metric_rows: list[ModelRow] = []
-    t0 = time.perf_counter()
-    first_scores: dict[str, dict[str, np.ndarray]] = {}
-    for v in cfg.variants.names:
-        per_role = {role: read_role(paths, v, role, splits, list(sets)) for role in roles}
-        rows, scores = evaluate_attacks(
-            cfg.attacks,
-            v,
-            per_role["target"],
-            per_role.get("shadow"),
-            paths.variant_scores(v),
-            seed=cfg.seed,
-            baseline=blind,
-            iid_sets=cfg.eval.iid_sets,
-        )
-        attack_rows += rows
-        first_scores = first_scores or scores
-        for role in roles:
-            metric_rows += model_rows(v, role, per_role[role])
-    timings["attacks"] = time.perf_counter() - t0
-    log.info(
-        "attacks and metrics: %d variants (%.1f s)", len(cfg.variants.names), timings["attacks"]
+    scored = score_variants(
+        [get_variant(v) for v in cfg.variants.names],
+        cfg.attacks,
+        cfg.variants,
+        paths,
+        splits,
+        roles,
+        ["original", *sets],
+        seed=cfg.seed,
+        batch_size=cfg.train.batch_size,
+        iid_sets=cfg.eval.iid_sets,
+        baseline=(lambda: None) if computed is None else computed.baseline,  # no inputs: none
+        timer=timer,
+        fork=False,
     )
-    if displays and cfg.eval.gallery_size > 0:
-        galleries(cfg, paths, displays, first_scores)
     result = RunResult(
         run_dir=run_dir,
-        attack_rows=attack_rows,
-        model_rows=metric_rows,
-        variant_info=info,
-        timings=timings,
+        attack_rows=scored.attack_rows,
+        model_rows=scored.model_rows,
+        variant_info=scored.variant_info,
+        timings=timer.seconds,
     )
-    import yaml
-
-    doc = cfg.to_dict()
+    saved = cfg.to_dict()
     if cfg.logits_only or cfg.shadow.source != "train":
-        doc.pop("train")  # no model was trained: the report shows no training settings
-    atomic_write_text(paths.config, yaml.safe_dump(doc, sort_keys=False))
-    write_results(
-        result, variants=cfg.variants.names, attacks=cfg.attacks.names, config=cfg.to_dict()
+        saved.pop("train")  # no model was trained: the report shows no training settings
+    members = Members(
+        splits["target_members"],
+        Outputs.load(paths.outputs(BASE, "target", "train")).labels,
+        None if computed is None else computed.members,
     )
-    if report:
-        from mistrust.present.report import build_report
-
-        build_report(run_dir)
-        log.info("report: %s", paths.report_html)
-    return result
+    return finish_run(
+        paths,
+        result,
+        variants=cfg.variants.names,
+        attacks=cfg.attacks.names,
+        config=cfg.to_dict(),
+        saved_config=saved,
+        displays={} if computed is None else computed.displays,
+        target_scores=scored.target_scores,
+        members=members,
+        gallery_size=cfg.eval.gallery_size,
+        timer=timer,
+        report=report,
+    )
 
 
 # ---- resume ---------------------------------------------------------------------------
@@ -186,7 +171,7 @@ def _inputs_key(cfg: AuditConfig) -> str:
     doc["code"] = {role: factory_code(*spec) for role, spec in _factories(cfg).items()}
     doc["eval"] = dataclasses.asdict(cfg.eval)
     doc["train"] = dataclasses.asdict(cfg.train)
-    doc["laplace"] = "laplace" in cfg.variants.names
+    doc["variant_sets"] = sets_needed(cfg.variants.names)  # computed for the shadow too
     stats = {}
     for path in _paths(doc):
         p = Path(path)

@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from mistrust.config.own import AuditConfig
+from mistrust.config import TrainConfig
+from mistrust.config.own import DataSpec, ShadowConfig, TargetConfig
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.errors import DataError
 from mistrust.io import atomic_torch_save
@@ -32,17 +33,22 @@ __all__ = ["check_disjoint", "shadow_model"]
 
 
 def shadow_model(
-    cfg: AuditConfig,
+    s: ShadowConfig,
+    t: TargetConfig,
+    tcfg: TrainConfig,
     paths: RunPaths,
     pre: Preprocess,
     train: ImageSet,
+    *,
+    seed: int,
     device: str,
     progress: bool,
 ) -> Any:
     """The shadow as a model wrapper: loaded (``shadow.source: checkpoint``), reused from
     ``paths.trained_shadow`` or trained now on ``train`` (``source: train``, the shadow's
-    members). The caller has checked its images with :func:`check_disjoint`."""
-    s, t = cfg.shadow, cfg.target
+    members). ``s`` / ``t``: the ``shadow`` and ``target`` sections (the target's factory
+    is the shadow's where it names none); ``tcfg``: the ``train`` section. The caller has
+    checked its images with :func:`check_disjoint`."""
     if s.source == "checkpoint":
         return load_model(s, fallback=t)
     from mistrust.models.external import build_factory_model, factory_code, wrap_module
@@ -61,8 +67,8 @@ def shadow_model(
         "factory": factory,
         "code": code,  # an edited factory (or its model's class) is another model
         "kwargs": kwargs,
-        "train": dataclasses.asdict(cfg.train),
-        "seed": cfg.seed,
+        "train": dataclasses.asdict(tcfg),
+        "seed": seed,
         "preprocess": dataclasses.asdict(pre),
         "data": hashlib.sha256(
             train.images.numpy().tobytes() + train.labels.numpy().tobytes()
@@ -70,7 +76,7 @@ def shadow_model(
     }
     fp = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = paths.trained_shadow
-    torch.manual_seed(cfg.seed + 1)
+    torch.manual_seed(seed + 1)
     model = build_factory_model(factory, kwargs)
     if path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -91,8 +97,8 @@ def shadow_model(
         train.images,
         train.labels,
         pre,
-        cfg.train,
-        seed=cfg.seed + 1,
+        tcfg,
+        seed=seed + 1,
         device=device,
         checkpoint=path.with_suffix(".ckpt.pt"),
         fingerprint=fp,
@@ -105,7 +111,7 @@ def shadow_model(
     path.with_suffix(".ckpt.pt").unlink(missing_ok=True)
     log.info(
         "shadow: trained %d epochs on %d images (%.1f s)",
-        cfg.train.epochs,
+        tcfg.epochs,
         len(train),
         time.perf_counter() - t0,
     )
@@ -122,23 +128,26 @@ _PAIRS = (
 
 
 def check_disjoint(
-    cfg: AuditConfig, target: dict[str, ImageSet], shadow: dict[str, ImageSet]
+    t: TargetConfig,
+    s: ShadowConfig,
+    target: dict[str, ImageSet],
+    shadow: dict[str, ImageSet],
 ) -> None:
     """The shadow's members and non-members share no image with the target's members or
     non-members, as the splits of a run are disjoint; whatever the shadow's source, since
     a loaded shadow's threshold is fitted on these images too. Rows of the same registry
     dataset and split are compared by index, other images by content (SHA-256 of the
-    pixels)."""
+    pixels). ``t`` / ``s``: the ``target`` and ``shadow`` sections that name the images."""
     for part, target_part in _PAIRS:
-        _check_pair(cfg, part, target_part, target[target_part], shadow[part])
+        a, b = getattr(t, target_part), getattr(s, part)
+        _check_pair(a, b, part, target_part, target[target_part], shadow[part])
 
 
 def _check_pair(
-    cfg: AuditConfig, part: str, target_part: str, target: ImageSet, shadow: ImageSet
+    a: DataSpec, b: DataSpec, part: str, target_part: str, target: ImageSet, shadow: ImageSet
 ) -> None:
     from mistrust.data.external import content_hashes
 
-    a, b = getattr(cfg.target, target_part), getattr(cfg.shadow, part)
     whose = "target members" if target_part == "members" else "target non-members"
     if a.dataset is not None and (a.dataset, a.split) == (b.dataset, b.split):
         shared = _shared_rows(a.index, b.index)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import torch
 from mistrust.calibration.variants import BASE, VariantSettings, get_variant
 from mistrust.core.outputs import Outputs
 from mistrust.data.splits import ROLES, positions
-from mistrust.errors import ConfigError
+from mistrust.errors import ConfigError, InputError
 from mistrust.runtime.executors import Background
 from mistrust.runtime.paths import RunPaths
 from mistrust.training import OPTIMIZER_IMPORTS
@@ -96,7 +97,7 @@ def apply_posthoc(
     *,
     seed: int,
     batch_size: int,
-    roles: tuple[str, ...] = ROLES,
+    roles: Sequence[str] = ROLES,
 ) -> dict[str, Any]:
     """Write ``outputs/<name>/<role>/*.npz`` from ``outputs/base``; return what was fitted.
 
@@ -121,6 +122,22 @@ def apply_posthoc(
     return info
 
 
+def check_labels(paths: RunPaths, roles: Sequence[str], name: str) -> None:
+    """Refuse the post-hoc variant ``name`` where a role's cached base outputs lack the
+    labels its fit reads (:attr:`~mistrust.calibration.variants.PosthocVariant.labelled_splits`):
+    an audit's unlabelled images."""
+    for split in get_variant(name).labelled_splits:
+        for role in roles:
+            with np.load(paths.outputs(BASE, role, split), allow_pickle=False) as f:
+                labels = f["labels"]  # the labels alone, not the features beside them
+            if (labels < 0).any():
+                raise InputError(
+                    f"variants.names: {name} fits on labelled data, but {role}'s "
+                    f"{'non-members' if split == 'test' else 'members'} have no labels; "
+                    "give labels or leave the variant out"
+                )
+
+
 def _apply_all(names: list[str], **kw: Any) -> dict[str, dict[str, Any]]:
     return {n: apply_posthoc(n, **kw) for n in names}
 
@@ -133,6 +150,7 @@ def start_posthoc(
     *,
     seed: int,
     batch_size: int,
+    roles: Sequence[str] = ROLES,
     here: bool = False,
 ) -> Background:
     """:func:`apply_posthoc` of every variant in ``names``, in a process that starts now.
@@ -144,6 +162,12 @@ def start_posthoc(
     ``here=True`` fits them in this process at once (a run on a GPU: no fork).
     """
     fits = partial(
-        _apply_all, vcfg=vcfg, paths=paths, splits=splits, seed=seed, batch_size=batch_size
+        _apply_all,
+        vcfg=vcfg,
+        paths=paths,
+        splits=splits,
+        seed=seed,
+        batch_size=batch_size,
+        roles=tuple(roles),
     )
     return Background(fits, names, threads=1, here=here, inherit=OPTIMIZER_IMPORTS)

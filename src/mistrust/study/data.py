@@ -7,24 +7,25 @@ Read once by the driver (:mod:`mistrust.study.run`) before any model trains; the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mistrust.calibration.variants import sets_needed
-from mistrust.config import Config
+from mistrust.config import DataConfig, EvalConfig
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.sources import get_source, load_source
 from mistrust.data.splits import make_splits
+from mistrust.pipeline.context import eval_context, eval_set_names
 
 __all__ = ["build_evalsets", "evalset_context", "gan_training_images", "iid_sets", "load_data"]
 
 
-def load_data(cfg: Config) -> Data:
-    d = cfg.data
+def load_data(d: DataConfig, *, seed: int) -> Data:
+    """The pools of the ``data`` section ``d`` and the run's splits of them (``seed``)."""
     spec = get_source(d.dataset)
     size = d.image_size or spec.size
     load = d.load_size or size  # kept at load size; the model sees ``size`` (Preprocess)
@@ -33,15 +34,15 @@ def load_data(cfg: Config) -> Data:
         from mistrust.study.plan import stand_in_pool_sizes
 
         n_train, n_test = stand_in_pool_sizes(d)
-        train = stand_in_set(spec, n=n_train, split="train", size=load, seed=cfg.seed)
-        test = stand_in_set(spec, n=n_test, split="test", size=load, seed=cfg.seed)
+        train = stand_in_set(spec, n=n_train, split="train", size=load, seed=seed)
+        test = stand_in_set(spec, n=n_test, split="test", size=load, seed=seed)
     else:
         kw = {"root": d.root, "download": d.download, "size": load, "channels": spec.channels}
         kw["fit"] = d.fit
         train = load_source(d.dataset, split="train", **kw)
         test = load_source(d.dataset, split="test", **kw)
     num_classes = int(max(train.labels.max(), test.labels.max())) + 1
-    splits = make_splits(train.labels.numpy(), test.labels.numpy(), d, seed=cfg.seed)
+    splits = make_splits(train.labels.numpy(), test.labels.numpy(), d, seed=seed)
     held_out = None
     if d.held_out_classes:
         # keep the remaining classes contiguous so the model has no dead outputs
@@ -61,16 +62,17 @@ def load_data(cfg: Config) -> Data:
     return Data(train, test, held_out, pre, num_classes, splits)
 
 
-def iid_sets(cfg: Config) -> tuple[str, ...]:
+def iid_sets(d: DataConfig, ecfg: EvalConfig) -> tuple[str, ...]:
     """The evaluation sets whose non-members are i.i.d. with the target's members by
     construction: ``original`` where both pools are mistrust's seeded split of one pool
     (:attr:`~mistrust.data.sources.SourceSpec.one_pool`, or stand-in images, drawn from
     one generator); the verdicts never blame distribution shift there (docs/CHECKS.md).
     A published train / test split (Fashion-MNIST, CIFAR-10) is not vouched for; the user
-    may declare it, or any set, in ``eval.iid_sets``."""
-    one_pool = cfg.data.stand_in or get_source(cfg.data.dataset).one_pool
-    built = ("original",) if one_pool and "original" in cfg.eval.sets else ()
-    return tuple(n for n in cfg.eval.sets if n in built or n in cfg.eval.iid_sets)
+    may declare it, or any set, in ``eval.iid_sets``. ``d`` / ``ecfg``: the ``data`` and
+    ``eval`` sections."""
+    one_pool = d.stand_in or get_source(d.dataset).one_pool
+    built = ("original",) if one_pool and "original" in ecfg.sets else ()
+    return tuple(n for n in ecfg.sets if n in built or n in ecfg.iid_sets)
 
 
 def gan_training_images(data: Data, n: int, *, seed: int) -> ImageSet:
@@ -83,39 +85,49 @@ def gan_training_images(data: Data, n: int, *, seed: int) -> ImageSet:
 
 
 def build_evalsets(
-    cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
+    d: DataConfig,
+    ecfg: EvalConfig,
+    variants: Sequence[str],
+    data: Data,
+    cache_dir: Path,
+    device: torch.device | str,
+    progress: bool,
+    *,
+    seed: int,
 ) -> dict[str, EvalInputs]:
-    names, ctx = evalset_context(cfg, data, cache_dir, device, progress)
+    """Every evaluation set a run needs (:func:`evalset_context`), built."""
+    names, ctx = evalset_context(d, ecfg, variants, data, cache_dir, device, progress, seed=seed)
     return {name: build_evalset(name, ctx) for name in names}
 
 
 def evalset_context(
-    cfg: Config, data: Data, cache_dir: Path, device: torch.device, progress: bool
+    d: DataConfig,
+    ecfg: EvalConfig,
+    variants: Sequence[str],
+    data: Data,
+    cache_dir: Path,
+    device: torch.device | str,
+    progress: bool,
+    *,
+    seed: int,
 ) -> tuple[list[str], EvalContext]:
-    """The evaluation sets a run needs, in order, and what their builders read."""
-    names = list(cfg.eval.sets)
-    for name in sets_needed(cfg.variants.names):  # e.g. the Laplace prior's noise set
-        if name not in names:
-            names.append(name)
-    target_nonmembers = data.test.subset(data.splits["target_nonmembers"])
-    ctx = EvalContext(
+    """The evaluation sets a run needs, in order (``eval.sets``, then those the
+    ``variants`` read), and what their builders read. ``d`` / ``ecfg``: the ``data`` and
+    ``eval`` sections."""
+    ctx = eval_context(
+        ecfg,
         preprocess=data.preprocess,
-        nonmembers=target_nonmembers,
-        held_out=data.held_out,
-        gan_data=gan_training_images(data, cfg.eval.gan_images, seed=cfg.seed),
-        size=cfg.eval.size or cfg.data.nonmembers,
-        seed=cfg.seed,
-        root=cfg.data.root,
-        download=cfg.data.download,
-        cache_dir=cache_dir,
-        scale_factor=cfg.eval.scale_factor,
-        gan_epochs=cfg.eval.gan_epochs,
-        folders=cfg.eval.folders,
+        nonmembers=data.test.subset(data.splits["target_nonmembers"]),
+        gan_data=gan_training_images(data, ecfg.gan_images, seed=seed),
+        default_size=d.nonmembers,
+        seed=seed,
+        root=d.root,
+        download=d.download,
+        fit=d.fit,
         device=str(device),
         progress=progress,
-        ood_split=cfg.eval.ood_split,
-        full_sets=tuple(cfg.eval.full_sets),
-        fit=cfg.data.fit,
-        stand_in=cfg.data.stand_in,
+        held_out=data.held_out,
+        stand_in=d.stand_in,
+        cache_dir=cache_dir,
     )
-    return names, ctx
+    return eval_set_names(ecfg.sets, variants), ctx

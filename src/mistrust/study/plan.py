@@ -150,7 +150,7 @@ def check_plan(cfg: Config) -> Plan:
 
 
 def stand_in_pool_sizes(d: DataConfig) -> tuple[int, int]:
-    """Train and test pool sizes of the stand-in data of the data section ``d``
+    """Train and test pool sizes of the stand-in data of the ``data`` section ``d``
     (``data.stand_in``), as the run draws them."""
     from mistrust.data.sources import get_source
     from mistrust.data.standin import stand_in_counts

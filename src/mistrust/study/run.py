@@ -10,10 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,34 +28,20 @@ from mistrust.data.evalsets import (
 from mistrust.data.sources import default_cache
 from mistrust.data.splits import ROLES
 from mistrust.io import atomic_savez, exclusive, load_npz
-from mistrust.present.results import RunResult, write_results
+from mistrust.pipeline.blind import run_baseline
+from mistrust.pipeline.finish import Members, finish_run
+from mistrust.pipeline.scoring import score_variants
+from mistrust.pipeline.timing import Timer
+from mistrust.present.results import RunResult
 from mistrust.rows import MetricRow
 from mistrust.runtime.devices import resolve_device
 from mistrust.runtime.executors import Background, usable_cpus
 from mistrust.runtime.paths import RunPaths
-from mistrust.study.attacks import score_study
 from mistrust.study.data import evalset_context, iid_sets, load_data
 from mistrust.study.models import StudyJob, cache_outputs, train_study_models, trained_variants
 from mistrust.training import OPTIMIZER_IMPORTS
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Timer:
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def stage(self, name: str, *, say: str | None = None) -> Iterator[None]:
-        """Time ``name`` (summed over entries); with ``say``, log ``say (N.N s)`` once it
-        has finished: the one console line of a stage."""
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
-        if say is not None:
-            log.info("%s (%.1f s)", say, time.perf_counter() - t0)
 
 
 def _save_splits(paths: RunPaths, splits: dict[str, np.ndarray]) -> None:
@@ -202,10 +184,19 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     device = resolve_device(cfg.device)
     stand_in = " (stand-in)" if cfg.data.stand_in else ""
     with timer.stage("data", say=f"data: {cfg.data.dataset}{stand_in}"):
-        data = load_data(cfg)
+        data = load_data(cfg.data, seed=cfg.seed)
         _save_splits(paths, data.splits)
     with timer.stage("evaluation sets", say=f"evaluation sets: {', '.join(cfg.eval.sets)}"):
-        names, ctx = evalset_context(cfg, data, default_cache(), device, progress)
+        names, ctx = evalset_context(
+            cfg.data,
+            cfg.eval,
+            cfg.variants.names,
+            data,
+            default_cache(),
+            device,
+            progress,
+            seed=cfg.seed,
+        )
         gan = _gan_beside_models(cfg, names, ctx, device)
         sets = {n: build_evalset(n, ctx) for n in names if gan is None or n != "gan"}
     variants = [get_variant(v) for v in cfg.variants.names]
@@ -228,8 +219,23 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         finally:
             if gan is not None:
                 gan.cancel()
-    scored = score_study(cfg, paths, data, sets, variants, timer, device)
-    attack_rows, model_rows, blind = scored.attack_rows, scored.model_rows, scored.blind
+    set_names = list(cfg.eval.sets)
+    scored = score_variants(
+        variants,
+        cfg.attacks,
+        cfg.variants,
+        paths,
+        data.splits,
+        ROLES,
+        set_names,
+        seed=cfg.seed,
+        batch_size=cfg.train.batch_size,
+        iid_sets=iid_sets(cfg.data, cfg.eval),
+        baseline=lambda: run_baseline(data, sets, set_names, paths, seed=cfg.seed),
+        timer=timer,
+        here=device.type == "cuda",
+    )
+    attack_rows, blind = scored.attack_rows, scored.blind or {}
     if cfg.reference.attacks:
         from mistrust.checks.assemble import add_verdicts
         from mistrust.study.reference import reference_attack_rows
@@ -247,32 +253,29 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
             )
             # the reference attacks join the score attacks' Holm family: decided again
             attack_rows = add_verdicts(attack_rows + _reference_checks(cfg, paths, blind))
-    with timer.stage("gallery", say="false-positive galleries"):
-        _galleries(cfg, paths, sets, scored.target_scores)
-    with timer.stage("per-sample"):
-        _per_sample(cfg, paths, data, attack_rows)
     result = RunResult(
         run_dir=run_dir,
         attack_rows=attack_rows,
-        model_rows=model_rows,
+        model_rows=scored.model_rows,
         variant_info=scored.variant_info,
         timings=timer.seconds,
         train_times=train_times,
     )
-    with timer.stage("results"):
-        save_config(cfg, paths.config)
-        write_results(
-            result,
-            variants=cfg.variants.names,
-            attacks=cfg.attacks.names,
-            config=cfg.to_dict(),
-        )
-    if report:
-        with timer.stage("report", say=f"report: {paths.report_html}"):
-            from mistrust.present.report import build_report
-
-            build_report(run_dir)
-    return result
+    index = data.splits["target_members"]  # member rows of the scores, in this order
+    return finish_run(
+        paths,
+        result,
+        variants=cfg.variants.names,
+        attacks=cfg.attacks.names,
+        config=cfg.to_dict(),
+        saved_config=cfg.to_dict(),
+        displays={name: s.display for name, s in sets.items()},
+        target_scores=scored.target_scores,
+        members=Members(index, data.train.labels.numpy()[index], data.train.images),
+        gallery_size=cfg.eval.gallery_size,
+        timer=timer,
+        report=report,
+    )
 
 
 def _reference_checks(
@@ -289,64 +292,11 @@ def _reference_checks(
             f = load_npz(paths.scores(BASE, attack, name))
             scored[name] = (f["score"], f["is_member"], f["predicted"])
         rows += check_rows(
-            "base", attack, scored, seed=cfg.seed, baseline=blind, iid_sets=iid_sets(cfg)
+            BASE,
+            attack,
+            scored,
+            seed=cfg.seed,
+            baseline=blind,
+            iid_sets=iid_sets(cfg.data, cfg.eval),
         )
     return rows
-
-
-def _galleries(
-    cfg: Config,
-    paths: RunPaths,
-    sets: dict[str, EvalInputs],
-    scores: dict[str, dict[str, dict[str, np.ndarray]]],
-) -> None:
-    """Top-scored non-members of each set, for the first variant and attack."""
-    from mistrust.present.report.gallery import nonmember_gallery, save_galleries
-
-    variant, attack = cfg.variants.names[0], cfg.attacks.names[0]
-    save_galleries(
-        [
-            nonmember_gallery(
-                sets[name].display,
-                score,
-                load_npz(paths.scores(variant, attack, name))["max_score"],
-                paths.gallery(name),
-                k=cfg.eval.gallery_size,
-                title=f"{name}: highest {attack} scores among non-members ({variant})",
-            )
-            for name, score in scores[variant][attack].items()
-        ]
-    )
-
-
-def _per_sample(cfg: Config, paths: RunPaths, data: Data, rows: list[MetricRow]) -> None:
-    """``vulnerable.csv`` and ``agreement.csv`` for every variant, from the saved scores;
-    the most vulnerable members of the first variant drawn as ``figures/vulnerable.png``."""
-    from mistrust.present.report.gallery import save_gallery
-    from mistrust.present.vulnerable import per_sample_view, write_per_sample
-
-    index = data.splits["target_members"]  # member rows of the scores, in this order
-    label = data.train.labels.numpy()[index]
-    views = [
-        per_sample_view(
-            paths.variant_scores(v),
-            rows,
-            variant=v,
-            k=cfg.eval.gallery_size,
-            member_index=index,
-            member_label=label,
-        )
-        for v in cfg.variants.names
-    ]
-    write_per_sample(paths, views)
-    first = views[0]
-    if first.vulnerable:
-        top = [x.index for x in first.vulnerable]
-        save_gallery(
-            data.train.images[torch.as_tensor(top)],
-            np.array([x.max_score for x in first.vulnerable]),
-            paths.figure("vulnerable"),
-            title=f"Most vulnerable members: largest {first.strongest} margin ({first.variant})",
-            captions=[f"#{x.index} · class {x.label}" for x in first.vulnerable],
-            is_member=np.ones(len(top), dtype=bool),
-        )
