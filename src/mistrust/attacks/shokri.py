@@ -61,7 +61,8 @@ class ShokriAttack(Attack):
     class). A class with fewer than ``min_class_rows`` shadow members or non-members
     would train a model on a handful of rows; it is scored by the shared model,
     trained on every shadow row, instead. ``per_class=False`` scores every row with
-    the shared model: ML-Leaks' label-free variant, one model on the sorted vector.
+    the shared model; with ``features="probs"`` that is ML-Leaks' label-free variant,
+    one model on the sorted vector.
 
     Each model is Salem's (:mod:`mistrust.attacks._mlp`: BCE-with-logits, Adam,
     early stopping on the epoch loss) on features standardised by the mean and
@@ -73,7 +74,9 @@ class ShokriAttack(Attack):
 
     Score: the logit of the row's model (higher = member); decision: its sigmoid
     >= 0.5, i.e. ``score >= operating_score_ = 0``, a fixed operating point as
-    Salem's. Learned: ``models_`` (class -> ``(mean, scale, params)``; key -1 is the
+    Salem's. The scores are float64 whatever ``attacks.score_precision`` says: the
+    paper did not run this attack, so there is no float32 arithmetic of its to follow.
+    Learned: ``models_`` (class -> ``(mean, scale, params)``; key -1 is the
     shared model), ``class_models_`` (the classes with their own model),
     ``n_fit_rows_``, ``n_epochs_`` (per model, same keys).
     """
