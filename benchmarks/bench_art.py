@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_art.py                 # 2,500 + 2,500 per role (trains 2 SalemCNNs once)
     python benchmarks/bench_art.py --quick         # 1,000 + 1,000, fewer epochs
     python benchmarks/bench_art.py --run runs/default   # a finished run's base-variant outputs
+    python benchmarks/bench_art.py --run A --run B --swap  # several runs, each role split both ways
 
 Needs ``adversarial-robustness-toolbox`` (``pip install adversarial-robustness-toolbox``).
 Every attack is fitted on the shadow model's member / non-member outputs and
@@ -12,6 +13,10 @@ scores the target model's; AUROC is on the target. ART gets softmax
 probabilities (its ``input_type="prediction"``) through a ``BlackBoxClassifier``
 whose "inputs" are row indices into the saved predictions, so no model runs
 during the attacks. Outputs of the trained models are cached in ``--cache``.
+With ``--swap`` each case is also run with the roles exchanged (fit on the target,
+score the shadow): a second, independent measurement on the same run. ART's ``nn``
+trains with torch's global generator, seeded here (``torch.manual_seed(0)``) so the
+table repeats.
 """
 
 from __future__ import annotations
@@ -124,6 +129,7 @@ def run_art(kind: str, shadow: Role, target: Role) -> tuple[float, float, float]
         t1 = time.perf_counter()
         score = attack.infer(rows, target[1])
     else:
+        torch.manual_seed(0)  # ART's nn draws its init and batches from torch's generator
         attack = MembershipInferenceBlackBox(clf, attack_model_type=kind)
         attack.fit(y=shadow[1][m], pred=s_prob[m], test_y=shadow[1][~m], test_pred=s_prob[~m])
         t1 = time.perf_counter()
@@ -133,10 +139,29 @@ def run_art(kind: str, shadow: Role, target: Role) -> tuple[float, float, float]
     return t1 - t0, t2 - t1, auroc(score, target[2])
 
 
+OURS = (
+    "threshold",
+    "entropy",
+    "loss",
+    "modified-entropy",
+    "logit-confidence",
+    "salem",
+    "shokri",
+    "shokri-log",
+)
+ARTS = ("nn", "rf", "gb", "rule-based")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1,000 + 1,000 per role, 10 epochs")
-    ap.add_argument("--run", type=Path, help="use this run directory's base-variant outputs")
+    ap.add_argument(
+        "--run",
+        type=Path,
+        action="append",
+        help="a run directory's base-variant outputs (repeatable)",
+    )
+    ap.add_argument("--swap", action="store_true", help="also fit on the target, score the shadow")
     ap.add_argument("--n", type=int, default=2500, help="members (= non-members) per role")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/mistrust-bench/art_outputs"))
@@ -146,36 +171,42 @@ def main() -> None:
         import art
     except ImportError:
         raise SystemExit("bench_art: pip install adversarial-robustness-toolbox") from None
+    cases: list[tuple[str, Role, Role]] = []
     if args.run:
-        shadow, target = outputs_from_run(args.run)
-        source = f"{args.run} (base variant)"
+        for run in args.run:
+            shadow, target = outputs_from_run(run)
+            cases.append((f"{run.name}", shadow, target))
     else:
         n, epochs = (1000, 10) if args.quick else (args.n, args.epochs)
         cache = args.cache.with_name(f"{args.cache.name}_{n}_{epochs}.npz")
         shadow, target = outputs_from_models(n, epochs, cache)
-        source = f"SalemCNN on Fashion-MNIST, {epochs} epochs (cached in {cache})"
-    n_s, n_t = len(shadow[0]), len(target[0])
+        print(f"SalemCNN on Fashion-MNIST, {epochs} epochs (cached in {cache})")
+        cases.append(("salemcnn", shadow, target))
+    if args.swap:
+        cases += [(f"{name} swapped", t, s) for name, s, t in list(cases)]
     load0 = os.getloadavg()[0]
-    rows = [
-        (f"mistrust {a}", *run_ours(a, shadow, target))
-        for a in ("threshold", "entropy", "loss", "modified-entropy", "salem")
-    ]
-    rows += [
-        (f"ART black-box {k}", *run_art(k, shadow, target)) for k in ("nn", "rf", "rule-based")
-    ]
-    salem = next(r for r in rows if r[0] == "mistrust salem")
+    names = [f"mistrust {a}" for a in OURS] + [f"ART black-box {k}" for k in ARTS]
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
+    for _, shadow, target in cases:
+        for a in OURS:
+            results[f"mistrust {a}"].append(run_ours(a, shadow, target))
+        for k in ARTS:
+            results[f"ART black-box {k}"].append(run_art(k, shadow, target))
+    _, shadow, target = cases[0]
     print(
-        f"ART {art.__version__} vs mistrust: fit on {n_s:,} shadow outputs "
-        f"({shadow[2].sum():,} members), score {n_t:,} target outputs; {source}; "
-        f"torch threads {torch.get_num_threads()}, 1-min load {load0:.2f} -> {os.getloadavg()[0]:.2f}\n"
+        f"ART {art.__version__} vs mistrust: fit on the shadow's outputs, score the target's; "
+        f"case 1: {len(shadow[0]):,} shadow outputs ({shadow[2].sum():,} members), "
+        f"{len(target[0]):,} target outputs; torch threads {torch.get_num_threads()}, "
+        f"1-min load {load0:.2f} -> {os.getloadavg()[0]:.2f}\n"
     )
-    print("| attack | fit s | score s | total s | target AUROC | total vs mistrust salem |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, fit, score, auc in rows:
-        ratio = (fit + score) / (salem[1] + salem[2])
-        print(
-            f"| {name} | {fit:.3f} | {score:.3f} | {fit + score:.3f} | {auc:.3f} | {ratio:.2f}x |"
-        )
+    heads = " | ".join(f"AUROC {name}" for name, _, _ in cases)
+    print(f"| attack | fit s | score s | {heads} | mean AUROC |")
+    print("|---|---:|---:|" + "---:|" * (len(cases) + 1))
+    for name, runs in results.items():
+        fit, score, _ = runs[0]
+        aucs = [auc for _, _, auc in runs]
+        cells = " | ".join(f"{auc:.3f}" for auc in aucs)
+        print(f"| {name} | {fit:.3f} | {score:.3f} | {cells} | {np.mean(aucs):.3f} |")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ Example::
 
 Built-in score-based attacks (``SCORE_BASED_ATTACKS``): ``threshold`` (max
 softmax score), ``entropy``, ``salem`` (ML-Leaks MLP on the top-k scores) from
-the paper, plus ``loss``, ``modified-entropy`` and ``logit-confidence``. Other
-modules add attacks with :func:`register_attack`.
+the paper, plus ``loss``, ``modified-entropy`` and ``logit-confidence``. Registered
+but run only when named (``OPT_IN_ATTACKS``, config key ``attacks.names``): ``shokri``
+(Shokri et al.'s per-class models on the full sorted softmax vector) and ``shokri-log``
+(one model on the sorted log-softmax and the label's logit-confidence). Other modules
+add attacks with :func:`register_attack`.
 
 Only have probabilities? Pass ``signals.probs_to_logits(p)`` (= ``log p``) as logits.
 """
@@ -32,8 +35,10 @@ from mistrust.attacks.registry import attack_names, create_attack, register_atta
 from mistrust.attacks.salem import SalemAttack
 from mistrust.attacks.score_based import SIGNAL_SCORES, EntropyAttack, ThresholdAttack
 from mistrust.attacks.set_signals import SetSignals
+from mistrust.attacks.shokri import ShokriAttack, ShokriLogAttack
 
 __all__ = [
+    "OPT_IN_ATTACKS",
     "REFERENCE_ATTACKS",
     "SCORE_BASED_ATTACKS",
     "SIGNAL_SCORES",
@@ -45,6 +50,8 @@ __all__ = [
     "ReferenceAttack",
     "SalemAttack",
     "SetSignals",
+    "ShokriAttack",
+    "ShokriLogAttack",
     "ThresholdAttack",
     "attack_names",
     "create_attack",
@@ -63,6 +70,10 @@ SCORE_BASED_ATTACKS: tuple[str, ...] = (
     "modified-entropy",
     "logit-confidence",
 )
+
+#: score-based attacks that are registered but not in the default list (nor any preset's):
+#: a run includes them when ``attacks.names`` names them, ``audit`` when ``attacks`` does
+OPT_IN_ATTACKS: tuple[str, ...] = ("shokri", "shokri-log")
 
 
 def __getattr__(name: str) -> tuple[str, ...]:
@@ -85,6 +96,9 @@ def _register_builtins() -> None:
             register_attack(name)(SalemAttack)
         else:
             register_attack(name)(partial(ThresholdAttack, name))
+    for cls in (ShokriAttack, ShokriLogAttack):
+        if cls.name not in attack_names():
+            register_attack(cls.name)(cls)
 
 
 _register_builtins()
