@@ -352,11 +352,13 @@ class Config:
         return dataclasses.asdict(self)
 
     def sections(self) -> list[Any]:
-        """The sections, in the order of their fields (each has its ``validate()``)."""
-        return [getattr(self, f.name) for f in dataclasses.fields(self) if f.name in SECTIONS]
+        """The sections (the dataclass fields), in their order; each has its ``validate()``."""
+        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        return [v for v in values if dataclasses.is_dataclass(v)]
 
     def validate(self) -> None:
-        """The top-level keys; the sections check themselves (:meth:`sections`)."""
+        """The top-level keys alone; the sections check themselves (:meth:`sections`), and
+        :func:`mistrust.config.validate` runs both and the checks between sections."""
         from mistrust.runtime.devices import DEVICE_TYPES, EXECUTORS
 
         check_name(self.name, "name")
@@ -373,7 +375,3 @@ class Config:
             f"seeds: seed + seeds - 1 = {self.seed + self.seeds - 1} must be below 2^31; "
             "lower seeds or seed",
         )
-
-
-#: the fields of ``Config`` that are sections of a config file
-SECTIONS = ("data", "model", "train", "variants", "attacks", "eval", "reference")
