@@ -37,7 +37,7 @@ SIZES = (10_000, 100_000, 1_000_000)
 
 def _fit(shadow: tuple, target: tuple, fit_rows: int | None) -> dict:
     t0 = time.perf_counter()
-    attack = SalemAttack(fit_rows=fit_rows).fit(*shadow)
+    attack = SalemAttack(salem_rows=fit_rows).fit(*shadow)
     seconds = time.perf_counter() - t0
     auroc = roc_auc_score(target[2], attack.score(*target[:2]))
     return {
@@ -79,7 +79,7 @@ def run_auroc(run: Path, variant: str = "base", seeds: tuple[int, ...] = (42,)) 
     out: dict[str, dict[str, list[float]]] = {r: {s: [] for s in sets} for r in recipes}
     for recipe, rows in recipes.items():
         for seed in seeds:
-            attack = SalemAttack(seed=seed, fit_rows=rows).fit(*shadow)
+            attack = SalemAttack(seed=seed, salem_rows=rows).fit(*shadow)
             for s in sets:
                 logits, labels, truth = _pair(tg.members, tg.sets[s])
                 out[recipe][s].append(roc_auc_score(truth, attack.score(logits, labels)))

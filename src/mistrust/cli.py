@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from mistrust.errors import MistrustError
 from mistrust.runtime.paths import RunPaths
@@ -315,27 +316,42 @@ def sleeping_threads() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def exit_now(status: int) -> NoReturn:
-    """End the process with ``status`` once the exit handlers have run, skipping Python's
-    teardown: after the default preset it spent 1.3 s freeing the run's tensors and
-    modules one by one (BENCHMARKS.md). Every file is written and closed by then; the
-    exit handlers (logging, multiprocessing, concurrent.futures) still run."""
-    import atexit
+class EndWithoutTeardown:
+    """Ends the process once the exit handlers have run, skipping Python's teardown: after
+    the default preset it spent 1.3 s freeing the run's tensors and modules one by one
+    (BENCHMARKS.md). Every file is written and closed by then.
 
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more to say
-            pass
-    os._exit(status)
+    It registers itself with :mod:`atexit` before the command runs, and ``sys.exit`` runs
+    the handlers last registered first: every handler that the command's imports and work
+    registered (multiprocessing's, weakref finalizers, matplotlib's, Ray's) has run when
+    it is called, and the threads have been joined before them. Of those registered
+    before it, at import, only logging's is left; it calls :func:`logging.shutdown`
+    itself. Without a ``status`` (the command raised) Python ends the process as usual.
+    """
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        atexit.register(self)
+
+    def __call__(self) -> None:
+        if self.status is None:
+            return
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more to say
+                pass
+        os._exit(self.status)
 
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # a command-line start, not a program calling main() in-process
         tune_malloc()
         sleeping_threads()
-        exit_now(_main(None))
+        end = EndWithoutTeardown()
+        end.status = _main(None)
+        sys.exit(end.status)  # the exit handlers, then ``end``
     return _main(argv)
 
 

@@ -72,10 +72,10 @@ def test_strict_threshold_at_one_predicts_no_member() -> None:
         ("float32", False, [True] * 3 + [False] * 3),  # threshold exactly 1.0
         ("float32", True, [False] * 6),  # the paper: score > 1.0 never holds
     ]:
-        attack = create_attack("threshold", strict=strict, precision=precision)
+        attack = create_attack("threshold", strict_threshold=strict, score_precision=precision)
         attack.fit(logits, labels, member)
         assert attack.predict(logits, labels).tolist() == expected, (precision, strict)
-    attack = create_attack("threshold", precision="float32").fit(logits, labels, member)
+    attack = create_attack("threshold", score_precision="float32").fit(logits, labels, member)
     assert attack.threshold_ == 1.0
 
 
@@ -86,26 +86,30 @@ def test_float32_ties_change_auroc() -> None:
     member = np.array([True, True, False])
     scores = create_attack("threshold").fit(logits, np.zeros(3, int), member)
     assert auroc(scores.score(logits, np.zeros(3, int)), member) == 1.0
-    f32 = create_attack("threshold", precision="float32").fit(logits, np.zeros(3, int), member)
+    f32 = create_attack("threshold", score_precision="float32").fit(
+        logits, np.zeros(3, int), member
+    )
     s = f32.score(logits, np.zeros(3, int))
     assert s.tolist() == [1.0, 1.0, 1.0] and auroc(s, member) == 0.5  # all tied: one half
 
 
 def test_salem_sigmoid_scores_and_same_decisions(shadow, target) -> None:
     logit = create_attack("salem", seed=1).fit(*shadow)
-    sigmoid = create_attack("salem", seed=1, output="sigmoid").fit(*shadow)
+    sigmoid = create_attack("salem", seed=1, salem_score="sigmoid").fit(*shadow)
     logits, labels, _ = target
     s_logit, s_sig = logit.score(logits, labels), sigmoid.score(logits, labels)
     assert np.allclose(s_sig, 1.0 / (1.0 + np.exp(-s_logit)))
     assert sigmoid.operating_score_ == 0.5 and logit.operating_score_ == 0.0
     assert np.array_equal(logit.decide(s_logit), sigmoid.decide(s_sig))
-    f32 = create_attack("salem", seed=1, output="sigmoid", precision="float32").fit(*shadow)
+    f32 = create_attack("salem", seed=1, salem_score="sigmoid", score_precision="float32").fit(
+        *shadow
+    )
     s32 = f32.score(logits, labels)
     assert np.array_equal(s32, s32.astype(np.float32).astype(np.float64))
 
 
 def test_entropy_float32_values_are_float32(shadow) -> None:
-    attack = create_attack("entropy", precision="float32").fit(*shadow)
+    attack = create_attack("entropy", score_precision="float32").fit(*shadow)
     s = attack.score(shadow[0], shadow[1])
     assert np.array_equal(s, s.astype(np.float32).astype(np.float64))
     assert np.allclose(s, create_attack("entropy").fit(*shadow).score(shadow[0], shadow[1]))
@@ -118,7 +122,7 @@ def test_float32_max_score_is_the_paper_softmax() -> None:
     assert (paper == 1.0).sum() == 236 and (logits[paper == 1.0, 0] > 24 * LN2).all()
     rounded = at_precision(max_score(logits), "float32")  # rounding float64 is not the same
     assert (rounded == 1.0).sum() == 167 and (logits[rounded == 1.0, 0] > 25 * LN2).all()
-    attack = create_attack("threshold", precision="float32")
+    attack = create_attack("threshold", score_precision="float32")
     attack.fit(logits, np.zeros(400, int), np.arange(400) % 2 == 0)
     assert np.array_equal(attack.score(logits, np.zeros(400, int)), paper)
     assert np.array_equal(max_score(logits, precision="float32"), paper)
@@ -143,7 +147,9 @@ def test_float32_entropy_is_categorical_entropy_and_ties() -> None:
     assert np.unique(h[:50]).size == 1 and h[0] == pytest.approx(eps, rel=1e-6)
     assert h[0] == pytest.approx(1.19e-7, rel=2e-3) and (h[50:] >= h[0]).all()
     assert np.unique(entropy(x)[:50]).size == 50  # float64 resolves them
-    attack = create_attack("entropy", precision="float32").fit(x, np.zeros(300, int), x[:, 0] > 0)
+    attack = create_attack("entropy", score_precision="float32").fit(
+        x, np.zeros(300, int), x[:, 0] > 0
+    )
     assert np.array_equal(attack.score(x, np.zeros(300, int)), -_paper_entropy(x))
 
 
@@ -158,7 +164,7 @@ def test_float32_entropy_ties_move_auroc() -> None:
     labels = np.zeros(80, int)
     f64 = create_attack("entropy").fit(logits, labels, member)
     assert auroc(f64.score(logits, labels), member) == 0.0
-    f32 = create_attack("entropy", precision="float32").fit(logits, labels, member)
+    f32 = create_attack("entropy", score_precision="float32").fit(logits, labels, member)
     s = f32.score(logits, labels)
     assert np.array_equal(s, -_paper_entropy(logits))
     assert np.unique(s[20:]).size == 1 and auroc(s, member) == 0.25
@@ -168,7 +174,7 @@ def _salem_probe(output: str, k: int = 2):
     """A float32 Salem whose attack model is set by hand: one hidden unit,
     ``logit = 1e9 * (1 - top1)``, which magnifies the top score's distance from 1."""
     logits = _gaps()
-    attack = create_attack("salem", precision="float32", output=output)
+    attack = create_attack("salem", score_precision="float32", salem_score=output)
     attack.hidden, attack.max_epochs, attack.top_k = 1, 1, k
     attack.fit(logits, np.zeros(400, int), np.arange(400) % 2 == 0)
     w1, b1, w2, b2 = unpack(attack.params_, k, 1)
@@ -236,7 +242,7 @@ def test_float32_entropy_thresholds_compare_in_float32(monkeypatch) -> None:
             best, best_correct = theta, correct
     assert best == thetas[1] and best_correct == 3
     logits = np.zeros((4, 2))
-    f32 = create_attack("entropy", precision="float32")
+    f32 = create_attack("entropy", score_precision="float32")
     f32.n_thresholds = 3
     f32.fit(logits, np.zeros(4, int), member)
     assert f32.threshold_ == np.float32(best) and f32.shadow_accuracy_ == 0.75

@@ -62,10 +62,10 @@ def test_factories_receive_only_what_they_accept(clean_registry) -> None:
         "top_k": 3,
         "class_thresholds": True,
         "seed": 42,
-        "strict": False,
-        "precision": "float64",
-        "output": "logit",
-        "fit_rows": 16_384,
+        "strict_threshold": False,
+        "score_precision": "float64",
+        "salem_score": "logit",
+        "salem_rows": 16_384,
         "seeded": 7,
     }
     assert create_attack("loss", class_thresholds=True).class_thresholds is True

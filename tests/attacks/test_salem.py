@@ -45,30 +45,30 @@ def test_fit_is_fast(make_outputs) -> None:
     assert elapsed < 10.0, f"salem fit took {elapsed:.1f} s ({attack.n_epochs_} epochs)"
 
 
-def test_shadow_sets_up_to_fit_rows_train_on_every_row_as_the_paper(shadow) -> None:
-    """At or below ``fit_rows`` the fit is the paper's on every row (the default
+def test_shadow_sets_up_to_salem_rows_train_on_every_row_as_the_paper(shadow) -> None:
+    """At or below ``salem_rows`` the fit is the paper's on every row (the default
     preset's 1,000 shadow rows, the paper presets' 5,000): same weights, no sample."""
     n = len(shadow[0])
-    every = SalemAttack(seed=3, fit_rows=None).fit(*shadow)
-    at_limit = SalemAttack(seed=3, fit_rows=n).fit(*shadow)
+    every = SalemAttack(seed=3, salem_rows=None).fit(*shadow)
+    at_limit = SalemAttack(seed=3, salem_rows=n).fit(*shadow)
     assert every.n_fit_rows_ == at_limit.n_fit_rows_ == n
     np.testing.assert_array_equal(at_limit.params_, every.params_)
     np.testing.assert_array_equal(SalemAttack(seed=3).fit(*shadow).params_, every.params_)
-    below = SalemAttack(seed=3, fit_rows=n - 1).fit(*shadow)
+    below = SalemAttack(seed=3, salem_rows=n - 1).fit(*shadow)
     assert below.n_fit_rows_ == n - 1
     assert not np.array_equal(below.params_, every.params_)
 
 
 def test_larger_shadow_sets_train_on_a_seeded_sample_of_the_same_rows(make_outputs) -> None:
-    """Above ``fit_rows`` the fit is the paper's loop on ``fit_rows`` rows drawn by the
+    """Above ``salem_rows`` the fit is the paper's loop on ``salem_rows`` rows drawn by the
     seed, keeping the members' share: the same as fitting on those rows directly."""
     logits, labels, is_member = make_outputs(n=3_000, n_classes=10, seed=4)
     is_member = np.arange(3_000) < 1_000  # a third members
-    a = SalemAttack(seed=5, fit_rows=300).fit(logits, labels, is_member)
-    b = SalemAttack(seed=5, fit_rows=300).fit(logits, labels, is_member)
+    a = SalemAttack(seed=5, salem_rows=300).fit(logits, labels, is_member)
+    b = SalemAttack(seed=5, salem_rows=300).fit(logits, labels, is_member)
     np.testing.assert_array_equal(a.params_, b.params_)
     assert not np.array_equal(
-        a.params_, SalemAttack(seed=6, fit_rows=300).fit(logits, labels, is_member).params_
+        a.params_, SalemAttack(seed=6, salem_rows=300).fit(logits, labels, is_member).params_
     )
     # the rows the generator picks first, then the paper's loop on them with the same generator
     rng = np.random.default_rng(5)
@@ -105,8 +105,8 @@ def test_sampled_fit_is_as_strong_on_a_separable_case(make_outputs) -> None:
     a fresh target as the fit on every row does."""
     shadow = make_outputs(n=4_000, n_classes=10, seed=7, gap=6.0)
     logits, labels, is_member = make_outputs(n=2_000, n_classes=10, seed=8, gap=6.0)
-    sampled = SalemAttack(fit_rows=400).fit(*shadow)
-    full = SalemAttack(fit_rows=None).fit(*shadow)
+    sampled = SalemAttack(salem_rows=400).fit(*shadow)
+    full = SalemAttack(salem_rows=None).fit(*shadow)
     auc = {a: roc_auc_score(is_member, a.score(logits, labels)) for a in (sampled, full)}
     assert auc[sampled] > 0.99 and abs(auc[sampled] - auc[full]) < 0.005
     assert np.mean(sampled.predict(logits, labels) == is_member) > 0.95
@@ -115,14 +115,14 @@ def test_sampled_fit_is_as_strong_on_a_separable_case(make_outputs) -> None:
 def test_fit_cost_does_not_grow_with_the_shadow_set(make_outputs) -> None:
     logits, labels, is_member = make_outputs(n=200_000, n_classes=10, seed=9)
     t0 = time.perf_counter()
-    attack = SalemAttack(fit_rows=500).fit(logits, labels, is_member)
+    attack = SalemAttack(salem_rows=500).fit(logits, labels, is_member)
     elapsed = time.perf_counter() - t0
     # every row at batch 16 would take ~15 s here; 500 rows take ~0.1 s
     assert attack.n_fit_rows_ == 500 and elapsed < 3.0, f"{elapsed:.1f} s"
 
 
-def test_fit_rows_option_reaches_the_attack(shadow) -> None:
-    assert create_attack("salem").fit_rows == FIT_ROWS
-    assert create_attack("salem", fit_rows=None).fit_rows is None
-    with pytest.raises(ValueError, match="fit_rows must be >= 2 or None"):
-        SalemAttack(fit_rows=1).fit(*shadow)
+def test_salem_rows_option_reaches_the_attack(shadow) -> None:
+    assert create_attack("salem").salem_rows == FIT_ROWS
+    assert create_attack("salem", salem_rows=None).salem_rows is None
+    with pytest.raises(ValueError, match="salem_rows must be >= 2 or None"):
+        SalemAttack(salem_rows=1).fit(*shadow)

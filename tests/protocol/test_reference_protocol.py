@@ -278,7 +278,9 @@ def test_offline_rmia_on_a_perturbed_copy_by_hand() -> None:
     }
     t_prob = {"audited": np.array([0.9, 0.3]), "z": np.array([0.675, 0.81]), "scaled": [0.6]}
     sig = _signals({}, ref_prob, {}, t_prob)
-    attack = RMIA(online=False, a=0.3, gamma=1.0).fit(ref_prob["population"], keep.T, z=pop.z)
+    attack = RMIA(online=False, rmia_a=0.3, rmia_gamma=1.0).fit(
+        ref_prob["population"], keep.T, z=pop.z
+    )
     score = _attack_set(attack, "scaled", pop=pop, sig=sig, source=np.array([0]))
     assert score[1] == 1.0
 

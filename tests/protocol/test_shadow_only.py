@@ -128,9 +128,9 @@ def test_attack_options_reach_every_attack(tmp_path, monkeypatch) -> None:
         "top_k": 2,
         "class_thresholds": True,
         "seed": 5,
-        "strict": True,
-        "precision": "float32",
-        "output": "sigmoid",
-        "fit_rows": 20,
+        "strict_threshold": True,
+        "score_precision": "float32",
+        "salem_score": "sigmoid",
+        "salem_rows": 20,
     }
     assert seen == [("loss", want), ("salem", want)]

@@ -267,7 +267,7 @@ def test_rmia_fit_is_the_leave_one_out_threshold(online: bool) -> None:
         rz = prob[z, k] / prior(ref_z, m_z, others)
         return rmia_scores_dense(rx, rz, gamma=gamma)
 
-    attack = RMIA(online=online, a=a, gamma=gamma).fit(prob, in_mask, z=z)
+    attack = RMIA(online=online, rmia_a=a, rmia_gamma=gamma).fit(prob, in_mask, z=z)
     assert attack.operating_score_ == pytest.approx(_loo_threshold(score, prob, in_mask, rows))
     np.testing.assert_array_equal(attack.ref_z_, prob[z])
     np.testing.assert_array_equal(attack.in_z_, in_mask[z])
@@ -325,7 +325,7 @@ def test_score_and_decide() -> None:
     at = np.array([lira.operating_score_, np.nextafter(lira.operating_score_, -np.inf)])
     assert lira.decide(at).tolist() == [True, False]  # member iff score >= operating point
     # RMIA: the fitted z statistics, the target's z signal
-    rmia = RMIA(online=True, gamma=1.0).fit(prob, in_mask, z=z)
+    rmia = RMIA(online=True, rmia_gamma=1.0).fit(prob, in_mask, z=z)
     t_p, ref_p, t_z = rng.uniform(0.1, 0.9, 6), rng.uniform(0.1, 0.9, (6, 4)), np.array([0.3, 0.6])
     want = rmia_scores_dense(t_p / ref_p.mean(1), t_z / prob[z].mean(1))
     np.testing.assert_array_equal(rmia.score(t_p, ref_p, m, target_z=t_z), want)
@@ -362,20 +362,24 @@ def test_names_factory_and_parameters() -> None:
     lira = create_reference_attack("lira-offline", fixed_variance=True, rmia_a=0.1)
     assert isinstance(lira, LiRA) and lira.fixed_variance is True
     rmia = create_reference_attack("rmia-online", rmia_a=0.1, rmia_gamma=2.0)
-    assert isinstance(rmia, RMIA) and (rmia.a, rmia.gamma) == (0.1, 2.0)
-    assert (LiRA(online=True).fixed_variance, RMIA(online=True).a, RMIA(online=True).gamma) == (
+    assert isinstance(rmia, RMIA) and (rmia.rmia_a, rmia.rmia_gamma) == (0.1, 2.0)
+    assert (
+        LiRA(online=True).fixed_variance,
+        RMIA(online=True).rmia_a,
+        RMIA(online=True).rmia_gamma,
+    ) == (
         False,
         0.3,
         1.0,
     )
-    assert repr(rmia) == "RMIA(online=True, a=0.1, gamma=2.0)"
+    assert repr(rmia) == "RMIA(online=True, rmia_a=0.1, rmia_gamma=2.0)"
     _, prob, in_mask = _signals()
     rmia.fit(prob, in_mask, z=np.array([10, 11]))  # learned attributes stay out of the repr
-    assert repr(rmia) == "RMIA(online=True, a=0.1, gamma=2.0)"
+    assert repr(rmia) == "RMIA(online=True, rmia_a=0.1, rmia_gamma=2.0)"
     default = create_reference_attack("lira-online")
     assert default.fixed_variance is False
     default = create_reference_attack("rmia-offline")
-    assert (default.a, default.gamma) == (0.3, 1.0)
+    assert (default.rmia_a, default.rmia_gamma) == (0.3, 1.0)
     for bad in ("lira", "rmia-both", "loss-online", "online"):
         msg = (
             f"unknown reference attack '{bad}'; choose from lira-online, lira-offline, "
@@ -642,7 +646,7 @@ def test_stage_scores_rows_and_files(tmp_path, monkeypatch, flip: bool) -> None:
         family = (
             LiRA(online=name.endswith("online"), fixed_variance=fv)
             if name.startswith("lira")
-            else RMIA(online=name.endswith("online"), a=0.4, gamma=1.1)
+            else RMIA(online=name.endswith("online"), rmia_a=0.4, rmia_gamma=1.1)
         )
         signal = pop_phi if name.startswith("lira") else pop_prob
         thresholds[name] = family.fit(signal, in_mask, z=z).operating_score_
@@ -756,8 +760,14 @@ def test_fitted_attacks_take_the_configs_parameters() -> None:
     want = LiRA(online=False, fixed_variance=True).fit(phi, in_mask, z=pop.z).operating_score_
     assert lira.operating_score_ == want
     rmia = _fitted("rmia-online", cfg, pop, sig)
-    assert isinstance(rmia, RMIA) and (rmia.a, rmia.gamma, rmia.online) == (0.4, 1.1, True)
-    want = RMIA(online=True, a=0.4, gamma=1.1).fit(prob, in_mask, z=pop.z).operating_score_
+    assert isinstance(rmia, RMIA) and (rmia.rmia_a, rmia.rmia_gamma, rmia.online) == (
+        0.4,
+        1.1,
+        True,
+    )
+    want = (
+        RMIA(online=True, rmia_a=0.4, rmia_gamma=1.1).fit(prob, in_mask, z=pop.z).operating_score_
+    )
     assert rmia.operating_score_ == want
 
 

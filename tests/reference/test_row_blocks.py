@@ -59,9 +59,9 @@ def _one_pass(attack: ReferenceAttack, t, ref, in_mask, t_z) -> np.ndarray:
     if attack.online:
         prior_x, prior_z = rmia_prior(ref), rmia_prior(p.ref_z)
     else:
-        prior_x = rmia_prior(ref, ~in_mask, a=attack.a, fallback=p.out_mean)
-        prior_z = rmia_prior(p.ref_z, ~p.in_z, a=attack.a, fallback=p.out_mean)
-    return rmia_scores(rmia_ratio(t, prior_x), rmia_ratio(t_z, prior_z), gamma=attack.gamma)
+        prior_x = rmia_prior(ref, ~in_mask, a=attack.rmia_a, fallback=p.out_mean)
+        prior_z = rmia_prior(p.ref_z, ~p.in_z, a=attack.rmia_a, fallback=p.out_mean)
+    return rmia_scores(rmia_ratio(t, prior_x), rmia_ratio(t_z, prior_z), gamma=attack.rmia_gamma)
 
 
 @pytest.mark.parametrize(

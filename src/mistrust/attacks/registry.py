@@ -51,10 +51,10 @@ def create_attack(
     top_k: int = 3,
     class_thresholds: bool = False,
     seed: int = 42,
-    strict: bool = False,
-    precision: str = "float64",
-    output: str = "logit",
-    fit_rows: int | None = FIT_ROWS,
+    strict_threshold: bool = False,
+    score_precision: str = "float64",
+    salem_score: str = "logit",
+    salem_rows: int | None = FIT_ROWS,
 ) -> Attack:
     """Build the attack registered as ``name`` (unfitted).
 
@@ -65,14 +65,17 @@ def create_attack(
             threshold attacks (``threshold``, ``loss``, ``modified-entropy``,
             ``logit-confidence``).
         seed: seed of attacks that train a model (``salem``).
-        strict: the threshold attacks decide ``score > threshold`` (the paper's
-            rule) instead of ``>=``.
-        precision: ``"float64"``, or ``"float32"`` for scores in the paper's
+        strict_threshold: the threshold attacks decide ``score > threshold`` (the
+            paper's rule) instead of ``>=``.
+        score_precision: ``"float64"``, or ``"float32"`` for scores in the paper's
             float32 torch arithmetic (``threshold``, ``entropy``, ``salem``; the other
             ``threshold``-family signals are rounded to float32).
-        output: what ``salem`` scores with, ``"logit"`` or ``"sigmoid"`` (the paper).
-        fit_rows: most shadow rows ``salem``'s attack model trains on (a seeded sample
+        salem_score: what ``salem`` scores with, ``"logit"`` or ``"sigmoid"`` (the paper).
+        salem_rows: most shadow rows ``salem``'s attack model trains on (a seeded sample
             of a larger shadow set); None: every row (the paper).
+
+    Each option has the name of its key in the config's ``attacks`` section (and of the
+    keyword of :func:`mistrust.audit`), and a factory takes it under that name.
 
     Raises:
         ValueError: unknown ``name`` (the message lists the choices).
@@ -87,10 +90,10 @@ def create_attack(
         "top_k": top_k,
         "class_thresholds": class_thresholds,
         "seed": seed,
-        "strict": strict,
-        "precision": precision,
-        "output": output,
-        "fit_rows": fit_rows,
+        "strict_threshold": strict_threshold,
+        "score_precision": score_precision,
+        "salem_score": salem_score,
+        "salem_rows": salem_rows,
     }
     params = inspect.signature(factory).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

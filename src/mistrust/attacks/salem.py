@@ -36,15 +36,15 @@ class SalemAttack(Attack):
     ``batch_size``); stops when the mean epoch loss has not improved by
     ``min_delta`` for ``patience`` epochs (or after ``max_epochs``). Fully
     determined by ``seed`` (init and shuffling use ``np.random.default_rng(seed)``).
-    A shadow set of more than ``fit_rows`` rows is first cut to a seeded sample of
-    ``fit_rows`` rows with the same share of members (drawn from the same
-    generator); ``fit_rows=None`` trains on every row, as the paper did.
+    A shadow set of more than ``salem_rows`` rows is first cut to a seeded sample of
+    ``salem_rows`` rows with the same share of members (drawn from the same
+    generator); ``salem_rows=None`` trains on every row, as the paper did.
 
-    Score (``output``): ``"logit"``, the attack model's logit (higher = member;
+    Score (``salem_score``): ``"logit"``, the attack model's logit (higher = member;
     the sigmoid is monotone, so ROC/AUROC are those of the sigmoid without its
     saturation ties), or ``"sigmoid"``, its probability as the paper scored it.
     Decision: member iff sigmoid >= 0.5, i.e. ``score >= operating_score_``
-    (0 for the logit, 0.5 for the sigmoid). ``precision="float32"`` takes the
+    (0 for the logit, 0.5 for the sigmoid). ``score_precision="float32"`` takes the
     top-k input scores from the paper's float32 torch softmax (saturated samples
     see exactly ``[1, ...]``) and scores with float32 torch's sigmoid of the logit
     rounded to float32 (exactly 1.0 from logits of about 16.6); the attack model
@@ -67,9 +67,9 @@ class SalemAttack(Attack):
         patience: int = 15,
         min_delta: float = 5e-4,
         max_epochs: int = 500,
-        output: str = "logit",
-        precision: str = "float64",
-        fit_rows: int | None = FIT_ROWS,
+        salem_score: str = "logit",
+        score_precision: str = "float64",
+        salem_rows: int | None = FIT_ROWS,
     ) -> None:
         self.top_k = top_k
         self.seed = seed
@@ -79,24 +79,24 @@ class SalemAttack(Attack):
         self.patience = patience
         self.min_delta = min_delta
         self.max_epochs = max_epochs
-        self.output = output
-        self.precision = precision
-        self.fit_rows = fit_rows
+        self.salem_score = salem_score
+        self.score_precision = score_precision
+        self.salem_rows = salem_rows
 
     def _fit(self, sig: SetSignals, is_member: np.ndarray) -> None:
         for arg in ("top_k", "hidden", "batch_size", "patience", "max_epochs"):
             if int(getattr(self, arg)) < 1:
                 raise ValueError(f"{arg} must be >= 1, got {getattr(self, arg)}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be 'logit' or 'sigmoid', got {self.output!r}")
-        if self.fit_rows is not None and int(self.fit_rows) < 2:
-            raise ValueError(f"fit_rows must be >= 2 or None, got {self.fit_rows}")
+        if self.salem_score not in OUTPUTS:
+            raise ValueError(f"salem_score must be 'logit' or 'sigmoid', got {self.salem_score!r}")
+        if self.salem_rows is not None and int(self.salem_rows) < 2:
+            raise ValueError(f"salem_rows must be >= 2 or None, got {self.salem_rows}")
         rng = np.random.default_rng(self.seed)
-        if self.fit_rows is not None and len(sig) > int(self.fit_rows):
-            rows = stratified_sample(is_member, int(self.fit_rows), rng)
+        if self.salem_rows is not None and len(sig) > int(self.salem_rows):
+            rows = stratified_sample(is_member, int(self.salem_rows), rng)
             sig, is_member = sig.rows(rows), is_member[rows]
         self.n_fit_rows_ = len(sig)
-        features = sig.top_k(int(self.top_k), self.precision)  # (N, k)
+        features = sig.top_k(int(self.top_k), self.score_precision)  # (N, k)
         self.params_, self.loss_history_ = train_mlp(
             features,
             is_member.astype(np.float64),
@@ -112,18 +112,18 @@ class SalemAttack(Attack):
         if self.n_epochs_ == self.max_epochs:
             logger.warning("salem: stopped at max_epochs=%d before converging", self.max_epochs)
         logger.debug("salem: %d epochs, final loss %.4f", self.n_epochs_, self.loss_history_[-1])
-        self.operating_score_ = 0.0 if self.output == "logit" else 0.5
+        self.operating_score_ = 0.0 if self.salem_score == "logit" else 0.5
 
     def _score(self, sig: SetSignals) -> np.ndarray:
         if int(self.top_k) > sig.n_classes:
             raise ValueError(f"top_k={self.top_k} exceeds the {sig.n_classes} classes")
-        features = sig.top_k(int(self.top_k), self.precision)
+        features = sig.top_k(int(self.top_k), self.score_precision)
         out = signals.at_precision(
-            mlp_logits(self.params_, features, hidden=int(self.hidden)), self.precision
+            mlp_logits(self.params_, features, hidden=int(self.hidden)), self.score_precision
         )
-        if self.output == "sigmoid":
+        if self.salem_score == "sigmoid":
             # float32 torch's sigmoid saturates at 1.0 where float64's rounded would not yet
-            out = float32.sigmoid(out) if self.precision == "float32" else expit(out)
+            out = float32.sigmoid(out) if self.score_precision == "float32" else expit(out)
         return out
 
 

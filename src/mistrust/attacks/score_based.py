@@ -12,11 +12,11 @@ One class parametrised by the signal, so the rule is implemented once:
 * decision: member iff ``score >= threshold_``. ROC thresholds follow
   scikit-learn (``thresholds[i]`` is the smallest score predicted positive at
   point ``i``), so ``predict`` on the shadow data reproduces the chosen ROC
-  point exactly. ``strict=True`` is the paper's rule, ``score > threshold_``
+  point exactly. ``strict_threshold=True`` is the paper's rule, ``score > threshold_``
   (same threshold), which moves samples tied with the threshold to the other
   side: with saturated max scores of exactly 1.0 that is a different operating
   point, and with a threshold of 1.0 nothing is predicted member.
-* ``precision="float32"``: the paper's float32 arithmetic. The max score comes
+* ``score_precision="float32"``: the paper's float32 arithmetic. The max score comes
   from a float32 torch softmax (:mod:`mistrust.attacks.float32`), so saturated
   samples tie at exactly 1.0; the signals the paper did not use are rounded to
   float32 (:func:`mistrust.attacks.signals.at_precision`).
@@ -80,8 +80,8 @@ class ThresholdAttack(Attack):
     Args:
         signal: one of ``SIGNAL_SCORES`` (also the attack's ``name``).
         class_thresholds: fit one threshold per true class.
-        strict: decide ``score > threshold`` (the paper) instead of ``>=``.
-        precision: ``"float64"`` or ``"float32"`` (the paper's float32 arithmetic).
+        strict_threshold: decide ``score > threshold`` (the paper) instead of ``>=``.
+        score_precision: ``"float64"`` or ``"float32"`` (the paper's float32 arithmetic).
 
     Learned: ``threshold_`` (global, in score units), ``class_thresholds_``
     (``(C,)`` or None), ``shadow_tpr_``, ``shadow_fpr_`` (the chosen ROC point),
@@ -95,13 +95,13 @@ class ThresholdAttack(Attack):
         signal: str,
         *,
         class_thresholds: bool = False,
-        strict: bool = False,
-        precision: str = "float64",
+        strict_threshold: bool = False,
+        score_precision: str = "float64",
     ) -> None:
         self.signal = signal
         self.class_thresholds = class_thresholds
-        self.strict = strict
-        self.precision = precision
+        self.strict_threshold = strict_threshold
+        self.score_precision = score_precision
 
     @property  # type: ignore[override]
     def name(self) -> str:
@@ -117,7 +117,7 @@ class ThresholdAttack(Attack):
 
     def _float32_own(self, reads: str) -> bool:
         """Whether the signal comes in the paper's float32 arithmetic (else rounded)."""
-        return self.precision == "float32" and reads in FLOAT32_SIGNALS
+        return self.score_precision == "float32" and reads in FLOAT32_SIGNALS
 
     @property  # type: ignore[override]
     def reads(self) -> tuple[str, ...]:
@@ -129,7 +129,7 @@ class ThresholdAttack(Attack):
         if self._float32_own(reads):
             return sig.get(reads, "float32")
         value = sig.get(reads)
-        return signals.at_precision(-value if negate else value, self.precision)
+        return signals.at_precision(-value if negate else value, self.score_precision)
 
     def _fit(self, sig: SetSignals, is_member: np.ndarray) -> None:
         labels = sig.labels
@@ -169,10 +169,10 @@ class ThresholdAttack(Attack):
         return s
 
     def decide(self, score: np.ndarray) -> np.ndarray:
-        """Member iff ``score >= operating_score_`` (``>`` with ``strict=True``)."""
+        """Member iff ``score >= operating_score_`` (``>`` with ``strict_threshold=True``)."""
         self._check_fitted()
         s = np.asarray(score)
-        return s > self.operating_score_ if self.strict else s >= self.operating_score_
+        return s > self.operating_score_ if self.strict_threshold else s >= self.operating_score_
 
 
 class EntropyAttack(Attack):
@@ -182,7 +182,7 @@ class EntropyAttack(Attack):
     the smallest and largest shadow entropy that maximises shadow accuracy.
     Score: ``-entropy`` (so ``operating_score_ = -threshold_``, decision strict).
 
-    ``precision="float32"``: the entropy as the paper's code computed it,
+    ``score_precision="float32"``: the entropy as the paper's code computed it,
     ``Categorical(probs=softmax).entropy()`` in float32 torch; its clamp makes every
     saturated sample tie at about 1.19e-7 (:func:`mistrust.attacks.float32.entropy`).
     The thresholds are rounded to float32 too, as the paper's comparisons did.
@@ -193,20 +193,20 @@ class EntropyAttack(Attack):
     name = "entropy"
     score_needs_fit = False
 
-    def __init__(self, *, n_thresholds: int = 10_000, precision: str = "float64") -> None:
+    def __init__(self, *, n_thresholds: int = 10_000, score_precision: str = "float64") -> None:
         self.n_thresholds = n_thresholds
-        self.precision = precision
+        self.score_precision = score_precision
 
     @property  # type: ignore[override]
     def reads(self) -> tuple[str, ...]:
-        return () if self.precision == "float32" else ("entropy",)
+        return () if self.score_precision == "float32" else ("entropy",)
 
     def _fit(self, sig: SetSignals, is_member: np.ndarray) -> None:
         if int(self.n_thresholds) < 1:
             raise ValueError(f"n_thresholds must be >= 1, got {self.n_thresholds}")
-        h = sig.get("entropy", self.precision)
+        h = sig.get("entropy", self.score_precision)
         thetas = np.linspace(h.min(), h.max(), int(self.n_thresholds))
-        if self.precision == "float32":
+        if self.score_precision == "float32":
             # the paper compared its float32 entropies with each theta in float32 (NumPy 1's
             # value-based casting, then a torch float32 tensor), so theta was rounded first
             thetas = thetas.astype(np.float32).astype(np.float64)
@@ -221,7 +221,7 @@ class EntropyAttack(Attack):
         self.operating_score_ = -self.threshold_
 
     def _score(self, sig: SetSignals) -> np.ndarray:
-        return -sig.get("entropy", self.precision)
+        return -sig.get("entropy", self.score_precision)
 
     def decide(self, score: np.ndarray) -> np.ndarray:
         """Member iff ``score > operating_score_`` (entropy strictly below ``threshold_``)."""

@@ -3,8 +3,9 @@
 A config is a tree of dataclasses (:mod:`~mistrust.config.sections`). Presets ship as
 YAML files inside the package; a user file or ``--set key=value`` overrides are merged on
 top of the defaults (:mod:`~mistrust.config.loading`), and anything unknown, of the wrong
-type or out of range raises ``ConfigError`` (:mod:`~mistrust.config.validation`; the CLI
-turns it into one line and exit status 2).
+type or out of range raises ``ConfigError`` (each section's ``validate()``, then the checks
+between sections of :mod:`~mistrust.config.validation`; the CLI turns it into one line and
+exit status 2).
 """
 
 from mistrust.config.loading import (

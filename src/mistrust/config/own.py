@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mistrust.calibration.variants import get_variant, variant_names
 from mistrust.config import (
     AttackConfig,
     Config,
@@ -30,10 +31,10 @@ from mistrust.config import (
     EvalConfig,
     TrainConfig,
     VariantsConfig,
-    check_name,
     parse_override,
     validate,
 )
+from mistrust.config.checks import check, check_name
 from mistrust.config.loading import _build, _merge, _read_yaml
 
 __all__ = [
@@ -64,6 +65,21 @@ class DataSpec:
     def given(self) -> bool:
         return any(x is not None for x in (self.folder, self.npz, self.dataset))
 
+    def validate(self, key: str, *, required: bool) -> None:
+        """The images named once (``required``: named at all), under the config key ``key``."""
+        given = [k for k in ("folder", "npz", "dataset") if getattr(self, k) is not None]
+        check(
+            len(given) <= 1,
+            f"{key}: give one of folder, npz or dataset, not {' and '.join(given)}",
+        )
+        check(
+            given or not required,
+            f"{key}: missing; name the images with {key}.folder, {key}.npz or {key}.dataset",
+        )
+        check(self.split in ("train", "test"), f"{key}.split must be train or test")
+        check(self.labels is None or self.folder is not None, f"{key}.labels needs {key}.folder")
+        check(self.index is None or self.dataset is not None, f"{key}.index needs {key}.dataset")
+
 
 @dataclass
 class ModelSpec:
@@ -75,12 +91,35 @@ class ModelSpec:
     weights: str | None = None  # torch.save(model.state_dict(), path)
     last_layer: str | None = None  # module name of the head; None: the final nn.Linear
 
+    def validate_model(self, key: str, *, required: bool) -> None:
+        """One way to name the model (``required``: named at all), under the config key ``key``."""
+        check(
+            self.model is None or (self.factory is None and self.weights is None),
+            f"{key}: give either model (.pt2) or factory and weights, not both",
+        )
+        check(
+            self.weights is None or self.factory is not None,
+            f"{key}.weights needs {key}.factory (the function that builds the model)",
+        )
+        if required:
+            check(
+                self.model is not None or (self.factory is not None and self.weights is not None),
+                f"{key}: name the model: {key}.model (a torch.export .pt2 file), or "
+                f"{key}.factory and {key}.weights (a state dict)",
+            )
+
 
 @dataclass
 class TargetConfig(ModelSpec):
     members: DataSpec = field(default_factory=DataSpec)  # the model trained on these
     nonmembers: DataSpec = field(default_factory=DataSpec)  # ... and never saw these
     calibration: DataSpec = field(default_factory=DataSpec)  # optional, never scored
+
+    def validate(self) -> None:
+        self.validate_model("target", required=True)
+        self.members.validate("target.members", required=True)
+        self.nonmembers.validate("target.nonmembers", required=True)
+        self.calibration.validate("target.calibration", required=False)
 
 
 @dataclass
@@ -89,6 +128,38 @@ class ShadowConfig(ModelSpec):
     members: DataSpec = field(default_factory=DataSpec)
     nonmembers: DataSpec = field(default_factory=DataSpec)
     calibration: DataSpec = field(default_factory=DataSpec)
+
+    def check_source(self) -> None:
+        check(
+            self.source in SHADOW_SOURCES,
+            f"shadow.source must be {', '.join(SHADOW_SOURCES)}, got {self.source!r}",
+        )
+
+    def validate(self, target: ModelSpec) -> None:
+        """What ``source`` needs: a checkpoint or a trained shadow may be built by the
+        target's factory."""
+        self.check_source()
+        if self.source == "checkpoint":
+            check(
+                self.model is not None or self.weights is not None,
+                "shadow.source: checkpoint needs shadow.model (.pt2) or shadow.weights",
+            )
+            factory = self.factory or (target.factory if self.weights else None)
+            dataclasses.replace(self, factory=factory).validate_model("shadow", required=True)
+        if self.source == "train":
+            check(
+                (self.factory or target.factory) is not None,
+                "shadow.source: train needs a factory (target.factory or shadow.factory) to "
+                "build the shadow model",
+            )
+            check(
+                self.model is None and self.weights is None,
+                "shadow.source: train trains new weights",
+            )
+        if self.source != "none":
+            self.members.validate("shadow.members", required=True)
+            self.nonmembers.validate("shadow.nonmembers", required=True)
+            self.calibration.validate("shadow.calibration", required=False)
 
 
 @dataclass
@@ -101,6 +172,30 @@ class PreprocessConfig:
     mean: list[float] = field(default_factory=list)  # empty with std: no normalisation
     std: list[float] = field(default_factory=list)  # given with mean, or neither
     fit: str = "squash"  # image folders made square: "squash" or "center-crop"
+
+    def validate(self) -> None:
+        check(self.size is None or self.size > 0, "preprocess.size must be positive")
+        check(self.channels in (None, 1, 3), "preprocess.channels must be 1 or 3")
+        check(self.fit in ("squash", "center-crop"), "preprocess.fit must be squash or center-crop")
+        # no default fills in a missing half: a mean with std 1 (or a std with mean 0) is not
+        # the transform the model was trained with, and its outputs would silently differ
+        for given, missing in (("mean", "std"), ("std", "mean")):
+            check(
+                not getattr(self, given) or bool(getattr(self, missing)),
+                f"preprocess.{given} is given without preprocess.{missing}; give both (one "
+                "value per channel) or neither (no normalisation)",
+            )
+        check(
+            len(self.mean) == len(self.std),
+            f"preprocess.mean has {len(self.mean)} values but preprocess.std has "
+            f"{len(self.std)}; give one per channel in both",
+        )
+        check(
+            not self.mean or self.channels is None or len(self.mean) == self.channels,
+            f"preprocess.mean and std have {len(self.mean)} values for {self.channels} "
+            "channels; give one per channel",
+        )
+        check(all(s > 0 for s in self.std), "preprocess.std must be positive")
 
 
 @dataclass
@@ -118,6 +213,21 @@ class LogitsConfig:
     shadow: LogitFiles = field(default_factory=LogitFiles)
     sets: dict[str, str] = field(default_factory=dict)  # evaluation set name -> file
     kind: str = "logits"  # what .csv files hold: "logits" or "probs"
+
+    def validate(self) -> None:
+        check(
+            self.kind in ("logits", "probs"),
+            f"logits.kind must be logits or probs, got {self.kind!r}",
+        )
+        check(self.target.nonmembers is not None, "logits.target.nonmembers: missing; name a file")
+        sh = self.shadow
+        check(
+            (sh.members is None) == (sh.nonmembers is None),
+            "logits.shadow needs both members and nonmembers (or neither: no shadow)",
+        )
+        for name in self.sets:
+            check_name(name, "logits.sets")
+            check(name != "original", "logits.sets: 'original' is the target's non-members")
 
 
 def _audit_variants() -> VariantsConfig:
@@ -167,141 +277,38 @@ class AuditConfig:
         )
 
 
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ConfigError(msg)
-
-
-def _check_spec(spec: DataSpec, key: str, *, required: bool) -> None:
-    given = [k for k in ("folder", "npz", "dataset") if getattr(spec, k) is not None]
-    _check(
-        len(given) <= 1,
-        f"{key}: give one of folder, npz or dataset, not {' and '.join(given)}",
-    )
-    _check(
-        given or not required,
-        f"{key}: missing; name the images with {key}.folder, {key}.npz or {key}.dataset",
-    )
-    _check(spec.split in ("train", "test"), f"{key}.split must be train or test")
-    _check(spec.labels is None or spec.folder is not None, f"{key}.labels needs {key}.folder")
-    _check(spec.index is None or spec.dataset is not None, f"{key}.index needs {key}.dataset")
-
-
-def _check_model(m: ModelSpec, key: str, *, required: bool) -> None:
-    _check(
-        m.model is None or (m.factory is None and m.weights is None),
-        f"{key}: give either model (.pt2) or factory and weights, not both",
-    )
-    _check(
-        m.weights is None or m.factory is not None,
-        f"{key}.weights needs {key}.factory (the function that builds the model)",
-    )
-    if required:
-        _check(
-            m.model is not None or (m.factory is not None and m.weights is not None),
-            f"{key}: name the model: {key}.model (a torch.export .pt2 file), or "
-            f"{key}.factory and {key}.weights (a state dict)",
-        )
-
-
-def _check_normalisation(p: PreprocessConfig) -> None:
-    # no default fills in a missing half: a mean with std 1 (or a std with mean 0) is not
-    # the transform the model was trained with, and its outputs would silently differ
-    for given, missing in (("mean", "std"), ("std", "mean")):
-        _check(
-            not getattr(p, given) or bool(getattr(p, missing)),
-            f"preprocess.{given} is given without preprocess.{missing}; give both (one "
-            "value per channel) or neither (no normalisation)",
-        )
-    _check(
-        len(p.mean) == len(p.std),
-        f"preprocess.mean has {len(p.mean)} values but preprocess.std has {len(p.std)}; "
-        "give one per channel in both",
-    )
-    _check(
-        not p.mean or p.channels is None or len(p.mean) == p.channels,
-        f"preprocess.mean and std have {len(p.mean)} values for {p.channels} channels; "
-        "give one per channel",
-    )
-
-
 def validate_audit(cfg: AuditConfig) -> None:
-    """Raise ``ConfigError`` for anything the audit cannot run."""
-    from mistrust.calibration.variants import get_variant
-
+    """Raise ``ConfigError`` for anything the audit cannot run: each section's own checks
+    (``validate()`` beside it), then those between sections."""
     check_name(cfg.name, "name")
     validate(cfg.run_config())  # attacks, variants, eval, train: the checks of mistrust run
-    p = cfg.preprocess
-    _check(p.size is None or p.size > 0, "preprocess.size must be positive")
-    _check(p.channels in (None, 1, 3), "preprocess.channels must be 1 or 3")
-    _check(p.fit in ("squash", "center-crop"), "preprocess.fit must be squash or center-crop")
-    _check_normalisation(p)
-    _check(all(s > 0 for s in p.std), "preprocess.std must be positive")
+    cfg.preprocess.validate()
+    _variants_of_a_given_model(cfg)
+    cfg.shadow.check_source()
+    if cfg.logits_only:
+        cfg.logits.validate()
+        _variants_of_outputs(cfg)
+        return
+    cfg.target.validate()
+    cfg.shadow.validate(cfg.target)
+    _calibration_images(cfg)
+    _no_held_out_set(cfg)
+
+
+def _variants_of_a_given_model(cfg: AuditConfig) -> None:
     for name in cfg.variants.names:
-        _check(
+        check(
             get_variant(name).from_base,
             f"variants.names: {name} trains its own models; an audit of a given model has "
             f"base and the post-hoc variants ({', '.join(_from_base_names())})",
         )
-    _check(
-        cfg.shadow.source in SHADOW_SOURCES,
-        f"shadow.source must be {', '.join(SHADOW_SOURCES)}, got {cfg.shadow.source!r}",
-    )
-    if cfg.logits_only:
-        _check_logits(cfg)
-        return
-    t, s = cfg.target, cfg.shadow
-    _check_model(t, "target", required=True)
-    _check_spec(t.members, "target.members", required=True)
-    _check_spec(t.nonmembers, "target.nonmembers", required=True)
-    _check_spec(t.calibration, "target.calibration", required=False)
-    if s.source == "checkpoint":
-        _check(
-            s.model is not None or s.weights is not None,
-            "shadow.source: checkpoint needs shadow.model (.pt2) or shadow.weights",
-        )
-        _check_model(
-            dataclasses.replace(s, factory=s.factory or (t.factory if s.weights else None)),
-            "shadow",
-            required=True,
-        )
-    if s.source == "train":
-        _check(
-            (s.factory or t.factory) is not None,
-            "shadow.source: train needs a factory (target.factory or shadow.factory) to "
-            "build the shadow model",
-        )
-        _check(s.model is None and s.weights is None, "shadow.source: train trains new weights")
-    if s.source != "none":
-        _check_spec(s.members, "shadow.members", required=True)
-        _check_spec(s.nonmembers, "shadow.nonmembers", required=True)
-        _check_spec(s.calibration, "shadow.calibration", required=False)
-    if cfg.variants.calibration_set == "held-out":
-        _check(
-            t.calibration.given() and (s.source == "none" or s.calibration.given()),
-            "variants.calibration_set: held-out needs target.calibration (and "
-            "shadow.calibration) images; or set variants.calibration_set: nonmembers",
-        )
-    unknown_sets = [n for n in cfg.eval.sets if n == "held-out"]
-    _check(not unknown_sets, "eval.sets: held-out needs a registry run (data.held_out_classes)")
 
 
-def _check_logits(cfg: AuditConfig) -> None:
-    from mistrust.calibration.variants import get_variant
-
+def _variants_of_outputs(cfg: AuditConfig) -> None:
+    """Outputs alone: no last-layer features, and held-out calibration needs its files."""
     lg = cfg.logits
-    _check(lg.kind in ("logits", "probs"), f"logits.kind must be logits or probs, got {lg.kind!r}")
-    _check(lg.target.nonmembers is not None, "logits.target.nonmembers: missing; name a file")
-    sh = lg.shadow
-    _check(
-        (sh.members is None) == (sh.nonmembers is None),
-        "logits.shadow needs both members and nonmembers (or neither: no shadow)",
-    )
-    for name in lg.sets:
-        check_name(name, "logits.sets")
-        _check(name != "original", "logits.sets: 'original' is the target's non-members")
     for name in cfg.variants.names:
-        _check(
+        check(
             not get_variant(name).needs_features,
             f"variants.names: {name} needs the model's last-layer features, which outputs "
             f"alone do not have; audit the model (target.model) or leave {name} out",
@@ -309,17 +316,31 @@ def _check_logits(cfg: AuditConfig) -> None:
     if cfg.variants.calibration_set == "held-out" and any(
         get_variant(v).posthoc for v in cfg.variants.names
     ):
-        _check(
+        check(
             lg.target.calibration is not None
-            and (sh.members is None or sh.calibration is not None),
+            and (lg.shadow.members is None or lg.shadow.calibration is not None),
             "variants.calibration_set: held-out needs logits.target.calibration (and "
             "logits.shadow.calibration); or set variants.calibration_set: nonmembers",
         )
 
 
+def _calibration_images(cfg: AuditConfig) -> None:
+    t, s = cfg.target, cfg.shadow
+    if cfg.variants.calibration_set == "held-out":
+        check(
+            t.calibration.given() and (s.source == "none" or s.calibration.given()),
+            "variants.calibration_set: held-out needs target.calibration (and "
+            "shadow.calibration) images; or set variants.calibration_set: nonmembers",
+        )
+
+
+def _no_held_out_set(cfg: AuditConfig) -> None:
+    unknown_sets = [n for n in cfg.eval.sets if n == "held-out"]
+    check(not unknown_sets, "eval.sets: held-out needs a registry run (data.held_out_classes)")
+
+
 def _from_base_names() -> list[str]:
     """The post-hoc variants, which an audit of a given model can have beside base."""
-    from mistrust.calibration.variants import get_variant, variant_names
 
     return [n for n in variant_names() if get_variant(n).posthoc]
 

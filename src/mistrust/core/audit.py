@@ -297,10 +297,10 @@ def audit(
             top_k=top_k,
             class_thresholds=class_thresholds,
             seed=seed,
-            strict=strict_threshold,
-            precision=score_precision,
-            output=salem_score,
-            fit_rows=salem_rows,
+            strict_threshold=strict_threshold,
+            score_precision=score_precision,
+            salem_score=salem_score,
+            salem_rows=salem_rows,
         )
         for name in attacks
     ]

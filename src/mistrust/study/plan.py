@@ -123,9 +123,9 @@ def check_plan(cfg: Config) -> Plan:
     if num_classes < 2:
         raise DataError(f"{d.dataset}: the data holds fewer than 2 classes; use another dataset")
     if not spec.num_classes:  # known only now, for folder datasets
-        from mistrust.config.validation import _check_classes
+        from mistrust.config.validation import check_classes
 
-        _check_classes(cfg, num_classes)
+        check_classes(cfg, num_classes)
     splits = make_splits(train.labels, test.labels, d, seed=cfg.seed)
     kept = num_classes - len(set(d.held_out_classes) & set(range(num_classes)))
     size = d.image_size or spec.size

@@ -86,8 +86,9 @@ class ReferenceAttack(ABC):
       needs ``z`` and ``score`` the target's signal on them (``target_z``);
     * :meth:`_pool`: the statistics estimated once on the reference population, and
       :meth:`_score`: the scores of a block of rows with them;
-    * :meth:`from_options`, where its constructor does not take the options of the
-      reference section by their names.
+    * its constructor's keywords: the options of the reference section it reads, each
+      under its key's name (``fixed_variance``, ``rmia_a``), which :meth:`from_options`
+      hands it.
     """
 
     family: ClassVar[str] = ""

@@ -166,23 +166,17 @@ class RmiaPooled(NamedTuple):
 @register_family
 class RMIA(ReferenceAttack):
     """RMIA as an attack object (:mod:`mistrust.attacks.reference.base`): the fraction of
-    population samples ``z`` whose likelihood ratio the query's beats by ``gamma``; offline
-    corrects the OUT-only prior with ``a``."""
+    population samples ``z`` whose likelihood ratio the query's beats by ``rmia_gamma``;
+    offline corrects the OUT-only prior with ``rmia_a``. Both have the names of their keys
+    in the config's ``reference`` section."""
 
     family = "rmia"
     needs_z = True
 
-    def __init__(self, *, online: bool, a: float = 0.3, gamma: float = 1.0) -> None:
+    def __init__(self, *, online: bool, rmia_a: float = 0.3, rmia_gamma: float = 1.0) -> None:
         super().__init__(online=online)
-        self.a = a
-        self.gamma = gamma
-
-    @classmethod
-    def from_options(
-        cls, *, online: bool, rmia_a: float = 0.3, rmia_gamma: float = 1.0, **_: Any
-    ) -> RMIA:
-        """From the reference section's ``rmia_a`` and ``rmia_gamma``."""
-        return cls(online=online, a=rmia_a, gamma=rmia_gamma)
+        self.rmia_a = rmia_a
+        self.rmia_gamma = rmia_gamma
 
     @staticmethod
     def signal(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -211,7 +205,7 @@ class RMIA(ReferenceAttack):
         if self.online:
             prior_z = rmia_prior(ref_z)
         else:
-            prior_z = rmia_prior(ref_z, ~in_z, a=self.a, fallback=out_mean)
+            prior_z = rmia_prior(ref_z, ~in_z, a=self.rmia_a, fallback=out_mean)
         return rmia_ratio(t_z, prior_z)
 
     def _score(
@@ -225,5 +219,5 @@ class RMIA(ReferenceAttack):
         if self.online:
             prior_x = rmia_prior(ref_x)
         else:
-            prior_x = rmia_prior(ref_x, ~in_x, a=self.a, fallback=pooled.out_mean)
-        return rmia_scores(rmia_ratio(t_x, prior_x), ratio_z(), gamma=self.gamma)
+            prior_x = rmia_prior(ref_x, ~in_x, a=self.rmia_a, fallback=pooled.out_mean)
+        return rmia_scores(rmia_ratio(t_x, prior_x), ratio_z(), gamma=self.rmia_gamma)
