@@ -14,7 +14,7 @@ ATTACKS = [name for name in attack_names() if name in SCORE_BASED_ATTACKS]
 
 def _attack(name: str, precision: str, class_thresholds: bool):
     attack = create_attack(
-        name, precision=precision, class_thresholds=class_thresholds, seed=1, fit_rows=150
+        name, score_precision=precision, class_thresholds=class_thresholds, seed=1, salem_rows=150
     )
     if name == "salem":
         attack.max_epochs = 5  # the bytes are compared, not the fit's quality

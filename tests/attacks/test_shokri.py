@@ -155,8 +155,8 @@ def test_registered_but_not_in_the_default_list() -> None:
     for preset in ("default", "smoke", "paper-cifar10-salemcnn"):
         assert not set(OPT_IN_ATTACKS) & set(load_config(preset).attacks.names)
     for name in OPT_IN_ATTACKS:
-        attack = create_attack(name, seed=3, fit_rows=None)
-        assert attack.name == name and attack.seed == 3 and attack.fit_rows is None
+        attack = create_attack(name, seed=3)
+        assert attack.name == name and attack.seed == 3
 
 
 def test_bad_options_are_refused(shadow) -> None:
@@ -164,5 +164,5 @@ def test_bad_options_are_refused(shadow) -> None:
         ShokriAttack(features="logits").fit(*shadow)
     with pytest.raises(ValueError, match="min_class_rows must be >= 1"):
         ShokriAttack(min_class_rows=0).fit(*shadow)
-    with pytest.raises(ValueError, match="fit_rows must be >= 2 or None"):
-        ShokriAttack(fit_rows=1).fit(*shadow)
+    with pytest.raises(ValueError, match="max_rows must be >= 2 or None"):
+        ShokriAttack(max_rows=1).fit(*shadow)

@@ -68,7 +68,7 @@ class ShokriAttack(Attack):
     Each model is Salem's (:mod:`mistrust.attacks._mlp`: BCE-with-logits, Adam,
     early stopping on the epoch loss) on features standardised by the mean and
     standard deviation of its own training rows; ``features`` picks them
-    (:func:`shokri_features`). A shadow set above ``fit_rows`` rows is cut to a
+    (:func:`shokri_features`). A shadow set above ``max_rows`` rows is cut to a
     seeded sample with the members' share first, as Salem's. Fully determined by
     ``seed``: one generator draws the sample, then trains the shared model, then
     the class models in class order.
@@ -97,7 +97,7 @@ class ShokriAttack(Attack):
         patience: int = 15,
         min_delta: float = 5e-4,
         max_epochs: int = 500,
-        fit_rows: int | None = FIT_ROWS,
+        max_rows: int | None = FIT_ROWS,
     ) -> None:
         self.seed = seed
         self.features = features
@@ -109,7 +109,7 @@ class ShokriAttack(Attack):
         self.patience = patience
         self.min_delta = min_delta
         self.max_epochs = max_epochs
-        self.fit_rows = fit_rows
+        self.max_rows = max_rows
 
     def _fit(self, sig: SetSignals, is_member: np.ndarray) -> None:
         logits, labels = sig.logits, sig.labels
@@ -118,11 +118,11 @@ class ShokriAttack(Attack):
                 raise ValueError(f"{arg} must be >= 1, got {getattr(self, arg)}")
         if self.features not in FEATURES:
             raise ValueError(f"features must be one of {list(FEATURES)}, got {self.features!r}")
-        if self.fit_rows is not None and int(self.fit_rows) < 2:
-            raise ValueError(f"fit_rows must be >= 2 or None, got {self.fit_rows}")
+        if self.max_rows is not None and int(self.max_rows) < 2:
+            raise ValueError(f"max_rows must be >= 2 or None, got {self.max_rows}")
         rng = np.random.default_rng(self.seed)
-        if self.fit_rows is not None and len(logits) > int(self.fit_rows):
-            rows = stratified_sample(is_member, int(self.fit_rows), rng)
+        if self.max_rows is not None and len(logits) > int(self.max_rows):
+            rows = stratified_sample(is_member, int(self.max_rows), rng)
             logits, labels, is_member = logits[rows], labels[rows], is_member[rows]
         self.n_fit_rows_ = len(logits)
         x = shokri_features(logits, labels, self.features)
@@ -208,7 +208,7 @@ class ShokriLogAttack(ShokriAttack):
         patience: int = 15,
         min_delta: float = 5e-4,
         max_epochs: int = 500,
-        fit_rows: int | None = FIT_ROWS,
+        max_rows: int | None = FIT_ROWS,
     ) -> None:
         super().__init__(
             seed=seed,
@@ -221,5 +221,5 @@ class ShokriLogAttack(ShokriAttack):
             patience=patience,
             min_delta=min_delta,
             max_epochs=max_epochs,
-            fit_rows=fit_rows,
+            max_rows=max_rows,
         )
