@@ -27,7 +27,7 @@ from mistrust.rows import MetricRow, ModelRow, ModelSeedRow, SeedRow
 from mistrust.run_paths import RunPaths
 from mistrust.tables import Table, read_attack_rows, read_model_rows, set_table
 from mistrust.tables.formats import markdown, tidy_csv
-from mistrust.tables.model import ordered
+from mistrust.tables.model import ordered, read_value
 
 __all__ = [
     "MODEL_SEED_COLUMNS",
@@ -98,7 +98,7 @@ def read_seed_rows(path: Path, row: type[SeedRow | ModelSeedRow] = SeedRow) -> l
     with Path(path).open(newline="") as fh:
         reader = csv.reader(fh)
         next(reader, None)
-        return [row(*r[:4], int(r[4]), float(r[5]), float(r[6])) for r in reader if r]
+        return [row(*r[:4], int(r[4]), read_value(r[5]), read_value(r[6])) for r in reader if r]
 
 
 def seed_table(rows: Sequence[SeedRow], variant: str, metric: str) -> Table:

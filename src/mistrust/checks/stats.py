@@ -46,6 +46,7 @@ __all__ = [
     "tpr_at_fpr_interval",
 ]
 
+
 def _interval(centre: float, var: float, alpha: float, lo: float, hi: float) -> tuple[float, float]:
     half = float(norm.ppf(1 - alpha / 2)) * math.sqrt(max(var, 0.0))
     return max(lo, centre - half), min(hi, centre + half)
