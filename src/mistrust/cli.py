@@ -1,4 +1,4 @@
-"""Command line: ``mistrust run | audit | check | compare | report | datasets | presets``."""
+"""Command line: mistrust run | audit | check | compare | diff | report | datasets | presets."""
 
 from __future__ import annotations
 
@@ -113,7 +113,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print_seeds_summary(out, seeds=[r.run_dir.name for r in results])
         return 0
     result = run_experiment(cfg, out, progress=bars, report=not args.no_report)
-    print_summary(result, variants=cfg.variants.names, attacks=cfg.attacks.names)
+    print_summary(
+        result, variants=cfg.variants.names, attacks=cfg.attacks.names, report=not args.no_report
+    )
     return 0
 
 
@@ -124,10 +126,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     # flags name files relative to where the command runs (config paths: to the config)
     if args.model:
         overrides.append(f"target.model={Path(args.model).resolve()}")
+    if (args.factory or args.weights) and not args.model:
+        overrides.append("target.model=null")  # a factory and weights replace a .pt2
     if args.factory:
         overrides.append(f"target.factory={args.factory}")
     if args.weights:
         overrides.append(f"target.weights={Path(args.weights).resolve()}")
+    overrides += [f"target.factory_args.{kv}" for kv in args.factory_arg or []]
     if args.device:
         overrides.append(f"device={args.device}")
     if args.data_root:
@@ -140,7 +145,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     bars = not args.quiet and sys.stderr.isatty()
     result = run_audit(cfg, out, progress=bars, report=not args.no_report)
-    print_summary(result, variants=cfg.variants.names, attacks=cfg.attacks.names)
+    print_summary(
+        result, variants=cfg.variants.names, attacks=cfg.attacks.names, report=not args.no_report
+    )
     return 0
 
 
@@ -245,8 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="run directory (default runs/<config name>)")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="as for run")
     a.add_argument("--model", help="the target: a torch.export program (.pt2)")
-    a.add_argument("--factory", help="the target's factory, package.module:function")
-    a.add_argument("--weights", help="the target's state dict (with --factory)")
+    a.add_argument(
+        "--factory",
+        help="the target's factory, package.module:function (replaces a target.model "
+        "of the config)",
+    )
+    a.add_argument(
+        "--weights", help="the target's state dict (with --factory, or the config's factory)"
+    )
+    a.add_argument(
+        "--factory-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a keyword argument of the factory, e.g. --factory-arg num_classes=10 "
+        "(repeatable; target.factory_args)",
+    )
     a.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     a.add_argument("--data-root", help="folder holding registry datasets")
     a.add_argument("--quiet", action="store_true", help="no progress bars")

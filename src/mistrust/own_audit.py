@@ -32,7 +32,7 @@ import numpy as np
 
 from mistrust.audit_config import AuditConfig, load_audit_config, validate_audit
 from mistrust.evaluate import evaluate_attacks
-from mistrust.io import atomic_write_text, exclusive
+from mistrust.io import atomic_write_text, exclusive, log_file
 from mistrust.own_outputs import outputs_from_files, outputs_from_model
 from mistrust.own_results import (
     check_calibration_labels,
@@ -66,7 +66,7 @@ def run_audit(
 
         import mistrust
         result = mistrust.run_audit("audit.yaml", "runs/mine")
-        result.value("base", "threshold", "scaled", "fpr")
+        result.value("threshold", "scaled", "fpr", variant="base")
 
     Args:
         config: an :class:`~mistrust.audit_config.AuditConfig`, a YAML path or a dict
@@ -87,7 +87,7 @@ def run_audit(
     else:
         cfg = load_audit_config(config, overrides)
     run_dir = Path(out)
-    with exclusive(run_dir, what=f"run directory {run_dir}"):
+    with exclusive(run_dir, what=f"run directory {run_dir}"), log_file(RunPaths(run_dir).log):
         return _audit_locked(cfg, run_dir, progress=progress, report=report)
 
 
@@ -100,12 +100,15 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
     t0 = time.perf_counter()
     key = _forget_stale_outputs(cfg, paths)
     blind: dict[str, np.ndarray] | None = None  # no inputs, no blind baseline
+    inner: dict[str, float] = {}  # the shadow and the blind baseline, within the outputs
     if cfg.logits_only:
         sets, displays = outputs_from_files(cfg, paths), {}
     else:
-        sets, displays, blind = outputs_from_model(cfg, paths, progress)
+        sets, displays, blind = outputs_from_model(cfg, paths, progress, inner)
     atomic_write_text(paths.inputs_key, key + "\n")  # the outputs now match them
-    timings["outputs"] = time.perf_counter() - t0
+    # the shadow's training and the blind baseline have entries of their own in "Time"
+    timings["outputs"] = time.perf_counter() - t0 - sum(inner.values())
+    timings |= inner
     log.info("outputs: %s (%.1f s)", ", ".join(["original", *sets]), timings["outputs"])
     roles = ("target", "shadow") if cfg.has_shadow else ("target",)
     splits = {k: v for role in roles for k, v in role_splits(paths, role).items()}

@@ -13,6 +13,7 @@ among the stages of ``mistrust audit``.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -131,10 +132,13 @@ def _check_labels(images: ImageSet, width: int) -> None:
 
 
 def outputs_from_model(
-    cfg: AuditConfig, paths: RunPaths, progress: bool
+    cfg: AuditConfig, paths: RunPaths, progress: bool, timings: dict[str, float] | None = None
 ) -> tuple[list[str], dict[str, torch.Tensor], dict[str, np.ndarray]]:
     """Outputs of the target (and shadow) on every set, cached under ``outputs/base``;
-    returns the set names, the images to draw, and the blind baseline's scores per set."""
+    returns the set names, the images to draw, and the blind baseline's scores per set.
+    ``timings`` gets the seconds of the shadow (training or loading it, and its outputs)
+    and of the blind baseline, which the console's "Time" line names."""
+    timings = {} if timings is None else timings
     from mistrust.data.evalsets import EvalContext, build_evalset
     from mistrust.data.sources import default_cache
 
@@ -201,6 +205,7 @@ def outputs_from_model(
         width = Outputs.load(paths.outputs(BASE, "target", "train")).logits.shape[1]
         for part in shadow_images.values():  # before a shadow trains on them
             _check_labels(part, width)
+        t0 = time.perf_counter()
         shadow = shadow_model(cfg, paths, pre, shadow_images["members"], device, progress)
         _role_from_model(shadow, shadow_images, pre, cfg, device, paths, "shadow")
         noise = paths.outputs(BASE, "shadow", "noise")
@@ -208,8 +213,11 @@ def outputs_from_model(
             x = build_evalset("noise", ctx).x
             logits, feats = shadow.outputs(x, batch_size=cfg.train.eval_batch_size, device=device)
             Outputs(logits, np.full(len(logits), -1, np.int64), feats).save(noise)
+        timings["shadow"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     members = pre(images["members"].images)
     blind = score_sets(members, inputs, paths, seed=cfg.seed)
+    timings["blind baseline"] = time.perf_counter() - t0
     return [n for n in cfg.eval.sets if n != "original"], displays, blind
 
 

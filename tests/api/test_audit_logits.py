@@ -104,6 +104,42 @@ def test_rerun_and_python_api_give_the_same_bytes(files: Path) -> None:
     )
 
 
+def test_the_python_api_writes_log_txt_and_value_takes_the_variant_as_keyword(
+    files: Path,
+) -> None:
+    import logging
+
+    seen: list[logging.LogRecord] = []
+    mine = logging.Handler(logging.WARNING)  # a program's own handler, on the root logger
+    mine.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(mine)
+    try:
+        result = mistrust.run_audit(files / "audit.yaml", files / "b", report=False)
+    finally:
+        logging.getLogger().removeHandler(mine)
+    log = (files / "b" / "log.txt").read_text()
+    assert "INFO mistrust.own_audit: outputs: original, scaled, soft" in log
+    assert " DEBUG " in log  # every record, as the command line's log.txt
+    assert all(r.levelno >= logging.WARNING for r in seen)  # the program sees no more
+    assert logging.getLogger("mistrust").handlers == []  # and nothing is left attached
+    want = _rows(files / "b")[("temperature", "salem", "scaled", "fpr")]
+    assert result.value("salem", "scaled", "fpr", variant="temperature") == want
+    assert result.value("temperature", "salem", "scaled", "fpr") == want  # the older form
+    # the first variant's value without one, as AuditResult.value
+    assert (
+        result.value("salem", "scaled", "fpr")
+        == _rows(files / "b")[("base", "salem", "scaled", "fpr")]
+    )
+
+
+def test_no_report_says_so_on_the_console(files: Path, capsys: pytest.CaptureFixture) -> None:
+    run = files / "run"
+    assert main(["audit", str(files / "audit.yaml"), "--out", str(run), "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert f"Results in {run}/ (results.csv, results.json, tables.md)\n" in out
+    assert f"No report.html (--no-report): mistrust report {run} builds it" in out
+
+
 def test_without_a_shadow_only_threshold_free_metrics(files: Path) -> None:
     text = (
         (files / "audit.yaml")
