@@ -169,6 +169,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from mistrust.tables.diff import diff_runs
+
+    text, written = diff_runs(
+        Path(args.run_a), Path(args.run_b), Path(args.out) if args.out else None
+    )
+    print(text)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from mistrust.data.sources import get_source, load_source, source_names
 
@@ -283,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="put a paper-preset run's numbers beside the paper's")
     cmp.add_argument("run_dir")
     cmp.set_defaults(func=_cmd_compare)
+    df = sub.add_parser(
+        "diff",
+        help="the values of two run directories that moved beyond their 95 %% intervals, "
+        "the verdicts that changed, what only one run has",
+    )
+    df.add_argument("run_a")
+    df.add_argument("run_b")
+    df.add_argument("--out", help="where diff.md and diff.csv go (default RUN_B)")
+    df.set_defaults(func=_cmd_diff)
     d = sub.add_parser("datasets", help="list dataset sources and whether they are available")
     d.add_argument("--data-root")
     d.set_defaults(func=_cmd_datasets)

@@ -26,6 +26,7 @@ from mistrust.errors import ConfigError
 from mistrust.io import atomic_write_text
 from mistrust.rows import MetricRow, ModelRow
 from mistrust.run_paths import RunPaths
+from mistrust.tables.diff import INTERVALS as RESULT_INTERVALS
 
 __all__ = ["COMPARE_COLUMNS", "Comparison", "compare_rows", "compare_run", "paper_tables"]
 
@@ -85,8 +86,8 @@ PERFORMANCE = (
     ("shadow", "test", "accuracy"),
     ("shadow", "test", "ece"),  # labelled "ECE Target" in the paper's file: a typo there
 )
-#: our metric -> its exact 95 % interval in results.csv
-INTERVALS = {"tpr": ("tpr_ci_low", "tpr_ci_high"), "fpr": ("fpr_ci_low", "fpr_ci_high")}
+#: our metric -> its exact 95 % interval in results.csv (the rows mistrust diff reads too)
+INTERVALS = {m: RESULT_INTERVALS[m][:2] for m in ("tpr", "fpr")}
 COMPARE_COLUMNS = (
     "variant",
     "attack",
