@@ -122,7 +122,7 @@ def log_file(path: Path) -> Iterator[None]:
     The program's own handlers see what they saw before: records below the ``mistrust``
     logger's former level go to the file alone.
     """
-    target = str(Path(path).resolve())
+    target = os.path.abspath(path)  # as logging.FileHandler stores its file
     logger = logging.getLogger("mistrust")
     if any(
         isinstance(h, logging.FileHandler) and h.baseFilename == target

@@ -83,6 +83,8 @@ def test_logits_only_run_directory_and_values(files: Path, capsys: pytest.Captur
     assert rows[("base", "threshold", "soft", "n_nonmembers")] == 150
     out = capsys.readouterr().out
     assert "False-positive rate per evaluation set, variant 'temperature'" in out
+    # the command line's log.txt, each line once (run_audit adds no second handler)
+    assert (run / "log.txt").read_text().count("mistrust.own_audit: outputs: original") == 1
     # the report names what was audited: saved outputs, the members' file
     html = (run / "report.html").read_text()
     assert "saved outputs on t_mem.npz · 2 variant(s)" in html
