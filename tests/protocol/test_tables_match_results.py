@@ -193,6 +193,9 @@ def expected(title: str, row: str, col: str, res: dict, mod: dict) -> float | st
     m = re.fullmatch(r"Verdict per evaluation set \((.+)\)", title)
     if m:
         return VERDICTS[res[(m.group(1), col, row, "verdict")]]
+    m = re.fullmatch(r"Verdict per attack and set \((.+)\)", title)  # the summary's matrix
+    if m:
+        return VERDICTS[res[(m.group(1), row, col, "verdict")]]
     m = re.fullmatch(r"Verdict per attack \((.+)\)", title)
     if m:
         label = VERDICTS[res[(m.group(1), row, "original", "verdict")]]
