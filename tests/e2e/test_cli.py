@@ -239,3 +239,15 @@ def test_malloc_tuning_and_its_opt_out() -> None:
     assert tuned(MISTRUST_MALLOC="default") == "False"
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert tuned(MISTRUST_MALLOC="") == str(glibc)
+
+
+def test_help_is_plain_text_and_names_every_command(capsys: pytest.CaptureFixture) -> None:
+    from mistrust.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out  # no reStructuredText markup on a terminal
+    words = " ".join(out.split())  # argparse wraps the description
+    assert "mistrust run | audit | check | compare | diff | report | datasets | presets" in words
