@@ -40,9 +40,9 @@ def main() -> None:
 
     print(f"{'audit':<12} {'TPR':>6} {'FPR original':>13} {'FPR scaled':>11}")
     for name, result in (("program", program), ("state-dict", state), ("logits", logits)):
-        tpr = result.value("base", "threshold", "original", "tpr")
-        fpr = result.value("base", "threshold", "original", "fpr")
-        scaled = result.value("base", "threshold", "scaled", "fpr")
+        tpr = result.value("threshold", "original", "tpr", variant="base")
+        fpr = result.value("threshold", "original", "fpr", variant="base")
+        scaled = result.value("threshold", "scaled", "fpr", variant="base")
         print(f"{name:<12} {tpr:>6.3f} {fpr:>13.3f} {scaled:>11.3f}")
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``mistrust run | audit | check | compare | report | datasets | presets``."""
+"""Command line: mistrust run | audit | check | compare | diff | report | datasets | presets."""
 
 from __future__ import annotations
 
@@ -114,7 +114,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print_seeds_summary(out, seeds=[r.run_dir.name for r in results])
         return 0
     result = run_experiment(cfg, out, progress=bars, report=not args.no_report)
-    print_summary(result, variants=cfg.variants.names, attacks=cfg.attacks.names)
+    print_summary(
+        result, variants=cfg.variants.names, attacks=cfg.attacks.names, report=not args.no_report
+    )
     return 0
 
 
@@ -125,10 +127,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     # flags name files relative to where the command runs (config paths: to the config)
     if args.model:
         overrides.append(f"target.model={Path(args.model).resolve()}")
+    if (args.factory or args.weights) and not args.model:
+        overrides.append("target.model=null")  # a factory and weights replace a .pt2
     if args.factory:
         overrides.append(f"target.factory={args.factory}")
     if args.weights:
         overrides.append(f"target.weights={Path(args.weights).resolve()}")
+    overrides += [f"target.factory_args.{kv}" for kv in args.factory_arg or []]
     if args.device:
         overrides.append(f"device={args.device}")
     if args.data_root:
@@ -141,7 +146,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     bars = not args.quiet and sys.stderr.isatty()
     result = run_audit(cfg, out, progress=bars, report=not args.no_report)
-    print_summary(result, variants=cfg.variants.names, attacks=cfg.attacks.names)
+    print_summary(
+        result, variants=cfg.variants.names, attacks=cfg.attacks.names, report=not args.no_report
+    )
     return 0
 
 
@@ -159,6 +166,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from mistrust.present.compare import compare_run
 
     for path in compare_run(Path(args.run_dir)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from mistrust.present.tables.diff import diff_runs
+
+    text, written = diff_runs(
+        Path(args.run_a), Path(args.run_b), Path(args.out) if args.out else None
+    )
+    print(text)
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -246,8 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="run directory (default runs/<config name>)")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="as for run")
     a.add_argument("--model", help="the target: a torch.export program (.pt2)")
-    a.add_argument("--factory", help="the target's factory, package.module:function")
-    a.add_argument("--weights", help="the target's state dict (with --factory)")
+    a.add_argument(
+        "--factory",
+        help="the target's factory, package.module:function (replaces a target.model "
+        "of the config)",
+    )
+    a.add_argument(
+        "--weights", help="the target's state dict (with --factory, or the config's factory)"
+    )
+    a.add_argument(
+        "--factory-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a keyword argument of the factory, e.g. --factory-arg num_classes=10 "
+        "(repeatable; target.factory_args)",
+    )
     a.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     a.add_argument("--data-root", help="folder holding registry datasets")
     a.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -264,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="put a paper-preset run's numbers beside the paper's")
     cmp.add_argument("run_dir")
     cmp.set_defaults(func=_cmd_compare)
+    df = sub.add_parser(
+        "diff",
+        help="the values of two run directories that moved beyond their 95 %% intervals, "
+        "the verdicts that changed, what only one run has",
+    )
+    df.add_argument("run_a")
+    df.add_argument("run_b")
+    df.add_argument("--out", help="where diff.md and diff.csv go (default RUN_B)")
+    df.set_defaults(func=_cmd_diff)
     d = sub.add_parser("datasets", help="list dataset sources and whether they are available")
     d.add_argument("--data-root")
     d.set_defaults(func=_cmd_datasets)

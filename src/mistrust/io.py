@@ -104,3 +104,47 @@ def exclusive(path: Path, *, what: str = "") -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+class _Forward(logging.Handler):
+    """Hands a record to the root logger's handlers, as propagation would."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+@contextmanager
+def log_file(path: Path) -> Iterator[None]:
+    """Every record of ``mistrust`` (DEBUG up) appended to ``path`` while the block runs,
+    in the format of the command line's ``log.txt``; nothing more where a handler already
+    writes there (the command line set one up), so no line is written twice.
+
+    The program's own handlers see what they saw before: records below the ``mistrust``
+    logger's former level go to the file alone.
+    """
+    target = os.path.abspath(path)  # as logging.FileHandler stores its file
+    logger = logging.getLogger("mistrust")
+    if any(
+        isinstance(h, logging.FileHandler) and h.baseFilename == target
+        for h in (*logging.getLogger().handlers, *logger.handlers)
+    ):
+        yield
+        return
+    handler = logging.FileHandler(target)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level, propagate = logger.level, logger.propagate
+    forward = _Forward(logger.getEffectiveLevel())
+    logger.addHandler(handler)
+    if propagate:
+        logger.addHandler(forward)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.propagate = propagate
+        for h in (handler, forward):
+            logger.removeHandler(h)
+        handler.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import NamedTuple
 
-__all__ = ["MetricRow", "ModelRow", "ModelSeedRow", "SeedRow", "Values"]
+__all__ = ["MetricRow", "ModelRow", "ModelSeedRow", "SeedRow", "Values", "find_value"]
 
 
 class MetricRow(NamedTuple):
@@ -21,8 +21,24 @@ class MetricRow(NamedTuple):
     variant: str  # e.g. "base", or the calibration the outputs went through
     attack: str
     dataset: str  # evaluation set, or "shadow" for the operating point
-    metric: str  # a key of mistrust.metrics.METRIC_KEYS, or "operating_score"
+    # a key of mistrust.metrics.METRIC_KEYS, a check, or "operating_score": with dataset
+    # "shadow", the attack's decision threshold fitted on the shadow model, in score units
+    metric: str
     value: float
+
+
+def find_value(rows: list[MetricRow], key: tuple[str, ...], variant: str | None) -> float:
+    """The value of ``key`` = ``(attack, dataset, metric)`` in ``rows`` (of ``variant``, or
+    the first variant that has it); ``(variant, attack, dataset, metric)`` is also taken,
+    the older form of ``RunResult.value``. ``KeyError`` if there is none."""
+    if len(key) == 4 and variant is None:
+        variant, key = key[0], key[1:]
+    if len(key) != 3:
+        raise TypeError(f"value() takes attack, dataset, metric (and variant=), got {key!r}")
+    for r in rows:
+        if (r.attack, r.dataset, r.metric) == key and variant in (None, r.variant):
+            return r.value
+    raise KeyError((variant, *key))
 
 
 class ModelRow(NamedTuple):

@@ -83,6 +83,8 @@ def test_logits_only_run_directory_and_values(files: Path, capsys: pytest.Captur
     assert rows[("base", "threshold", "soft", "n_nonmembers")] == 150
     out = capsys.readouterr().out
     assert "False-positive rate per evaluation set, variant 'temperature'" in out
+    # the command line's log.txt, each line once (run_audit adds no second handler)
+    assert (run / "log.txt").read_text().count("mistrust.own.run: outputs: original") == 1
     # the report names what was audited: saved outputs, the members' file
     html = (run / "report.html").read_text()
     assert "saved outputs on t_mem.npz · 2 variant(s)" in html
@@ -102,6 +104,42 @@ def test_rerun_and_python_api_give_the_same_bytes(files: Path) -> None:
         result.value("base", "salem", "scaled", "fpr")
         == _rows(files / "a")[("base", "salem", "scaled", "fpr")]
     )
+
+
+def test_the_python_api_writes_log_txt_and_value_takes_the_variant_as_keyword(
+    files: Path,
+) -> None:
+    import logging
+
+    seen: list[logging.LogRecord] = []
+    mine = logging.Handler(logging.WARNING)  # a program's own handler, on the root logger
+    mine.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(mine)
+    try:
+        result = mistrust.run_audit(files / "audit.yaml", files / "b", report=False)
+    finally:
+        logging.getLogger().removeHandler(mine)
+    log = (files / "b" / "log.txt").read_text()
+    assert "INFO mistrust.own.run: outputs: original, scaled, soft" in log
+    assert " DEBUG " in log  # every record, as the command line's log.txt
+    assert all(r.levelno >= logging.WARNING for r in seen)  # the program sees no more
+    assert logging.getLogger("mistrust").handlers == []  # and nothing is left attached
+    want = _rows(files / "b")[("temperature", "salem", "scaled", "fpr")]
+    assert result.value("salem", "scaled", "fpr", variant="temperature") == want
+    assert result.value("temperature", "salem", "scaled", "fpr") == want  # the older form
+    # the first variant's value without one, as AuditResult.value
+    assert (
+        result.value("salem", "scaled", "fpr")
+        == _rows(files / "b")[("base", "salem", "scaled", "fpr")]
+    )
+
+
+def test_no_report_says_so_on_the_console(files: Path, capsys: pytest.CaptureFixture) -> None:
+    run = files / "run"
+    assert main(["audit", str(files / "audit.yaml"), "--out", str(run), "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert f"Results in {run}/ (results.csv, results.json, tables.md)\n" in out
+    assert f"No report.html (--no-report): mistrust report {run} builds it" in out
 
 
 def test_without_a_shadow_only_threshold_free_metrics(files: Path) -> None:

@@ -68,6 +68,17 @@ def test_image_arrays_every_layout(tmp_path: Path) -> None:
         load_image_arrays(tmp_path / "bad.npz")
 
 
+def test_float_images_name_nan_apart_from_the_range(tmp_path: Path) -> None:
+    x = np.full((3, 6, 6), 0.5)
+    x[0, 0, :2] = np.nan
+    np.savez(tmp_path / "nan.npz", images=x)
+    with pytest.raises(DataError, match=r"hold 2 NaN or infinite value\(s\); they must lie in"):
+        load_image_arrays(tmp_path / "nan.npz")
+    np.savez(tmp_path / "wide.npz", images=np.full((3, 6, 6), 2.0))  # finite, out of range
+    with pytest.raises(DataError, match=r"float 'images' must lie in \[0, 1\]; or save uint8"):
+        load_image_arrays(tmp_path / "wide.npz")
+
+
 def test_image_labels_are_class_indices_or_absent(tmp_path: Path) -> None:
     # -1 is "no label" in memory; in a file it is a mistake, never a silent "unlabelled"
     np.savez(tmp_path / "neg.npz", images=np.zeros((3, 4, 4), np.uint8), labels=[0, -1, 2])

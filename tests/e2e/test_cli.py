@@ -26,7 +26,30 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = _run("run", "--preset", "smoke", "--out", str(out))  # stderr is a pipe: no bars
     assert proc.returncode == 0, proc.stderr[-3000:]
     (out.parent / "stderr.txt").write_text(proc.stderr)
+    (out.parent / "stdout.txt").write_text(proc.stdout)
     return out
+
+
+def test_the_summary_groups_verdicts_and_names_epsilon_per_attack(smoke_run: Path) -> None:
+    out = (smoke_run.parent / "stdout.txt").read_text()
+    verdicts = out[out.index("Verdicts, variant 'base'") :]
+    lines = verdicts.split("\n\n")[0].splitlines()[1:]
+    # one line per rule that decided some cells, not one per attack and set
+    assert 1 <= len(lines) <= 6 and all(": " in ln for ln in lines), verdicts
+    head = "Epsilon lower bound per attack (base): on the original set, at the threshold"
+    assert head in out
+    table = out[out.index(head) :].splitlines()
+    assert table[1].split() == ["attack", "verdict", "AUROC", "epsilon", ">="]
+    attacks = ["threshold", "entropy", "salem", "loss", "modified-entropy", "logit-confidence"]
+    assert [ln.split()[0] for ln in table[3:9]] == attacks
+    results = {
+        (r["attack"], r["metric"]): r["value"]
+        for r in csv.DictReader(open(smoke_run / "results.csv"))
+        if r["variant"] == "base" and r["dataset"] == "original"
+    }
+    for ln, a in zip(table[3:9], attacks, strict=True):
+        assert ln.split()[-1] == f"{float(results[(a, 'epsilon_lower_bound')]):.3f}"
+    assert f"Results in {smoke_run}/ (results.csv, results.json, tables.md, report.html, " in out
 
 
 def test_console_shows_one_line_per_stage(smoke_run: Path) -> None:
@@ -216,3 +239,15 @@ def test_malloc_tuning_and_its_opt_out() -> None:
     assert tuned(MISTRUST_MALLOC="default") == "False"
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert tuned(MISTRUST_MALLOC="") == str(glibc)
+
+
+def test_help_is_plain_text_and_names_every_command(capsys: pytest.CaptureFixture) -> None:
+    from mistrust.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out  # no reStructuredText markup on a terminal
+    words = " ".join(out.split())  # argparse wraps the description
+    assert "mistrust run | audit | check | compare | diff | report | datasets | presets" in words

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,10 @@ def test_cli_audits_the_exported_model_with_ood_sets_and_variants(trained: Path)
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the shadow's training and the blind baseline are named in the time line
+    assert re.search(
+        r"\nTime [\d.]+s \(outputs [\d.]+s, shadow [\d.]+s, blind baseline ", proc.stdout
+    )
     with open(run / "results.csv", newline="") as fh:
         rows = list(csv.reader(fh))[1:]
     assert {r[0] for r in rows} == {"base", "temperature-fit", "laplace"}
@@ -154,6 +159,15 @@ def test_bad_model_inputs_one_line_exit_2(
     state = ["--set", "target.model=null", "--set", "target.factory=digits_net:make_net"]
     state += ["--set", f"target.weights={trained / 'out' / 'target_state.pt'}"]
     err = _error(capsys, cfg, out, *no_shadow, *state, "--set", "target.factory_args.num_classes=5")
+    assert "does not fit the model of 'digits_net:make_net'" in err and "of another shape" in err
+    # the same by the flags: --factory and --weights replace the config's target.model
+    flags = [
+        "--factory",
+        "digits_net:make_net",
+        "--weights",
+        str(trained / "out" / "target_state.pt"),
+    ]
+    err = _error(capsys, cfg, out, *no_shadow, *flags, "--factory-arg", "num_classes=5")
     assert "does not fit the model of 'digits_net:make_net'" in err and "of another shape" in err
     # a file holding pickled objects, not a state dict
     torch.save({"net": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pt")

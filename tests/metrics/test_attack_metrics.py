@@ -70,8 +70,37 @@ def test_all_scores_tied(case) -> None:
     _, m, pred, ms = case
     out = attack_metrics(np.ones(500), m, pred, max_score=ms)
     assert out["auroc"] == 0.5 and out["aupr"] == 0.6
-    assert out["fpr_at_95tpr"] == 1.0 and out["tpr_at_1fpr"] == 0.0
+    assert out["fpr_at_95tpr"] == 1.0 and Ranked(np.ones(500), m).tpr_at_fpr(0.01) == 0.0
+    assert math.isnan(out["tpr_at_1fpr"])  # 200 non-members: 1 % allows 2 false positives
     assert out["oracle_tpr"] == out["oracle_fpr"] == 0.0  # first maximum: predict nothing
+
+
+@pytest.mark.parametrize(
+    ("n_out", "resolved"),
+    # 5 false positives are needed: 1 % of 500 allows 5, of 499 only 4; 0.1 % needs 5,000
+    [(500, {"tpr_at_1fpr"}), (499, set()), (5000, {"tpr_at_1fpr", "tpr_at_0.1fpr"})],
+)
+def test_low_fpr_tprs_are_nan_where_the_nonmembers_cannot_resolve_them(
+    n_out: int, resolved: set[str]
+) -> None:
+    rng = np.random.default_rng(1)
+    m = np.r_[np.ones(200, bool), np.zeros(n_out, bool)]
+    score = rng.normal(size=len(m)) + 2 * m
+    out = attack_metrics(score, m, score > 1, max_score=np.ones(len(m)))
+    ranked = Ranked(score, m)
+    for key, fpr in (("tpr_at_0.1fpr", 0.001), ("tpr_at_1fpr", 0.01)):
+        if key in resolved:
+            assert out[key] == ranked.tpr_at_fpr(fpr) > 0
+        else:  # never a number that one or two non-members set
+            assert math.isnan(out[key])
+
+
+def test_a_nan_rate_is_named_in_the_error() -> None:
+    r = Ranked(np.arange(4.0), np.array([True, False, True, False]))
+    with pytest.raises(ValueError, match="fpr is NaN"):
+        r.tpr_at_fpr(math.nan)
+    with pytest.raises(ValueError, match="tpr is NaN"):
+        r.fpr_at_tpr(math.nan)
 
 
 def test_integer_predictions_and_bad_inputs(case) -> None:
@@ -99,7 +128,8 @@ def test_a_given_sort_gives_the_same_metrics(case) -> None:
     want = attack_metrics(score, m, pred, max_score=ms)
     for aupr in ("average-precision", "trapezoid"):
         got = attack_metrics(score, m, pred, max_score=ms, aupr=aupr, ranked=Ranked(score, m))
-        assert got == attack_metrics(score, m, pred, max_score=ms, aupr=aupr)
+        # the same bits; NaN (an unresolved low-FPR TPR) equal to NaN
+        np.testing.assert_equal(got, attack_metrics(score, m, pred, max_score=ms, aupr=aupr))
     assert got.keys() == want.keys()
     with pytest.raises(ValueError, match="ranked holds 499 scores"):
         attack_metrics(score, m, pred, max_score=ms, ranked=Ranked(score[:-1], m[:-1]))

@@ -89,3 +89,35 @@ def test_report_renders_without_errors(tmp_path_factory: pytest.TempPathFactory)
     if keep := os.environ.get("MISTRUST_SCREENSHOT_DIR"):
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "report.png")
+
+
+#: the report's first screen at a laptop's resolution: the summary must end above its fold
+SCREEN = (1400, 1000)
+PROBE = (
+    '<script>window.addEventListener("load", function () {'
+    ' var s = document.getElementById("summary").getBoundingClientRect();'
+    ' document.body.setAttribute("data-summary-bottom", String(Math.ceil(s.bottom + scrollY)));'
+    "});</script></body>"
+)
+
+
+def test_the_summary_fits_one_screen(tmp_path: Path) -> None:
+    """On a run of the default preset's shape (6 attacks x 8 sets, 5 variants; the rows of
+    ``mistrust.audit`` with every check): headline, verdict matrix, grouped reasons and
+    the at-a-glance table end within 1400 x 1000."""
+    from fake_run import make_audited_run
+
+    from mistrust.present.report import build_report
+
+    page = build_report(make_audited_run(tmp_path / "run"))
+    html = page.read_text()
+    assert html.count('<td class="v-') == 6 * 8  # the matrix: every attack on every set
+    assert html.count('<ul class="reasons"><li>') == 1 and html.count("</li>") >= 3
+    probe = page.with_name("probe.html")
+    probe.write_text(html.replace("</body>", PROBE))
+    dom, errors = open_page(
+        probe, tmp_path / "profile", "--dump-dom", f"--window-size={SCREEN[0]},{SCREEN[1]}"
+    )
+    assert errors == []
+    bottom = int(re.search(r'data-summary-bottom="(\d+)"', dom).group(1))
+    assert 300 < bottom <= SCREEN[1], bottom

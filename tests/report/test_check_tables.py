@@ -275,7 +275,7 @@ def test_operating_table_marks_unresolved_rates() -> None:
     resolved = [r._replace(value=0.001) if r.metric == "min_resolvable_fpr" else r for r in _rows()]
     t = next(t for t in build_tables(resolved, []) if t.key == "operating_v0")
     assert t.cells[("threshold", "TPR@0.1%FPR")] == 0.05
-    assert t.note.endswith("threshold in score units")
+    assert t.note.endswith("(results.csv: set shadow, metric operating_score)")
 
 
 def test_verdict_lines_note_the_other_sets_worth_a_word() -> None:

@@ -234,3 +234,21 @@ def test_rows_are_read_from_a_run_paths_object(tmp_path) -> None:
     (tmp_path / "model_metrics.csv").write_text("variant,role,dataset,metric,value\nv,t,d,m,1\n")
     assert read_attack_rows(RunPaths(tmp_path)) == [MetricRow("v", "a", "d", "m", 0.5)]
     assert read_model_rows(RunPaths(tmp_path))[0].value == 1.0
+
+
+def test_the_shadow_threshold_keeps_its_digits_in_every_format() -> None:
+    """A max-score threshold of 0.99996 is not "1.000", nor a loss of -1.2e-05 "-0.000":
+    the operating-point table writes the threshold with six significant digits."""
+    from mistrust.present.tables.build import operating_table
+
+    rows = [
+        MetricRow("base", "threshold", "original", "auroc", 0.6),
+        MetricRow("base", "threshold", "shadow", "operating_score", 0.99996),
+        MetricRow("base", "loss", "original", "auroc", 0.55),
+        MetricRow("base", "loss", "shadow", "operating_score", -1.2e-05),
+    ]
+    t = operating_table(rows, "base")
+    for text in (to_text(t), markdown(t), to_latex(t), to_html(t)):
+        assert "0.99996" in text and "1.000" not in text
+        assert "-1.2e-05" in text and "-0.000" not in text
+        assert "0.600" in text  # every other column keeps three decimals

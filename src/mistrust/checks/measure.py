@@ -141,7 +141,7 @@ def set_checks(
             "baseline_auroc": auc_b,
             "baseline_auroc_ci_low": b_low,
             "baseline_auroc_ci_high": b_high,
-            "baseline_tpr_at_1fpr": rb.tpr_at_fpr(0.01),
+            "baseline_tpr_at_1fpr": rb.resolved_tpr_at_fpr(0.01),
             "auroc_minus_baseline": d,
             "auroc_minus_baseline_ci_low": d_low,
             "auroc_minus_baseline_ci_high": d_high,

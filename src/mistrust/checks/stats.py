@@ -28,7 +28,7 @@ import numpy as np
 from scipy.stats import norm
 
 from mistrust.metrics.intervals import clopper_pearson
-from mistrust.metrics.rates import Ranked, check_scores, ranked_for
+from mistrust.metrics.rates import MIN_FALSE_POSITIVES, Ranked, check_scores, ranked_for
 
 __all__ = [
     "MIN_FALSE_POSITIVES",
@@ -45,11 +45,6 @@ __all__ = [
     "tpr_at_fpr_fast",
     "tpr_at_fpr_interval",
 ]
-
-#: TPR at FPR ``x`` is resolved when ``x`` allows at least this many false positives
-#: (``n_nonmembers * x >= MIN_FALSE_POSITIVES``): with fewer, the threshold is set by
-#: one or two non-members and the rate moves in jumps of ``1 / n_nonmembers``.
-MIN_FALSE_POSITIVES = 5
 
 
 def _interval(centre: float, var: float, alpha: float, lo: float, hi: float) -> tuple[float, float]:

@@ -48,10 +48,26 @@ VERDICT_CODES = {LEAKAGE_SHOWN: 1.0, NOT_SHOWN: 0.0, INCONCLUSIVE: -1.0}
 FAMILY_ALPHA = 0.01
 
 
+#: which rule decided a verdict (:attr:`Verdict.rule`), so that the many cells one rule
+#: decides can be told together (the report's summary, the console)
+DEGENERATE, NULL_TEST, CHANCE, IID, NO_BASELINE, SHIFT, SHOWN, FAMILY, BASELINE = (
+    "degenerate",
+    "null test",
+    "chance",
+    "iid",
+    "no baseline",
+    "shift",
+    "shown",
+    "family level",
+    "baseline",
+)
+
+
 @dataclass(frozen=True)
 class Verdict:
     label: str  # a key of VERDICT_CODES
     reason: str
+    rule: str = ""  # DEGENERATE, NULL_TEST, ...: the rule that decided it
 
     @property
     def code(self) -> float:
@@ -91,6 +107,7 @@ def _not_at_family_level(cell: Mapping[str, float], family: int, what: str) -> V
     return Verdict(
         NOT_SHOWN,
         f"{_auc(cell)} {what} at 95 %, but not at the 1 % family-wise level ({_p(cell, family)})",
+        FAMILY,
     )
 
 
@@ -126,17 +143,20 @@ def verdict(
     if _flag(in_dist, "flag_polarity"):
         degenerate.append(f"inverted polarity: in-distribution {_auc(in_dist)}")
     if degenerate:
-        return Verdict(INCONCLUSIVE, "degenerate attack: " + "; ".join(degenerate))
+        return Verdict(INCONCLUSIVE, "degenerate attack: " + "; ".join(degenerate), DEGENERATE)
     if in_dist is None or math.isnan(in_dist.get("flag_null", math.nan)):
-        return Verdict(INCONCLUSIVE, "null test not run (too few in-distribution non-members)")
+        return Verdict(
+            INCONCLUSIVE, "null test not run (too few in-distribution non-members)", NULL_TEST
+        )
     if _flag(in_dist, "flag_null"):
         return Verdict(
             INCONCLUSIVE,
             "null test failed: two halves of the in-distribution non-members get "
             f"{_auc(in_dist, 'null_')}, which excludes 0.5",
+            NULL_TEST,
         )
     if not cell["auroc_ci_low"] > 0.5:
-        return Verdict(NOT_SHOWN, f"{_auc(cell)} is not above chance (0.5)")
+        return Verdict(NOT_SHOWN, f"{_auc(cell)} is not above chance (0.5)", CHANCE)
     ran = "baseline_auroc" in cell and not math.isnan(cell["baseline_auroc"])
     if _flag(cell, "iid_split"):
         # members and non-members drawn from one pool: the inputs differ only by chance,
@@ -150,6 +170,7 @@ def verdict(
             LEAKAGE_SHOWN,
             f"{_auc(cell)} excludes chance ({_p(cell, family)}); the members and {set_name} "
             f"were split i.i.d. by construction, so no distribution shift{chance}",
+            IID,
         )
     if not ran:
         if not in_distribution:
@@ -158,6 +179,7 @@ def verdict(
                 f"{_auc(cell)} excludes chance, but the blind baseline was not run (no "
                 f"inputs given), so distribution shift between the members and {set_name} "
                 "is not ruled out",
+                NO_BASELINE,
             )
         if not _shown(cell):
             return _not_at_family_level(cell, family, "excludes chance")
@@ -165,6 +187,7 @@ def verdict(
             LEAKAGE_SHOWN,
             f"{_auc(cell)} excludes chance ({_p(cell, family)}); blind baseline not run "
             "(no inputs given)",
+            NO_BASELINE,
         )
     diff = (
         f"difference {cell['auroc_minus_baseline']:+.3f} "
@@ -176,6 +199,7 @@ def verdict(
             f"the inputs of {set_name} differ from the members' (blind baseline "
             f"{_auc(cell, 'baseline_')}); the attack separates them better ({diff}), which "
             "the model's own response to the shift explains as well as membership",
+            SHIFT,
         )
     if cell["baseline_auroc_ci_low"] > 0.5:
         # not beating a model-free classifier rules membership out no more than in
@@ -185,12 +209,14 @@ def verdict(
             f"from {set_name} without the model ({_auc(cell, 'baseline_')}), at least as "
             f"well as the attack ({cell['auroc']:.3f}; {diff}); membership is neither "
             "shown nor ruled out",
+            SHIFT,
         )
     if _shown(cell):
         return Verdict(
             LEAKAGE_SHOWN,
             f"{_auc(cell)} excludes chance and beats the blind baseline's "
             f"{cell['baseline_auroc']:.3f} ({diff}; {_p(cell, family)})",
+            SHOWN,
         )
     if cell["auroc_minus_baseline_ci_low"] > 0.0:
         return _not_at_family_level(cell, family, "beats chance and the blind baseline")
@@ -198,4 +224,5 @@ def verdict(
         INCONCLUSIVE,
         f"{_auc(cell)} excludes chance but not clearly the blind baseline's "
         f"{cell['baseline_auroc']:.3f} ({diff})",
+        BASELINE,
     )

@@ -33,7 +33,7 @@ from mistrust.errors import InputError
 from mistrust.io import atomic_savez
 from mistrust.metrics import attack_metrics
 from mistrust.metrics.rates import Ranked
-from mistrust.rows import MetricRow
+from mistrust.rows import MetricRow, find_value
 from mistrust.runtime.paths import score_file
 
 log = logging.getLogger(__name__)
@@ -106,14 +106,11 @@ class Audit:
     rows: list[MetricRow] = field(default_factory=list)
     scores: dict[str, dict[str, ScoreSet]] = field(default_factory=dict)
 
-    def value(self, attack: str, dataset: str, metric: str, *, variant: str | None = None) -> float:
-        """The value of one metric; ``KeyError`` if the result has no such row."""
-        for r in self.rows:
-            if (r.attack, r.dataset, r.metric) == (attack, dataset, metric) and (
-                variant is None or r.variant == variant
-            ):
-                return r.value
-        raise KeyError((variant, attack, dataset, metric))
+    def value(self, *key: str, variant: str | None = None) -> float:
+        """``value(attack, dataset, metric, variant=None)``: the value of one metric (of
+        the first variant without ``variant``), as ``RunResult.value``; ``KeyError`` if the
+        result has no such row."""
+        return find_value(self.rows, key, variant)
 
     def to_frame(self) -> Any:
         """The rows as a ``pandas.DataFrame`` (columns variant, attack, dataset, metric, value).

@@ -109,7 +109,13 @@ def load_image_arrays(path: Path | str, *, name: str = "") -> ImageSet:
             f"and N > 0, got shape {data['images'].shape}"
         )
     if np.issubdtype(x.dtype, np.floating):
-        if not (np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0):
+        bad = int((~np.isfinite(x)).sum())
+        if bad:  # NaN would pass for "outside [0, 1]" in the message below: name it
+            raise DataError(
+                f"{path}: float 'images' hold {bad} NaN or infinite value(s); they must lie "
+                "in [0, 1], or save uint8 pixels"
+            )
+        if not (x.min() >= 0.0 and x.max() <= 1.0):
             raise DataError(f"{path}: float 'images' must lie in [0, 1]; or save uint8 pixels")
         x = x.astype(np.float32)  # the model's precision; no other change
     elif x.dtype != np.uint8:

@@ -85,7 +85,10 @@ def attack_metrics(
           (undefined; the paper's code wrote 0). ``tpr``, ``fpr``, ``accuracy``,
           ``advantage`` = TPR - FPR.
         * ``auroc``, ``aupr`` (by ``aupr``), ``fpr_at_95tpr``,
-          ``tpr_at_0.1fpr`` / ``tpr_at_1fpr`` (largest TPR at FPR <= 0.1 % / 1 %).
+          ``tpr_at_0.1fpr`` / ``tpr_at_1fpr`` (largest TPR at FPR <= 0.1 % / 1 %; ``nan``
+          where the non-members allow fewer than
+          :data:`~mistrust.metrics.rates.MIN_FALSE_POSITIVES` false positives at that
+          FPR, i.e. below the lowest resolvable FPR: not measured, so not reported).
         * ``tpr_ci_*`` / ``fpr_ci_*``: exact 95 % Clopper-Pearson intervals.
         * ``mmps_tp|fp|fn|tn``: mean max score per confusion cell, ``nan`` if empty.
         * ``oracle_*``: at the best-in-hindsight threshold on THIS data
@@ -123,8 +126,8 @@ def attack_metrics(
         "auroc": r.auroc(),
         "aupr": AUPR_OF_RANKED[aupr](r),
         "fpr_at_95tpr": r.fpr_at_tpr(0.95),
-        "tpr_at_0.1fpr": r.tpr_at_fpr(0.001),
-        "tpr_at_1fpr": r.tpr_at_fpr(0.01),
+        "tpr_at_0.1fpr": r.resolved_tpr_at_fpr(0.001),
+        "tpr_at_1fpr": r.resolved_tpr_at_fpr(0.01),
         "tpr_ci_low": tpr_ci[0],
         "tpr_ci_high": tpr_ci[1],
         "fpr_ci_low": fpr_ci[0],

@@ -18,6 +18,7 @@ from mistrust.errors import InputError
 
 __all__ = [
     "AUPR_METHODS",
+    "MIN_FALSE_POSITIVES",
     "Ranked",
     "aupr",
     "aupr_trapezoid",
@@ -32,6 +33,17 @@ __all__ = [
 ]
 
 _TOL = 1e-12  # rates compared with a target allow this slack for float rounding (e.g. 0.1 * 30)
+#: TPR at FPR ``x`` is resolved when ``x`` allows at least this many false positives
+#: (``n_nonmembers * x >= MIN_FALSE_POSITIVES``): with fewer, the threshold is set by
+#: one or two non-members and the rate moves in jumps of ``1 / n_nonmembers``.
+MIN_FALSE_POSITIVES = 5
+
+
+def _check_rate(name: str, x: float) -> None:
+    if x != x:  # NaN fails every comparison: say so rather than "must lie in [0, 1]"
+        raise ValueError(f"{name} is NaN; give a number in [0, 1]")
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {x}")
 
 
 def check_scores(score: np.ndarray, is_member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,17 +185,25 @@ class Ranked:
 
     def fpr_at_tpr(self, tpr: float = 0.95) -> float:
         """:func:`fpr_at_tpr` of these scores."""
-        if not 0.0 <= tpr <= 1.0:
-            raise ValueError(f"tpr must lie in [0, 1], got {tpr}")
+        _check_rate("tpr", tpr)
         fprs, tprs, _ = self.roc_curve()
         return float(fprs[np.argmax(tprs >= tpr - _TOL)])
 
     def tpr_at_fpr(self, fpr: float = 0.001) -> float:
         """:func:`tpr_at_fpr` of these scores."""
-        if not 0.0 <= fpr <= 1.0:
-            raise ValueError(f"fpr must lie in [0, 1], got {fpr}")
+        _check_rate("fpr", fpr)
         fprs, tprs, _ = self.roc_curve()
         return float(tprs[fprs <= fpr + _TOL].max())
+
+    def resolved_tpr_at_fpr(self, fpr: float) -> float:
+        """:meth:`tpr_at_fpr`, or NaN where the non-members cannot resolve ``fpr`` (it
+        allows fewer than :data:`MIN_FALSE_POSITIVES` false positives): what
+        ``results.csv`` reports, so that a rate set by one or two non-members is never
+        read as measured."""
+        _check_rate("fpr", fpr)
+        if fpr < MIN_FALSE_POSITIVES / self.n_nonmembers:
+            return float("nan")
+        return self.tpr_at_fpr(fpr)
 
     def oracle_threshold(self) -> float:
         """:func:`oracle_threshold` of these scores."""

@@ -14,6 +14,7 @@ among the stages of ``mistrust audit``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -159,6 +160,7 @@ class Computed:
     displays: dict[str, torch.Tensor]  # each newly computed set's images, for its gallery
     baseline: Callable[[], dict[str, np.ndarray]]  # the blind baseline's scores per set
     members: torch.Tensor  # the target's members as 8-bit pixels (the per-sample view)
+    shadow_seconds: float = 0.0  # training or loading the shadow and its outputs
 
 
 def outputs_from_model(
@@ -236,10 +238,12 @@ def outputs_from_model(
             f"name the layer that produces the logits with target.last_layer, or leave "
             f"{featured[0]} out"
         )
+    shadow_seconds = 0.0
     if has_shadow:
         width = Outputs.load(paths.outputs(BASE, "target", "train")).logits.shape[1]
         for part in shadow_images.values():  # before a shadow trains on them
             _check_labels(part, width)
+        t0 = time.perf_counter()
         shadow = shadow_model(
             s,
             t,
@@ -258,10 +262,11 @@ def outputs_from_model(
                 x = build_evalset(name, ctx).x
                 logits, feats = shadow.outputs(x, batch_size=batch, device=device)
                 Outputs(logits, np.full(len(logits), -1, np.int64), feats).save(out_file)
+        shadow_seconds = time.perf_counter() - t0
     members = pre(images["members"].images)
     baseline = partial(score_sets, members, inputs, paths, seed=seed)  # run by the scoring
     sets = [n for n in ecfg.sets if n != "original"]
-    return Computed(sets, displays, baseline, to_uint8(images["members"].images))
+    return Computed(sets, displays, baseline, to_uint8(images["members"].images), shadow_seconds)
 
 
 def _labels_or_predicted(nonmembers: ImageSet, paths: RunPaths) -> ImageSet:

@@ -30,7 +30,7 @@ from typing import Any
 from mistrust.calibration.variants import BASE, get_variant, sets_needed
 from mistrust.config.own import AuditConfig, load_audit_config, validate_audit
 from mistrust.core.outputs import Outputs
-from mistrust.io import atomic_write_text, exclusive
+from mistrust.io import atomic_write_text, exclusive, log_file
 from mistrust.own.outputs import outputs_from_files, outputs_from_model, role_splits
 from mistrust.pipeline.finish import Members, finish_run
 from mistrust.pipeline.scoring import score_variants
@@ -58,7 +58,7 @@ def run_audit(
 
         import mistrust
         result = mistrust.run_audit("audit.yaml", "runs/mine")
-        result.value("base", "threshold", "scaled", "fpr")
+        result.value("threshold", "scaled", "fpr", variant="base")
 
     Args:
         config: an :class:`~mistrust.config.own.AuditConfig`, a YAML path or a dict
@@ -79,7 +79,7 @@ def run_audit(
     else:
         cfg = load_audit_config(config, overrides)
     run_dir = Path(out)
-    with exclusive(run_dir, what=f"run directory {run_dir}"):
+    with exclusive(run_dir, what=f"run directory {run_dir}"), log_file(RunPaths(run_dir).log):
         return _audit_locked(cfg, run_dir, progress=progress, report=report)
 
 
@@ -110,6 +110,10 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
             )
             sets = computed.sets
         atomic_write_text(paths.inputs_key, key + "\n")  # the outputs now match them
+    if computed is not None and computed.shadow_seconds:
+        # the shadow's training has an entry of its own in "Time"
+        timer.seconds["outputs"] -= computed.shadow_seconds
+        timer.seconds["shadow"] = computed.shadow_seconds
     log.info("outputs: %s (%.1f s)", ", ".join(["original", *sets]), timer.seconds["outputs"])
     roles = ("target", "shadow") if cfg.has_shadow else ("target",)
     splits = {k: v for role in roles for k, v in role_splits(paths, role).items()}

@@ -24,6 +24,7 @@ import yaml
 
 from mistrust.errors import ConfigError
 from mistrust.io import atomic_write_text
+from mistrust.present.tables.diff import INTERVALS as RESULT_INTERVALS
 from mistrust.rows import MetricRow, ModelRow
 from mistrust.runtime.paths import RunPaths
 
@@ -85,8 +86,8 @@ PERFORMANCE = (
     ("shadow", "test", "accuracy"),
     ("shadow", "test", "ece"),  # labelled "ECE Target" in the paper's file: a typo there
 )
-#: our metric -> its exact 95 % interval in results.csv
-INTERVALS = {"tpr": ("tpr_ci_low", "tpr_ci_high"), "fpr": ("fpr_ci_low", "fpr_ci_high")}
+#: our metric -> its exact 95 % interval in results.csv (the rows mistrust diff reads too)
+INTERVALS = {m: RESULT_INTERVALS[m][:2] for m in ("tpr", "fpr")}
 COMPARE_COLUMNS = (
     "variant",
     "attack",

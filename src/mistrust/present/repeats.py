@@ -25,7 +25,7 @@ import numpy as np
 from mistrust.io import atomic_write_text
 from mistrust.present.tables import Table, read_attack_rows, read_model_rows, set_table
 from mistrust.present.tables.formats import markdown, tidy_csv
-from mistrust.present.tables.model import ordered
+from mistrust.present.tables.model import ordered, read_value
 from mistrust.rows import MetricRow, ModelRow, ModelSeedRow, SeedRow
 from mistrust.runtime.paths import RunPaths
 
@@ -98,7 +98,7 @@ def read_seed_rows(path: Path, row: type[SeedRow | ModelSeedRow] = SeedRow) -> l
     with Path(path).open(newline="") as fh:
         reader = csv.reader(fh)
         next(reader, None)
-        return [row(*r[:4], int(r[4]), float(r[5]), float(r[6])) for r in reader if r]
+        return [row(*r[:4], int(r[4]), read_value(r[5]), read_value(r[6])) for r in reader if r]
 
 
 def seed_table(rows: Sequence[SeedRow], variant: str, metric: str) -> Table:

@@ -17,7 +17,7 @@ from typing import Any
 from mistrust.io import atomic_write_text
 from mistrust.present.tables import fpr_table, variant_fpr_table
 from mistrust.present.tables.formats import markdown, tidy_csv, to_csv
-from mistrust.rows import MetricRow, ModelRow
+from mistrust.rows import MetricRow, ModelRow, find_value
 from mistrust.runtime.paths import RunPaths
 
 __all__ = ["ATTACK_COLUMNS", "MODEL_COLUMNS", "RunResult", "tidy_csv", "write_results"]
@@ -35,11 +35,11 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     train_times: dict[str, float] = field(default_factory=dict)
 
-    def value(self, variant: str, attack: str, dataset: str, metric: str) -> float:
-        for r in self.attack_rows:
-            if (r.variant, r.attack, r.dataset, r.metric) == (variant, attack, dataset, metric):
-                return r.value
-        raise KeyError((variant, attack, dataset, metric))
+    def value(self, *key: str, variant: str | None = None) -> float:
+        """``value(attack, dataset, metric, variant=...)`` as ``AuditResult.value``; without
+        ``variant``, the first variant's. ``value(variant, attack, dataset, metric)`` still
+        works. ``KeyError`` if the run has no such row."""
+        return find_value(self.attack_rows, key, variant)
 
 
 def _nest(rows: Sequence[MetricRow | ModelRow]) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from mistrust.present.results import RunResult
 from mistrust.present.tables import Table, fpr_table, set_table, variant_fpr_table
-from mistrust.present.tables.findings import verdict_lines
 from mistrust.present.tables.formats import to_text
 from mistrust.present.tables.model import no_shadow, ordered
+from mistrust.present.tables.verdicts import epsilon_table, reason_groups
 from mistrust.rows import MetricRow
 from mistrust.runtime.paths import RunPaths
 
@@ -28,9 +28,12 @@ def _accuracy(result: RunResult) -> Table:
     return Table("accuracy", "Model accuracy", models, ["train", "test"], dict(acc), "variant/role")
 
 
-def print_summary(result: RunResult, *, variants: Sequence[str], attacks: Sequence[str]) -> None:
+def print_summary(
+    result: RunResult, *, variants: Sequence[str], attacks: Sequence[str], report: bool = True
+) -> None:
     """Model accuracy, then the FPR tables of ``variants`` (and of the first of ``attacks``
-    per variant), then the stage times."""
+    per variant), the verdicts, the stage times and the files written (``report``: whether
+    this run built ``report.html``)."""
     rows = result.attack_rows
     print("\nModel accuracy")
     print(to_text(_accuracy(result)))
@@ -57,20 +60,38 @@ def print_summary(result: RunResult, *, variants: Sequence[str], attacks: Sequen
     total = sum(result.timings.values())
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"\nTime {total:.1f}s ({stages})")
-    print(f"Results in {result.run_dir}/ (results.csv, results.json, tables.md, figures/)")
+    paths = RunPaths(result.run_dir)
+    print(f"Results in {result.run_dir}/ ({', '.join(_written(paths, report))})")
+    if not report:
+        print(f"No report.html (--no-report): mistrust report {result.run_dir} builds it")
+
+
+def _written(paths: RunPaths, report: bool) -> list[str]:
+    """The result files of this run in its directory: report.html only where it was built,
+    figures/ only where something was drawn (an audit of saved outputs draws nothing)."""
+    files = [paths.results_csv, paths.results_json, paths.tables_md]
+    files += [paths.report_html] if report else []
+    names = [p.name for p in files if p.is_file()]
+    return names + (["figures/"] if paths.figures_dir.is_dir() else [])
 
 
 def _print_verdicts(rows: Sequence[MetricRow]) -> None:
-    """One line per attack: its verdict on the in-distribution set (docs/CHECKS.md) and
-    how many other sets it separates only by distribution shift."""
-    lines = verdict_lines(rows)
-    if not lines:
+    """The verdicts of the first variant told together, one line per rule that decided
+    them (docs/CHECKS.md), then each attack's epsilon lower bound."""
+    if not rows:
         return
-    print(f"\nVerdicts on the in-distribution set, variant {rows[0].variant!r} (docs/CHECKS.md)")
-    for line in lines:
-        shift = sum(r.startswith("distribution shift") for _, _, r in line.notes)
-        more = f" [{shift} other set(s): distribution shift, not membership]" if shift else ""
-        print(f"  {line.attack}: {line.label}: {line.reason}{more}")
+    v = rows[0].variant
+    groups = reason_groups(rows, v)
+    if not groups:
+        return
+    print(f"\nVerdicts, variant {v!r} (docs/CHECKS.md; every reason in report.html)")
+    width = max(len(g.label) for g in groups)
+    for g in groups:
+        print(f"  {g.label.ljust(width)}  {g.where}: {g.why}")
+    eps = epsilon_table(rows, v)
+    if eps is not None:
+        print(f"\n{eps.title}: {eps.note}")
+        print(to_text(eps))
 
 
 def print_seeds_summary(run_dir: Path, *, seeds: list[str]) -> None:

@@ -110,6 +110,15 @@ class RunPaths:
         return self.root / "compare.md"
 
     @property
+    def diff_csv(self) -> Path:
+        """``mistrust diff``: every value compared with another run's."""
+        return self.root / "diff.csv"
+
+    @property
+    def diff_md(self) -> Path:
+        return self.root / "diff.md"
+
+    @property
     def reference_keep(self) -> Path:
         """The reference population and which reference model trained on which sample."""
         return self.root / "reference_keep.npz"

@@ -19,8 +19,9 @@ from mistrust.present.report import members
 from mistrust.present.report.figures import figures, per_sample
 from mistrust.present.report.run import Run
 from mistrust.present.report.sections import config, paper, subject, summary, tables_section
+from mistrust.present.report.verdicts import verdicts_markdown
 from mistrust.present.tables import Table, build_tables
-from mistrust.present.tables.findings import headline, verdict_lines
+from mistrust.present.tables.findings import headline
 from mistrust.present.tables.formats import to_latex, to_markdown
 from mistrust.present.tables.model import attacks_of, variants_of
 from mistrust.runtime.paths import RunPaths
@@ -63,7 +64,7 @@ def render(run: Run, tables: list[Table]) -> tuple[str, str]:
     md = [
         f"# mistrust audit: {name}\n",
         f"**{head_text}**\n",
-        *_verdicts_md(run),
+        *verdicts_markdown(run),
         "Figures (ROC curves, max-score histograms, galleries, reliability diagrams, "
         "trade-off) are in `report.html`.\n",
     ] + [to_markdown(t) for t in tables]
@@ -73,17 +74,6 @@ def render(run: Run, tables: list[Table]) -> tuple[str, str]:
     if run.paths.compare_md.is_file():
         md.append(run.paths.compare_md.read_text().replace("# ", "## ", 1))
     return page, "\n".join(md)
-
-
-def _verdicts_md(run: Run) -> list[str]:
-    lines = verdict_lines(run.rows)
-    if not lines:
-        return []
-    text = [f"Verdict per attack ({variants_of(run.rows)[0]}):\n"]
-    for attack, label, reason, notes in lines:
-        text.append(f"- {attack}: **{label}**, {reason}")
-        text += [f"  - {d}: **{lab}**, {why}" for d, lab, why in notes]
-    return ["\n".join(text) + "\n"]
 
 
 def write_latex(paths: RunPaths, tables: list[Table]) -> list[Path]:

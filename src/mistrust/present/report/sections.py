@@ -12,8 +12,8 @@ from html import escape
 from pathlib import Path
 
 from mistrust.present.report.run import Run
+from mistrust.present.report.verdicts import verdict_summary
 from mistrust.present.tables import Table
-from mistrust.present.tables.findings import verdict_lines
 from mistrust.present.tables.formats import fmt, to_html
 from mistrust.present.tables.model import attacks_of, lookup, of_variant, sets_of, variants_of
 
@@ -108,32 +108,8 @@ def summary(run: Run, head_html: str) -> str:
     )
     return (
         f'<section id="summary" class="summary"><p class="headline">{head_html}</p>{warn}'
-        f'{_verdicts(run)}<dl class="facts">{dl}</dl>{_overview(run)}</section>'
-    )
-
-
-def _verdicts(run: Run) -> str:
-    """Verdict per attack (first variant), with the sets whose verdict differs."""
-    lines = verdict_lines(run.rows)
-    if not lines:
-        return '<p class="missing">No trust checks in results.csv: no verdicts.</p>'
-    items = []
-    for attack, label, reason, notes in lines:
-        sub = "".join(
-            f"<li>{escape(d)}: <strong>{escape(lab)}</strong>, {escape(why)}</li>"
-            for d, lab, why in notes
-        )
-        items.append(
-            f'<li><span class="attack">{escape(attack)}</span>: '
-            f'<strong class="verdict">{escape(label)}</strong>, {escape(reason)}'
-            + (f"<ul>{sub}</ul>" if sub else "")
-            + "</li>"
-        )
-    v = variants_of(run.rows)[0]
-    return (
-        f'<div class="verdicts"><h3>Verdict per attack ({escape(v)})</h3>'
-        f'<ul>{"".join(items)}</ul><p class="note">In-distribution members vs non-members; '
-        "indented: other sets. How each verdict is decided: docs/CHECKS.md.</p></div>"
+        f'{verdict_summary(run)}<div class="glance">{_overview(run)}'
+        f'<dl class="facts">{dl}</dl></div></section>'
     )
 
 

@@ -63,6 +63,7 @@ FLAGS = (
 )
 BASELINE = "blind baseline"
 NOT_RESOLVED = "n/r"  # a TPR at an FPR the set's non-members cannot resolve
+THRESHOLD_FORMAT = ".6g"  # the shadow-fitted threshold: six significant digits
 IN_DISTRIBUTION = "original"
 MODEL = (
     (("train", "accuracy"), "train acc."),
@@ -164,7 +165,9 @@ def operating_table(rows: Sequence[MetricRow], v: str, i: int = 0) -> Table:
     )
     note = (
         "members vs original non-members; CI = exact 95% Clopper-Pearson; "
-        "oracle = best threshold in hindsight; threshold in score units"
+        "oracle = best threshold in hindsight; threshold: the attack's decision threshold "
+        "fitted on the shadow model, in score units (results.csv: set shadow, metric "
+        "operating_score)"
         + (
             f"; {NOT_RESOLVED}: too few non-members to resolve that FPR"
             if any(x == NOT_RESOLVED for x in cells.values())
@@ -182,6 +185,9 @@ def operating_table(rows: Sequence[MetricRow], v: str, i: int = 0) -> Table:
         note,
         v,
     )
+    # the shadow-fitted threshold (results.csv: dataset "shadow", metric "operating_score")
+    # in score units: a max score of 0.9999996 or a loss of -1.2e-05 needs its digits
+    t.formats = {"threshold": THRESHOLD_FORMAT}
     if no_shadow(rows, v):
         t.missing, t.note = "no shadow", f"{NO_SHADOW_NOTE} {t.note}"
     return t

@@ -24,20 +24,20 @@ def fmt(x: Cell | None, digits: int = 2) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def _plain(t: Table, x: Cell | None, absent: str) -> str:
+def _plain(t: Table, x: Cell | None, absent: str, col: str = "") -> str:
     """Console and Markdown text of one cell."""
     if x is None:
         return absent
     if isinstance(x, str):
         return x
-    return t.missing if t.missing and math.isnan(x) else f"{x:.3f}"
+    return t.missing if t.missing and math.isnan(x) else t.number(col, x)
 
 
 # -- console -------------------------------------------------------------------------
 def to_text(t: Table, *, min_width: int = 7) -> str:
     """Fixed-width columns for the console, a rule under the header; a table without rows
     (e.g. accuracy, where no sample has a label) is the header and the rule alone."""
-    text = {(r, c): _plain(t, t.cells.get((r, c)), "-") for r in t.rows for c in t.cols}
+    text = {(r, c): _plain(t, t.cells.get((r, c)), "-", c) for r in t.rows for c in t.cols}
     w0 = max([len(t.corner), *(len(r) for r in t.rows)])
     widths = [max(min_width, len(c), *(len(text[(r, c)]) for r in t.rows)) for c in t.cols]
     head = (
@@ -57,7 +57,7 @@ def markdown(t: Table, *, absent: str = "") -> str:
     """The grid alone, as a Markdown table."""
     lines = ["| " + " | ".join([t.corner, *t.cols]) + " |", "|" + "---|" * (len(t.cols) + 1)]
     for r in t.rows:
-        vals = [_plain(t, t.cells.get((r, c)), absent) for c in t.cols]
+        vals = [_plain(t, t.cells.get((r, c)), absent, c) for c in t.cols]
         lines.append("| " + " | ".join([r, *vals]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -142,7 +142,7 @@ def to_latex(t: Table) -> str:
             if isinstance(x, str):
                 vals.append(tex_escape(x))
                 continue
-            s = "--" if x is None or math.isnan(x) else f"{x:.3f}"
+            s = "--" if x is None or math.isnan(x) else t.number(c, x)
             s = tex_escape(t.missing) if is_nan(x) and t.missing else s
             vals.append(rf"\textbf{{{s}}}" if x is not None and best.get(c) == x else s)
         lines.append(" & ".join([tex_escape(r), *vals]) + r" \\")
@@ -183,8 +183,10 @@ def to_html(t: Table, css: str = "tablebox") -> str:
                 text = escape(x)
             elif t.missing and is_nan(x):
                 text = escape(t.missing)
+            elif x is None or math.isnan(x):
+                text = fmt(x)
             else:
-                text = fmt(x, 3)
+                text = t.number(c, x)
             tds.append(f"<td{cls}{_shade(t, r, x) if x is not None else ''}>{text}</td>")
         tr = ' class="members"' if r == MEMBERS else ""
         body.append(f'<tr{tr}><th scope="row">{escape(r)}</th>{"".join(tds)}</tr>')

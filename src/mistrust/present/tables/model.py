@@ -37,6 +37,13 @@ class Table:
     group: str = ""  # the variant a table belongs to ("" for cross-variant tables)
     bold_max: bool = field(default=False)
     missing: str = ""  # what a NaN cell says, e.g. "no shadow" ("" : the format's own)
+    #: a column's number format where 3 decimals say too little (a threshold in score
+    #: units: 0.9999996 is not "1.000"), e.g. ``{"threshold": ".6g"}``
+    formats: dict[str, str] = field(default_factory=dict)
+
+    def number(self, col: str, x: float) -> str:
+        """``x`` as column ``col`` writes a number (3 decimals unless ``formats`` says)."""
+        return format(x, self.formats.get(col, ".3f"))
 
 
 def ordered(values: Iterable[str]) -> list[str]:
@@ -137,13 +144,18 @@ def set_table(
     )
 
 
+def read_value(text: str) -> float:
+    """A value cell of a tidy CSV: a number, ``nan``, or empty (no value, also NaN)."""
+    return float(text) if text.strip() else math.nan
+
+
 def _read(path: Path, row: type[MetricRow] | type[ModelRow]) -> list:
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or len(header) != 5:
             raise ValueError(f"{path}: expected 5 columns, got header {header}")
-        return [row(*r[:4], float(r[4])) for r in reader if r]
+        return [row(*r[:4], read_value(r[4])) for r in reader if r]
 
 
 def read_attack_rows(run: RunPaths | Path) -> list[MetricRow]:
