@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mistrust.study.repeats import aggregate, read_seed_rows
+from mistrust.present.repeats import aggregate, read_seed_rows
 
 from mistrust.present.tables import read_attack_rows
 from mistrust.present.tables.model import read_value
