@@ -178,7 +178,7 @@ def test_through_the_stage_on_tiny_arrays(name: str, tmp_path) -> None:
     rows = {}
     for ds in ("original", "ood"):
         run_as = scored_as(name, ds, None)
-        attack = stage_fitted(run_as, cfg, pop, sig)
+        attack = stage_fitted(run_as, cfg.reference, pop, sig)
         n_set = 10 if ds == "original" else 8
         out = tmp_path / f"{ds}.npz"
         got = _set_rows(

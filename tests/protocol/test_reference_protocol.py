@@ -187,7 +187,7 @@ def _run(name: str, ds: str, pop: Population, sig: _Signals) -> np.ndarray:
     only on ``original``, else as its offline counterpart."""
     if ds != "original":
         name = name.replace("online", "offline")
-    return _attack_set(_fitted(name, CFG, pop, sig), ds, pop=pop, sig=sig)
+    return _attack_set(_fitted(name, CFG.reference, pop, sig), ds, pop=pop, sig=sig)
 
 
 CFG = load_config("smoke", ["reference.rmia_a=0.3", "reference.rmia_gamma=1.5"])
@@ -197,8 +197,8 @@ def test_attack_set_hands_lira_the_documented_masks(monkeypatch) -> None:
     pop, sig = _tiny()
     off = _record(monkeypatch, "lira_offline")
     on = _record(monkeypatch, "lira_online")
-    online_attack = _fitted("lira-online", CFG, pop, sig)
-    offline_attack = _fitted("lira-offline", CFG, pop, sig)
+    online_attack = _fitted("lira-online", CFG.reference, pop, sig)
+    offline_attack = _fitted("lira-offline", CFG.reference, pop, sig)
     on.clear()  # fitting calls them too (the leave-one-out operating point)
     off.clear()
     _attack_set(online_attack, "original", pop=pop, sig=sig)
@@ -222,8 +222,8 @@ def test_attack_set_hands_lira_the_documented_masks(monkeypatch) -> None:
 
 def test_attack_set_hands_rmia_the_documented_masks(monkeypatch) -> None:
     pop, sig = _tiny()
-    offline = _fitted("rmia-offline", CFG, pop, sig)
-    online = _fitted("rmia-online", CFG, pop, sig)
+    offline = _fitted("rmia-offline", CFG.reference, pop, sig)
+    online = _fitted("rmia-online", CFG.reference, pop, sig)
     prior = _record(monkeypatch, "rmia_prior")
     _attack_set(offline, "original", pop=pop, sig=sig)
     (x_args, x_kw), (z_args, z_kw) = prior
@@ -249,7 +249,10 @@ def test_perturbed_copy_is_scored_with_its_source_samples_out_models(monkeypatch
         sig.ref["lira"]["ood"][:2],
         sig.target["lira"]["ood"][:2],
     )
-    offline, online = _fitted("lira-offline", CFG, pop, sig), _fitted("lira-online", CFG, pop, sig)
+    offline, online = (
+        _fitted("lira-offline", CFG.reference, pop, sig),
+        _fitted("lira-online", CFG.reference, pop, sig),
+    )
     off = _record(monkeypatch, "lira_offline")
     on = _record(monkeypatch, "lira_online")
     _attack_set(offline, "copy", pop=pop, sig=sig, source=np.array([1, 0]))
@@ -449,7 +452,7 @@ def test_operating_threshold_by_hand() -> None:
         )
         members.append(keep[k, rows])
     want = _best_threshold(np.concatenate(scores), np.concatenate(members))
-    got = _fitted("lira-offline", CFG, pop, sig).operating_score_
+    got = _fitted("lira-offline", CFG.reference, pop, sig).operating_score_
     assert got == pytest.approx(want)
 
 

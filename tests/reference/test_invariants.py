@@ -193,7 +193,7 @@ def _members_scored(name: str, cfg, pop: Population, sig: _Signals, sources) -> 
     for ds, source in sources.items():
         run_as = scored_as(name, ds, source)
         if run_as not in fitted:
-            fitted[run_as] = _fitted(run_as, cfg, pop, sig)
+            fitted[run_as] = _fitted(run_as, cfg.reference, pop, sig)
         score = _attack_set(fitted[run_as], ds, pop=pop, sig=sig, source=source)
         out[ds] = score[: pop.n_members]
     return out
@@ -220,7 +220,7 @@ def test_reference_attack_objects_score_each_row_on_its_own(name: str, case, dat
     """(a) and (b) through the objects: a row's score is the same in any batch of rows (a
     subset, or the rows of another set added), given the fitted population statistics."""
     cfg, pop, sig, sources, _ = case
-    attack = _fitted(name, cfg, pop, sig)
+    attack = _fitted(name, cfg.reference, pop, sig)
     lira = attack.family == "lira"
     t = sig.target[attack.family]["audited"]
     ref = sig.ref[attack.family]["population"][: pop.n_audited]
@@ -278,7 +278,7 @@ def _reference_rows(name: str, case, directory: Path) -> dict:
     rows = {}
     for ds, source in sources.items():
         run_as = scored_as(name, ds, source)
-        attack = _fitted(run_as, cfg, pop, sig)
+        attack = _fitted(run_as, cfg.reference, pop, sig)
         nm_logits = logits["original"][pop.n_members :] if ds == "original" else logits[ds]
         for r in _set_rows(
             name,

@@ -755,11 +755,11 @@ def test_fitted_attacks_take_the_configs_parameters() -> None:
     phi, prob, in_mask = _signals()
     pop = Population(np.zeros(12, np.int64), np.arange(12), 1, 2, in_mask.T, np.array([10, 11]))
     sig = _Signals({"lira": {"population": phi[..., None]}, "rmia": {"population": prob}}, {})
-    lira = _fitted("lira-offline", cfg, pop, sig)
+    lira = _fitted("lira-offline", cfg.reference, pop, sig)
     assert isinstance(lira, LiRA) and lira.fixed_variance is True and not lira.online
     want = LiRA(online=False, fixed_variance=True).fit(phi, in_mask, z=pop.z).operating_score_
     assert lira.operating_score_ == want
-    rmia = _fitted("rmia-online", cfg, pop, sig)
+    rmia = _fitted("rmia-online", cfg.reference, pop, sig)
     assert isinstance(rmia, RMIA) and (rmia.rmia_a, rmia.rmia_gamma, rmia.online) == (
         0.4,
         1.1,

@@ -73,7 +73,7 @@ from mistrust.attacks.reference import (
 )
 from mistrust.attacks.reference.base import split_name
 from mistrust.calibration.variants import BASE
-from mistrust.config import Config, check_reference_config
+from mistrust.config import Config, ReferenceConfig, check_reference_config
 from mistrust.core.audit import MetricRow
 from mistrust.core.outputs import Outputs
 from mistrust.data.bundle import Data
@@ -224,9 +224,8 @@ def query_flips(augment_queries: bool | None, train_augment: str) -> bool:
     return AUGMENT_FLIPS[train_augment]
 
 
-def _fitted(name: str, cfg: Config, pop: Population, sig: _Signals) -> ReferenceAttack:
+def _fitted(name: str, r: ReferenceConfig, pop: Population, sig: _Signals) -> ReferenceAttack:
     """The attack ``name`` fitted on the reference population (its operating point)."""
-    r = cfg.reference
     # every option of the reference section; each family takes those it knows
     attack = create_reference_attack(
         name, fixed_variance=r.fixed_variance, rmia_a=r.rmia_a, rmia_gamma=r.rmia_gamma
@@ -341,7 +340,7 @@ def reference_attack_rows(
             run_as = scored_as(name, ds, sources.get(ds))
             online = split_name(name)[1] and run_as == name
             if run_as not in fitted:
-                fitted[run_as] = _fitted(run_as, cfg, pop, sig)
+                fitted[run_as] = _fitted(run_as, cfg.reference, pop, sig)
             nm = nonmembers if ds == "original" else target_sets[ds]
             rows += _set_rows(
                 name,
