@@ -172,22 +172,6 @@ def test_the_view_ranks_by_the_audits_strongest_row(tmp_path: Path) -> None:
     assert view.strongest == "c" and [x.position for x in view.vulnerable] == [1, 2]
 
 
-def test_reference_attacks_do_not_rank_the_members(tmp_path: Path) -> None:
-    # rows without a strongest row: the audit's choice, among the score attacks only
-    _write_scores(tmp_path)
-    for ds in NONMEMBER_FLAG:
-        src = tmp_path / "b" / f"{ds}.npz"
-        if src.is_file():
-            (tmp_path / "lira-online").mkdir(exist_ok=True)
-            (tmp_path / "lira-online" / f"{ds}.npz").write_bytes(src.read_bytes())
-    rows = [
-        *ROWS,
-        MetricRow("base", "lira-online", "original", "auroc", 0.99),
-        MetricRow("base", "lira-online", "shadow", "operating_score", 0.0),
-    ]
-    assert per_sample_view(tmp_path, rows, variant="base", k=1).strongest == "a"
-
-
 def test_per_sample_view_console_and_report_name_one_attack(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

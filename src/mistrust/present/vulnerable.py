@@ -7,10 +7,11 @@ AUROC and thresholds from the tidy result rows. The arithmetic is
 :mod:`mistrust.metrics.persample`.
 
 "Strongest" is the audit's choice, its ``strongest`` row on the in-distribution set
-(``original``; the first evaluation set if the run has none; docs/CHECKS.md): the score
-attack with the highest AUROC there among those with a shadow-fixed threshold and no
-degenerate flag, ties to the attack listed first. Rows written before the audit made that
-choice get the same one here (:func:`mistrust.metrics.persample.attack_ranking`).
+(``original``; the first evaluation set if the run has none; docs/CHECKS.md): the attack
+with the highest AUROC there among those with a shadow-fixed threshold and no degenerate
+flag (the reference attacks too where the run has them), ties to the attack listed first.
+Rows written before the audit made that choice get the same one here
+(:func:`mistrust.metrics.persample.attack_ranking`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mistrust.attacks import REFERENCE_ATTACKS
 from mistrust.checks.ranking import STRONGEST
 from mistrust.errors import InputError
 from mistrust.io import atomic_write_text, load_npz
@@ -189,12 +189,12 @@ def per_sample_view(
 def _strongest(
     own: Sequence[MetricRow], value: dict, loaded: list[str], ref_set: str
 ) -> str | None:
-    """The audit's ``strongest`` attack on ``ref_set``; for rows without one, the same
-    choice among the score attacks (reference attacks are ranked by no audit)."""
+    """The audit's ``strongest`` attack on ``ref_set``; for rows written without one, the
+    same choice among the attacks with saved scores."""
     marked = [r.attack for r in own if r.metric == STRONGEST and r.dataset == ref_set]
     if marked:
         return marked[0] if marked[0] in loaded else None
-    order = attack_ranking(value, [a for a in loaded if a not in REFERENCE_ATTACKS], ref_set)
+    order = attack_ranking(value, loaded, ref_set)
     return order[0] if order else None
 
 
