@@ -22,6 +22,7 @@ from mistrust.io import load_npz
 from mistrust.metrics import auroc
 
 pytestmark = pytest.mark.pipeline
+DEGENERATE = ("flag_constant", "flag_ties", "flag_polarity")
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,26 @@ def test_null_test_flags_and_epsilon_from_the_saved_scores(pipeline, res, attack
     # 40 non-members resolve neither 0.1 % nor 1 % FPR (5 / 40 = 12.5 %)
     assert res[("base", attack, "original", "min_resolvable_fpr")] == 5 / 40
     assert math.isnan(res[("base", attack, "original", "tpr_at_1fpr_ci_low")])
+
+
+def test_the_strongest_attack_counts_the_reference_attacks(pipeline, res) -> None:
+    """The base variant's ``strongest`` row: the highest AUROC on ``original`` (computed
+    here with scikit-learn from the saved scores) among every attack, reference attacks
+    included, with a threshold and no degenerate flag; the per-sample view ranks by it."""
+    from sklearn.metrics import roc_auc_score
+
+    names = [*pipeline.cfg.attacks.names, *pipeline.cfg.reference.attacks]
+    auc = {}
+    for a in names:
+        flagged = any(res.get(("base", a, "original", f)) == 1.0 for f in DEGENERATE)
+        if ("base", a, "shadow", "operating_score") in res and not flagged:
+            f = load_npz(pipeline.run_dir / f"scores/base/{a}/original.npz")
+            auc[a] = roc_auc_score(f["is_member"], f["score"])
+    order = sorted(auc, key=lambda a: -auc[a])
+    assert order and set(order) & set(pipeline.cfg.reference.attacks)
+    strongest = [k[1] for k in res if k[0] == "base" and k[3] == "strongest"]
+    runner_up = [k[1] for k in res if k[0] == "base" and k[3] == "runner_up"]
+    assert (strongest, runner_up) == ([order[0]], order[1:2])
+    with open(pipeline.run_dir / "vulnerable.csv", newline="") as fh:
+        ranked_by = {r["ranked_by"] for r in csv.DictReader(fh) if r["variant"] == "base"}
+    assert ranked_by == {order[0]}

@@ -162,3 +162,45 @@ def test_a_degenerate_attack_does_not_rank_the_members(tmp_path: Path) -> None:
     assert per_sample_view(tmp_path, rows, variant="base", k=2).strongest == "a"
     unflagged = [r for r in rows if r[3] != "flag_constant"]
     assert per_sample_view(tmp_path, unflagged, variant="base", k=2).strongest == "c"
+
+
+def test_the_view_ranks_by_the_audits_strongest_row(tmp_path: Path) -> None:
+    # the rows name c the strongest (the audit's choice): the view follows it, not a's AUROC
+    _write_scores(tmp_path)
+    rows = [*ROWS, MetricRow("base", "c", "original", "strongest", 1.0)]
+    view = per_sample_view(tmp_path, rows, variant="base", k=2)
+    assert view.strongest == "c" and [x.position for x in view.vulnerable] == [1, 2]
+
+
+def test_per_sample_view_console_and_report_name_one_attack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through ``mistrust.audit``: vulnerable.csv is ranked by the audit's strongest row,
+    and the report's summary and report.md print its sentence."""
+    import mistrust
+    from mistrust.present.tables.strongest import strongest_line
+
+    rng = np.random.default_rng(5)
+
+    def role(n: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        y = rng.integers(0, 3, 2 * n)
+        z = rng.normal(size=(2 * n, 3))
+        z[np.arange(2 * n), y] += np.r_[np.full(n, 2.0), np.full(n, 1.0)]
+        return z, y, np.arange(2 * n) < n
+
+    result = mistrust.audit(role(), role(), attacks=["threshold", "entropy", "loss"])
+    strongest = [r.attack for r in result.rows if r.metric == "strongest"]
+    assert len(strongest) == 1
+    result.report(tmp_path / "out")
+    ranked_by = {r["ranked_by"] for r in _csv(tmp_path / "out" / "vulnerable.csv")}
+    assert ranked_by == set(strongest)
+    line = strongest_line(result.rows, "base")
+    assert line is not None and line.startswith(f"Strongest attack (base): {strongest[0]},")
+    assert line in (tmp_path / "out" / "report.md").read_text()
+    assert f'<p class="strongest">{line}</p>' in (tmp_path / "out" / "report.html").read_text()
+    from mistrust.present.results import RunResult
+    from mistrust.present.summary import print_summary
+
+    run = RunResult(tmp_path / "out", attack_rows=result.rows, timings={"attacks": 1.0})
+    print_summary(run, variants=["base"], attacks=["threshold"], report=False)
+    assert f"\n{line}\n" in capsys.readouterr().out

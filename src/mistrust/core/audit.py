@@ -29,6 +29,7 @@ from mistrust.attacks.salem import FIT_ROWS
 from mistrust.attacks.set_signals import SetSignals
 from mistrust.checks import blind_scores, feature_dtype, pixel_features
 from mistrust.checks.assemble import add_verdicts, check_rows
+from mistrust.checks.ranking import strongest_rows
 from mistrust.errors import InputError
 from mistrust.io import atomic_savez
 from mistrust.metrics import attack_metrics
@@ -99,7 +100,9 @@ class Audit:
     ``rows``: per attack, every :data:`mistrust.metrics.METRIC_KEYS` metric on every
     evaluation set, then ``(variant, attack, "shadow", "operating_score", t)`` for attacks
     with a threshold, then the trust checks and ``verdict`` of every set
-    (:func:`mistrust.checks.assemble.check_rows`, docs/CHECKS.md).
+    (:func:`mistrust.checks.assemble.check_rows`, docs/CHECKS.md), then the ``strongest``
+    attack on ``original`` and its gap to the ``runner_up``
+    (:func:`mistrust.checks.ranking.strongest_rows`).
     ``scores[attack][set]``: the :class:`ScoreSet` of that pair.
     """
 
@@ -251,7 +254,9 @@ def audit(
     the attack's, on the in-distribution set (``original``) the null test, the polarity
     flag and the epsilon lower bound, and a ``verdict`` per set. The checks follow each
     attack's ``operating_score`` row; the verdicts, decided for all the attacks on a set
-    together (Holm's adjustment of their p-values), come last.
+    together (Holm's adjustment of their p-values), follow; last, on ``original``, the
+    ``strongest`` attack with its paired AUROC gap to the ``runner_up``
+    (:func:`mistrust.checks.ranking.strongest_rows`).
 
     Returns:
         An :class:`Audit` (:class:`mistrust.api.AuditResult` through ``mistrust.audit``). Scores: higher = more likely member, for every attack.
@@ -364,6 +369,14 @@ def audit(
         )
         log.debug("%s: audited %d sets", name, len(sets))
     result.rows = add_verdicts(result.rows, in_distribution=ind)
+    # the strongest score attack and its paired test against the runner-up, on the same
+    # in-distribution rows (docs/CHECKS.md); reference attacks are scored in another stage
+    ranked_scores = {
+        a: (per_set[ind].score, per_set[ind].is_member)
+        for a, per_set in result.scores.items()
+        if ind in per_set
+    }
+    result.rows += strongest_rows(variant, result.rows, ranked_scores, dataset=ind)
     return result
 
 

@@ -3,7 +3,9 @@
 Pure functions on plain arrays (no model, no config): the scores and decisions an audit
 already saved go in, rankings and overlaps come out.
 
-* :func:`strongest_attack` picks the attack with the highest AUROC (in-distribution).
+* :func:`strongest_attack` picks the attack with the highest AUROC (in-distribution);
+  :func:`attack_ranking` lists the attacks that may rank members in that order, the one
+  choice behind the ``strongest`` rows of an audit and the per-sample view.
 * :func:`most_vulnerable` ranks members by that attack's margin over its shadow-fixed
   threshold, ``score - operating_score``: the further above, the more confidently the
   attack calls the sample "member".
@@ -19,7 +21,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["jaccard", "jaccard_matrix", "most_vulnerable", "strongest_attack"]
+__all__ = [
+    "DEGENERATE_FLAGS",
+    "attack_ranking",
+    "jaccard",
+    "jaccard_matrix",
+    "most_vulnerable",
+    "strongest_attack",
+]
+
+#: trust-check flags (docs/CHECKS.md) that keep an attack out of the ranking: its
+#: decisions or scores carry no ranking (constant, tied) or point the wrong way
+DEGENERATE_FLAGS = ("flag_constant", "flag_ties", "flag_polarity")
 
 
 def strongest_attack(auroc: Mapping[str, float]) -> str | None:
@@ -34,6 +47,34 @@ def strongest_attack(auroc: Mapping[str, float]) -> str | None:
         if best is None or value > best[0]:
             best = (float(value), name)
     return None if best is None else best[1]
+
+
+def attack_ranking(
+    value: Mapping[tuple[str, str, str], float], attacks: Sequence[str], dataset: str
+) -> list[str]:
+    """The ``attacks`` that may rank members on ``dataset``, highest AUROC first.
+
+    ``value[(attack, set, metric)]`` holds the result rows' values. An attack takes part
+    when it has a finite shadow-fixed threshold (``(attack, "shadow", "operating_score")``:
+    the per-sample view ranks members by their margin over it), a defined AUROC on
+    ``dataset`` and none of the :data:`DEGENERATE_FLAGS` raised there. Ties keep the order
+    of ``attacks`` (as :func:`strongest_attack`); ``[]`` if none takes part.
+    """
+    auroc: dict[str, float] = {}
+    for a in attacks:
+        threshold = value.get((a, "shadow", "operating_score"))
+        if threshold is None or not math.isfinite(threshold):
+            continue
+        if any(value.get((a, dataset, f)) == 1.0 for f in DEGENERATE_FLAGS):
+            continue
+        auc = value.get((a, dataset, "auroc"))
+        if auc is not None and not math.isnan(auc):
+            auroc[a] = float(auc)
+    order: list[str] = []
+    while (best := strongest_attack(auroc)) is not None:
+        order.append(best)
+        del auroc[best]
+    return order
 
 
 def most_vulnerable(

@@ -12,6 +12,7 @@ from mistrust.present.results import RunResult
 from mistrust.present.tables import Table, fpr_table, set_table, variant_fpr_table
 from mistrust.present.tables.formats import to_text
 from mistrust.present.tables.model import no_shadow, ordered
+from mistrust.present.tables.strongest import strongest_lines
 from mistrust.present.tables.verdicts import epsilon_table, reason_groups
 from mistrust.rows import MetricRow
 from mistrust.runtime.paths import RunPaths
@@ -57,6 +58,7 @@ def print_summary(
         print(f"\n{attack}: false-positive rate per variant (first row: TPR on members)")
         print(to_text(variant_fpr_table(rows, attack)))
     _print_verdicts(rows)
+    _print_strongest(rows, variants)
     total = sum(result.timings.values())
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"\nTime {total:.1f}s ({stages})")
@@ -92,6 +94,13 @@ def _print_verdicts(rows: Sequence[MetricRow]) -> None:
     if eps is not None:
         print(f"\n{eps.title}: {eps.note}")
         print(to_text(eps))
+
+
+def _print_strongest(rows: Sequence[MetricRow], variants: Sequence[str]) -> None:
+    """The strongest attack of each variant against its runner-up (docs/CHECKS.md)."""
+    lines = strongest_lines(rows, variants)
+    if lines:
+        print("\n" + "\n".join(lines))
 
 
 def print_seeds_summary(run_dir: Path, *, seeds: list[str]) -> None:

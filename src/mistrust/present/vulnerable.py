@@ -6,24 +6,27 @@ the scores, decisions and max scores come from ``scores/<variant>/<attack>/<set>
 AUROC and thresholds from the tidy result rows. The arithmetic is
 :mod:`mistrust.metrics.persample`.
 
-"Strongest" is the attack with the highest AUROC on the in-distribution set
-(``original``; the first evaluation set if the run has none) among those with a
-shadow-fixed threshold (an ``operating_score`` row); ties go to the attack listed first.
+"Strongest" is the audit's choice, its ``strongest`` row on the in-distribution set
+(``original``; the first evaluation set if the run has none; docs/CHECKS.md): the attack
+with the highest AUROC there among those with a shadow-fixed threshold and no degenerate
+flag (the reference attacks too where the run has them), ties to the attack listed first.
+Rows written before the audit made that choice get the same one here
+(:func:`mistrust.metrics.persample.attack_ranking`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mistrust.checks.ranking import STRONGEST
 from mistrust.errors import InputError
 from mistrust.io import atomic_write_text, load_npz
-from mistrust.metrics.persample import jaccard_matrix, most_vulnerable, strongest_attack
+from mistrust.metrics.persample import attack_ranking, jaccard_matrix, most_vulnerable
 from mistrust.present.results import tidy_csv
 from mistrust.rows import MetricRow
 from mistrust.runtime.paths import RunPaths, score_file
@@ -96,11 +99,6 @@ def _load(path: Path) -> dict[str, np.ndarray] | None:
     }
 
 
-#: trust-check flags (docs/CHECKS.md) that keep an attack from ranking the members: its
-#: decisions or scores carry no ranking (constant, tied) or point the wrong way
-DEGENERATE_FLAGS = ("flag_constant", "flag_ties", "flag_polarity")
-
-
 def _load_scores(scores_dir: Path, attack: str, dataset: str) -> dict[str, np.ndarray] | None:
     try:
         path = score_file(scores_dir, attack, dataset)
@@ -157,15 +155,7 @@ def per_sample_view(
         return view
     value = {(r.attack, r.dataset, r.metric): r.value for r in own}
     threshold = {a: value.get((a, "shadow", "operating_score")) for a in loaded}
-    view.strongest = strongest_attack(
-        {
-            a: value.get((a, ref_set, "auroc"), math.nan)
-            for a in loaded
-            if threshold[a] is not None
-            and math.isfinite(threshold[a])
-            and not any(value.get((a, ref_set, f)) == 1.0 for f in DEGENERATE_FLAGS)
-        }
-    )
+    view.strongest = _strongest(own, value, list(loaded), ref_set)
     n = int(m.sum())
     member_index = _per_member(member_index, n, "member_index")
     member_label = _per_member(member_label, n, "member_label")
@@ -194,6 +184,18 @@ def per_sample_view(
         if fp:
             view.agreement += _agreement(variant, s, fp)
     return view
+
+
+def _strongest(
+    own: Sequence[MetricRow], value: dict, loaded: list[str], ref_set: str
+) -> str | None:
+    """The audit's ``strongest`` attack on ``ref_set``; for rows written without one, the
+    same choice among the attacks with saved scores."""
+    marked = [r.attack for r in own if r.metric == STRONGEST and r.dataset == ref_set]
+    if marked:
+        return marked[0] if marked[0] in loaded else None
+    order = attack_ranking(value, loaded, ref_set)
+    return order[0] if order else None
 
 
 def _per_member(values: np.ndarray | None, n: int, name: str) -> np.ndarray:

@@ -253,6 +253,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
             )
             # the reference attacks join the score attacks' Holm family: decided again
             attack_rows = add_verdicts(attack_rows + _reference_checks(cfg, paths, blind))
+            attack_rows = _rank_with_reference(cfg, paths, attack_rows)
     result = RunResult(
         run_dir=run_dir,
         attack_rows=attack_rows,
@@ -276,6 +277,22 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         timer=timer,
         report=report,
     )
+
+
+def _rank_with_reference(cfg: Config, paths: RunPaths, rows: list[MetricRow]) -> list[MetricRow]:
+    """The base variant's strongest attack decided again with the reference attacks among
+    the competitors (docs/CHECKS.md), from every attack's saved scores on ``original``."""
+    from mistrust.checks.ranking import GAP_KEYS, RUNNER_UP, STRONGEST, strongest_rows
+
+    ranking = {STRONGEST, RUNNER_UP, *GAP_KEYS}
+    kept = [r for r in rows if not (r.variant == BASE and r.metric in ranking)]
+    scores = {}
+    for attack in [*cfg.attacks.names, *cfg.reference.attacks]:
+        path = paths.scores(BASE, attack, "original")
+        if path.is_file():
+            f = load_npz(path)
+            scores[attack] = (f["score"], f["is_member"])
+    return kept + strongest_rows(BASE, kept, scores, dataset="original")
 
 
 def _reference_checks(

@@ -24,6 +24,7 @@ from mistrust.present.tables import Table, build_tables
 from mistrust.present.tables.findings import headline
 from mistrust.present.tables.formats import to_latex, to_markdown
 from mistrust.present.tables.model import attacks_of, variants_of
+from mistrust.present.tables.strongest import strongest_lines
 from mistrust.runtime.paths import RunPaths
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def render(run: Run, tables: list[Table]) -> tuple[str, str]:
         f"# mistrust audit: {name}\n",
         f"**{head_text}**\n",
         *verdicts_markdown(run),
+        *[f"{line}\n" for line in strongest_lines(run.rows, variants_of(run.rows))],
         "Figures (ROC curves, max-score histograms, galleries, reliability diagrams, "
         "trade-off) are in `report.html`.\n",
     ] + [to_markdown(t) for t in tables]

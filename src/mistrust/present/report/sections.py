@@ -16,6 +16,7 @@ from mistrust.present.report.verdicts import verdict_summary
 from mistrust.present.tables import Table
 from mistrust.present.tables.formats import fmt, to_html
 from mistrust.present.tables.model import attacks_of, lookup, of_variant, sets_of, variants_of
+from mistrust.present.tables.strongest import strongest_line
 
 
 def _overview(run: Run) -> str:
@@ -75,6 +76,13 @@ def subject(run: Run) -> tuple[str | None, str | None]:
     return (None if model is None else str(model)), (None if data is None else str(data))
 
 
+def _strongest(run: Run) -> str:
+    """The first variant's strongest attack against its runner-up, one line."""
+    variants = variants_of(run.rows)
+    line = strongest_line(run.rows, variants[0]) if variants else None
+    return f'<p class="strongest">{escape(line)}</p>' if line else ""
+
+
 def summary(run: Run, head_html: str) -> str:
     model, data = subject(run)
     facts = [
@@ -108,6 +116,7 @@ def summary(run: Run, head_html: str) -> str:
     )
     return (
         f'<section id="summary" class="summary"><p class="headline">{head_html}</p>{warn}'
+        f"{_strongest(run)}"
         f'{verdict_summary(run)}<div class="glance">{_overview(run)}'
         f'<dl class="facts">{dl}</dl></div></section>'
     )
