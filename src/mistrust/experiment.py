@@ -21,6 +21,7 @@ import torch
 
 from mistrust.config import Config, save_config
 from mistrust.data.bundle import Data
+from mistrust.data.canaries import CANARIES, Canaries
 from mistrust.data.evalsets import (
     EvalContext,
     EvalInputs,
@@ -37,10 +38,10 @@ from mistrust.results import RunResult, write_results
 from mistrust.rows import MetricRow
 from mistrust.run_paths import RunPaths
 from mistrust.study_attacks import score_study
-from mistrust.study_data import evalset_context, iid_sets, load_data
+from mistrust.study_data import canary_sets, evalset_context, iid_sets, load_data, run_canaries
 from mistrust.study_models import StudyJob, cache_outputs, train_study_models, trained_variants
 from mistrust.training import OPTIMIZER_IMPORTS
-from mistrust.variants import BASE, get_variant
+from mistrust.variants import BASE, get_variant, private_settings
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,13 @@ def _save_splits(paths: RunPaths, splits: dict[str, np.ndarray]) -> None:
         log.warning("splits changed since the last run in this directory; outputs are recomputed")
         shutil.rmtree(paths.outputs_dir, ignore_errors=True)
     atomic_savez(paths.splits, **splits)
+
+
+def _save_canaries(paths: RunPaths, canaries: Canaries | None) -> None:
+    if canaries is None:
+        paths.canaries.unlink(missing_ok=True)
+    else:
+        atomic_savez(paths.canaries, **canaries.arrays())
 
 
 def _gan_beside_models(
@@ -116,6 +124,12 @@ def _study_job(
     inputs = {name: (s.x, s.labels) for name, s in sets.items()}
     local = cfg.executor == "local"
     trained = trained_variants(cfg.variants.names, reference=bool(cfg.reference.attacks))
+    privacy = {v: p for v in trained if (p := private_settings(v, cfg.variants)) is not None}
+    canaries = run_canaries(cfg, data)
+    put_in = None
+    if canaries is not None:  # every canary's outputs (target only), for the audit
+        every, put_in = canary_sets(data, canaries)
+        inputs[CANARIES] = (data.preprocess(every.images), every.labels)
     return StudyJob(
         cfg.data,
         cfg.model,
@@ -129,6 +143,8 @@ def _study_job(
         inputs,
         str(device),
         progress and local,
+        privacy,
+        put_in,
     )
 
 
@@ -204,6 +220,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     with timer.stage("data", say=f"data: {cfg.data.dataset}{stand_in}"):
         data = load_data(cfg)
         _save_splits(paths, data.splits)
+        _save_canaries(paths, run_canaries(cfg, data))
     with timer.stage("evaluation sets", say=f"evaluation sets: {', '.join(cfg.eval.sets)}"):
         names, ctx = evalset_context(cfg, data, default_cache(), device, progress)
         gan = _gan_beside_models(cfg, names, ctx, device)

@@ -18,18 +18,23 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from mistrust.attacks.signals import loss
 from mistrust.blind import run_baseline
+from mistrust.checks.canary import canary_audit
+from mistrust.checks.dp import CANARY_SET, accounting_rows, canary_rows, dp_violation_rows
 from mistrust.config import Config
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
 from mistrust.data.splits import ROLES, positions
 from mistrust.evaluate import RoleOutputs, evaluate_attacks, model_metrics
 from mistrust.executors import free_cores, run_calls
+from mistrust.io import load_npz
 from mistrust.outputs import Outputs
 from mistrust.posthoc import start_posthoc
 from mistrust.rows import MetricRow, ModelRow
 from mistrust.run_paths import RunPaths
 from mistrust.study_data import iid_sets
+from mistrust.training.private import read_accounting
 from mistrust.variants import Variant
 
 log = logging.getLogger(__name__)
@@ -97,7 +102,31 @@ def attack_variant(
         iid_sets=iid_sets(cfg),
     )
     model_rows = [r for role in ROLES for r in model_metrics(variant, role, per_role[role])]
-    return rows, scores, model_rows
+    flags, private_rows = privacy_rows(paths, variant, rows, delta=cfg.variants.dp_delta)
+    return rows + flags, scores, model_rows + private_rows
+
+
+def privacy_rows(
+    paths: RunPaths, variant: str, rows: list[MetricRow], *, delta: float
+) -> tuple[list[MetricRow], list[ModelRow]]:
+    """``variant``'s privacy rows (docs/DP.md): what each role's accountant says its DP-SGD
+    training spent, the canary audit of its target (at ``delta``), and the DP check of
+    every attack's and the canaries' epsilon lower bound against the target's epsilon."""
+    model_rows: list[ModelRow] = []
+    for role in ROLES:
+        spent = read_accounting(paths.privacy(variant, role))
+        if spent is not None:
+            model_rows += accounting_rows(variant, role, spent)
+    target = read_accounting(paths.privacy(variant, "target"))
+    eps = None if target is None else float(target["dp_epsilon"])
+    canary_out = paths.outputs(variant, "target", CANARY_SET)
+    if paths.canaries.is_file() and canary_out.is_file():
+        out = Outputs.load(canary_out)
+        score = -loss(out.logits, out.labels)  # the wrong label's log-probability
+        audit = canary_audit(score, load_npz(paths.canaries)["included"], delta=delta)
+        model_rows += canary_rows(variant, audit, eps)
+    flags = [] if eps is None else dp_violation_rows(rows, variant, eps)
+    return flags, model_rows
 
 
 def score_study(

@@ -14,13 +14,22 @@ import torch
 
 from mistrust.config import Config
 from mistrust.data.bundle import Data
+from mistrust.data.canaries import Canaries, draw_canaries
 from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.sources import get_source, load_source
 from mistrust.data.splits import make_splits
 from mistrust.variants import sets_needed
 
-__all__ = ["build_evalsets", "evalset_context", "gan_training_images", "iid_sets", "load_data"]
+__all__ = [
+    "build_evalsets",
+    "canary_sets",
+    "evalset_context",
+    "gan_training_images",
+    "iid_sets",
+    "load_data",
+    "run_canaries",
+]
 
 
 def load_data(cfg: Config) -> Data:
@@ -59,6 +68,34 @@ def load_data(cfg: Config) -> Data:
         num_classes = len(kept)
     pre = Preprocess(spec.channels, size, spec.mean, spec.std)
     return Data(train, test, held_out, pre, num_classes, splits)
+
+
+def run_canaries(cfg: Config, data: Data) -> Canaries | None:
+    """The run's canaries (``canaries.count`` of them, docs/DP.md), None without: drawn
+    from the training pool outside both roles' training splits, seeded by ``seed``."""
+    if not cfg.canaries.count:
+        return None
+    used = np.concatenate([data.splits["target_train"], data.splits["shadow_train"]])
+    try:
+        return draw_canaries(
+            data.train.labels.numpy(), used, cfg.canaries.count, data.num_classes, seed=cfg.seed
+        )
+    except ValueError as exc:
+        from mistrust.errors import ConfigError
+
+        raise ConfigError(str(exc)) from None
+
+
+def canary_sets(data: Data, canaries: Canaries) -> tuple[ImageSet, ImageSet]:
+    """``(every canary, the canaries that go into the target's training data)``, each
+    image with its wrong label."""
+    every = ImageSet(
+        data.train.images[torch.as_tensor(canaries.index)],
+        torch.as_tensor(canaries.label),
+        data.train.classes,
+        "canaries",
+    )
+    return every, every.subset(torch.as_tensor(np.flatnonzero(canaries.included)))
 
 
 def iid_sets(cfg: Config) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from mistrust.config.loading import (
 )
 from mistrust.config.sections import (
     AttackConfig,
+    CanaryConfig,
     Config,
     DataConfig,
     EvalConfig,
@@ -40,6 +41,7 @@ __all__ = [
     "MOVED_REFERENCE_KEYS",
     "NAME_PATTERN",
     "AttackConfig",
+    "CanaryConfig",
     "Config",
     "ConfigError",
     "DataConfig",

@@ -58,6 +58,10 @@ class VariantsConfig:
     laplace_method: str = "laplace-torch"  # or "paper": K-FAC of an MC Fisher, prior per factor
     laplace_search_samples: int | None = None  # MC samples per grid point; None: laplace_samples
     calibration_set: str = "held-out"  # or "nonmembers": fit on the attack non-members (paper)
+    # dp-sgd: one variant dp-sgd-eps<value> per target epsilon (docs/DP.md)
+    dp_epsilon: float | list[float] = 8.0
+    dp_delta: float = 1e-5
+    dp_max_grad_norm: float = 1.0
 
 
 def _score_based_attacks() -> tuple[str, ...]:
@@ -121,6 +125,14 @@ class ReferenceConfig:
 
 
 @dataclass
+class CanaryConfig:
+    """The one-run canary audit (docs/DP.md): ``count`` training images with random
+    wrong labels, each put into the target's training data with probability 1/2."""
+
+    count: int = 0  # 0: no canaries
+
+
+@dataclass
 class Config:
     name: str = "default"
     seed: int = 42
@@ -135,6 +147,7 @@ class Config:
     attacks: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     reference: ReferenceConfig = field(default_factory=ReferenceConfig)
+    canaries: CanaryConfig = field(default_factory=CanaryConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -126,6 +126,30 @@ def _check_calibration(cfg: Config) -> None:
     # (mistrust.plan): it knows the pool sizes, so it can say what would fit
 
 
+def _check_private(cfg: Config) -> None:
+    """DP-SGD and canary settings (docs/DP.md)."""
+    v = cfg.variants
+    eps = v.dp_epsilon if isinstance(v.dp_epsilon, list) else [v.dp_epsilon]
+    _check(bool(eps), "variants.dp_epsilon is empty; give a target epsilon or a list of them")
+    for e in eps:
+        _check(
+            math.isfinite(e) and 0 < e <= 1000,
+            f"variants.dp_epsilon must be in (0, 1000], got {e}",
+        )
+    _check(len(set(eps)) == len(eps), "variants.dp_epsilon has duplicates")
+    _check(0 < v.dp_delta < 1, f"variants.dp_delta must be in (0, 1), got {v.dp_delta}")
+    _check(
+        v.dp_max_grad_norm > 0,
+        f"variants.dp_max_grad_norm must be positive, got {v.dp_max_grad_norm}",
+    )
+    _check(cfg.canaries.count >= 0, f"canaries.count must be >= 0, got {cfg.canaries.count}")
+    _check(
+        not cfg.canaries.count or "canaries" not in cfg.eval.sets,
+        "eval.sets: 'canaries' names the canaries' outputs when canaries.count is set; "
+        "give the evaluation set another name",
+    )
+
+
 def _one_of(key: str, value: str, choices: Sequence[str]) -> None:
     names = " or ".join([", ".join(choices[:-1]), choices[-1]] if len(choices) > 1 else choices)
     _check(value in choices, f"{key} must be {names}, got {value!r}")
@@ -167,7 +191,7 @@ def validate(cfg: Config) -> None:
     from mistrust.data.sources import get_source, source_names
     from mistrust.devices import DEVICE_TYPES
     from mistrust.models import has_width, model_names, pretrainable
-    from mistrust.variants import variant_names
+    from mistrust.variants import is_variant, variant_names
 
     _check_names(cfg)
     _finite_floats(cfg, "")
@@ -222,7 +246,7 @@ def validate(cfg: Config) -> None:
     )
     for name in cfg.variants.names:
         _check(
-            name in variant_names(),
+            is_variant(name),
             f"variants.names: unknown variant {name!r}; choose from {', '.join(variant_names())}",
         )
     _check(len(set(cfg.variants.names)) == len(cfg.variants.names), "variants.names has duplicates")
@@ -288,6 +312,7 @@ def validate(cfg: Config) -> None:
     _check(v.laplace_samples > 0, "variants.laplace_samples must be positive")
     _check(v.laplace_grid > 0, "variants.laplace_grid must be positive")
     _check_calibration(cfg)
+    _check_private(cfg)
     _check(
         0 <= cfg.seed < 2**31, f"seed must be an integer in [0, 2^31), got {cfg.seed}"
     )  # numpy refuses negative seeds; torch's and ours (seed + 1000 + i) must fit
