@@ -19,6 +19,7 @@ the same code. Layouts and examples: README, "Audit your own model".
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,10 @@ class TargetConfig(ModelSpec):
     members: DataSpec = field(default_factory=DataSpec)  # the model trained on these
     nonmembers: DataSpec = field(default_factory=DataSpec)  # ... and never saw these
     calibration: DataSpec = field(default_factory=DataSpec)  # optional, never scored
+    # the model's DP guarantee, if it has one: every epsilon lower bound is checked against
+    # it (docs/DP.md); it holds for the post-hoc variants too (post-processing)
+    dp_epsilon: float | None = None
+    dp_delta: float | None = None
 
 
 @dataclass
@@ -235,6 +240,19 @@ def validate_audit(cfg: AuditConfig) -> None:
     _check(p.fit in ("squash", "center-crop"), "preprocess.fit must be squash or center-crop")
     _check_normalisation(p)
     _check(all(s > 0 for s in p.std), "preprocess.std must be positive")
+    t = cfg.target
+    _check(
+        t.dp_epsilon is None or (math.isfinite(t.dp_epsilon) and t.dp_epsilon > 0),
+        f"target.dp_epsilon must be a positive number, got {t.dp_epsilon}",
+    )
+    _check(
+        t.dp_delta is None or 0 <= t.dp_delta < 1,
+        f"target.dp_delta must be in [0, 1), got {t.dp_delta}",
+    )
+    _check(
+        t.dp_delta is None or t.dp_epsilon is not None,
+        "target.dp_delta needs target.dp_epsilon (the model's guarantee is the pair)",
+    )
     for name in cfg.variants.names:
         _check(
             name == "base" or get_posthoc(name),

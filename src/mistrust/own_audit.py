@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from mistrust.audit_config import AuditConfig, load_audit_config, validate_audit
+from mistrust.checks.dp import accounting_rows, dp_violation_rows
 from mistrust.evaluate import evaluate_attacks
 from mistrust.io import atomic_write_text, exclusive
 from mistrust.own_outputs import outputs_from_files, outputs_from_model
@@ -50,6 +51,22 @@ from mistrust.variants import get_variant
 log = logging.getLogger(__name__)
 
 __all__ = ["run_audit"]
+
+
+def with_guarantee(
+    variants: list[str],
+    attack_rows: list[MetricRow],
+    model_rows: list[ModelRow],
+    epsilon: float,
+    delta: float | None,
+) -> tuple[list[MetricRow], list[ModelRow]]:
+    """The rows with the model's named DP guarantee (``target.dp_epsilon``, ``dp_delta``)
+    and the DP check of every variant's epsilon lower bounds against it (docs/DP.md)."""
+    guarantee = {"dp_epsilon": epsilon} | ({} if delta is None else {"dp_delta": delta})
+    for v in variants:
+        attack_rows = attack_rows + dp_violation_rows(attack_rows, v, epsilon)
+        model_rows = model_rows + accounting_rows(v, "target", guarantee)
+    return attack_rows, model_rows
 
 
 def run_audit(
@@ -144,6 +161,10 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         first_scores = first_scores or scores
         for role in roles:
             metric_rows += model_rows(v, role, per_role[role])
+    if cfg.target.dp_epsilon is not None:  # the owner's guarantee against every bound
+        attack_rows, metric_rows = with_guarantee(
+            cfg.variants.names, attack_rows, metric_rows, cfg.target.dp_epsilon, cfg.target.dp_delta
+        )
     timings["attacks"] = time.perf_counter() - t0
     log.info(
         "attacks and metrics: %d variants (%.1f s)", len(cfg.variants.names), timings["attacks"]

@@ -15,6 +15,7 @@ from mistrust.tables import Table, fpr_table, set_table, variant_fpr_table
 from mistrust.tables.findings import verdict_lines
 from mistrust.tables.formats import to_text
 from mistrust.tables.model import no_shadow, ordered
+from mistrust.tables.privacy import privacy_findings, privacy_table
 
 
 def _accuracy(result: RunResult) -> Table:
@@ -54,10 +55,23 @@ def print_summary(result: RunResult, *, variants: Sequence[str], attacks: Sequen
         print(f"\n{attack}: false-positive rate per variant (first row: TPR on members)")
         print(to_text(variant_fpr_table(rows, attack)))
     _print_verdicts(rows)
+    _print_privacy(result)
     total = sum(result.timings.values())
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"\nTime {total:.1f}s ({stages})")
     print(f"Results in {result.run_dir}/ (results.csv, results.json, tables.md, figures/)")
+
+
+def _print_privacy(result: RunResult) -> None:
+    """The accountant's epsilon beside the empirical bounds, where the run has DP variants
+    or canaries (docs/DP.md), and any DP violation."""
+    table = privacy_table(result.attack_rows, result.model_rows)
+    if table is None:
+        return
+    print(f"\n{table.title}")
+    print(to_text(table))
+    for line in privacy_findings(result.attack_rows, result.model_rows):
+        print(f"  DP violation: {line}")
 
 
 def _print_verdicts(rows: Sequence[MetricRow]) -> None:

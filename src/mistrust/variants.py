@@ -364,7 +364,9 @@ def expand_names(names: list[str], vcfg: VariantSettings) -> list[str]:
 
 
 def get_variant(name: str) -> Variant:
-    found = _VARIANTS.get(name) or _member(name)
+    """The variant ``name`` (a family's member too). A family itself, which the config
+    expands before any stage runs, answers only ``name``, ``description`` and ``posthoc``."""
+    found = _VARIANTS.get(name) or _member(name) or _FAMILIES.get(name)  # type: ignore[arg-type]
     if found is None:
         raise ValueError(f"unknown variant {name!r}; choose from {', '.join(variant_names())}")
     return found

@@ -24,6 +24,7 @@ from mistrust.tables import Table, build_tables
 from mistrust.tables.findings import headline, verdict_lines
 from mistrust.tables.formats import to_latex, to_markdown
 from mistrust.tables.model import attacks_of, variants_of
+from mistrust.tables.privacy import privacy_findings
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def _verdicts_md(run: Run) -> list[str]:
     for attack, label, reason, notes in lines:
         text.append(f"- {attack}: **{label}**, {reason}")
         text += [f"  - {d}: **{lab}**, {why}" for d, lab, why in notes]
+    text += [f"\n**DP violation**: {t}" for t in privacy_findings(run.rows, run.model_rows)]
     return ["\n".join(text) + "\n"]
 
 

@@ -18,6 +18,7 @@ other; a DP model killed while training starts again from its first epoch.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -33,7 +34,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mistrust.data.images import Preprocess
-from mistrust.models.layout import memory_format_for
 from mistrust.training.trainer import TrainHistory, TrainSettings, make_optimizer
 
 log = logging.getLogger(__name__)
@@ -55,30 +55,51 @@ class DPSettings:
 
 def make_private_compatible(model: nn.Module) -> nn.Module:
     """``model``, or a copy with the layers Opacus cannot train privately replaced
-    (``ModuleValidator.fix``: BatchNorm becomes GroupNorm, which normalises per sample)."""
+    (``ModuleValidator.fix``: BatchNorm becomes GroupNorm, which normalises per sample).
+    In-place activations are made out-of-place (same values): Opacus's backward hooks
+    refuse a layer output that is modified in place."""
     from opacus.validators import ModuleValidator
 
-    if ModuleValidator.is_valid(model):
-        return model
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # it warns about every layer it replaces
-        return ModuleValidator.fix(model)
+    if not ModuleValidator.is_valid(model):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # it warns about every layer it replaces
+            model = ModuleValidator.fix(model)
+    for m in model.modules():
+        if getattr(m, "inplace", False):
+            m.inplace = False
+    return model
 
 
+@functools.lru_cache(maxsize=64)  # a few seconds each; target and shadow often share one
 def noise_multiplier(dp: DPSettings, *, sample_rate: float, epochs: int) -> float:
     """The smallest noise multiplier for which ``epochs`` passes of Poisson-sampled
     DP-SGD at ``sample_rate`` stay within ``dp``'s ``(epsilon, delta)``."""
     from opacus.accountants.utils import get_noise_multiplier
 
-    return float(
-        get_noise_multiplier(
-            target_epsilon=dp.epsilon,
-            target_delta=dp.delta,
-            sample_rate=sample_rate,
-            epochs=epochs,
-            accountant=ACCOUNTANT,
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Optimal order is the largest alpha")
+        return float(
+            get_noise_multiplier(
+                target_epsilon=dp.epsilon,
+                target_delta=dp.delta,
+                sample_rate=sample_rate,
+                epochs=epochs,
+                accountant=ACCOUNTANT,
+            )
         )
-    )
+
+
+@functools.lru_cache(maxsize=64)  # the accountant's series take a second or so
+def spent_epsilon(history: tuple[tuple[float, float, int], ...], delta: float) -> float:
+    """The epsilon at ``delta`` of an accountant history ``((noise multiplier, sample
+    rate, steps), ...)``, as Opacus's accountant records it."""
+    from opacus.accountants import RDPAccountant
+
+    accountant = RDPAccountant()
+    accountant.history = list(history)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Optimal order is the largest alpha")
+        return float(accountant.get_epsilon(delta))
 
 
 def train_private(
@@ -104,8 +125,7 @@ def train_private(
 
     device = torch.device(device)
     torch.manual_seed(seed)
-    fmt = memory_format_for(model)
-    model.to(device=device, memory_format=fmt)
+    model.to(device)  # contiguous: channels-last inputs corrupt Opacus's per-sample convs
     n = len(images)
     loader = DataLoader(
         TensorDataset(torch.arange(n)),
@@ -114,9 +134,9 @@ def train_private(
     )
     sample_rate = 1 / len(loader)
     sigma = noise_multiplier(dp, sample_rate=sample_rate, epochs=cfg.epochs)
-    engine = PrivacyEngine(accountant=ACCOUNTANT)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Opacus warns of its secure_mode being off
+        engine = PrivacyEngine(accountant=ACCOUNTANT)
         private, opt, loader = engine.make_private(
             module=model,
             optimizer=make_optimizer(model, cfg),
@@ -129,30 +149,32 @@ def train_private(
     x_all, y_all = images.to(device), labels.to(device)
     hist = TrainHistory()
     t0 = time.perf_counter()
-    for epoch in range(cfg.epochs):
-        private.train()
-        total, correct, seen = 0.0, 0, 0
-        for (idx,) in loader:
-            idx = idx.to(device)
-            y = y_all[idx]
-            out = private(preprocess(x_all[idx]).contiguous(memory_format=fmt))
-            loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if len(idx):
-                total += float(loss.detach()) * len(idx)
-                correct += int((out.detach().argmax(1) == y).sum())
-                seen += len(idx)
-        hist.loss.append(total / max(seen, 1))
-        hist.accuracy.append(correct / max(seen, 1))
-        log.debug("%s: epoch %d/%d loss %.4f", desc, epoch + 1, cfg.epochs, hist.loss[-1])
+    with warnings.catch_warnings():
+        # Opacus's hooks fire on a first layer whose input needs no gradient: as meant
+        warnings.filterwarnings("ignore", "Full backward hook is firing")
+        for epoch in range(cfg.epochs):
+            private.train()
+            total, correct, seen = 0.0, 0, 0
+            for (idx,) in loader:  # Poisson-sampled rows: the batch size varies
+                idx = idx.to(device)
+                y = y_all[idx]
+                out = private(preprocess(x_all[idx]))
+                loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()  # clip per sample, add the noise, step
+                if len(idx):
+                    total += float(loss.detach()) * len(idx)
+                    correct += int((out.detach().argmax(1) == y).sum())
+                    seen += len(idx)
+            hist.loss.append(total / max(seen, 1))
+            hist.accuracy.append(correct / max(seen, 1))
+            log.debug("%s: epoch %d/%d loss %.4f", desc, epoch + 1, cfg.epochs, hist.loss[-1])
+    spent = spent_epsilon(tuple(engine.accountant.history), dp.delta)
     hist.seconds = time.perf_counter() - t0
-    spent = float(engine.get_epsilon(dp.delta))
     private.remove_hooks()  # hand back the plain module, as trained
     for p in model.parameters():
         p.grad_sample = None
-    model.to(memory_format=torch.contiguous_format)
     model.eval()
     accounting = {
         "dp_epsilon": spent,
