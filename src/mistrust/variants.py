@@ -414,7 +414,7 @@ register_family(
 def private_settings(name: str, vcfg: VariantSettings) -> DPSettings | None:
     """DP-SGD's settings of variant ``name``, None where it does not train privately."""
     variant = get_variant(name)
-    return None if variant.posthoc else variant.private(vcfg)
+    return variant.private(vcfg) if isinstance(variant, TrainingVariant) else None
 
 
 def sets_needed(names: list[str]) -> list[str]:

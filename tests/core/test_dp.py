@@ -56,6 +56,7 @@ def test_dp_sgd_expands_into_one_variant_per_epsilon() -> None:
         ("variants.dp_max_grad_norm=0", "variants.dp_max_grad_norm must be positive"),
         ("canaries.count=-1", "canaries.count must be >= 0"),
         ("variants.names=[dp-sgd-epsx]", "unknown variant 'dp-sgd-epsx'"),
+        ("variants.names=[dp-sgd-eps0]", r"dp-sgd-eps0: the target epsilon must be in \(0, 1000\]"),
     ],
 )
 def test_bad_dp_settings_are_one_line_errors(override: str, message: str) -> None:

@@ -128,7 +128,15 @@ def _check_calibration(cfg: Config) -> None:
 
 def _check_private(cfg: Config) -> None:
     """DP-SGD and canary settings (docs/DP.md)."""
+    from mistrust.variants import private_settings
+
     v = cfg.variants
+    for name in v.names:  # a member named directly: its epsilon is in its name
+        dp = private_settings(name, v)
+        _check(
+            dp is None or 0 < dp.epsilon <= 1000,
+            f"variants.names: {name}: the target epsilon must be in (0, 1000]",
+        )
     eps = v.dp_epsilon if isinstance(v.dp_epsilon, list) else [v.dp_epsilon]
     _check(bool(eps), "variants.dp_epsilon is empty; give a target epsilon or a list of them")
     for e in eps:
