@@ -9,7 +9,6 @@ import math
 from pathlib import Path
 
 from mistrust.present.repeats import aggregate, read_seed_rows
-
 from mistrust.present.tables import read_attack_rows
 from mistrust.present.tables.model import read_value
 
