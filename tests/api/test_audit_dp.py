@@ -86,3 +86,14 @@ def test_bad_claims_are_one_line_errors(files: Path, capsys, target: str, messag
     assert main(["audit", str(_config(files, target)), "--out", str(files / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mistrust: error:") and message in err and "\n" not in err
+
+
+@pytest.mark.parametrize("name", ["dp-sgd", "dp-sgd-eps2"])
+def test_an_audit_refuses_a_dp_variant_in_one_line(files: Path, capsys, name: str) -> None:
+    """A DP-SGD variant trains models of its own; the family is refused before expansion."""
+    config = str(_config(files, "{dp_epsilon: 1.0}"))
+    args = ["audit", config, "--out", str(files / "run"), "--set", f"variants.names=[base, {name}]"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mistrust: error:") and "\n" not in err
+    assert f"variants.names: {name} trains its own models" in err

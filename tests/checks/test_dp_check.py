@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from mistrust.checks.canary import CanaryAudit
-from mistrust.checks.dp import accounting_rows, canary_rows, dp_violation_rows, violation_text
+from mistrust.checks.dp import (
+    CANARY_KEYS,
+    accounting_rows,
+    canary_rows,
+    dp_violation_rows,
+    violation_text,
+)
+from mistrust.core.outputs import Outputs
+from mistrust.io import atomic_savez
 from mistrust.pipeline.privacy import Guarantee, privacy_rows
 from mistrust.present.tables.privacy import privacy_findings, privacy_table
 from mistrust.rows import MetricRow, ModelRow
 from mistrust.runtime.paths import RunPaths
+from mistrust.training.private import write_accounting
 
 
 def _bounds(variant: str, **eps: float) -> list[MetricRow]:
@@ -86,3 +97,34 @@ def test_a_named_guarantee_covers_every_variant(tmp_path) -> None:
     }
     # no claim, no accountant's record, no canaries: nothing
     assert privacy_rows(paths, "base", ["target", "shadow"], rows, delta=1e-5) == ([], [])
+
+
+def test_privacy_rows_of_a_run_read_the_accountant_and_the_canaries(tmp_path) -> None:
+    """What ``mistrust run`` leaves in the run directory: each role's accountant's record
+    and the target's outputs on the canaries; every IN canary fitted, every OUT one not."""
+    paths = RunPaths(tmp_path)
+    for role, eps in (("target", 0.5), ("shadow", 0.6)):
+        paths.privacy("dp", role).parent.mkdir(parents=True, exist_ok=True)
+        write_accounting(paths.privacy("dp", role), {"dp_epsilon": eps, "dp_delta": 1e-5})
+    included = np.arange(200) % 2 == 0
+    atomic_savez(paths.canaries, index=np.arange(200), label=np.zeros(200), included=included)
+    logits = np.zeros((200, 3), np.float32)
+    logits[included, 0] = 8.0  # the (wrong) label 0 memorised by the IN canaries only
+    Outputs(logits, np.zeros(200, np.int64)).save(paths.outputs("dp", "target", "canaries"))
+    rows = _bounds("dp", loss=0.3) + _bounds("base", loss=2.0)
+    flags, model = privacy_rows(paths, "dp", ["target", "shadow"], rows, delta=1e-5)
+    assert [(r.attack, r.value) for r in flags] == [("loss", 0.0)]  # 0.3 <= 0.5; base: none
+    got = {(r.role, r.dataset, r.metric): r.value for r in model}
+    assert got[("target", "train", "dp_epsilon")] == 0.5
+    assert got[("shadow", "train", "dp_epsilon")] == 0.6
+    # 200 correct guesses at alpha / 7 certify far more than the accountant's 0.5: flagged
+    assert got[("target", "canaries", "canary_epsilon_lower_bound")] > 2.0
+    assert (
+        got[("target", "canaries", "canary_correct")]
+        == got[("target", "canaries", "canary_guesses")]
+    )
+    assert got[("target", "canaries", "flag_dp_violation")] == 1.0
+    # a variant without an accountant's record: its canaries, but nothing to violate
+    Outputs(logits, np.zeros(200, np.int64)).save(paths.outputs("base", "target", "canaries"))
+    flags, model = privacy_rows(paths, "base", ["target", "shadow"], rows, delta=1e-5)
+    assert flags == [] and {r.metric for r in model} == set(CANARY_KEYS)
