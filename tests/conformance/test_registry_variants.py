@@ -1,6 +1,8 @@
 """Conformance of every registered variant (``calibration.variants``).
 
-Each name of ``variant_names()`` at collection time goes through the contract of its kind.
+Each name of ``variant_names()`` at collection time goes through the contract of its kind;
+a family (``dp-sgd``) goes through it as the members the config expands it into (the
+stages never see a family's own name), and answers the config's checks as its members do.
 
 * A training-time variant changes only training settings that exist, leaves the base
   settings alone and gives the same settings twice; the post-hoc stage refuses it.
@@ -25,7 +27,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from mistrust.calibration.variants import BASE, get_variant, variant_names
+from mistrust.calibration.variants import BASE, expand_names, get_variant, variant_names
 from mistrust.config import TrainConfig, VariantsConfig
 from mistrust.core.outputs import Outputs
 from mistrust.data.evalsets import evalset_names
@@ -33,12 +35,13 @@ from mistrust.errors import ConfigError
 from mistrust.pipeline.posthoc import apply_posthoc
 from mistrust.runtime.paths import RunPaths
 
-NAMES = variant_names()
-TRAINED = [n for n in NAMES if not get_variant(n).posthoc]
-POSTHOC = [n for n in NAMES if get_variant(n).posthoc]
 D, C = 6, 3  # features, classes
 #: small Laplace settings; the rest are the defaults
 SETTINGS = VariantsConfig(laplace_grid=3, laplace_samples=8)
+NAMES = expand_names(variant_names(), SETTINGS)  # a family: its members
+FAMILIES = [n for n in variant_names() if n not in NAMES]
+TRAINED = [n for n in NAMES if not get_variant(n).posthoc]
+POSTHOC = [n for n in NAMES if get_variant(n).posthoc]
 
 
 def test_the_kinds_are_registered() -> None:
@@ -53,6 +56,15 @@ def test_what_it_needs_is_registered(name: str) -> None:
         settings = dataclasses.replace(SETTINGS, calibration_set=calibration_set)
         assert isinstance(variant.needs_held_out(settings), bool)
     assert variant.description
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_family_answers_as_its_members(name: str) -> None:
+    family, members = get_variant(name), expand_names([name], SETTINGS)
+    assert members and family.description
+    for attr in ("posthoc", "from_base", "needs_features", "labelled_splits", "needs_sets"):
+        assert {getattr(family, attr) == getattr(get_variant(m), attr) for m in members} == {True}
+    assert family.needs_held_out(SETTINGS) == get_variant(members[0]).needs_held_out(SETTINGS)
 
 
 # --- training-time variants ------------------------------------------------------------

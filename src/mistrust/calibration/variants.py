@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from mistrust.calibration.temperature import TemperatureScaling
+from mistrust.training.private import DPSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ class VariantSettings(Protocol):
     laplace_samples: int
     laplace_grid: int
     laplace_search_samples: int | None
+    dp_epsilon: float | list[float]  # one DP-SGD variant per value (a single value: one)
+    dp_delta: float
+    dp_max_grad_norm: float
 
 
 class CalibrationSettings(Protocol):
@@ -224,6 +229,8 @@ class TrainingVariant:
     name: str
     description: str
     changes: Callable[[VariantSettings], dict[str, Any]] = lambda v: {}
+    #: DP-SGD's settings where the variant trains privately (docs/DP.md), else None
+    private: Callable[[VariantSettings], DPSettings | None] = lambda v: None
     posthoc: ClassVar[bool] = False
     #: evaluation sets it reads besides the role's splits
     needs_sets: ClassVar[tuple[str, ...]] = ()
@@ -274,7 +281,32 @@ class PosthocVariant:
 
 Variant = TrainingVariant | PosthocVariant
 
+
+@dataclass(frozen=True)
+class VariantFamily:
+    """A name of ``variants.names`` that stands for several variants, one per value of a
+    setting (``dp-sgd`` -> ``dp-sgd-eps1``, ``dp-sgd-eps8``): the config expands it
+    (:func:`expand_names`), and every later stage sees only the members' names."""
+
+    name: str
+    description: str
+    members: Callable[[VariantSettings], list[str]]  # the names it expands to
+    member: Callable[[str], Variant | None]  # the variant a member's name stands for
+
+    # what the config's checks ask before the family is expanded: its members train
+    # models of their own, from the roles' splits alone
+    posthoc: ClassVar[bool] = False
+    from_base: ClassVar[bool] = False
+    needs_sets: ClassVar[tuple[str, ...]] = ()
+    needs_features: ClassVar[bool] = False
+    labelled_splits: ClassVar[tuple[str, ...]] = ()
+
+    def needs_held_out(self, vcfg: CalibrationSettings) -> bool:
+        return False
+
+
 _VARIANTS: dict[str, Variant] = {}
+_FAMILIES: dict[str, VariantFamily] = {}
 
 
 def register_variant(variant: Variant) -> Variant:
@@ -283,6 +315,14 @@ def register_variant(variant: Variant) -> Variant:
         raise ValueError(f"variant {variant.name!r} is already registered")
     _VARIANTS[variant.name] = variant
     return variant
+
+
+def register_family(family: VariantFamily) -> VariantFamily:
+    """Make ``family`` a choice of ``variants.names``, and its members' names valid."""
+    if family.name in _VARIANTS or family.name in _FAMILIES:
+        raise ValueError(f"variant {family.name!r} is already registered")
+    _FAMILIES[family.name] = family
+    return family
 
 
 register_variant(TrainingVariant(BASE, "plain training"))
@@ -326,13 +366,87 @@ register_variant(
 
 
 def variant_names() -> list[str]:
-    return list(_VARIANTS)
+    """The names ``variants.names`` may hold (a family's members are valid too:
+    :func:`is_variant`)."""
+    return list(_VARIANTS) + list(_FAMILIES)
+
+
+def is_variant(name: str) -> bool:
+    """Whether ``name`` is a registered variant, a family or one of a family's members."""
+    return name in _VARIANTS or name in _FAMILIES or _member(name) is not None
+
+
+def _member(name: str) -> Variant | None:
+    for family in _FAMILIES.values():
+        found = family.member(name)
+        if found is not None:
+            return found
+    return None
+
+
+def expand_names(names: list[str], vcfg: VariantSettings) -> list[str]:
+    """``names`` with every family replaced by its members (in place, in order, each
+    name once)."""
+    out: list[str] = []
+    for name in names:
+        for n in _FAMILIES[name].members(vcfg) if name in _FAMILIES else [name]:
+            if n not in out:
+                out.append(n)
+    return out
 
 
 def get_variant(name: str) -> Variant:
-    if name not in _VARIANTS:
-        raise ValueError(f"unknown variant {name!r}; choose from {', '.join(_VARIANTS)}")
-    return _VARIANTS[name]
+    """The variant ``name`` (a family's member too). A family itself, which the config
+    expands before any stage runs, answers only what the config's checks ask of it."""
+    found = _VARIANTS.get(name) or _member(name) or _FAMILIES.get(name)  # type: ignore[arg-type]
+    if found is None:
+        raise ValueError(f"unknown variant {name!r}; choose from {', '.join(variant_names())}")
+    return found
+
+
+# --------------------------------------------------------------- DP-SGD variants
+
+#: a DP-SGD variant's name: ``dp-sgd-eps<epsilon>`` (``dp-sgd-eps8``, ``dp-sgd-eps0.5``)
+DP_SGD = "dp-sgd"
+_DP_NAME = re.compile(re.escape(DP_SGD) + r"-eps(\d+(?:\.\d+)?)")
+
+
+def dp_variant_name(epsilon: float) -> str:
+    """``dp-sgd-eps<epsilon>``, the epsilon written without exponent or trailing zeros."""
+    return f"{DP_SGD}-eps{np.format_float_positional(float(epsilon), trim='-')}"
+
+
+def _dp_epsilons(v: VariantSettings) -> list[float]:
+    eps = v.dp_epsilon
+    return [float(e) for e in eps] if isinstance(eps, list) else [float(eps)]
+
+
+def _dp_member(name: str) -> TrainingVariant | None:
+    found = _DP_NAME.fullmatch(name)
+    if found is None:
+        return None
+    eps = float(found.group(1))
+    return TrainingVariant(
+        name,
+        f"DP-SGD (Opacus), target epsilon {found.group(1)}",
+        private=lambda v: DPSettings(eps, v.dp_delta, v.dp_max_grad_norm),
+    )
+
+
+register_family(
+    VariantFamily(
+        DP_SGD,
+        "DP-SGD (Opacus), one variant per variants.dp_epsilon",
+        lambda v: [dp_variant_name(e) for e in _dp_epsilons(v)],
+        _dp_member,
+    )
+)
+
+
+def private_settings(name: str, vcfg: VariantSettings) -> DPSettings | None:
+    """DP-SGD's settings of variant ``name``, None where it does not train privately."""
+    variant = get_variant(name)
+    return variant.private(vcfg) if isinstance(variant, TrainingVariant) else None
 
 
 def sets_needed(names: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ from mistrust.config.loading import (
 )
 from mistrust.config.sections import (
     AttackConfig,
+    CanaryConfig,
     Config,
     DataConfig,
     EvalConfig,
@@ -41,6 +42,7 @@ __all__ = [
     "MOVED_REFERENCE_KEYS",
     "NAME_PATTERN",
     "AttackConfig",
+    "CanaryConfig",
     "Config",
     "ConfigError",
     "DataConfig",

@@ -179,7 +179,20 @@ def _fold_reference_executor(data: dict[str, Any]) -> dict[str, Any]:
 def from_dict(data: dict[str, Any]) -> Config:
     cfg = _build(Config, _fold_reference_executor(data), "")
     validate(cfg)
+    expand_variant_names(cfg)
     return cfg
+
+
+def expand_variant_names(cfg: Config) -> None:
+    """Replace every variant family of ``variants.names`` by its members (``dp-sgd`` ->
+    ``dp-sgd-eps1``, ``dp-sgd-eps8``), once and for every later stage; the expanded
+    names are checked again."""
+    from mistrust.calibration.variants import expand_names
+
+    names = expand_names(cfg.variants.names, cfg.variants)
+    if names != cfg.variants.names:
+        cfg.variants.names = names
+        validate(cfg)
 
 
 def load_config(source: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -19,6 +19,7 @@ the same code. Layouts and examples: README, "Audit your own model".
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,25 @@ class TargetConfig(ModelSpec):
     members: DataSpec = field(default_factory=DataSpec)  # the model trained on these
     nonmembers: DataSpec = field(default_factory=DataSpec)  # ... and never saw these
     calibration: DataSpec = field(default_factory=DataSpec)  # optional, never scored
+    # the model's DP guarantee, if it has one: every epsilon lower bound is checked against
+    # it (docs/DP.md); it holds for the post-hoc variants too (post-processing)
+    dp_epsilon: float | None = None
+    dp_delta: float | None = None
+
+    def check_guarantee(self) -> None:
+        """The claimed DP guarantee, checked for an audit of outputs too."""
+        check(
+            self.dp_epsilon is None or (math.isfinite(self.dp_epsilon) and self.dp_epsilon > 0),
+            f"target.dp_epsilon must be a positive number, got {self.dp_epsilon}",
+        )
+        check(
+            self.dp_delta is None or 0 <= self.dp_delta < 1,
+            f"target.dp_delta must be in [0, 1), got {self.dp_delta}",
+        )
+        check(
+            self.dp_delta is None or self.dp_epsilon is not None,
+            "target.dp_delta needs target.dp_epsilon (the model's guarantee is the pair)",
+        )
 
     def validate(self) -> None:
         self.validate_model("target", required=True)
@@ -285,6 +305,7 @@ def validate_audit(cfg: AuditConfig) -> None:
     cfg.preprocess.validate()
     _variants_of_a_given_model(cfg)
     cfg.shadow.check_source()
+    cfg.target.check_guarantee()
     if cfg.logits_only:
         cfg.logits.validate()
         _variants_of_outputs(cfg)

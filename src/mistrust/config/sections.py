@@ -8,6 +8,7 @@ from the module that uses them, when the check runs.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,10 +140,19 @@ class VariantsConfig:
     laplace_method: str = "laplace-torch"  # or "paper": K-FAC of an MC Fisher, prior per factor
     laplace_search_samples: int | None = None  # MC samples per grid point; None: laplace_samples
     calibration_set: str = "held-out"  # or "nonmembers": fit on the attack non-members (paper)
+    # dp-sgd: one variant dp-sgd-eps<value> per target epsilon (docs/DP.md)
+    dp_epsilon: float | list[float] = 8.0
+    dp_delta: float = 1e-5
+    dp_max_grad_norm: float = 1.0
 
     def validate(self) -> None:
         from mistrust.calibration.laplace import PREDS, PRIORS
-        from mistrust.calibration.variants import CALIBRATION_SETS, LAPLACE_METHODS, variant_names
+        from mistrust.calibration.variants import (
+            CALIBRATION_SETS,
+            LAPLACE_METHODS,
+            is_variant,
+            variant_names,
+        )
 
         check_names("variants.names", self.names)
         finite_floats(self, "variants.")
@@ -152,7 +162,7 @@ class VariantsConfig:
         one_of("variants.calibration_set", self.calibration_set, CALIBRATION_SETS)
         for name in self.names:
             check(
-                name in variant_names(),
+                is_variant(name),
                 f"variants.names: unknown variant {name!r}; choose from "
                 f"{', '.join(variant_names())}",
             )
@@ -180,6 +190,31 @@ class VariantsConfig:
         # whether the splits leave the data a post-hoc variant fits on is the plan check's
         # (mistrust.study.plan): it knows the pool sizes, so it can say what would fit
         not_empty("variants.names", self.names)
+        self._validate_private()
+
+    def _validate_private(self) -> None:
+        """DP-SGD settings (docs/DP.md)."""
+        from mistrust.calibration.variants import private_settings
+
+        for name in self.names:  # a member named directly: its epsilon is in its name
+            dp = private_settings(name, self)
+            check(
+                dp is None or 0 < dp.epsilon <= 1000,
+                f"variants.names: {name}: the target epsilon must be in (0, 1000]",
+            )
+        eps = self.dp_epsilon if isinstance(self.dp_epsilon, list) else [self.dp_epsilon]
+        check(bool(eps), "variants.dp_epsilon is empty; give a target epsilon or a list of them")
+        for e in eps:
+            check(
+                math.isfinite(e) and 0 < e <= 1000,
+                f"variants.dp_epsilon must be in (0, 1000], got {e}",
+            )
+        check(len(set(eps)) == len(eps), "variants.dp_epsilon has duplicates")
+        check(0 < self.dp_delta < 1, f"variants.dp_delta must be in (0, 1), got {self.dp_delta}")
+        check(
+            self.dp_max_grad_norm > 0,
+            f"variants.dp_max_grad_norm must be positive, got {self.dp_max_grad_norm}",
+        )
 
 
 def _score_based_attacks() -> tuple[str, ...]:
@@ -333,6 +368,17 @@ class ReferenceConfig:
 
 
 @dataclass
+class CanaryConfig:
+    """The one-run canary audit (docs/DP.md): ``count`` training images with random
+    wrong labels, each put into the target's training data with probability 1/2."""
+
+    count: int = 0  # 0: no canaries
+
+    def validate(self) -> None:
+        check(self.count >= 0, f"canaries.count must be >= 0, got {self.count}")
+
+
+@dataclass
 class Config:
     name: str = "default"
     seed: int = 42
@@ -347,6 +393,7 @@ class Config:
     attacks: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     reference: ReferenceConfig = field(default_factory=ReferenceConfig)
+    canaries: CanaryConfig = field(default_factory=CanaryConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

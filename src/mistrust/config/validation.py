@@ -65,5 +65,14 @@ def _classes_of_the_dataset(cfg: Config) -> None:
         check_classes(cfg, num_classes)
 
 
+def _canaries_set_name(cfg: Config) -> None:
+    """The canaries' outputs are cached as the evaluation set ``canaries`` (docs/DP.md)."""
+    check(
+        not cfg.canaries.count or "canaries" not in cfg.eval.sets,
+        "eval.sets: 'canaries' names the canaries' outputs when canaries.count is set; "
+        "give the evaluation set another name",
+    )
+
+
 #: the checks of one section against another, after every section's own
-BETWEEN_SECTIONS = (_classes_of_the_dataset,)
+BETWEEN_SECTIONS = (_classes_of_the_dataset, _canaries_set_name)

@@ -33,6 +33,7 @@ from mistrust.core.outputs import Outputs
 from mistrust.io import atomic_write_text, exclusive, log_file
 from mistrust.own.outputs import outputs_from_files, outputs_from_model, role_splits
 from mistrust.pipeline.finish import Members, finish_run
+from mistrust.pipeline.privacy import Guarantee
 from mistrust.pipeline.scoring import score_variants
 from mistrust.pipeline.timing import Timer
 from mistrust.present.results import RunResult
@@ -131,6 +132,7 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         baseline=(lambda: None) if computed is None else computed.baseline,  # no inputs: none
         timer=timer,
         fork=False,
+        claimed=_claimed(cfg),
     )
     result = RunResult(
         run_dir=run_dir,
@@ -161,6 +163,13 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         timer=timer,
         report=report,
     )
+
+
+def _claimed(cfg: AuditConfig) -> Guarantee | None:
+    """The model's DP guarantee, if its owner names one: every epsilon lower bound of
+    every variant is checked against it (docs/DP.md)."""
+    t = cfg.target
+    return None if t.dp_epsilon is None else Guarantee(t.dp_epsilon, t.dp_delta)
 
 
 # ---- resume ---------------------------------------------------------------------------

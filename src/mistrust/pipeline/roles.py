@@ -20,6 +20,7 @@ from mistrust.core.audit import labels_or_predicted
 from mistrust.core.outputs import Outputs
 from mistrust.data.splits import positions
 from mistrust.pipeline.evaluate import RoleOutputs, evaluate_attacks, model_metrics
+from mistrust.pipeline.privacy import Guarantee, privacy_rows
 from mistrust.rows import MetricRow, ModelRow
 from mistrust.runtime.paths import RunPaths
 
@@ -92,11 +93,15 @@ def score_variant(
     seed: int,
     baseline: Mapping[str, np.ndarray] | None,
     iid_sets: Collection[str],
+    dp_delta: float,
+    claimed: Guarantee | None = None,
 ) -> VariantScores:
     """Attacks (fitted on the shadow, if ``roles`` has one) and model metrics of
     ``variant`` from its cached outputs; ``scores/<variant>/`` is written on the way.
     ``acfg``: the ``attacks`` section; the rest as
-    :func:`mistrust.pipeline.evaluate.evaluate_attacks` takes it."""
+    :func:`mistrust.pipeline.evaluate.evaluate_attacks` takes it; ``dp_delta`` and
+    ``claimed``: as :func:`mistrust.pipeline.privacy.privacy_rows` takes them (its rows
+    follow the attacks' and the models')."""
     log.debug("attacks and metrics: %s", variant)
     per_role = {role: role_outputs(paths, variant, role, splits, set_names) for role in roles}
     rows, scores = evaluate_attacks(
@@ -110,4 +115,5 @@ def score_variant(
         iid_sets=iid_sets,
     )
     measured = [r for role in roles for r in model_rows(variant, role, per_role[role])]
-    return VariantScores(rows, scores, measured)
+    flags, private = privacy_rows(paths, variant, roles, rows, delta=dp_delta, claimed=claimed)
+    return VariantScores(rows + flags, scores, measured + private)

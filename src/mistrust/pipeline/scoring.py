@@ -25,6 +25,7 @@ import numpy as np
 from mistrust.calibration.variants import Variant
 from mistrust.config import AttackConfig, VariantsConfig
 from mistrust.pipeline.posthoc import check_labels, start_posthoc
+from mistrust.pipeline.privacy import Guarantee
 from mistrust.pipeline.roles import VariantScores, score_variant
 from mistrust.rows import MetricRow, ModelRow
 from mistrust.runtime.executors import free_cores, run_calls
@@ -70,6 +71,7 @@ def score_variants(
     timer: Stages,
     fork: bool = True,
     here: bool = False,
+    claimed: Guarantee | None = None,
 ) -> Scored:
     """Calibrate, score every variant's attacks and measure every model, in
     ``variants`` order.
@@ -80,7 +82,9 @@ def score_variants(
     sets, ``original`` included; ``batch_size``: the training batch (the paper's Laplace
     loaders use twice it); ``baseline()``: the blind baseline's scores per set, computed
     beside the post-hoc fits. ``fork=False``: everything in this process, in order;
-    ``here``: the post-hoc fits in this process (a run on a GPU: no fork).
+    ``here``: the post-hoc fits in this process (a run on a GPU: no fork); ``claimed``:
+    the DP guarantee an audit's owner claims for the target (docs/DP.md), checked like
+    an accountant's.
     """
     posthoc = [v.name for v in variants if v.posthoc]
     for name in posthoc:  # refused before anything is fitted
@@ -103,6 +107,8 @@ def score_variants(
             seed=seed,
             baseline=blind,
             iid_sets=iid_sets,
+            dp_delta=vcfg.dp_delta,
+            claimed=claimed,
         )
 
     try:

@@ -12,6 +12,7 @@ from mistrust.present.results import RunResult
 from mistrust.present.tables import Table, fpr_table, set_table, variant_fpr_table
 from mistrust.present.tables.formats import to_text
 from mistrust.present.tables.model import no_shadow, ordered
+from mistrust.present.tables.privacy import privacy_findings, privacy_table
 from mistrust.present.tables.strongest import strongest_lines
 from mistrust.present.tables.verdicts import epsilon_table, reason_groups
 from mistrust.rows import MetricRow
@@ -59,6 +60,7 @@ def print_summary(
         print(to_text(variant_fpr_table(rows, attack)))
     _print_verdicts(rows)
     _print_strongest(rows, variants)
+    _print_privacy(result)
     total = sum(result.timings.values())
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"\nTime {total:.1f}s ({stages})")
@@ -75,6 +77,18 @@ def _written(paths: RunPaths, report: bool) -> list[str]:
     files += [paths.report_html] if report else []
     names = [p.name for p in files if p.is_file()]
     return names + (["figures/"] if paths.figures_dir.is_dir() else [])
+
+
+def _print_privacy(result: RunResult) -> None:
+    """The accountant's epsilon beside the empirical bounds, where the run has DP variants
+    or canaries (docs/DP.md), and any DP violation."""
+    table = privacy_table(result.attack_rows, result.model_rows)
+    if table is None:
+        return
+    print(f"\n{table.title}")
+    print(to_text(table))
+    for line in privacy_findings(result.attack_rows, result.model_rows):
+        print(f"  DP violation: {line}")
 
 
 def _print_verdicts(rows: Sequence[MetricRow]) -> None:

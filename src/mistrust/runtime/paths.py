@@ -61,6 +61,11 @@ class RunPaths:
         return self.root / "splits.npz"
 
     @property
+    def canaries(self) -> Path:
+        """The canaries of the one-run audit: pool rows, wrong labels, in or out."""
+        return self.root / "canaries.npz"
+
+    @property
     def results_csv(self) -> Path:
         return self.root / "results.csv"
 
@@ -148,6 +153,10 @@ class RunPaths:
     def model(self, variant: str, role: str) -> Path:
         """Weights and metadata of one model: ``models/<variant>/<role>.pt``."""
         return self.models_dir / file_name(variant) / f"{file_name(role)}.pt"
+
+    def privacy(self, variant: str, role: str) -> Path:
+        """What the accountant says a DP-SGD model spent (docs/DP.md)."""
+        return self.models_dir / file_name(variant) / f"{file_name(role)}.dp.json"
 
     @property
     def outputs_dir(self) -> Path:

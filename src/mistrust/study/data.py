@@ -15,13 +15,22 @@ import torch
 
 from mistrust.config import DataConfig, EvalConfig
 from mistrust.data.bundle import Data
+from mistrust.data.canaries import Canaries, draw_canaries
 from mistrust.data.evalsets import EvalContext, EvalInputs, build_evalset
 from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.sources import get_source, load_source
 from mistrust.data.splits import make_splits
 from mistrust.pipeline.context import eval_context, eval_set_names
 
-__all__ = ["build_evalsets", "evalset_context", "gan_training_images", "iid_sets", "load_data"]
+__all__ = [
+    "build_evalsets",
+    "canary_sets",
+    "evalset_context",
+    "gan_training_images",
+    "iid_sets",
+    "load_data",
+    "run_canaries",
+]
 
 
 def load_data(d: DataConfig, *, seed: int) -> Data:
@@ -60,6 +69,32 @@ def load_data(d: DataConfig, *, seed: int) -> Data:
         num_classes = len(kept)
     pre = Preprocess(spec.channels, size, spec.mean, spec.std)
     return Data(train, test, held_out, pre, num_classes, splits)
+
+
+def run_canaries(count: int, data: Data, *, seed: int) -> Canaries | None:
+    """The run's ``count`` canaries (``canaries.count``, docs/DP.md), None without: drawn
+    from the training pool outside both roles' training splits, seeded by ``seed``."""
+    if not count:
+        return None
+    used = np.concatenate([data.splits["target_train"], data.splits["shadow_train"]])
+    try:
+        return draw_canaries(data.train.labels.numpy(), used, count, data.num_classes, seed=seed)
+    except ValueError as exc:
+        from mistrust.errors import ConfigError
+
+        raise ConfigError(str(exc)) from None
+
+
+def canary_sets(data: Data, canaries: Canaries) -> tuple[ImageSet, ImageSet]:
+    """``(every canary, the canaries that go into the target's training data)``, each
+    image with its wrong label."""
+    every = ImageSet(
+        data.train.images[torch.as_tensor(canaries.index)],
+        torch.as_tensor(canaries.label),
+        data.train.classes,
+        "canaries",
+    )
+    return every, every.subset(torch.as_tensor(np.flatnonzero(canaries.included)))
 
 
 def iid_sets(d: DataConfig, ecfg: EvalConfig) -> tuple[str, ...]:

@@ -13,11 +13,12 @@ CPU every task runs torch with one thread (:func:`mistrust.runtime.executors.tra
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ from mistrust.data.images import ImageSet, Preprocess
 from mistrust.data.splits import ROLES
 from mistrust.runtime.executors import run_tasks, training_resources
 from mistrust.runtime.paths import RunPaths
+from mistrust.training.private import DPSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,11 @@ class StudyJob:
     sets: dict[str, tuple[torch.Tensor, torch.Tensor]]  # evaluation set -> (x float, labels)
     device: str
     progress: bool
+    #: trained variant -> its DP-SGD settings, for those that train privately
+    privacy: dict[str, DPSettings] = field(default_factory=dict)
+    #: the canaries put into the target's training data (docs/DP.md), None without;
+    #: all of them, in and out, are the evaluation set ``canaries`` of ``sets``
+    canaries: ImageSet | None = None
 
 
 def trained_variants(variant_names: Sequence[str], *, reference: bool) -> list[str]:
@@ -102,6 +109,20 @@ def cache_outputs(model: torch.nn.Module, job: StudyJob, variant: str, role: str
             )
 
 
+def with_canaries(train: ImageSet, canaries: ImageSet) -> tuple[ImageSet, dict[str, str]]:
+    """The target's training split followed by the canaries that went in, and what of
+    them the model's fingerprint keeps (a hash of their pixels and labels)."""
+    digest = hashlib.sha256(canaries.images.numpy().tobytes())
+    digest.update(canaries.labels.numpy().tobytes())
+    both = ImageSet(
+        torch.cat([train.images, canaries.images]),
+        torch.cat([train.labels, canaries.labels]),
+        train.classes,
+        train.name,
+    )
+    return both, {"canaries": digest.hexdigest()[:16]}
+
+
 def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
     """Executor task: train (or reuse) the ``(variant, role)`` model and cache its outputs.
 
@@ -111,12 +132,15 @@ def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
     from mistrust.study.train import train_or_load
 
     vname, role = task
+    train_set, extra = job.splits[f"{role}_train"], None
+    if role == "target" and job.canaries is not None:
+        train_set, extra = with_canaries(train_set, job.canaries)
     model, meta, fresh = train_or_load(
         job.data,
         job.model,
         job.train[vname],
         role=role,
-        train_set=job.splits[f"{role}_train"],
+        train_set=train_set,
         preprocess=job.preprocess,
         num_classes=job.num_classes,
         seed=job.seed + ROLES.index(role),
@@ -124,6 +148,9 @@ def train_study_model(job: StudyJob, task: tuple[str, str]) -> dict[str, Any]:
         progress=job.progress,
         model_path=job.paths.model(vname, role),
         label=f"{vname}/{role}",
+        private=job.privacy.get(vname),
+        privacy_path=job.paths.privacy(vname, role),
+        extra=extra,
     )
     if fresh:
         shutil.rmtree(job.paths.role_outputs(vname, role), ignore_errors=True)

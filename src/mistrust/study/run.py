@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mistrust.calibration.variants import BASE, get_variant
+from mistrust.calibration.variants import BASE, get_variant, private_settings
 from mistrust.config import Config, save_config
 from mistrust.data.bundle import Data
+from mistrust.data.canaries import CANARIES, Canaries
 from mistrust.data.evalsets import (
     EvalContext,
     EvalInputs,
@@ -37,7 +38,7 @@ from mistrust.rows import MetricRow
 from mistrust.runtime.devices import resolve_device
 from mistrust.runtime.executors import Background, usable_cpus
 from mistrust.runtime.paths import RunPaths
-from mistrust.study.data import evalset_context, iid_sets, load_data
+from mistrust.study.data import canary_sets, evalset_context, iid_sets, load_data, run_canaries
 from mistrust.study.models import StudyJob, cache_outputs, train_study_models, trained_variants
 from mistrust.training import OPTIMIZER_IMPORTS
 
@@ -52,6 +53,13 @@ def _save_splits(paths: RunPaths, splits: dict[str, np.ndarray]) -> None:
         log.warning("splits changed since the last run in this directory; outputs are recomputed")
         shutil.rmtree(paths.outputs_dir, ignore_errors=True)
     atomic_savez(paths.splits, **splits)
+
+
+def _save_canaries(paths: RunPaths, canaries: Canaries | None) -> None:
+    if canaries is None:
+        paths.canaries.unlink(missing_ok=True)
+    else:
+        atomic_savez(paths.canaries, **canaries.arrays())
 
 
 def _gan_beside_models(
@@ -98,6 +106,12 @@ def _study_job(
     inputs = {name: (s.x, s.labels) for name, s in sets.items()}
     local = cfg.executor == "local"
     trained = trained_variants(cfg.variants.names, reference=bool(cfg.reference.attacks))
+    privacy = {v: p for v in trained if (p := private_settings(v, cfg.variants)) is not None}
+    canaries = run_canaries(cfg.canaries.count, data, seed=cfg.seed)
+    put_in = None
+    if canaries is not None:  # every canary's outputs (target only), for the audit
+        every, put_in = canary_sets(data, canaries)
+        inputs[CANARIES] = (data.preprocess(every.images), every.labels)
     return StudyJob(
         cfg.data,
         cfg.model,
@@ -111,6 +125,8 @@ def _study_job(
         inputs,
         str(device),
         progress and local,
+        privacy,
+        put_in,
     )
 
 
@@ -186,6 +202,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     with timer.stage("data", say=f"data: {cfg.data.dataset}{stand_in}"):
         data = load_data(cfg.data, seed=cfg.seed)
         _save_splits(paths, data.splits)
+        _save_canaries(paths, run_canaries(cfg.canaries.count, data, seed=cfg.seed))
     with timer.stage("evaluation sets", say=f"evaluation sets: {', '.join(cfg.eval.sets)}"):
         names, ctx = evalset_context(
             cfg.data,
@@ -234,6 +251,7 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         baseline=lambda: run_baseline(data, sets, set_names, paths, seed=cfg.seed),
         timer=timer,
         here=device.type == "cuda",
+        claimed=None,  # a DP variant's epsilon is its accountant's (models/<v>/<role>.dp.json)
     )
     attack_rows, blind = scored.attack_rows, scored.blind or {}
     if cfg.reference.attacks:

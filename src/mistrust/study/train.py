@@ -22,14 +22,26 @@ from mistrust.errors import CheckpointError, WeightsError
 from mistrust.io import atomic_torch_save
 from mistrust.models import Classifier, create_model
 from mistrust.training import train_model
+from mistrust.training.private import (
+    DPSettings,
+    make_private_compatible,
+    train_private,
+    write_accounting,
+)
 
 log = logging.getLogger(__name__)
 
 
 def fingerprint(
-    dcfg: DataConfig, mcfg: ModelConfig, tcfg: TrainConfig, role: str, seed: int
+    dcfg: DataConfig,
+    mcfg: ModelConfig,
+    tcfg: TrainConfig,
+    role: str,
+    seed: int,
+    extra: dict[str, Any] | None = None,
 ) -> str:
-    """Everything that changes the trained weights; a model is reused only on a match."""
+    """Everything that changes the trained weights; a model is reused only on a match.
+    ``extra``: what else does (DP-SGD settings, canaries); absent, the key is as before."""
     key = {
         "data": dataclasses.asdict(dcfg),
         "model": dataclasses.asdict(mcfg),
@@ -37,6 +49,8 @@ def fingerprint(
         "role": role,
         "seed": seed,
     }
+    if extra:
+        key["extra"] = extra
     for k in ("members", "nonmembers", "root", "download"):
         key["data"].pop(k)
     key["train"].pop("eval_batch_size")
@@ -161,6 +175,8 @@ def load_model(
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: damaged metadata ({_reason(exc)}); {fix}") from None
+    if meta.get("dp"):  # trained with DP-SGD: its layers were made Opacus-compatible
+        model = make_private_compatible(model)
     try:
         model.load_state_dict(state["state_dict"])
     except RuntimeError:
@@ -190,15 +206,23 @@ def train_or_load(
     device: torch.device,
     progress: bool,
     label: str = "",
+    private: DPSettings | None = None,
+    privacy_path: Path | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[Classifier, dict[str, Any], bool]:
     """Returns (model, metadata, trained_now). Reuses ``model_path`` when its fingerprint matches.
 
     ``dcfg``, ``mcfg``, ``tcfg``: the run's ``data`` and ``model`` sections and the variant's
     training settings; all of them are in the fingerprint. ``label``: the model's name in
-    the log and progress bar (e.g. ``"base/target"``; default ``role``).
+    the log and progress bar (e.g. ``"base/target"``; default ``role``). ``private``:
+    train with DP-SGD (:func:`mistrust.training.private.train_private`), its accounting
+    written to ``privacy_path`` (removed when the model trains without). ``extra``: more of the fingerprint (e.g. which canaries
+    ``train_set`` holds).
     """
     label = label or role
-    fp = fingerprint(dcfg, mcfg, tcfg, role, seed)
+    if private is not None:
+        extra = {**(extra or {}), "dp": dataclasses.asdict(private)}
+    fp = fingerprint(dcfg, mcfg, tcfg, role, seed, extra)
     if model_path.is_file():
         model, meta = load_model(model_path, mcfg, stand_in=dcfg.stand_in)
         if meta.get("fingerprint") == fp:
@@ -221,20 +245,36 @@ def train_or_load(
         stand_in=dcfg.stand_in,
     )
     ckpt = model_path.with_suffix(".ckpt.pt")
-    hist = train_model(
-        model,
-        train_set.images,
-        train_set.labels,
-        preprocess,
-        tcfg,
-        seed=seed,
-        device=device,
-        augment=dcfg.augment,
-        checkpoint=ckpt,
-        fingerprint=fp,
-        progress=progress,
-        desc=label,
-    )
+    if privacy_path is not None:
+        privacy_path.unlink(missing_ok=True)
+    if private is not None:
+        model = make_private_compatible(model)
+        hist, accounting = train_private(
+            model,
+            train_set.images,
+            train_set.labels,
+            preprocess,
+            tcfg,
+            private,
+            seed=seed,
+            device=device,
+            desc=label,
+        )
+    else:
+        hist = train_model(
+            model,
+            train_set.images,
+            train_set.labels,
+            preprocess,
+            tcfg,
+            seed=seed,
+            device=device,
+            augment=dcfg.augment,
+            checkpoint=ckpt,
+            fingerprint=fp,
+            progress=progress,
+            desc=label,
+        )
     meta = {
         "arch": mcfg.arch,
         "width": mcfg.width,
@@ -249,6 +289,10 @@ def train_or_load(
         "train_accuracy": hist.accuracy,
         "resumed_from_epoch": hist.resumed_from,
     }
+    if private is not None:
+        meta["dp"] = accounting
+        if privacy_path is not None:
+            write_accounting(privacy_path, accounting)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     atomic_torch_save(model_path, {"state_dict": state, "meta": meta})
     ckpt.unlink(missing_ok=True)

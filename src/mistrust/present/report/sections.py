@@ -8,6 +8,7 @@ through :func:`html.escape`.
 from __future__ import annotations
 
 import csv
+import math
 from html import escape
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from mistrust.present.report.verdicts import verdict_summary
 from mistrust.present.tables import Table
 from mistrust.present.tables.formats import fmt, to_html
 from mistrust.present.tables.model import attacks_of, lookup, of_variant, sets_of, variants_of
+from mistrust.present.tables.privacy import guarantee
 from mistrust.present.tables.strongest import strongest_line
 
 
@@ -25,6 +27,10 @@ def _overview(run: Run) -> str:
         "<tr><th>variant</th><th>train acc.</th><th>test acc.</th><th>ECE</th>"
         "<th>best in-dist. AUROC</th><th>mean OOD FPR</th><th>worst OOD FPR</th></tr>"
     )
+    # DP variants: the accountant's epsilon and the largest empirical bounds (docs/DP.md)
+    private = any(guarantee(mval, v) is not None for v in variants_of(run.rows))
+    if private:
+        head = head[: -len("</tr>")] + "<th>accountant ε</th><th>ε LB attacks / canaries</th></tr>"
     body = []
     for v in variants_of(run.rows):
         attacks = attacks_of(of_variant(run.rows, v))
@@ -44,6 +50,15 @@ def _overview(run: Run) -> str:
             fmt(sum(x for x, _, _ in fprs) / len(fprs)) if fprs else "–",
             escape(f"{worst[0]:.2f} ({worst[1]}, {worst[2]})") if worst else "–",
         ]
+        if private:
+            key = "epsilon_lower_bound"
+            bounds = [val.get((v, a, "original", key), math.nan) for a in attacks]
+            bounds = [b for b in bounds if not math.isnan(b)]  # NaN: no decisions
+            canary = mval.get((v, "target", "canaries", "canary_epsilon_lower_bound"))
+            cells += [
+                fmt(guarantee(mval, v)) if guarantee(mval, v) is not None else "–",
+                f"{fmt(max(bounds)) if bounds else '–'} / {fmt(canary)}",
+            ]
         body.append(f"<tr><th>{escape(v)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
         f'<div class="tablebox"><table><caption>At a glance (target models)</caption>'

@@ -11,6 +11,7 @@ from mistrust.checks import INCONCLUSIVE, LEAKAGE_SHOWN, NOT_SHOWN
 from mistrust.present.report.run import Run
 from mistrust.present.tables.findings import verdict_lines
 from mistrust.present.tables.model import variants_of
+from mistrust.present.tables.privacy import privacy_findings
 from mistrust.present.tables.verdicts import reason_groups, verdict_grid
 
 #: the CSS class of a verdict's cell (template.html colours them)
@@ -69,8 +70,13 @@ def verdict_summary(run: Run) -> str:
     """The summary's verdicts (first variant): matrix, grouped reasons, details."""
     variants = variants_of(run.rows)
     grid = verdict_grid(run.rows, variants[0]) if variants else {}
+    # a bound above the model's DP guarantee: a bug, whatever the verdicts (docs/DP.md)
+    dp = "".join(
+        f'<p class="warn">DP violation: {escape(t)} (docs/DP.md)</p>'
+        for t in privacy_findings(run.rows, run.model_rows)
+    )
     if not grid:
-        return '<p class="missing">No trust checks in results.csv: no verdicts.</p>'
+        return f'<p class="missing">No trust checks in results.csv: no verdicts.</p>{dp}'
     v = variants[0]
     groups = "".join(
         f'<li><span class="{CLASS[g.label]}">{escape(g.label)}</span> '
@@ -79,7 +85,7 @@ def verdict_summary(run: Run) -> str:
     )
     return (
         f'<div class="verdicts">{_matrix(grid, v)}<ul class="reasons">{groups}</ul>'
-        f"{_details(run)}</div>"
+        f"{_details(run)}{dp}</div>"
     )
 
 
@@ -87,12 +93,13 @@ def verdicts_markdown(run: Run) -> list[str]:
     """The same for ``report.md``: the grouped reasons, then every cell's reason."""
     variants = variants_of(run.rows)
     groups = reason_groups(run.rows, variants[0]) if variants else []
+    dp = [f"**DP violation**: {t}\n" for t in privacy_findings(run.rows, run.model_rows)]
     if not groups:
-        return []
+        return dp
     text = [f"Verdicts ({variants[0]}):\n"]
     text += [f"- **{g.label}**, {g.where}: {g.why}" for g in groups]
     text.append("\nEvery verdict with its reason:\n")
     for attack, label, reason, notes in verdict_lines(run.rows):
         text.append(f"- {attack}: **{label}**, {reason}")
         text += [f"  - {d}: **{lab}**, {why}" for d, lab, why in notes]
-    return ["\n".join(text) + "\n"]
+    return ["\n".join(text) + "\n", *dp]

@@ -139,7 +139,10 @@ def build_tables(rows: Sequence[MetricRow], model_rows: Sequence[ModelRow]) -> l
         tables += [variant_fpr_table(rows, a, j) for j, a in enumerate(attacks_of(rows))]
     if model_rows:
         tables += model_tables(model_rows)
-    return tables
+    from mistrust.present.tables.privacy import privacy_table  # DP variants: docs/DP.md
+
+    private = privacy_table(rows, model_rows)
+    return tables + ([private] if private is not None else [])
 
 
 def operating_table(rows: Sequence[MetricRow], v: str, i: int = 0) -> Table:
