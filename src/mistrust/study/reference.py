@@ -30,9 +30,9 @@ the OUT statistics.
 Other OOD sets: no reference model trained on their samples, so there are no IN
 statistics. The online attacks therefore score the whole pair (members and OOD
 non-members alike) with their offline counterpart and its operating point
-(:func:`mistrust.pipeline.reference.scored_as`); those rows carry ``offline_on_ood = 1.0``, and their numbers equal
-the offline attack's. The label
-of a sample without one (OOD sets other than the perturbed originals) is the target's
+(:func:`mistrust.pipeline.reference.scored_as`); those rows carry
+``offline_on_ood = 1.0``, and their numbers equal the offline attack's. The label of a
+sample without one (OOD sets other than the perturbed originals) is the target's
 predicted class, for the target and the reference models alike, as for the score-based
 attacks (:func:`mistrust.pipeline.evaluate.attack_labels`). That choice favours "member": the
 target is confident in its own argmax by construction, the reference models need not be.
@@ -62,7 +62,6 @@ import dataclasses
 import numpy as np
 import torch
 
-from mistrust.attacks.reference import offline_counterpart
 from mistrust.calibration.variants import BASE
 from mistrust.config import Config, check_reference_config
 from mistrust.core.audit import MetricRow
@@ -74,10 +73,6 @@ from mistrust.data.splits import positions
 from mistrust.pipeline.reference import (
     Family,
     ReferenceOutputs,
-    _attack_set,
-    _fitted,
-    _set_rows,
-    _Signals,
     read_signals,
     reference_rows,
     scored_as,
@@ -91,9 +86,6 @@ from mistrust.study.reference_models import (
 from mistrust.training.trainer import AUGMENT_FLIPS
 
 __all__ = ["query_flips", "reference_attack_rows", "reference_outputs", "scored_as"]
-
-# the scoring moved to mistrust.pipeline.reference; these names stay importable here
-_REEXPORTED = (_attack_set, _fitted, _set_rows, _Signals, offline_counterpart)
 
 
 def _load_signals(
