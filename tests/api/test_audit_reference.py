@@ -113,6 +113,8 @@ def _rewrite(path: Path, **change: np.ndarray) -> None:
 def test_bad_reference_files_one_line_exit_2(files: Path, capsys: pytest.CaptureFixture) -> None:
     assert "reference.keep: missing" in _error(files, capsys, "--set", "reference.keep=null")
     assert "unknown attack 'lira'" in _error(files, capsys, "--set", "reference.attacks=[lira]")
+    err = _error(files, capsys, "--set", "logits.sets.population=scaled.npz")
+    assert "'population' is an array of reference.logits" in err
     assert "nope.npz does not exist" in _error(files, capsys, "--set", "reference.keep=nope.npz")
     keep = np.load(files / "keep.npz")["keep"]
     ref = np.load(files / "ref.npz")["population"]

@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 SHADOW_SOURCES = ("none", "train", "checkpoint")
+#: the arrays of ``reference.logits`` that are not named after an evaluation set
+REFERENCE_ARRAYS = ("population", "target_z")
 
 
 @dataclass
@@ -324,12 +326,23 @@ def validate_audit(cfg: AuditConfig) -> None:
     cfg.reference.validate(logits_only=cfg.logits_only)
     if cfg.logits_only:
         cfg.logits.validate()
+        _reference_set_names(cfg)
         _variants_of_outputs(cfg)
         return
     cfg.target.validate()
     cfg.shadow.validate(cfg.target)
     _calibration_images(cfg)
     _no_held_out_set(cfg)
+
+
+def _reference_set_names(cfg: AuditConfig) -> None:
+    """The reference logits file names its arrays after the sets, beside two of its own."""
+    if cfg.reference.attacks:
+        for name in REFERENCE_ARRAYS:
+            check(
+                name not in cfg.logits.sets,
+                f"logits.sets: {name!r} is an array of reference.logits; rename the set",
+            )
 
 
 def _variants_of_a_given_model(cfg: AuditConfig) -> None:

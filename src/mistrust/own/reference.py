@@ -16,7 +16,7 @@ import numpy as np
 
 from mistrust.attacks.reference import offline_counterpart, reference_attack_class
 from mistrust.calibration.variants import BASE
-from mistrust.config.own import AuditReferenceConfig
+from mistrust.config.own import REFERENCE_ARRAYS, AuditReferenceConfig
 from mistrust.core.outputs import Outputs
 from mistrust.data.external import _existing, _npz
 from mistrust.data.population import Population
@@ -139,11 +139,11 @@ def reference_from_files(
     z = _z(_array(keep_file, "z", kp), a, p, kp) if needs_z else np.zeros(0, np.int64)
     target = {"audited": np.concatenate([members.logits, nonmembers.logits])}
     if needs_z:
-        target["z"] = _array(logit_file, "target_z", lp).astype(np.float32)
+        target["z"] = _array(logit_file, REFERENCE_ARRAYS[1], lp).astype(np.float32)
         _shape(target["z"], (len(z), width), "target_z", lp, "the target's logits on z")
 
     # float32 as the target's outputs (and a run's cached ones)
-    ref = {"population": _array(logit_file, "population", lp).astype(np.float32)}
+    ref = {"population": _array(logit_file, REFERENCE_ARRAYS[0], lp).astype(np.float32)}
     _shape(ref["population"], (n_models, p, width), "population", lp, "models, rows, classes")
     set_labels, sources = {}, {}
     for name in sets:
