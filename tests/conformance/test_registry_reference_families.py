@@ -5,7 +5,7 @@ offline; a family registered since included) goes through the same contract, on 
 that the family itself reads from toy logits (``ReferenceAttack.signal``): higher score =
 member where the IN models are more confident, the same bytes twice, the shapes its
 ``queries`` and ``needs_z`` declare, one clear error on bad input, and the reference stage's
-own scoring (``study.reference``: fit on the population, score the members paired with a set)
+own scoring (``pipeline.reference``: fit on the population, score the members paired with a set)
 on tiny arrays. A family registered in a test is picked up like the built-in ones. The module
 takes about a second.
 """
@@ -148,8 +148,8 @@ def test_through_the_stage_on_tiny_arrays(name: str, tmp_path) -> None:
     paired with the original non-members and with a set no reference model trained on
     (the online attacks score it as their offline counterpart), write the score file."""
     from mistrust.config import load_config
-    from mistrust.study.reference import _fitted as stage_fitted
-    from mistrust.study.reference import _set_rows, _Signals, scored_as
+    from mistrust.pipeline.reference import _fitted as stage_fitted
+    from mistrust.pipeline.reference import _set_rows, _Signals, scored_as
 
     labels, in_mask, logits = _case(1)
     cls = reference_attack_class(name)

@@ -257,6 +257,12 @@ def test_model_audit_gives_the_run_s_rows(study: Path, tmp_path: Path) -> None:
 def test_logits_audit_gives_the_run_s_rows(study: Path, tmp_path: Path) -> None:
     """Door 2: the run's cached outputs as files. No inputs, so no blind baseline: its
     rows are missing, and each verdict is the one the run's other rows give without them."""
+    _assert_logits_door(study, tmp_path, {})
+
+
+def _assert_logits_door(study: Path, tmp_path: Path, extra: dict) -> None:
+    """Audit ``study``'s cached outputs as files (with the config sections ``extra``) and
+    compare its rows and per-sample scores with the run's."""
     cfg = _config(study)
     files: dict[str, dict[str, str]] = {"target": {}, "shadow": {}}
     for role, parts in files.items():
@@ -270,6 +276,7 @@ def test_logits_audit_gives_the_run_s_rows(study: Path, tmp_path: Path) -> None:
         "name": "cross-path",
         "logits": {**files, "sets": {s: str(out / f"{s}.npz") for s in sets}},
         **{k: cfg[k] for k in SHARED_SECTIONS},
+        **extra,
     }
     run = _rows(study / "results.csv")
     iid = _iid_sets(run)
@@ -290,6 +297,78 @@ def test_logits_audit_gives_the_run_s_rows(study: Path, tmp_path: Path) -> None:
             want[(v, a, ds, metric)] = verdict_of_rows(door, v, a, ds).code
     _assert_same(want, door, missing=missing)
     _assert_same_scores(study / "scores", tmp_path / "run" / "scores")
+
+
+#: the reference attacks' study: the study above, base alone, with four reference models
+REFERENCE = ["lira-online", "lira-offline", "rmia-online", "rmia-offline"]
+REFERENCE_STUDY = [
+    *STUDY,
+    "--set",
+    "variants.names=[base]",
+    "--set",
+    "eval.sets=[original, permuted, scaled, noise]",
+    "--set",
+    f"reference.attacks=[{', '.join(REFERENCE)}]",
+    "--set",
+    "reference.n_models=4",
+    "--set",
+    "reference.z_size=30",
+    "--set",
+    "reference.fixed_variance=true",
+]
+
+
+@pytest.fixture(scope="module")
+def reference_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run with LiRA and RMIA beside the score-based attacks (console, as ``study``)."""
+    out = tmp_path_factory.mktemp("cross_path_reference") / "run"
+    cmd = [sys.executable, "-m", "mistrust.cli", "run", *REFERENCE_STUDY, "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def _reference_files(run: Path, where: Path) -> dict:
+    """The run's reference population and its models' outputs in the audit's layout
+    (docs/REFERENCE_AUDIT.md); the ``reference`` section that names them."""
+    cfg, rows = _config(run), _rows(run / "results.csv")
+    pop = load_npz(run / "reference_keep.npz")
+    pools = {
+        k: load_source(cfg["data"]["dataset"], split=s) for k, s in ((0, "train"), (1, "test"))
+    }
+    labels = np.array(
+        [
+            int(pools[int(s)].labels[int(i)])
+            for s, i in zip(pop["source"], pop["index"], strict=True)
+        ]
+    )
+    keep = {"keep": pop["keep"], "labels": labels, "z": pop["z"]}
+    sets = [s for s in cfg["eval"]["sets"] if s != "original"]
+    ref = run / "outputs" / "reference"
+    logits = {
+        key: np.stack([load_npz(ref / str(m) / f"{key}.npz")["logits"] for m in range(4)])
+        for key in ["population", *sets]
+    }
+    logits["target_z"] = load_npz(ref / "target" / "z.npz")["logits"]
+    for s in sets:
+        # the run scores a set of copies of the non-members with their IN / OUT models
+        if rows[("base", "lira-online", s, "offline_on_ood")] == 0.0:
+            keep[f"source_{s}"] = np.arange(len(logits[s][0]))
+    np.savez(where / "keep.npz", **keep)
+    np.savez(where / "reference.npz", **logits)
+    r = cfg["reference"]
+    options = {k: r[k] for k in ("attacks", "fixed_variance", "rmia_a", "rmia_gamma")}
+    return {"reference": {**options, "keep": "keep.npz", "logits": "reference.npz"}}
+
+
+def test_reference_logits_audit_gives_the_run_s_rows(reference_study: Path, tmp_path: Path) -> None:
+    """Door 2 with LiRA and RMIA: the reference models' outputs and keep matrix as files
+    give the run's reference rows and scores (and the Holm family's verdicts) exactly."""
+    extra = _reference_files(reference_study, tmp_path)
+    _assert_logits_door(reference_study, tmp_path, extra)
+    door = _rows(tmp_path / "run" / "results.csv")
+    assert {k[1] for k in door} >= set(REFERENCE)
+    assert (tmp_path / "run" / "scores" / "base" / "rmia-online" / "scaled.npz").is_file()
 
 
 def test_array_audit_gives_the_run_s_rows(study: Path, tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """train.py's files in ``DIR/out`` and the example configs in ``DIR``."""
     root = tmp_path_factory.mktemp("own_model")
     _python(str(EXAMPLE / "train.py"), "--out", str(root / "out"), "--epochs", "15", "--n", "120")
-    for name in ("audit.yaml", "logits.yaml"):
+    for name in ("audit.yaml", "logits.yaml", "reference.yaml"):
         shutil.copy(EXAMPLE / name, root / name)
     return root
 
@@ -341,3 +341,21 @@ def _seed(trained: Path) -> int:
     import yaml
 
     return int(yaml.safe_load((trained / "run" / "config.yaml").read_text())["seed"])
+
+
+@pytest.mark.slow
+def test_reference_example_audits_lira_and_rmia_from_files(trained: Path) -> None:
+    """train_reference.py's reference models (two, two epochs: enough to run) and
+    reference.yaml: every reference attack on every set, online on the scaled copies."""
+    out = str(trained / "out")
+    _python(str(EXAMPLE / "train_reference.py"), "--out", out, "--models", "2", "--epochs", "2")
+    run = trained / "run-reference"
+    args = ["audit", str(trained / "reference.yaml"), "--out", str(run), "--no-report"]
+    assert main([*args, "--quiet"]) == 0
+    with open(run / "results.csv", newline="") as fh:
+        rows = {(r[1], r[2], r[3]): float(r[4]) for r in list(csv.reader(fh))[1:]}
+    for attack in ("lira-online", "lira-offline", "rmia-online", "rmia-offline"):
+        for ds in ("original", "scaled"):
+            assert 0.0 <= rows[(attack, ds, "auroc")] <= 1.0
+            assert (attack, ds, "verdict") in rows
+    assert rows[("rmia-online", "scaled", "offline_on_ood")] == 0.0  # source_scaled

@@ -102,7 +102,7 @@ def install_recorders(mp: pytest.MonkeyPatch, rec: Recorded) -> None:
     import mistrust.attacks.reference.lira as lira
     import mistrust.attacks.reference.rmia as rmia
     import mistrust.data.gan as gan
-    import mistrust.study.reference as reference
+    import mistrust.pipeline.reference as reference
     import mistrust.study.train as modeling
     from mistrust.attacks import registry
 
@@ -160,13 +160,13 @@ def install_recorders(mp: pytest.MonkeyPatch, rec: Recorded) -> None:
     for module, name in ((lira, "lira_online"), (lira, "lira_offline"), (rmia, "rmia_prior")):
         mp.setattr(module, name, spy(name, getattr(module, name)))
 
-    real_load = reference._load_signals
+    real_load = reference.read_signals
 
-    def load_spy(run_dir, n_models, keys, *args):  # noqa: ANN001, ANN002
+    def load_spy(ref_logits, n_models, keys, *args):  # noqa: ANN001, ANN002
         rec.signal_keys.update({k: np.array(v) for k, v in keys.items()})
-        return real_load(run_dir, n_models, keys, *args)
+        return real_load(ref_logits, n_models, keys, *args)
 
-    mp.setattr(reference, "_load_signals", load_spy)
+    mp.setattr(reference, "read_signals", load_spy)
 
 
 def run_model(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:

@@ -23,7 +23,7 @@ from mistrust.attacks.reference.lira import pool
 from mistrust.config import load_config
 from mistrust.data.population import Population, make_population
 from mistrust.io import load_npz
-from mistrust.study.reference import _attack_set, _fitted, _Signals
+from mistrust.pipeline.reference import _attack_set, _fitted, _Signals
 
 
 def _population_images(data) -> torch.Tensor:

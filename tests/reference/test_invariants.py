@@ -6,14 +6,14 @@ applied unchanged to the target's members paired with each evaluation set. So:
 (a) the members' scores are the same whichever set they are paired with; the one
     documented exception is an online reference attack on an OOD set with no IN
     statistics (not a copy of audited non-members), scored as its offline counterpart
-    (:func:`mistrust.study.reference.scored_as`): there the members' scores are the offline
+    (:func:`mistrust.pipeline.reference.scored_as`): there the members' scores are the offline
     attack's;
 (b) adding or removing an evaluation set changes no other set's rows;
 (c) the order of the rows (members, non-members, a set's rows) changes no metric.
 
 Score-based attacks go through the audit core (:func:`mistrust.audit`) on arrays, every
 attack of the registry; reference attacks through their objects and through the stage's
-per-set scoring (:func:`mistrust.study.reference._attack_set`, ``_set_rows``) on synthetic
+per-set scoring (:func:`mistrust.pipeline.reference._attack_set`, ``_set_rows``) on synthetic
 signals, and the stage's rows on stand-in outputs (``test_reference_units._stage``),
 every attack of :data:`mistrust.attacks.REFERENCE_ATTACKS`. The trust checks' rows are
 left out of (c): the bootstraps and the null test's split draw rows by a seeded
@@ -38,7 +38,7 @@ from mistrust.attacks.reference import offline_counterpart
 from mistrust.config import load_config
 from mistrust.data.population import Population
 from mistrust.metrics import METRIC_KEYS
-from mistrust.study.reference import _attack_set, _fitted, _set_rows, _Signals, scored_as
+from mistrust.pipeline.reference import _attack_set, _fitted, _set_rows, _Signals, scored_as
 
 FEW = settings(max_examples=4, deadline=None)
 #: the OOD sets of the synthetic reference signals: ``copy`` is made of copies of audited

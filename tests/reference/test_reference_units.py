@@ -746,7 +746,7 @@ def test_stage_hands_the_training_task_its_inputs(tmp_path, monkeypatch, executo
 
 
 def test_fitted_attacks_take_the_configs_parameters() -> None:
-    from mistrust.study.reference import _fitted, _Signals
+    from mistrust.pipeline.reference import _fitted, _Signals
 
     cfg = load_config(
         "smoke",

@@ -30,16 +30,18 @@ from mistrust.config import (
     Config,
     ConfigError,
     EvalConfig,
+    ReferenceConfig,
     TrainConfig,
     VariantsConfig,
     parse_override,
     validate,
 )
-from mistrust.config.checks import check, check_name
+from mistrust.config.checks import check, check_name, check_names, finite_floats
 from mistrust.config.loading import _build, _merge, _read_yaml
 
 __all__ = [
     "AuditConfig",
+    "AuditReferenceConfig",
     "DataSpec",
     "LogitFiles",
     "LogitsConfig",
@@ -50,6 +52,8 @@ __all__ = [
 ]
 
 SHADOW_SOURCES = ("none", "train", "checkpoint")
+#: the arrays of ``reference.logits`` that are not named after an evaluation set
+REFERENCE_ARRAYS = ("population", "target_z")
 
 
 @dataclass
@@ -250,6 +254,39 @@ class LogitsConfig:
             check(name != "original", "logits.sets: 'original' is the target's non-members")
 
 
+@dataclass
+class AuditReferenceConfig:
+    """Reference-model attacks (LiRA, RMIA) on reference models trained elsewhere, from
+    their outputs: ``keep`` (``.npz``: who trained on which population row) and ``logits``
+    (``.npz``: every reference model's logits, and the target's on RMIA's ``z`` rows).
+    Layouts: docs/REFERENCE_AUDIT.md. The attack options are those of ``mistrust run``'s
+    ``reference`` section."""
+
+    attacks: list[str] = field(default_factory=list)
+    keep: str | None = None
+    logits: str | None = None
+    rmia_gamma: float = 1.0
+    rmia_a: float = 0.3
+    fixed_variance: bool = False
+
+    def validate(self, *, logits_only: bool) -> None:
+        check_names("reference.attacks", self.attacks)
+        finite_floats(self, "reference.")
+        ReferenceConfig(attacks=list(self.attacks)).check_attacks()
+        if not self.attacks:
+            return
+        check(
+            logits_only,
+            "reference: the reference models' outputs must be on the audited rows and sets "
+            "of the target's files; audit outputs only (logits:) to run reference attacks",
+        )
+        for key in ("keep", "logits"):
+            check(
+                getattr(self, key) is not None,
+                f"reference.{key}: missing; name the .npz file (docs/REFERENCE_AUDIT.md)",
+            )
+
+
 def _audit_variants() -> VariantsConfig:
     # an outside model has no held-out split unless one is named (target.calibration)
     return VariantsConfig(calibration_set="nonmembers")
@@ -269,6 +306,7 @@ class AuditConfig:
     variants: VariantsConfig = field(default_factory=_audit_variants)
     attacks: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    reference: AuditReferenceConfig = field(default_factory=AuditReferenceConfig)
 
     @property
     def logits_only(self) -> bool:
@@ -306,14 +344,26 @@ def validate_audit(cfg: AuditConfig) -> None:
     _variants_of_a_given_model(cfg)
     cfg.shadow.check_source()
     cfg.target.check_guarantee()
+    cfg.reference.validate(logits_only=cfg.logits_only)
     if cfg.logits_only:
         cfg.logits.validate()
+        _reference_set_names(cfg)
         _variants_of_outputs(cfg)
         return
     cfg.target.validate()
     cfg.shadow.validate(cfg.target)
     _calibration_images(cfg)
     _no_held_out_set(cfg)
+
+
+def _reference_set_names(cfg: AuditConfig) -> None:
+    """The reference logits file names its arrays after the sets, beside two of its own."""
+    if cfg.reference.attacks:
+        for name in REFERENCE_ARRAYS:
+            check(
+                name not in cfg.logits.sets,
+                f"logits.sets: {name!r} is an array of reference.logits; rename the set",
+            )
 
 
 def _variants_of_a_given_model(cfg: AuditConfig) -> None:
@@ -406,6 +456,10 @@ def _resolve_paths(cfg: AuditConfig, base: Path) -> None:
 
     for section in (cfg.target, cfg.shadow, cfg.logits):
         fix(section)
+    r = cfg.reference
+    r.keep, r.logits = (
+        v if v is None or Path(v).is_absolute() else str(base / v) for v in (r.keep, r.logits)
+    )
     cfg.logits.sets = {
         k: v if Path(v).is_absolute() else str(base / v) for k, v in cfg.logits.sets.items()
     }

@@ -27,6 +27,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mistrust.calibration.variants import BASE, get_variant, sets_needed
 from mistrust.config.own import AuditConfig, load_audit_config, validate_audit
 from mistrust.core.outputs import Outputs
@@ -34,9 +36,11 @@ from mistrust.io import atomic_write_text, exclusive, log_file
 from mistrust.own.outputs import outputs_from_files, outputs_from_model, role_splits
 from mistrust.pipeline.finish import Members, finish_run
 from mistrust.pipeline.privacy import Guarantee
+from mistrust.pipeline.reference import ReferenceOutputs
 from mistrust.pipeline.scoring import score_variants
 from mistrust.pipeline.timing import Timer
 from mistrust.present.results import RunResult
+from mistrust.rows import MetricRow
 from mistrust.runtime.devices import resolve_device
 from mistrust.runtime.paths import RunPaths
 
@@ -116,6 +120,11 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         timer.seconds["outputs"] -= computed.shadow_seconds
         timer.seconds["shadow"] = computed.shadow_seconds
     log.info("outputs: %s (%.1f s)", ", ".join(["original", *sets]), timer.seconds["outputs"])
+    reference = None
+    if cfg.reference.attacks:  # read and checked before anything is scored
+        from mistrust.own.reference import reference_from_files
+
+        reference = reference_from_files(cfg.reference, sets, paths)
     roles = ("target", "shadow") if cfg.has_shadow else ("target",)
     splits = {k: v for role in roles for k, v in role_splits(paths, role).items()}
     scored = score_variants(
@@ -134,9 +143,12 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         fork=False,
         claimed=_claimed(cfg),
     )
+    attack_rows = scored.attack_rows
+    if reference is not None:
+        attack_rows = _reference_rows(cfg, paths, sets, reference, attack_rows, scored.blind, timer)
     result = RunResult(
         run_dir=run_dir,
-        attack_rows=scored.attack_rows,
+        attack_rows=attack_rows,
         model_rows=scored.model_rows,
         variant_info=scored.variant_info,
         timings=timer.seconds,
@@ -170,6 +182,37 @@ def _claimed(cfg: AuditConfig) -> Guarantee | None:
     every variant is checked against it (docs/DP.md)."""
     t = cfg.target
     return None if t.dp_epsilon is None else Guarantee(t.dp_epsilon, t.dp_delta)
+
+
+def _reference_rows(
+    cfg: AuditConfig,
+    paths: RunPaths,
+    sets: list[str],
+    outs: ReferenceOutputs,
+    attack_rows: list[MetricRow],
+    blind: dict[str, np.ndarray] | None,
+    timer: Timer,
+) -> list[MetricRow]:
+    """The reference attacks on the reference models' outputs from files, scored as
+    ``mistrust run`` scores those of the models it trains."""
+    from mistrust.pipeline.reference import add_reference_rows
+
+    r = cfg.reference
+    say = (
+        f"reference: {outs.n_models} models from {Path(str(r.logits)).name}, {', '.join(r.attacks)}"
+    )
+    with timer.stage("reference", say=say):
+        return add_reference_rows(
+            attack_rows,
+            r,
+            outs,
+            ["original", *sets],
+            paths,
+            aupr=cfg.attacks.aupr,
+            seed=cfg.seed,
+            blind=blind,
+            iid_sets=cfg.eval.iid_sets,
+        )
 
 
 # ---- resume ---------------------------------------------------------------------------

@@ -8,15 +8,15 @@ Each step is resumable:
    ``data.train_size``; ``z_size`` RMIA population samples from the shadow pool).
 2. **Reference models and their outputs**: :mod:`mistrust.study.reference_models` (one
    executor task per model, local or Ray; outputs cached per model).
-3. **Signals**: for each family of the configured attacks, each reference model's and the
-   target's signal (``ReferenceAttack.signal``; LiRA: logit-scaled confidence per query;
-   RMIA: probability of the label) on the population and on every OOD set
-   (:func:`_load_signals`).
-4. **Scores and rows**: the attack objects (:mod:`mistrust.attacks.reference`, built by
-   name from their registry),
-   fitted on the reference population (their leave-one-out operating point), score the
-   target's members paired with each set: ``RUN/scores/base/<attack>/<dataset>.npz`` and
-   tidy rows with the metrics of :func:`mistrust.metrics.attack_metrics`.
+3. **Signals, scores, rows, checks and verdicts**: :mod:`mistrust.pipeline.reference`,
+   which ``mistrust audit`` runs too on reference outputs read from files. For each
+   family of the configured attacks, each reference model's and the target's signal
+   (``ReferenceAttack.signal``; LiRA: logit-scaled confidence per query; RMIA:
+   probability of the label) on the population and on every OOD set; the attack objects
+   (:mod:`mistrust.attacks.reference`, built by name from their registry), fitted on the
+   reference population (their leave-one-out operating point), score the target's members
+   paired with each set: ``RUN/scores/base/<attack>/<dataset>.npz`` and tidy rows with the
+   metrics of :func:`mistrust.metrics.attack_metrics`.
 
 Perturbed copies: a set whose rows are copies of the audited non-members (``scaled``,
 ``permuted``, ``unnormalized``: row ``j`` is non-member ``j`` perturbed; the mapping is
@@ -30,9 +30,9 @@ the OUT statistics.
 Other OOD sets: no reference model trained on their samples, so there are no IN
 statistics. The online attacks therefore score the whole pair (members and OOD
 non-members alike) with their offline counterpart and its operating point
-(:func:`scored_as`); those rows carry ``offline_on_ood = 1.0``, and their numbers equal
-the offline attack's. The label
-of a sample without one (OOD sets other than the perturbed originals) is the target's
+(:func:`mistrust.pipeline.reference.scored_as`); those rows carry
+``offline_on_ood = 1.0``, and their numbers equal the offline attack's. The label of a
+sample without one (OOD sets other than the perturbed originals) is the target's
 predicted class, for the target and the reference models alike, as for the score-based
 attacks (:func:`mistrust.pipeline.evaluate.attack_labels`). That choice favours "member": the
 target is confident in its own argmax by construction, the reference models need not be.
@@ -58,30 +58,25 @@ a set is measured with the same attack as the TPR.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from mistrust.attacks import signals
-from mistrust.attacks.reference import (
-    ReferenceAttack,
-    create_reference_attack,
-    offline_counterpart,
-    reference_attack_class,
-)
-from mistrust.attacks.reference.base import split_name
 from mistrust.calibration.variants import BASE
-from mistrust.config import Config, ReferenceConfig, check_reference_config
+from mistrust.config import Config, check_reference_config
 from mistrust.core.audit import MetricRow
 from mistrust.core.outputs import Outputs
 from mistrust.data.bundle import Data
 from mistrust.data.evalsets import EvalInputs
-from mistrust.data.population import Population, make_population, population_images
+from mistrust.data.population import make_population, population_images
 from mistrust.data.splits import positions
-from mistrust.io import atomic_savez
-from mistrust.metrics import attack_metrics
+from mistrust.pipeline.reference import (
+    Family,
+    ReferenceOutputs,
+    read_signals,
+    reference_rows,
+    scored_as,
+)
 from mistrust.runtime.paths import RunPaths
 from mistrust.study.reference_models import (
     ReferenceJob,
@@ -90,27 +85,7 @@ from mistrust.study.reference_models import (
 )
 from mistrust.training.trainer import AUGMENT_FLIPS
 
-__all__ = ["query_flips", "reference_attack_rows", "scored_as"]
-
-
-Family = type[ReferenceAttack]
-
-
-@dataclass
-class _Signals:
-    """Per family, its signal per dataset key (``population`` or an OOD set) of the reference
-    models ``(n, M, Q)`` and of the target ``(n, Q)`` (a family that takes the unflipped
-    query alone: ``(n, M)`` and ``(n,)``; ``ReferenceAttack.queries``). The target's keys:
-    ``audited``, the OOD sets and, for a family that ``needs_z``, ``z``."""
-
-    ref: dict[str, dict[str, np.ndarray]]
-    target: dict[str, dict[str, np.ndarray]]
-
-
-def _families(names: list[str]) -> dict[str, Family]:
-    """The families of the attacks ``names``, by family name, in the order first named."""
-    classes = [reference_attack_class(n) for n in names]
-    return {cls.family: cls for cls in classes}
+__all__ = ["query_flips", "reference_attack_rows", "reference_outputs", "scored_as"]
 
 
 def _load_signals(
@@ -120,96 +95,16 @@ def _load_signals(
     flips: list[bool],
     families: dict[str, Family],
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Per family, the reference models' signal per key: ``(n, M, Q)`` for a family that
-    takes every query, ``(n, M)`` for one that takes the first; ``keys``: key -> labels;
-    ``flips``: per query, whether it is the flipped one (``[False]`` or ``[False, True]``)."""
-    q_of = {f: len(flips) if cls.queries else 1 for f, cls in families.items()}
-    ref = {f: {k: np.empty((len(y), n_models, q_of[f])) for k, y in keys.items()} for f in families}
-    for m in range(n_models):
-        for k, labels in keys.items():
-            for q, flip in enumerate(flips):
-                out = Outputs.load(paths.reference_output(m, k, flip=flip))
-                for f, cls in families.items():
-                    if q < q_of[f]:
-                        ref[f][k][:, m, q] = cls.signal(out.logits, labels)
-    # one query: (n, M), the same C-ordered values as (n, M, 1)
-    return {
-        f: {k: v if families[f].queries else v[:, :, 0] for k, v in per_key.items()}
-        for f, per_key in ref.items()
-    }
+    """:func:`mistrust.pipeline.reference.read_signals` on the cached outputs of the run's
+    reference models."""
+    return read_signals(_cached_logits(paths), n_models, keys, flips, families)
 
 
-def _attack_set(
-    attack: ReferenceAttack,
-    ds: str,
-    *,
-    pop: Population,
-    sig: _Signals,
-    source: np.ndarray | None = None,
-) -> np.ndarray:
-    """Scores of the target's members paired with set ``ds`` (fitted ``attack``).
+def _cached_logits(paths: RunPaths):  # noqa: ANN202
+    def logits(m: int, key: str, flip: bool) -> np.ndarray:
+        return Outputs.load(paths.reference_output(m, key, flip=flip)).logits
 
-    ``source``: ``(n,)`` for a set of copies of the audited non-members (module docstring):
-    row i is a copy of non-member ``source[i]`` and has that non-member's IN / OUT models;
-    None: every reference model is OUT for every row of the set.
-    """
-    nm, a = pop.n_members, pop.n_audited
-    keep = pop.in_mask  # (P, M)
-    t, refs = sig.target[attack.family], sig.ref[attack.family]
-    ref = refs["population"]
-    if ds == "original":
-        t_x, ref_x, in_x = t["audited"], ref[:a], keep[:a]
-    else:
-        ood = refs[ds]
-        t_x = np.concatenate([t["audited"][:nm], t[ds]])
-        ref_x = np.concatenate([ref[:nm], ood])
-        if source is None:
-            ood_in = np.zeros(ood.shape[:2], bool)
-        else:
-            ood_in = keep[nm + source]
-        in_x = np.concatenate([keep[:nm], ood_in])
-    return attack.score(t_x, ref_x, in_x, target_z=t["z"] if attack.needs_z else None)
-
-
-def _set_rows(
-    name: str,
-    ds: str,
-    *,
-    attack: ReferenceAttack,
-    online: bool,
-    pop: Population,
-    sig: _Signals,
-    source: np.ndarray | None,
-    logits: np.ndarray,
-    n_members: int,
-    out: Path,
-    aupr: str,
-) -> list[MetricRow]:
-    """Score set ``ds`` for the configured attack ``name`` with the fitted ``attack`` (its
-    offline counterpart where ``name`` cannot run online), save ``out`` and return the rows.
-
-    ``logits``: the target's ``(N, C)`` on the members then the set's non-members.
-    """
-    score = _attack_set(attack, ds, pop=pop, sig=sig, source=source)
-    predicted = attack.decide(score)
-    is_member = np.r_[np.ones(n_members, bool), np.zeros(len(logits) - n_members, bool)]
-    top = signals.max_score(logits)
-    atomic_savez(out, score=score, is_member=is_member, predicted=predicted, max_score=top)
-    metrics = attack_metrics(score, is_member, predicted, max_score=top, aupr=aupr)
-    rows = [MetricRow("base", name, ds, k, float(v)) for k, v in metrics.items()]
-    if split_name(name)[1]:
-        rows.append(MetricRow("base", name, ds, "offline_on_ood", 0.0 if online else 1.0))
-    return rows
-
-
-def scored_as(name: str, ds: str, source: np.ndarray | None) -> str:
-    """The attack that scores set ``ds`` for the configured attack ``name``: ``name`` itself,
-    except an online attack on an OOD set that is not a copy of audited non-members
-    (``source`` None), where no reference model is IN: there its offline counterpart scores
-    the whole pair, members and the set's rows alike (module docstring)."""
-    if ds == "original" or source is not None:
-        return name
-    return offline_counterpart(name)
+    return logits
 
 
 def _source(inputs: EvalInputs) -> np.ndarray | None:
@@ -224,16 +119,7 @@ def query_flips(augment_queries: bool | None, train_augment: str) -> bool:
     return AUGMENT_FLIPS[train_augment]
 
 
-def _fitted(name: str, r: ReferenceConfig, pop: Population, sig: _Signals) -> ReferenceAttack:
-    """The attack ``name`` fitted on the reference population (its operating point)."""
-    # every option of the reference section; each family takes those it knows
-    attack = create_reference_attack(
-        name, fixed_variance=r.fixed_variance, rmia_a=r.rmia_a, rmia_gamma=r.rmia_gamma
-    )
-    return attack.fit(sig.ref[attack.family]["population"], pop.in_mask, z=pop.z)
-
-
-def reference_attack_rows(
+def reference_outputs(
     cfg: Config,
     data: Data,
     sets: dict[str, EvalInputs],
@@ -241,8 +127,9 @@ def reference_attack_rows(
     *,
     device: torch.device | str,
     progress: bool,
-) -> list[MetricRow]:
-    """Train (or reuse) the reference models and run ``cfg.reference.attacks`` on every set.
+) -> ReferenceOutputs:
+    """Draw the population, train (or reuse) the reference models and gather the outputs
+    that :func:`mistrust.pipeline.reference.reference_rows` scores.
 
     Args:
         cfg: the run's config (``reference`` section; ``eval.sets`` names the sets scored).
@@ -254,23 +141,12 @@ def reference_attack_rows(
             (``train.npz``, ``test.npz``, ``<set>.npz``).
         device: where models train and run.
         progress: progress bars.
-
-    Returns:
-        tidy :class:`~mistrust.core.audit.MetricRow` ``("base", attack, dataset, metric,
-        value)``: the :data:`mistrust.metrics.METRIC_KEYS` per attack and set,
-        ``offline_on_ood`` for the online attacks, and ``("base", attack, "shadow",
-        "operating_score", t)``.
-        Writes ``scores/base/<attack>/<set>.npz`` (score, is_member, predicted, max_score).
     """
     from mistrust.pipeline.evaluate import attack_labels
 
-    check_reference_config(cfg)
     r = cfg.reference
-    if not r.attacks:
-        return []
     device = torch.device(device)
-    set_names = list(cfg.eval.sets)
-    ood = [n for n in set_names if n != "original"]
+    ood = [n for n in cfg.eval.sets if n != "original"]
     missing = [n for n in ood if n not in sets]
     if missing:
         raise ValueError(f"evaluation sets {missing} are in eval.sets but were not passed")
@@ -312,51 +188,47 @@ def reference_attack_rows(
     nonmembers = test.subset(positions(sp["target_test"], sp["target_nonmembers"]))
     target_sets = {n: target(n) for n in ood}
     extra = target_extra_outputs(job, pop)
-    pop_labels = labels.numpy()
-    audited_logits = np.concatenate([members.logits, nonmembers.logits])
-    keys = {"population": pop_labels, **{n: attack_labels(target_sets[n]) for n in ood}}
-    flips = [False, True] if flip else [False]
-    families = _families([offline_counterpart(n) for n in r.attacks])
-    ref_sig = _load_signals(paths, r.n_models, keys, flips, families)
-    target_sig: dict[str, dict[str, np.ndarray]] = {f: {} for f in families}
-    for f, cls in families.items():
-        if cls.needs_z:
-            target_sig[f]["z"] = cls.signal(extra["z"].logits, pop_labels[pop.z])
-    for key, logits in [("audited", audited_logits), *[(n, target_sets[n].logits) for n in ood]]:
-        y = pop_labels[: pop.n_audited] if key == "audited" else keys[key]
-        queries = [logits, *([extra[f"{key}-flip"].logits] if flip else [])]
-        for f, cls in families.items():
-            if cls.queries:
-                target_sig[f][key] = np.stack([cls.signal(x, y) for x in queries], axis=1)
-            else:
-                target_sig[f][key] = cls.signal(logits, y)
-    sig = _Signals(ref_sig, target_sig)
+    logits = {
+        "audited": np.concatenate([members.logits, nonmembers.logits]),
+        "z": extra["z"].logits,
+        **{n: target_sets[n].logits for n in ood},
+    }
+    if flip:
+        logits.update({k: extra[k].logits for k in ["audited-flip", *(f"{n}-flip" for n in ood)]})
+    return ReferenceOutputs(
+        pop=pop,
+        labels=labels.numpy(),
+        ref_logits=_cached_logits(paths),
+        n_models=r.n_models,
+        target=logits,
+        set_labels={n: attack_labels(target_sets[n]) for n in ood},
+        sources={n: _source(sets[n]) for n in ood},
+        flip=flip,
+    )
 
-    sources = {n: _source(sets[n]) for n in ood}
-    rows: list[MetricRow] = []
-    fitted: dict[str, ReferenceAttack] = {}
-    for name in r.attacks:
-        for ds in set_names:
-            run_as = scored_as(name, ds, sources.get(ds))
-            online = split_name(name)[1] and run_as == name
-            if run_as not in fitted:
-                fitted[run_as] = _fitted(run_as, cfg.reference, pop, sig)
-            nm = nonmembers if ds == "original" else target_sets[ds]
-            rows += _set_rows(
-                name,
-                ds,
-                attack=fitted[run_as],
-                online=online,
-                pop=pop,
-                sig=sig,
-                source=sources.get(ds),
-                logits=np.concatenate([members.logits, nm.logits]),
-                n_members=len(members),
-                out=paths.scores(BASE, name, ds),
-                aupr=cfg.attacks.aupr,
-            )
-        if name in fitted and np.isfinite(fitted[name].operating_score_):
-            rows.append(
-                MetricRow("base", name, "shadow", "operating_score", fitted[name].operating_score_)
-            )
-    return rows
+
+def reference_attack_rows(
+    cfg: Config,
+    data: Data,
+    sets: dict[str, EvalInputs],
+    paths: RunPaths,
+    *,
+    device: torch.device | str,
+    progress: bool,
+) -> list[MetricRow]:
+    """Train (or reuse) the reference models and run ``cfg.reference.attacks`` on every set
+    (arguments: :func:`reference_outputs`).
+
+    Returns:
+        tidy :class:`~mistrust.core.audit.MetricRow` ``("base", attack, dataset, metric,
+        value)``: the :data:`mistrust.metrics.METRIC_KEYS` per attack and set,
+        ``offline_on_ood`` for the online attacks, and ``("base", attack, "shadow",
+        "operating_score", t)``.
+        Writes ``scores/base/<attack>/<set>.npz`` (score, is_member, predicted, max_score).
+        The checks and verdicts are :func:`mistrust.pipeline.reference.add_reference_rows`'.
+    """
+    check_reference_config(cfg)
+    if not cfg.reference.attacks:
+        return []
+    outs = reference_outputs(cfg, data, sets, paths, device=device, progress=progress)
+    return reference_rows(cfg.reference, outs, list(cfg.eval.sets), paths, aupr=cfg.attacks.aupr)

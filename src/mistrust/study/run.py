@@ -34,7 +34,6 @@ from mistrust.pipeline.finish import Members, finish_run
 from mistrust.pipeline.scoring import score_variants
 from mistrust.pipeline.timing import Timer
 from mistrust.present.results import RunResult
-from mistrust.rows import MetricRow
 from mistrust.runtime.devices import resolve_device
 from mistrust.runtime.executors import Background, usable_cpus
 from mistrust.runtime.paths import RunPaths
@@ -255,23 +254,24 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
     )
     attack_rows, blind = scored.attack_rows, scored.blind or {}
     if cfg.reference.attacks:
-        from mistrust.checks.assemble import add_verdicts
-        from mistrust.study.reference import reference_attack_rows
+        from mistrust.pipeline.reference import add_reference_rows
+        from mistrust.study.reference import reference_outputs
 
         r = cfg.reference
         say = f"reference: {r.n_models} models ({cfg.executor}), {', '.join(r.attacks)}"
         with timer.stage("reference", say=say):
-            attack_rows += reference_attack_rows(
-                cfg,
-                data,
-                sets,
+            outs = reference_outputs(cfg, data, sets, paths, device=device, progress=progress)
+            attack_rows = add_reference_rows(
+                attack_rows,
+                r,
+                outs,
+                list(cfg.eval.sets),
                 paths,
-                device=device,
-                progress=progress,
+                aupr=cfg.attacks.aupr,
+                seed=cfg.seed,
+                blind=blind,
+                iid_sets=iid_sets(cfg.data, cfg.eval),
             )
-            # the reference attacks join the score attacks' Holm family: decided again
-            attack_rows = add_verdicts(attack_rows + _reference_checks(cfg, paths, blind))
-            attack_rows = _rank_with_reference(cfg, paths, attack_rows)
     result = RunResult(
         run_dir=run_dir,
         attack_rows=attack_rows,
@@ -295,43 +295,3 @@ def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> 
         timer=timer,
         report=report,
     )
-
-
-def _rank_with_reference(cfg: Config, paths: RunPaths, rows: list[MetricRow]) -> list[MetricRow]:
-    """The base variant's strongest attack decided again with the reference attacks among
-    the competitors (docs/CHECKS.md), from every attack's saved scores on ``original``."""
-    from mistrust.checks.ranking import GAP_KEYS, RUNNER_UP, STRONGEST, strongest_rows
-
-    ranking = {STRONGEST, RUNNER_UP, *GAP_KEYS}
-    kept = [r for r in rows if not (r.variant == BASE and r.metric in ranking)]
-    scores = {}
-    for attack in [*cfg.attacks.names, *cfg.reference.attacks]:
-        path = paths.scores(BASE, attack, "original")
-        if path.is_file():
-            f = load_npz(path)
-            scores[attack] = (f["score"], f["is_member"])
-    return kept + strongest_rows(BASE, kept, scores, dataset="original")
-
-
-def _reference_checks(
-    cfg: Config, paths: RunPaths, blind: dict[str, np.ndarray]
-) -> list[MetricRow]:
-    """The trust checks of the reference attacks, from their saved scores (as
-    :func:`mistrust.core.audit.audit` runs them for the score-based attacks)."""
-    from mistrust.checks.assemble import check_rows
-
-    rows: list[MetricRow] = []
-    for attack in cfg.reference.attacks:
-        scored = {}
-        for name in cfg.eval.sets:
-            f = load_npz(paths.scores(BASE, attack, name))
-            scored[name] = (f["score"], f["is_member"], f["predicted"])
-        rows += check_rows(
-            BASE,
-            attack,
-            scored,
-            seed=cfg.seed,
-            baseline=blind,
-            iid_sets=iid_sets(cfg.data, cfg.eval),
-        )
-    return rows
