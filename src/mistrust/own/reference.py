@@ -1,6 +1,8 @@
 """Reference models trained elsewhere, from their outputs: what ``mistrust audit``'s
 ``reference`` section names, read and checked, for the scoring ``mistrust run`` uses
-too (:mod:`mistrust.pipeline.reference`).
+too (:mod:`mistrust.pipeline.reference`). The outputs come from files
+(:func:`reference_from_files`) or from checkpoints the audit runs
+(:mod:`mistrust.own.reference_models`); both are checked by :func:`reference_outputs`.
 
 The population's first rows are the audited ones, in the order of the target's files:
 its members (``logits.target.members``), then its non-members
