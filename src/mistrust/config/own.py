@@ -256,35 +256,79 @@ class LogitsConfig:
 
 @dataclass
 class AuditReferenceConfig:
-    """Reference-model attacks (LiRA, RMIA) on reference models trained elsewhere, from
-    their outputs: ``keep`` (``.npz``: who trained on which population row) and ``logits``
-    (``.npz``: every reference model's logits, and the target's on RMIA's ``z`` rows).
+    """Reference-model attacks (LiRA, RMIA) on reference models trained elsewhere:
+    ``keep`` (``.npz``: who trained on which population row) and either their outputs,
+    ``logits`` (``.npz``: every reference model's logits, and the target's on RMIA's
+    ``z`` rows; an audit of outputs), or the models themselves (an audit of a model):
+    ``models`` (``.pt2`` files) or ``factory`` plus ``weights`` (state dicts), run over
+    the audited rows, ``population`` (further images) and every evaluation set.
     Layouts: docs/REFERENCE_AUDIT.md. The attack options are those of ``mistrust run``'s
     ``reference`` section."""
 
     attacks: list[str] = field(default_factory=list)
     keep: str | None = None
     logits: str | None = None
+    models: list[str] = field(default_factory=list)  # torch.export programs, one per model
+    factory: str | None = None  # None: the target's factory
+    factory_args: dict[str, int | float | bool | str] = field(default_factory=dict)
+    weights: list[str] = field(default_factory=list)  # state dicts, one per model
+    population: str | None = None  # .npz images + labels: the rows after the audited ones
     rmia_gamma: float = 1.0
     rmia_a: float = 0.3
     fixed_variance: bool = False
 
-    def validate(self, *, logits_only: bool) -> None:
+    @property
+    def checkpoints(self) -> list[ModelSpec]:
+        """The reference models as the target is named (the factory: the target's unless
+        given), in the order of keep's rows."""
+        if self.models:
+            return [ModelSpec(model=m) for m in self.models]
+        return [
+            ModelSpec(factory=self.factory, factory_args=dict(self.factory_args), weights=w)
+            for w in self.weights
+        ]
+
+    def validate(self, *, logits_only: bool, target_factory: str | None = None) -> None:
         check_names("reference.attacks", self.attacks)
         finite_floats(self, "reference.")
         ReferenceConfig(attacks=list(self.attacks)).check_attacks()
         if not self.attacks:
             return
         check(
-            logits_only,
-            "reference: the reference models' outputs must be on the audited rows and sets "
-            "of the target's files; audit outputs only (logits:) to run reference attacks",
+            self.keep is not None,
+            "reference.keep: missing; name the .npz file (docs/REFERENCE_AUDIT.md)",
         )
-        for key in ("keep", "logits"):
+        given = [k for k in ("models", "weights", "population") if getattr(self, k)]
+        if logits_only:
             check(
-                getattr(self, key) is not None,
-                f"reference.{key}: missing; name the .npz file (docs/REFERENCE_AUDIT.md)",
+                not given and self.factory is None,
+                f"reference.{(given or ['factory'])[0]}: an audit of outputs reads the "
+                "reference models' logits (reference.logits); audit the model (target.model) "
+                "to run reference checkpoints",
             )
+            check(
+                self.logits is not None,
+                "reference.logits: missing; name the .npz file (docs/REFERENCE_AUDIT.md)",
+            )
+            return
+        check(
+            self.logits is None,
+            "reference.logits: an audit of a model runs the reference models; name them "
+            "with reference.models (.pt2) or reference.weights (docs/REFERENCE_AUDIT.md)",
+        )
+        check(
+            bool(self.models) != bool(self.weights),
+            "reference: name the reference models with reference.models (.pt2 files) or "
+            "reference.weights (state dicts), one of the two",
+        )
+        check(
+            not self.models or self.factory is None,
+            "reference.factory builds the models of reference.weights, not of reference.models",
+        )
+        check(
+            not self.weights or (self.factory or target_factory) is not None,
+            "reference.weights needs a factory (reference.factory or target.factory)",
+        )
 
 
 def _audit_variants() -> VariantsConfig:
@@ -344,12 +388,13 @@ def validate_audit(cfg: AuditConfig) -> None:
     _variants_of_a_given_model(cfg)
     cfg.shadow.check_source()
     cfg.target.check_guarantee()
-    cfg.reference.validate(logits_only=cfg.logits_only)
+    cfg.reference.validate(logits_only=cfg.logits_only, target_factory=cfg.target.factory)
     if cfg.logits_only:
         cfg.logits.validate()
         _reference_set_names(cfg)
         _variants_of_outputs(cfg)
         return
+    _reference_set_names(cfg)
     cfg.target.validate()
     cfg.shadow.validate(cfg.target)
     _calibration_images(cfg)
@@ -357,12 +402,16 @@ def validate_audit(cfg: AuditConfig) -> None:
 
 
 def _reference_set_names(cfg: AuditConfig) -> None:
-    """The reference logits file names its arrays after the sets, beside two of its own."""
+    """The reference logits (a file's arrays, or those computed from the checkpoints) are
+    named after the sets, beside two of their own."""
     if cfg.reference.attacks:
+        key, sets = (
+            ("logits.sets", cfg.logits.sets) if cfg.logits_only else ("eval.sets", cfg.eval.sets)
+        )
         for name in REFERENCE_ARRAYS:
             check(
-                name not in cfg.logits.sets,
-                f"logits.sets: {name!r} is an array of reference.logits; rename the set",
+                name not in sets,
+                f"{key}: {name!r} is an array of reference.logits; rename the set",
             )
 
 
@@ -457,8 +506,13 @@ def _resolve_paths(cfg: AuditConfig, base: Path) -> None:
     for section in (cfg.target, cfg.shadow, cfg.logits):
         fix(section)
     r = cfg.reference
-    r.keep, r.logits = (
-        v if v is None or Path(v).is_absolute() else str(base / v) for v in (r.keep, r.logits)
+    r.keep, r.logits, r.population = (
+        v if v is None or Path(v).is_absolute() else str(base / v)
+        for v in (r.keep, r.logits, r.population)
+    )
+    r.models, r.weights = (
+        [v if Path(v).is_absolute() else str(base / v) for v in files]
+        for files in (r.models, r.weights)
     )
     cfg.logits.sets = {
         k: v if Path(v).is_absolute() else str(base / v) for k, v in cfg.logits.sets.items()

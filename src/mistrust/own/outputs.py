@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -161,6 +161,12 @@ class Computed:
     baseline: Callable[[], dict[str, np.ndarray]]  # the blind baseline's scores per set
     members: torch.Tensor  # the target's members as 8-bit pixels (the per-sample view)
     shadow_seconds: float = 0.0  # training or loading the shadow and its outputs
+    # what reference checkpoints are queried on (mistrust.own.reference_models): the
+    # target's transform, the target, and its inputs, preprocessed: "audited" (members
+    # then non-members) and each set of ``sets``
+    pre: Preprocess | None = None
+    target: Any = None
+    queries: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def outputs_from_model(
@@ -266,7 +272,12 @@ def outputs_from_model(
     members = pre(images["members"].images)
     baseline = partial(score_sets, members, inputs, paths, seed=seed)  # run by the scoring
     sets = [n for n in ecfg.sets if n != "original"]
-    return Computed(sets, displays, baseline, to_uint8(images["members"].images), shadow_seconds)
+    queries = {
+        "audited": torch.cat([members, pre(images["nonmembers"].images)]),
+        **{n: inputs[n] for n in sets},
+    }
+    pixels = to_uint8(images["members"].images)
+    return Computed(sets, displays, baseline, pixels, shadow_seconds, pre, target, queries)
 
 
 def _labels_or_predicted(nonmembers: ImageSet, paths: RunPaths) -> ImageSet:

@@ -1,6 +1,8 @@
 """Reference models trained elsewhere, from their outputs: what ``mistrust audit``'s
 ``reference`` section names, read and checked, for the scoring ``mistrust run`` uses
-too (:mod:`mistrust.pipeline.reference`).
+too (:mod:`mistrust.pipeline.reference`). The outputs come from files
+(:func:`reference_from_files`) or from checkpoints the audit runs
+(:mod:`mistrust.own.reference_models`); both are checked by :func:`reference_outputs`.
 
 The population's first rows are the audited ones, in the order of the target's files:
 its members (``logits.target.members``), then its non-members
@@ -25,7 +27,7 @@ from mistrust.pipeline.evaluate import attack_labels
 from mistrust.pipeline.reference import ReferenceOutputs
 from mistrust.runtime.paths import RunPaths
 
-__all__ = ["reference_from_files"]
+__all__ = ["needs_z", "read_keep", "reference_from_files", "reference_outputs"]
 
 
 def _fail(path: str, what: str) -> InputError:
@@ -117,10 +119,35 @@ def reference_from_files(
             labels that disagree with the target's.
     """
     assert r.keep is not None and r.logits is not None  # validate_audit
-    kp, lp = r.keep, r.logits
-    keep_file = _npz(_existing(kp, "reference.keep"), "the keep matrix")
-    logit_file = _npz(_existing(lp, "reference.logits"), "the reference models' logits")
+    keep_file = read_keep(r)
+    logit_file = _npz(_existing(r.logits, "reference.logits"), "the reference models' logits")
+    return reference_outputs(r, sets, paths, keep_file, logit_file, r.logits)
 
+
+def read_keep(r: AuditReferenceConfig) -> dict[str, np.ndarray]:
+    """The arrays of ``reference.keep``."""
+    assert r.keep is not None  # validate_audit
+    return _npz(_existing(r.keep, "reference.keep"), "the keep matrix")
+
+
+def needs_z(r: AuditReferenceConfig) -> bool:
+    """Whether an attack of ``r`` takes population samples ``z`` (RMIA)."""
+    return any(reference_attack_class(offline_counterpart(n)).needs_z for n in r.attacks)
+
+
+def reference_outputs(
+    r: AuditReferenceConfig,
+    sets: list[str],
+    paths: RunPaths,
+    keep_file: dict[str, np.ndarray],
+    logit_file: dict[str, np.ndarray],
+    lp: str,
+) -> ReferenceOutputs:
+    """The reference outputs of ``keep_file`` (``reference.keep``'s arrays) and
+    ``logit_file`` (the arrays of ``reference.logits``, or the same computed from the
+    reference models; ``lp`` names them in messages), checked against the target's."""
+    assert r.keep is not None  # validate_audit
+    kp = r.keep
     members = Outputs.load(paths.outputs(BASE, "target", "train"))
     test = Outputs.load(paths.outputs(BASE, "target", "test"))
     n_non = json.loads(paths.parts("target").read_text())["nonmembers"]
@@ -135,10 +162,9 @@ def reference_from_files(
     labels = _labels(_array(keep_file, "labels", kp), target_labels, width, kp)
     _shape(labels, (p,), "labels", kp, "one class per row of keep")
 
-    needs_z = any(reference_attack_class(offline_counterpart(n)).needs_z for n in r.attacks)
-    z = _z(_array(keep_file, "z", kp), a, p, kp) if needs_z else np.zeros(0, np.int64)
+    z = _z(_array(keep_file, "z", kp), a, p, kp) if needs_z(r) else np.zeros(0, np.int64)
     target = {"audited": np.concatenate([members.logits, nonmembers.logits])}
-    if needs_z:
+    if needs_z(r):
         target["z"] = _array(logit_file, REFERENCE_ARRAYS[1], lp).astype(np.float32)
         _shape(target["z"], (len(z), width), "target_z", lp, "the target's logits on z")
 

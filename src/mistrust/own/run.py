@@ -121,10 +121,18 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         timer.seconds["shadow"] = computed.shadow_seconds
     log.info("outputs: %s (%.1f s)", ", ".join(["original", *sets]), timer.seconds["outputs"])
     reference = None
-    if cfg.reference.attacks:  # read and checked before anything is scored
+    if cfg.reference.attacks and computed is None:  # read and checked before any scoring
         from mistrust.own.reference import reference_from_files
 
         reference = reference_from_files(cfg.reference, sets, paths)
+    elif cfg.reference.attacks:  # the checkpoints' logits, computed once, then the same
+        from mistrust.own.reference_models import reference_from_models
+
+        device = str(resolve_device(cfg.device))
+        with timer.stage("outputs"):
+            reference = reference_from_models(
+                cfg, computed, paths, batch=cfg.train.eval_batch_size, device=device
+            )
     roles = ("target", "shadow") if cfg.has_shadow else ("target",)
     splits = {k: v for role in roles for k, v in role_splits(paths, role).items()}
     scored = score_variants(
@@ -198,9 +206,8 @@ def _reference_rows(
     from mistrust.pipeline.reference import add_reference_rows
 
     r = cfg.reference
-    say = (
-        f"reference: {outs.n_models} models from {Path(str(r.logits)).name}, {', '.join(r.attacks)}"
-    )
+    source = Path(str(r.logits)).name if r.logits else "checkpoints"
+    say = f"reference: {outs.n_models} models from {source}, {', '.join(r.attacks)}"
     with timer.stage("reference", say=say):
         return add_reference_rows(
             attack_rows,
@@ -222,14 +229,18 @@ def _inputs_key(cfg: AuditConfig) -> str:
     """Everything that changes an output: the data / model sections, each named file's
     size and modification time, and the code of each factory that builds a model."""
     from mistrust.models.external import factory_code
+    from mistrust.own.reference_models import reference_key
 
     doc = {k: cfg.to_dict()[k] for k in ("seed", "target", "shadow", "preprocess", "logits")}
     doc["code"] = {role: factory_code(*spec) for role, spec in _factories(cfg).items()}
+    reference = reference_key(cfg)
+    if reference:  # only then: the keys of other audits stay as they were
+        doc["reference"] = reference
     doc["eval"] = dataclasses.asdict(cfg.eval)
     doc["train"] = dataclasses.asdict(cfg.train)
     doc["variant_sets"] = sets_needed(cfg.variants.names)  # computed for the shadow too
     stats = {}
-    for path in _paths(doc):
+    for path in _paths(doc) + [f for f in doc.get("reference", {}).get("files", []) if f]:
         p = Path(path)
         stats[path] = [p.stat().st_size, p.stat().st_mtime_ns] if p.exists() else None
     doc["files"] = stats
@@ -248,6 +259,11 @@ def _factories(cfg: AuditConfig) -> dict[str, tuple[str, dict[str, Any]]]:
     factory = s.factory or t.factory
     if factory and (s.source == "train" or (s.source == "checkpoint" and s.weights)):
         out["shadow"] = (factory, dict(s.factory_args or t.factory_args))
+    r = cfg.reference
+    if r.attacks and r.weights:
+        factory = r.factory or t.factory
+        assert factory is not None  # validate_audit
+        out["reference"] = (factory, dict(r.factory_args or t.factory_args))
     return out
 
 
