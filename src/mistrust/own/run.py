@@ -89,10 +89,7 @@ def run_audit(
 
 
 def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bool) -> RunResult:
-    paths = RunPaths(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in run_dir.rglob(".*.tmp"):  # half-written files of a killed run
-        stale.unlink(missing_ok=True)
+    paths = RunPaths(run_dir).prepare()
     timer = Timer()
     key = _forget_stale_outputs(cfg, paths)
     with timer.stage("outputs"):

@@ -51,6 +51,14 @@ class RunPaths:
     def __init__(self, root: str | Path) -> None:
         object.__setattr__(self, "root", Path(root))
 
+    def prepare(self) -> RunPaths:
+        """Create the run directory and remove the half-written files (``.*.tmp``) of a
+        killed run, so that a rerun resumes from whole files only; return ``self``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        return self
+
     # -- files at the top ---------------------------------------------------------------
     @property
     def config(self) -> Path:

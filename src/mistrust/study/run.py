@@ -191,10 +191,7 @@ def run_seeds(
 
 
 def _run_locked(cfg: Config, run_dir: Path, *, progress: bool, report: bool) -> RunResult:
-    paths = RunPaths(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in run_dir.rglob(".*.tmp"):  # half-written files of a killed run
-        stale.unlink(missing_ok=True)
+    paths = RunPaths(run_dir).prepare()
     timer = Timer()
     device = resolve_device(cfg.device)
     stand_in = " (stand-in)" if cfg.data.stand_in else ""
