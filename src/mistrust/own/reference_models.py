@@ -45,6 +45,7 @@ def reference_key(cfg: AuditConfig) -> dict[str, Any]:
         "factory": r.factory,
         "factory_args": dict(r.factory_args),
         "population": r.population,
+        "n_models": r.n_models,  # trained here: the factory's code and train are keyed too
         "files": [r.population, *r.models, *r.weights],
     }
 
