@@ -284,6 +284,9 @@ def test_trained_reference_models_are_audited_as_their_checkpoints(
     _audit(_trained_config(audit), run)
     assert model.stat().st_mtime_ns == stamp
     assert (run / "results.csv").read_bytes() == before
+    # another recipe is another model: retrained, not reused
+    _audit(_trained_config(audit), run, "--set", "train.lr=0.02")
+    assert model.stat().st_mtime_ns != stamp
     # the same seed draws the same keep and trains the same models elsewhere
     _audit(_trained_config(audit), tmp_path / "again")
     assert (tmp_path / "again" / "results.csv").read_bytes() == before

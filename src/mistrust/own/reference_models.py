@@ -39,13 +39,14 @@ def reference_key(cfg: AuditConfig) -> dict[str, Any]:
     r = cfg.reference
     if cfg.logits_only or not r.attacks:
         return {}
+    trained = {"n_models": r.n_models} if r.n_models else {}  # other audits' keys unchanged
     return {
+        **trained,
         "models": list(r.models),
         "weights": list(r.weights),
         "factory": r.factory,
         "factory_args": dict(r.factory_args),
         "population": r.population,
-        "n_models": r.n_models,  # trained here: the factory's code and train are keyed too
         "files": [r.population, *r.models, *r.weights],
     }
 
