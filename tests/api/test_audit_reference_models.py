@@ -183,10 +183,13 @@ def test_checkpoints_give_the_rows_of_their_logits(audit: Path, tmp_path: Path) 
     assert (run / "results.csv").read_bytes() == before
 
 
-def _error(audit: Path, tmp_path: Path, capsys: pytest.CaptureFixture, *sets: str) -> str:
+def _error(
+    audit: Path, tmp_path: Path, capsys: pytest.CaptureFixture, *sets: str, config: str = ""
+) -> str:
     args = [a for s in sets for a in ("--set", s)]
     out = tmp_path / f"err{len(list(tmp_path.glob('err*')))}"
-    code = main(["audit", str(audit / "audit.yaml"), "--out", str(out), "--quiet", *args])
+    path = config or str(audit / "audit.yaml")
+    code = main(["audit", path, "--out", str(out), "--quiet", *args])
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     lines = [line for line in err.splitlines() if not line.startswith("outputs: ")]
@@ -215,3 +218,89 @@ def test_bad_checkpoints_one_line_exit_2(
     assert "reference.weights[0]" in err and "5 outputs, but the target has 10" in err
     err = _error(audit, tmp_path, capsys, "reference.logits=keep.npz")
     assert "reference.logits: an audit of a model runs the reference models" in err
+
+
+def _trained_config(audit: Path, n_models: int = M) -> Path:
+    """The audit of the fixture with reference models it trains itself (n_models)."""
+    path = audit / f"train{n_models}.yaml"
+    path.write_text(
+        "name: reftrain\n"
+        "target: {factory: 'refckpt_net:make', weights: target.pt, members: {npz: members.npz},"
+        " nonmembers: {npz: nonmembers.npz}}\n"
+        "preprocess: {size: 8, channels: 1}\n"
+        f"eval: {{sets: [original, scaled], scale_factor: {FACTOR}, gallery_size: 2}}\n"
+        "attacks: {names: [threshold]}\n"
+        "train: {epochs: 2, batch_size: 16, lr: 0.01}\n"
+        "reference:\n"
+        f"  attacks: [{', '.join(ATTACKS)}]\n"
+        f"  n_models: {n_models}\n"
+        "  population: population.npz\n"
+        "  fixed_variance: true\n"
+    )
+    return path
+
+
+def test_trained_reference_models_are_audited_as_their_checkpoints(
+    audit: Path, tmp_path: Path
+) -> None:
+    """reference.n_models: the audit draws the keep matrix (each audited row IN for
+    exactly half of the models, in pairs), trains the models, and scores them as the
+    same weights and keep given as checkpoints; a rerun reuses the models."""
+    run = tmp_path / "trained"
+    rows = _audit(_trained_config(audit), run)
+    ref = {k: v for k, v in rows.items() if k[1] in ATTACKS}
+    assert {k[1] for k in ref} == set(ATTACKS) and {"original", "scaled"} <= {k[2] for k in ref}
+    verdicts = {(k[1], k[2]) for k in rows if k[3] == "verdict"}
+    assert {(a, s) for a in ATTACKS for s in ("original", "scaled")} <= verdicts
+    with np.load(run / "reference_keep.npz") as f:
+        keep, labels, z = f["keep"], f["labels"], f["z"]
+    assert keep.shape == (M, A + N_EXTRA) and keep.dtype == np.bool_
+    assert (keep[0::2, :A] != keep[1::2, :A]).all()  # complementary pairs on the audited rows
+    assert (keep[:, :A].sum(axis=0) == M // 2).all()  # each audited row IN for half
+    assert (keep[:, :A].sum(axis=1) == A // 2).all()
+    assert z.tolist() == list(range(A, A + N_EXTRA))  # RMIA's z: every further row
+    digits = [
+        np.load(audit / f"{p}.npz")["labels"] for p in ("members", "nonmembers", "population")
+    ]
+    assert labels.tolist() == np.concatenate(digits).tolist()
+    # the same weights and keep, given as checkpoints, give the same rows
+    weights = ", ".join(str(run / "models" / "reference" / f"{m}.pt") for m in range(M))
+    given = _audit(
+        audit / "audit.yaml",
+        tmp_path / "given",
+        "--set",
+        f"reference.keep={run / 'reference_keep.npz'}",
+        "--set",
+        f"reference.weights=[{weights}]",
+    )
+    same = {k: v for k, v in given.items() if k[1] in ATTACKS}
+    assert same.keys() == ref.keys()
+    for key, value in ref.items():  # NaN: a rate no threshold reaches, on both sides
+        assert same[key] == value or np.isnan(same[key]) == np.isnan(value) == 1, key
+    # a rerun reuses the trained models and their logits: the same bytes
+    model = run / "models" / "reference" / "0.pt"
+    stamp = model.stat().st_mtime_ns
+    before = (run / "results.csv").read_bytes()
+    _audit(_trained_config(audit), run)
+    assert model.stat().st_mtime_ns == stamp
+    assert (run / "results.csv").read_bytes() == before
+    # another recipe is another model: retrained, not reused
+    _audit(_trained_config(audit), run, "--set", "train.lr=0.02")
+    assert model.stat().st_mtime_ns != stamp
+    # the same seed draws the same keep and trains the same models elsewhere
+    _audit(_trained_config(audit), tmp_path / "again")
+    assert (tmp_path / "again" / "results.csv").read_bytes() == before
+
+
+def test_trained_reference_config_errors_one_line(
+    audit: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    err = _error(audit, tmp_path, capsys, config=str(_trained_config(audit, 3)))
+    assert "reference.n_models: must be even and at least 2" in err and "got 3" in err
+    err = _error(audit, tmp_path, capsys, "reference.n_models=4")  # beside weights and keep
+    assert "reference.n_models: the audit trains the reference models" in err
+    assert "leave out reference.weights" in err
+    err = _error(
+        audit, tmp_path, capsys, "reference.population=null", config=str(_trained_config(audit))
+    )
+    assert "reference.population: RMIA takes its population samples z" in err

@@ -261,8 +261,9 @@ class AuditReferenceConfig:
     ``logits`` (``.npz``: every reference model's logits, and the target's on RMIA's
     ``z`` rows; an audit of outputs), or the models themselves (an audit of a model):
     ``models`` (``.pt2`` files) or ``factory`` plus ``weights`` (state dicts), run over
-    the audited rows, ``population`` (further images) and every evaluation set.
-    Layouts: docs/REFERENCE_AUDIT.md. The attack options are those of ``mistrust run``'s
+    the audited rows, ``population`` (further images) and every evaluation set; or,
+    with ``n_models`` instead of ``keep`` and the models, trained by the audit itself
+    from the factory with the ``train`` recipe. Layouts: docs/REFERENCE_AUDIT.md. The attack options are those of ``mistrust run``'s
     ``reference`` section."""
 
     attacks: list[str] = field(default_factory=list)
@@ -273,6 +274,7 @@ class AuditReferenceConfig:
     factory_args: dict[str, int | float | bool | str] = field(default_factory=dict)
     weights: list[str] = field(default_factory=list)  # state dicts, one per model
     population: str | None = None  # .npz images + labels: the rows after the audited ones
+    n_models: int = 0  # > 0: the audit trains this many reference models (even) itself
     rmia_gamma: float = 1.0
     rmia_a: float = 0.3
     fixed_variance: bool = False
@@ -294,11 +296,14 @@ class AuditReferenceConfig:
         ReferenceConfig(attacks=list(self.attacks)).check_attacks()
         if not self.attacks:
             return
+        given = [k for k in ("models", "weights", "population", "n_models") if getattr(self, k)]
+        if self.n_models and not logits_only:
+            self._validate_trained(target_factory)
+            return
         check(
             self.keep is not None,
             "reference.keep: missing; name the .npz file (docs/REFERENCE_AUDIT.md)",
         )
-        given = [k for k in ("models", "weights", "population") if getattr(self, k)]
         if logits_only:
             check(
                 not given and self.factory is None,
@@ -328,6 +333,26 @@ class AuditReferenceConfig:
         check(
             not self.weights or (self.factory or target_factory) is not None,
             "reference.weights needs a factory (reference.factory or target.factory)",
+        )
+
+    def _validate_trained(self, target_factory: str | None) -> None:
+        """``n_models``: the audit draws the keep matrix and trains the models itself."""
+        named = [k for k in ("models", "weights", "keep", "logits") if getattr(self, k)]
+        check(
+            not named,
+            f"reference.n_models: the audit trains the reference models and draws their "
+            f"keep matrix itself; leave out reference.{(named or [''])[0]}, or n_models to "
+            "audit given checkpoints",
+        )
+        check(
+            self.n_models >= 2 and self.n_models % 2 == 0,
+            f"reference.n_models: must be even and at least 2 (each audited sample is IN "
+            f"for exactly half of the models), got {self.n_models}",
+        )
+        check(
+            (self.factory or target_factory) is not None,
+            "reference.n_models: training reference models needs a factory "
+            "(reference.factory or target.factory)",
         )
 
 

@@ -167,6 +167,9 @@ class Computed:
     pre: Preprocess | None = None
     target: Any = None
     queries: dict[str, torch.Tensor] = field(default_factory=dict)
+    # the audited images as read (members then non-members, not preprocessed), with the
+    # labels the attacks take: what reference models the audit trains learn from
+    audited: ImageSet | None = None
 
 
 def outputs_from_model(
@@ -277,7 +280,16 @@ def outputs_from_model(
         **{n: inputs[n] for n in sets},
     }
     pixels = to_uint8(images["members"].images)
-    return Computed(sets, displays, baseline, pixels, shadow_seconds, pre, target, queries)
+    audited = _joined(images["members"], nonmembers)
+    return Computed(sets, displays, baseline, pixels, shadow_seconds, pre, target, queries, audited)
+
+
+def _joined(a: ImageSet, b: ImageSet) -> ImageSet:
+    """``a`` then ``b``; float pixels if either is (read from sources of two kinds)."""
+    x, y = a.images, b.images
+    if x.dtype != y.dtype:
+        x, y = (v.float().div(255) if v.dtype == torch.uint8 else v for v in (x, y))
+    return ImageSet(torch.cat([x, y]), torch.cat([a.labels, b.labels]), a.classes, "audited")
 
 
 def _labels_or_predicted(nonmembers: ImageSet, paths: RunPaths) -> ImageSet:

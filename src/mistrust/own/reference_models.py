@@ -39,7 +39,9 @@ def reference_key(cfg: AuditConfig) -> dict[str, Any]:
     r = cfg.reference
     if cfg.logits_only or not r.attacks:
         return {}
+    trained = {"n_models": r.n_models} if r.n_models else {}  # other audits' keys unchanged
     return {
+        **trained,
         "models": list(r.models),
         "weights": list(r.weights),
         "factory": r.factory,

@@ -122,6 +122,14 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         from mistrust.own.reference import reference_from_files
 
         reference = reference_from_files(cfg.reference, sets, paths)
+    elif cfg.reference.n_models:  # trained here, then audited as the same checkpoints
+        from mistrust.own.reference_train import reference_from_training
+
+        device = str(resolve_device(cfg.device))
+        with timer.stage("reference models"):
+            reference = reference_from_training(
+                cfg, computed, paths, device=device, progress=progress
+            )
     elif cfg.reference.attacks:  # the checkpoints' logits, computed once, then the same
         from mistrust.own.reference_models import reference_from_models
 
@@ -159,7 +167,7 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
         timings=timer.seconds,
     )
     saved = cfg.to_dict()
-    if cfg.logits_only or cfg.shadow.source != "train":
+    if cfg.logits_only or (cfg.shadow.source != "train" and not cfg.reference.n_models):
         saved.pop("train")  # no model was trained: the report shows no training settings
     members = Members(
         splits["target_members"],
@@ -204,6 +212,7 @@ def _reference_rows(
 
     r = cfg.reference
     source = Path(str(r.logits)).name if r.logits else "checkpoints"
+    source = "the audit's training" if r.n_models else source
     say = f"reference: {outs.n_models} models from {source}, {', '.join(r.attacks)}"
     with timer.stage("reference", say=say):
         return add_reference_rows(
@@ -257,7 +266,7 @@ def _factories(cfg: AuditConfig) -> dict[str, tuple[str, dict[str, Any]]]:
     if factory and (s.source == "train" or (s.source == "checkpoint" and s.weights)):
         out["shadow"] = (factory, dict(s.factory_args or t.factory_args))
     r = cfg.reference
-    if r.attacks and r.weights:
+    if r.attacks and (r.weights or r.n_models):
         factory = r.factory or t.factory
         assert factory is not None  # validate_audit
         out["reference"] = (factory, dict(r.factory_args or t.factory_args))
