@@ -14,11 +14,21 @@ the Adam update is a handful of whole-vector operations.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["init_params", "mlp_logits", "train_mlp", "unpack"]
+__all__ = [
+    "check_settings",
+    "fit_rows",
+    "init_params",
+    "mlp_logits",
+    "stratified_sample",
+    "train_mlp",
+    "train_settings_mlp",
+    "unpack",
+]
 
 _CHUNK = 2_048
 
@@ -148,3 +158,60 @@ def train_mlp(
             if since >= patience:
                 break
     return flat, losses
+
+
+# ---- what the learned attacks (Salem's, Shokri's) share --------------------------------
+def check_settings(attack: Any, *counts: str) -> None:
+    """One clear ``ValueError`` for an attack's MLP settings (and its ``counts``) below 1."""
+    for arg in (*counts, "hidden", "batch_size", "patience", "max_epochs"):
+        if int(getattr(attack, arg)) < 1:
+            raise ValueError(f"{arg} must be >= 1, got {getattr(attack, arg)}")
+
+
+def fit_rows(
+    is_member: np.ndarray, cap: int | None, rng: np.random.Generator, name: str
+) -> np.ndarray | None:
+    """The shadow rows a learned attack trains on: ``None`` (every row) up to ``cap`` rows,
+    else a seeded :func:`stratified_sample` of ``cap``; ``name``: the option, for its error."""
+    if cap is not None and int(cap) < 2:
+        raise ValueError(f"{name} must be >= 2 or None, got {cap}")
+    if cap is None or len(is_member) <= int(cap):
+        return None
+    return stratified_sample(is_member, int(cap), rng)
+
+
+def train_settings_mlp(
+    attack: Any, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, list[float]]:
+    """:func:`train_mlp` with the attack's ``hidden``, ``lr``, ``batch_size``, ``patience``,
+    ``min_delta`` and ``max_epochs``."""
+    return train_mlp(
+        x,
+        y,
+        hidden=int(attack.hidden),
+        lr=float(attack.lr),
+        batch_size=int(attack.batch_size),
+        patience=int(attack.patience),
+        min_delta=float(attack.min_delta),
+        max_epochs=int(attack.max_epochs),
+        rng=rng,
+    )
+
+
+def stratified_sample(is_member: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``size`` rows, members and non-members in their shares of the set.
+
+    Each side keeps at least one row where it has any, so a rare side is not lost.
+    """
+    is_member = np.asarray(is_member, dtype=bool)
+    n_in = int(is_member.sum())
+    n_out = len(is_member) - n_in
+    take_in = round(size * n_in / len(is_member))
+    take_in = min(max(take_in, int(n_in > 0)), size - int(n_out > 0))
+    take_in = min(max(take_in, size - n_out), n_in)  # no more than either side has
+    take_out = size - take_in
+    picks = [
+        rng.permutation(np.flatnonzero(side))[:take]
+        for side, take in ((is_member, take_in), (~is_member, take_out))
+    ]
+    return np.sort(np.concatenate(picks))

@@ -8,7 +8,13 @@ import numpy as np
 from scipy.special import expit
 
 from mistrust.attacks import float32, signals
-from mistrust.attacks._mlp import mlp_logits, train_mlp
+from mistrust.attacks._mlp import (
+    check_settings,
+    fit_rows,
+    mlp_logits,
+    stratified_sample,
+    train_settings_mlp,
+)
 from mistrust.attacks.base import Attack
 from mistrust.attacks.set_signals import SetSignals
 
@@ -84,29 +90,17 @@ class SalemAttack(Attack):
         self.salem_rows = salem_rows
 
     def _fit(self, sig: SetSignals, is_member: np.ndarray) -> None:
-        for arg in ("top_k", "hidden", "batch_size", "patience", "max_epochs"):
-            if int(getattr(self, arg)) < 1:
-                raise ValueError(f"{arg} must be >= 1, got {getattr(self, arg)}")
+        check_settings(self, "top_k")
         if self.salem_score not in OUTPUTS:
             raise ValueError(f"salem_score must be 'logit' or 'sigmoid', got {self.salem_score!r}")
-        if self.salem_rows is not None and int(self.salem_rows) < 2:
-            raise ValueError(f"salem_rows must be >= 2 or None, got {self.salem_rows}")
         rng = np.random.default_rng(self.seed)
-        if self.salem_rows is not None and len(sig) > int(self.salem_rows):
-            rows = stratified_sample(is_member, int(self.salem_rows), rng)
+        rows = fit_rows(is_member, self.salem_rows, rng, "salem_rows")
+        if rows is not None:
             sig, is_member = sig.rows(rows), is_member[rows]
         self.n_fit_rows_ = len(sig)
         features = sig.top_k(int(self.top_k), self.score_precision)  # (N, k)
-        self.params_, self.loss_history_ = train_mlp(
-            features,
-            is_member.astype(np.float64),
-            hidden=int(self.hidden),
-            lr=float(self.lr),
-            batch_size=int(self.batch_size),
-            patience=int(self.patience),
-            min_delta=float(self.min_delta),
-            max_epochs=int(self.max_epochs),
-            rng=rng,
+        self.params_, self.loss_history_ = train_settings_mlp(
+            self, features, is_member.astype(np.float64), rng
         )
         self.n_epochs_ = len(self.loss_history_)
         if self.n_epochs_ == self.max_epochs:
@@ -125,22 +119,3 @@ class SalemAttack(Attack):
             # float32 torch's sigmoid saturates at 1.0 where float64's rounded would not yet
             out = float32.sigmoid(out) if self.score_precision == "float32" else expit(out)
         return out
-
-
-def stratified_sample(is_member: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted indices of ``size`` rows, members and non-members in their shares of the set.
-
-    Each side keeps at least one row where it has any, so a rare side is not lost.
-    """
-    is_member = np.asarray(is_member, dtype=bool)
-    n_in = int(is_member.sum())
-    n_out = len(is_member) - n_in
-    take_in = round(size * n_in / len(is_member))
-    take_in = min(max(take_in, int(n_in > 0)), size - int(n_out > 0))
-    take_in = min(max(take_in, size - n_out), n_in)  # no more than either side has
-    take_out = size - take_in
-    picks = [
-        rng.permutation(np.flatnonzero(side))[:take]
-        for side, take in ((is_member, take_in), (~is_member, take_out))
-    ]
-    return np.sort(np.concatenate(picks))

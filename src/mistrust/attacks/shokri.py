@@ -7,9 +7,9 @@ import logging
 import numpy as np
 
 from mistrust.attacks import signals
-from mistrust.attacks._mlp import mlp_logits, train_mlp
+from mistrust.attacks._mlp import check_settings, fit_rows, mlp_logits, train_settings_mlp
 from mistrust.attacks.base import Attack
-from mistrust.attacks.salem import FIT_ROWS, stratified_sample
+from mistrust.attacks.salem import FIT_ROWS
 from mistrust.attacks.set_signals import SetSignals
 
 __all__ = [
@@ -113,16 +113,12 @@ class ShokriAttack(Attack):
 
     def _fit(self, sig: SetSignals, is_member: np.ndarray) -> None:
         logits, labels = sig.logits, sig.labels
-        for arg in ("hidden", "batch_size", "patience", "max_epochs", "min_class_rows"):
-            if int(getattr(self, arg)) < 1:
-                raise ValueError(f"{arg} must be >= 1, got {getattr(self, arg)}")
+        check_settings(self, "min_class_rows")
         if self.features not in FEATURES:
             raise ValueError(f"features must be one of {list(FEATURES)}, got {self.features!r}")
-        if self.max_rows is not None and int(self.max_rows) < 2:
-            raise ValueError(f"max_rows must be >= 2 or None, got {self.max_rows}")
         rng = np.random.default_rng(self.seed)
-        if self.max_rows is not None and len(logits) > int(self.max_rows):
-            rows = stratified_sample(is_member, int(self.max_rows), rng)
+        rows = fit_rows(is_member, self.max_rows, rng, "max_rows")
+        if rows is not None:
             logits, labels, is_member = logits[rows], labels[rows], is_member[rows]
         self.n_fit_rows_ = len(logits)
         x = shokri_features(logits, labels, self.features)
@@ -139,17 +135,7 @@ class ShokriAttack(Attack):
         self.n_epochs_: dict[int, int] = {}
         for key, rows in groups.items():
             mean, scale = _standardiser(x[rows])
-            params, losses = train_mlp(
-                (x[rows] - mean) / scale,
-                y[rows],
-                hidden=int(self.hidden),
-                lr=float(self.lr),
-                batch_size=int(self.batch_size),
-                patience=int(self.patience),
-                min_delta=float(self.min_delta),
-                max_epochs=int(self.max_epochs),
-                rng=rng,
-            )
+            params, losses = train_settings_mlp(self, (x[rows] - mean) / scale, y[rows], rng)
             self.models_[key] = (mean, scale, params)
             self.n_epochs_[key] = len(losses)
             if len(losses) == self.max_epochs:
