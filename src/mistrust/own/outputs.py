@@ -14,8 +14,8 @@ among the stages of ``mistrust audit``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -35,6 +35,7 @@ from mistrust.own.inputs import load_model, preprocess_of, role_images
 from mistrust.own.shadow import check_disjoint, shadow_model
 from mistrust.pipeline.blind import score_sets
 from mistrust.pipeline.context import eval_context, eval_set_names
+from mistrust.pipeline.timing import Timer
 from mistrust.runtime.paths import RunPaths
 
 __all__ = ["Computed", "outputs_from_files", "outputs_from_model", "role_splits"]
@@ -160,7 +161,6 @@ class Computed:
     displays: dict[str, torch.Tensor]  # each newly computed set's images, for its gallery
     baseline: Callable[[], dict[str, np.ndarray]]  # the blind baseline's scores per set
     members: torch.Tensor  # the target's members as 8-bit pixels (the per-sample view)
-    shadow_seconds: float = 0.0  # training or loading the shadow and its outputs
     # what reference checkpoints are queried on (mistrust.own.reference_models): the
     # target's transform, the target, and its inputs, preprocessed: "audited" (members
     # then non-members) and each set of ``sets``
@@ -185,6 +185,7 @@ def outputs_from_model(
     root: str | None,
     device: str,
     progress: bool,
+    timer: Timer | None = None,
 ) -> Computed:
     """Outputs of the target (and shadow) on every set, cached under ``outputs/base``.
 
@@ -247,31 +248,30 @@ def outputs_from_model(
             f"name the layer that produces the logits with target.last_layer, or leave "
             f"{featured[0]} out"
         )
-    shadow_seconds = 0.0
     if has_shadow:
         width = Outputs.load(paths.outputs(BASE, "target", "train")).logits.shape[1]
         for part in shadow_images.values():  # before a shadow trains on them
             _check_labels(part, width)
-        t0 = time.perf_counter()
-        shadow = shadow_model(
-            s,
-            t,
-            tcfg,
-            paths,
-            pre,
-            shadow_images["members"],
-            seed=seed,
-            device=device,
-            progress=progress,
-        )
-        _role_from_model(shadow, shadow_images, pre, batch, device, paths, "shadow")
-        for name in sets_needed(list(variants)):  # a post-hoc fit reads it per role
-            out_file = paths.outputs(BASE, "shadow", name)
-            if not out_file.is_file():
-                x = build_evalset(name, ctx).x
-                logits, feats = shadow.outputs(x, batch_size=batch, device=device)
-                Outputs(logits, np.full(len(logits), -1, np.int64), feats).save(out_file)
-        shadow_seconds = time.perf_counter() - t0
+        stage = nullcontext() if timer is None else timer.stage("shadow")
+        with stage:  # an entry of its own in the "Time" line
+            shadow = shadow_model(
+                s,
+                t,
+                tcfg,
+                paths,
+                pre,
+                shadow_images["members"],
+                seed=seed,
+                device=device,
+                progress=progress,
+            )
+            _role_from_model(shadow, shadow_images, pre, batch, device, paths, "shadow")
+            for name in sets_needed(list(variants)):  # a post-hoc fit reads it per role
+                out_file = paths.outputs(BASE, "shadow", name)
+                if not out_file.is_file():
+                    x = build_evalset(name, ctx).x
+                    logits, feats = shadow.outputs(x, batch_size=batch, device=device)
+                    Outputs(logits, np.full(len(logits), -1, np.int64), feats).save(out_file)
     members = pre(images["members"].images)
     baseline = partial(score_sets, members, inputs, paths, seed=seed)  # run by the scoring
     sets = [n for n in ecfg.sets if n != "original"]
@@ -281,7 +281,7 @@ def outputs_from_model(
     }
     pixels = to_uint8(images["members"].images)
     audited = _joined(images["members"], nonmembers)
-    return Computed(sets, displays, baseline, pixels, shadow_seconds, pre, target, queries, audited)
+    return Computed(sets, displays, baseline, pixels, pre, target, queries, audited)
 
 
 def _joined(a: ImageSet, b: ImageSet) -> ImageSet:

@@ -109,13 +109,10 @@ def _audit_locked(cfg: AuditConfig, run_dir: Path, *, progress: bool, report: bo
                 root=cfg.data_root,
                 device=str(resolve_device(cfg.device)),
                 progress=progress,
+                timer=timer,
             )
             sets = computed.sets
         atomic_write_text(paths.inputs_key, key + "\n")  # the outputs now match them
-    if computed is not None and computed.shadow_seconds:
-        # the shadow's training has an entry of its own in "Time"
-        timer.seconds["outputs"] -= computed.shadow_seconds
-        timer.seconds["shadow"] = computed.shadow_seconds
     log.info("outputs: %s (%.1f s)", ", ".join(["original", *sets]), timer.seconds["outputs"])
     reference = None
     if cfg.reference.attacks and computed is None:  # read and checked before any scoring

@@ -16,15 +16,23 @@ __all__ = ["Timer"]
 @dataclass
 class Timer:
     seconds: dict[str, float] = field(default_factory=dict)
+    _inner: list[float] = field(default_factory=list, repr=False)  # per open stage
 
     @contextmanager
     def stage(self, name: str, *, say: str | None = None) -> Iterator[None]:
-        """Time ``name`` (summed over entries); with ``say``, log ``say (N.N s)`` once it
-        has finished: the one console line of a stage."""
+        """Time ``name`` (summed over entries); a stage opened inside another counts only
+        for itself, so the stages add up to the whole. With ``say``, log ``say (N.N s)``
+        once it has finished: the one console line of a stage."""
         t0 = time.perf_counter()
+        self.seconds.setdefault(name, 0.0)  # listed in the order the stages open
+        self._inner.append(0.0)
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+            elapsed = time.perf_counter() - t0
+            own = elapsed - self._inner.pop()
+            self.seconds[name] += own
+            if self._inner:
+                self._inner[-1] += elapsed
         if say is not None:
-            log.info("%s (%.1f s)", say, time.perf_counter() - t0)
+            log.info("%s (%.1f s)", say, elapsed)
